@@ -1,0 +1,11 @@
+#pragma once
+
+#include <memory>
+
+#include "core/collector.h"
+
+namespace epc {
+
+std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services);
+
+}  // namespace epc

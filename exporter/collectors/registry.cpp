@@ -1,0 +1,21 @@
+// The product's collectors, in scrape order. Adding a collector: one file with a make_* factory, one entry here.
+#include "collectors/cgroup.h"
+#include "collectors/ebpf.h"
+#include "collectors/platform.h"
+#include "core/collector.h"
+
+namespace epc {
+
+const std::vector<CollectorSpec>& all_collectors() {
+  static const std::vector<CollectorSpec> specs = {
+      {"platform", true, "SGX capability, driver and EPC capacity (cpuinfo, CPUID 0x12, sysfs)", {},
+       make_platform_collector},
+      {"cgroup", true, "EPC usage and limits from the misc cgroup controller's sgx_epc resource", {},
+       make_cgroup_collector},
+      {"ebpf", true, "Per-pod EPC residency and paging from eBPF probes on the in-kernel SGX driver", {},
+       make_ebpf_collector},
+  };
+  return specs;
+}
+
+}  // namespace epc

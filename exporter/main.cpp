@@ -1,0 +1,104 @@
+// epc_exporter: Prometheus exporter for Intel SGX Enclave Page Cache usage and paging, per pod.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <pthread.h>
+
+#include <spdlog/spdlog.h>
+
+#include "attribution/attribution.h"
+#include "core/collector.h"
+#include "core/flags.h"
+#include "core/host_paths.h"
+#include "core/http_server.h"
+#include "core/log.h"
+#include "core/scraper.h"
+#include "core/version.h"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+int run(const epc::Config& cfg) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(cfg.rootfs, ec)) {
+    spdlog::error("--path.rootfs={} is not a directory", cfg.rootfs);
+    return kExitUsage;
+  }
+  epc::HostPaths paths(cfg.rootfs);
+  epc::Attribution attribution(paths);
+  epc::CollectorServices services{cfg, paths, attribution};
+
+  std::vector<epc::Scraper::Named> collectors;
+  for (const auto& spec : epc::all_collectors()) {
+    if (!cfg.collector_enabled(spec.name)) continue;
+    try {
+      collectors.push_back({spec.name, spec.make(services)});
+      spdlog::info("collector={} enabled", spec.name);
+    } catch (const std::exception& e) {
+      spdlog::error("collector={}: {}", spec.name, e.what());
+      return kExitUsage;
+    }
+  }
+  epc::Scraper scraper(std::move(collectors), &attribution);
+
+  // Block the signals in every thread (CivetWeb's included) and wait for them here.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  epc::HttpOptions http;
+  http.listen_address = cfg.listen_address;
+  http.telemetry_path = cfg.telemetry_path;
+  http.max_requests = cfg.max_requests;
+  http.request_timeout_ms = cfg.request_timeout_ms;
+  auto server = epc::HttpServer::start(std::move(http), scraper);
+  if (!server) {
+    spdlog::error("{}", server.error().message);
+    return 1;
+  }
+  std::string ports;
+  for (int p : (*server)->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  spdlog::info("listening address={} port={} telemetry_path={} rootfs={}", cfg.listen_address, ports,
+               cfg.telemetry_path, cfg.rootfs);
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  spdlog::info("shutting down on signal {}", sig);
+  server->reset();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed = epc::parse_flags(args, epc::all_collectors());
+  if (!parsed) {
+    std::cerr << "epc_exporter: error: " << parsed.error().message << "\n"
+              << "Try 'epc_exporter --help'.\n";
+    return kExitUsage;
+  }
+  switch (parsed->action) {
+    case epc::ParsedFlags::Action::kHelp:
+      std::cout << epc::usage(epc::all_collectors());
+      return 0;
+    case epc::ParsedFlags::Action::kVersion:
+      std::cout << "epc_exporter, version " << epc::kVersion << " (revision " << epc::kRevision << ")\n";
+      return 0;
+    case epc::ParsedFlags::Action::kRun:
+      break;
+  }
+  epc::setup_logging(parsed->config.log_level, parsed->config.log_format);
+  spdlog::info("starting epc_exporter version={} revision={}", epc::kVersion, epc::kRevision);
+  try {
+    return run(parsed->config);
+  } catch (const std::exception& e) {
+    spdlog::error("fatal: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages epc_exporter needs to build, run and test. Idempotent: only what is
+# missing is installed, and `apt-get update` runs only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config git
+  # exporter
+  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libssl-dev
+  # BPF side
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
+  prometheus prometheus-node-exporter curl python3 wrk
+  # kernel matrix: boot Debian kernels with SGX under QEMU
+  qemu-system-x86 busybox-static cpio xz-utils kmod
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get needs it)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's prometheus and node-exporter packages start system services on install; the tests start their
+# own instances on random loopback ports, so stop the packaged ones to keep ports and CPU free.
+for svc in prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+done
