@@ -1,0 +1,74 @@
+/* All kernel drift of the probes in one place (after bcc libbpf-tools/core_fixes.bpf.h).
+ *
+ * The SGX driver's structs are private to arch/x86/kernel/cpu/sgx/ and absent from the BTF of kernels built
+ * without CONFIG_X86_SGX (like a typical build host), so they are declared here with preserve_access_index under
+ * a "___epc" flavor: CO-RE matches them by name (sgx_encl, sgx_encl_page, ...) against the target kernel's BTF at
+ * load time, and only the fields used below must exist there. Layouts are those of Debian 6.1.0-56 and 6.12.100
+ * (arch/x86/kernel/cpu/sgx/{encl.h,sgx.h}, asm/sgx.h); field order here does not matter.
+ *
+ * Call sites use the accessors only; none of them branches on kernel versions. */
+#ifndef EPC_CORE_FIXES_BPF_H
+#define EPC_CORE_FIXES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+struct sgx_encl___epc;
+
+struct sgx_encl_page___epc {
+  unsigned long desc;
+  struct sgx_encl___epc *encl;
+} __attribute__((preserve_access_index));
+
+struct sgx_encl___epc {
+  unsigned long base;
+  unsigned long size;
+  struct sgx_encl_page___epc secs;
+  struct kref refcount;
+} __attribute__((preserve_access_index));
+
+struct sgx_epc_page___epc {
+  struct sgx_encl_page___epc *owner;
+} __attribute__((preserve_access_index));
+
+struct sgx_secs___epc {
+  __u64 size;
+} __attribute__((preserve_access_index));
+
+/* The enclave a page owner (struct sgx_encl_page *) belongs to; 0 for NULL owners (VA pages) and for the SECS
+ * page while sgx_encl_create() runs (encl->secs.encl is set only after ECREATE). */
+static __always_inline __u64 epc_owner_encl(const void *owner) {
+  if (!owner) return 0;
+  return (__u64)BPF_CORE_READ((struct sgx_encl_page___epc *)owner, encl);
+}
+
+/* If owner is &encl->secs, this is encl: used when owner->encl is still NULL (see above). The accounting checks
+ * the candidate against the enclaves it tracks before trusting it. */
+static __always_inline __u64 epc_secs_candidate(const void *owner) {
+  if (!owner) return 0;
+  return (__u64)owner - bpf_core_field_offset(struct sgx_encl___epc, secs);
+}
+
+static __always_inline __u64 epc_page_owner(const void *epc_page) {
+  if (!epc_page) return 0;
+  return (__u64)BPF_CORE_READ((struct sgx_epc_page___epc *)epc_page, owner);
+}
+
+/* sgx_encl_release(struct kref *ref): container_of(ref, struct sgx_encl, refcount). */
+static __always_inline __u64 epc_encl_of_kref(const void *ref) {
+  return (__u64)ref - bpf_core_field_offset(struct sgx_encl___epc, refcount);
+}
+
+static __always_inline __u64 epc_secs_size(const void *secs) {
+  if (!secs) return 0;
+  return BPF_CORE_READ((struct sgx_secs___epc *)secs, size);
+}
+
+/* sgx_vma_fault(struct vm_fault *vmf): the enclave is vmf->vma->vm_private_data. */
+static __always_inline __u64 epc_encl_of_vmf(struct vm_fault *vmf) {
+  if (!vmf) return 0;
+  return (__u64)BPF_CORE_READ(vmf, vma, vm_private_data);
+}
+
+#endif

@@ -1,0 +1,413 @@
+#include "epc_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+
+#include "epc.h"
+#include "epc.skel.h"
+
+namespace epc::probes {
+
+const std::vector<HookSpec>& hook_specs() {
+  // Order matches programs_of() below.
+  static const std::vector<HookSpec> specs = {
+      {"encl_create", "sgx_encl_create", true},     {"encl_release", "sgx_encl_release", true},
+      {"epc_alloc", "sgx_alloc_epc_page", true},    {"epc_free", "sgx_free_epc_page", false},
+      {"ewb", "sgx_encl_ewb", false},               {"eldu", "sgx_encl_eldu", true},
+      {"page_fault", "sgx_vma_fault", true},        {"reclaim", "sgx_reclaim_pages", false},
+      {"va_grow", "sgx_encl_grow", true},           {"va_shrink", "sgx_encl_shrink", false},
+      {"vepc_fault", "sgx_vepc_fault", true},       {"vepc_free", "sgx_vepc_free_page", true},
+  };
+  return specs;
+}
+
+namespace {
+
+struct HookPrograms {
+  bpf_program* kp;
+  bpf_program* kr;  // null without return program
+  bpf_program* fe;
+  bpf_program* fx;
+};
+
+// Skeleton members: a renamed program breaks the build here, not at run time.
+std::vector<HookPrograms> programs_of(epc_bpf* s) {
+  auto& p = s->progs;
+  return {
+      {p.kp_encl_create, p.kr_encl_create, p.fe_encl_create, p.fx_encl_create},
+      {p.kp_encl_release, p.kr_encl_release, p.fe_encl_release, p.fx_encl_release},
+      {p.kp_epc_alloc, p.kr_epc_alloc, p.fe_epc_alloc, p.fx_epc_alloc},
+      {p.kp_epc_free, nullptr, p.fe_epc_free, nullptr},
+      {p.kp_ewb, nullptr, p.fe_ewb, nullptr},
+      {p.kp_eldu, p.kr_eldu, p.fe_eldu, p.fx_eldu},
+      {p.kp_page_fault, p.kr_page_fault, p.fe_page_fault, p.fx_page_fault},
+      {p.kp_reclaim, nullptr, p.fe_reclaim, nullptr},
+      {p.kp_va_grow, p.kr_va_grow, p.fe_va_grow, p.fx_va_grow},
+      {p.kp_va_shrink, nullptr, p.fe_va_shrink, nullptr},
+      {p.kp_vepc_fault, p.kr_vepc_fault, p.fe_vepc_fault, p.fx_vepc_fault},
+      {p.kp_vepc_free, p.kr_vepc_free, p.fe_vepc_free, p.fx_vepc_free},
+  };
+}
+
+int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG && !spdlog::should_log(spdlog::level::trace)) return 0;
+  char buf[2048];
+  int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
+  if (n <= 0) return 0;
+  std::string_view line(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.remove_suffix(1);
+  spdlog::debug("libbpf: {}", line);
+  return 0;
+}
+
+void install_libbpf_log() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(libbpf_log); });
+}
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+std::string read_small_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+// Keeps the kallsyms lines mentioning "sgx" (the file is megabytes; the rest is not needed).
+bool read_kallsyms_sgx_lines(const std::string& path, std::string& out) {
+  std::ifstream in(path);
+  if (!in) return false;
+  std::string line;
+  std::size_t lines = 0;
+  while (std::getline(in, line)) {
+    if (++lines > 50'000'000) break;  // a bounded read of a file that should not be this big
+    if (line.find("sgx") != std::string::npos) out.append(line).push_back('\n');
+  }
+  return true;
+}
+
+enum class Choice { kOff, kKprobe, kFentry };
+
+std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
+
+}  // namespace
+
+bool KallsymsInfo::has_function(const std::string& name) const {
+  for (const auto& f : functions)
+    if (f == name) return true;
+  return false;
+}
+
+bool KallsymsInfo::has_renamed(const std::string& name) const {
+  for (const auto& f : functions)
+    if (f.size() > name.size() && f.compare(0, name.size(), name) == 0 && f[name.size()] == '.') return true;
+  return false;
+}
+
+KallsymsInfo parse_kallsyms(const std::string& text) {
+  KallsymsInfo info;
+  info.readable = true;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string addr, type, name;
+    if (!(ls >> addr >> type >> name) || type.size() != 1) continue;
+    if (name.rfind("sgx_", 0) != 0 && name.rfind("__sgx_", 0) != 0) continue;
+    char t = type[0];
+    if (t == 't' || t == 'T') {
+      info.any_sgx = true;
+      info.functions.push_back(name);
+    } else if (name == "sgx_nr_free_pages" && (t == 'b' || t == 'B' || t == 'd' || t == 'D')) {
+      errno = 0;
+      char* end = nullptr;
+      unsigned long long a = std::strtoull(addr.c_str(), &end, 16);
+      if (errno == 0 && end && *end == '\0') info.nr_free_pages_addr = a;
+    }
+  }
+  return info;
+}
+
+struct Probes::Obj {
+  epc_bpf* skel = nullptr;
+  std::vector<bpf_link*> links;
+  ~Obj() {
+    for (auto* l : links) bpf_link__destroy(l);
+    epc_bpf__destroy(skel);
+  }
+};
+
+Probes::~Probes() { delete obj_; }
+
+std::unique_ptr<Probes> Probes::start(const Options& options) {
+  install_libbpf_log();
+  std::unique_ptr<Probes> p(new Probes());
+  p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
+  const auto& specs = hook_specs();
+  std::vector<Choice> choice(specs.size(), Choice::kOff);
+  for (const auto& s : specs) p->states_.push_back(ProbeState{s.name, s.function, "", false, ""});
+  auto all_off = [&](const std::string& reason) {
+    for (auto& st : p->states_)
+      if (!st.attached && st.reason.empty()) st.reason = reason;
+  };
+
+  KallsymsInfo ks;
+  if (options.mode == Mode::kRun) {
+    std::string lines;
+    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
+    const bool has_btf = !options.btf_custom_path.empty() || file_exists("/sys/kernel/btf/vmlinux");
+    const bool kprobes = file_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
+                         file_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
+                         file_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
+    struct btf* vmlinux = has_btf ? btf__load_vmlinux_btf() : nullptr;
+    const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
+    if (!ks.readable) {
+      all_off("cannot read " + options.kallsyms_path);
+    } else if (!ks.any_sgx) {
+      all_off("no SGX driver in this kernel (no sgx_* function in kallsyms)");
+    } else if (!has_btf) {
+      all_off("kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF");
+    } else if (::geteuid() != 0) {
+      all_off("not root: loading BPF programs needs CAP_BPF and CAP_PERFMON");
+    } else {
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        auto& st = p->states_[i];
+        const std::string fn = specs[i].function;
+        bool disabled = false;
+        for (const auto& d : options.disabled) disabled = disabled || d == specs[i].name;
+        if (disabled) {
+          st.reason = "disabled by configuration";
+        } else if (!ks.has_function(fn)) {
+          st.reason = ks.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
+                                         : fn + " not in kallsyms (inlined or absent)";
+        } else if (options.prefer_fentry && tracing && btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0) {
+          choice[i] = Choice::kFentry;
+        } else if (kprobes) {
+          choice[i] = Choice::kKprobe;
+        } else {
+          st.reason = "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for " + fn;
+        }
+      }
+    }
+    btf__free(vmlinux);
+    bool any = false;
+    for (auto c : choice) any = any || c != Choice::kOff;
+    if (!any) {
+      spdlog::info("ebpf: no probe attached: {}", p->states_.empty() ? "" : p->states_.front().reason);
+      for (const auto& st : p->states_) spdlog::debug("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+      return p;
+    }
+  } else if (options.mode == Mode::kLoadCheck) {
+    std::fill(choice.begin(), choice.end(), Choice::kKprobe);
+  }
+
+  // Load; if a fentry program is refused, fall back to kprobes for all hooks once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto obj = std::make_unique<Obj>();
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
+    obj->skel = epc_bpf__open_opts(&open_opts);
+    if (!obj->skel) {
+      p->load_error_ = "opening the BPF object failed: " + errstr(errno);
+      break;
+    }
+    obj->skel->rodata->nr_free_pages_addr = ks.nr_free_pages_addr;
+    auto progs = programs_of(obj->skel);
+    for (std::size_t i = 0; i < progs.size(); ++i) {
+      const bool k = choice[i] == Choice::kKprobe, f = choice[i] == Choice::kFentry;
+      bpf_program__set_autoload(progs[i].kp, k);
+      if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
+      bpf_program__set_autoload(progs[i].fe, f);
+      if (progs[i].fx) bpf_program__set_autoload(progs[i].fx, f);
+    }
+    int err = epc_bpf__load(obj->skel);
+    if (err == 0) {
+      p->obj_ = obj.release();
+      p->load_error_.clear();
+      break;
+    }
+    p->load_error_ = "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)";
+    bool had_fentry = false;
+    for (auto& c : choice)
+      if (c == Choice::kFentry) {
+        had_fentry = true;
+        c = Choice::kKprobe;
+      }
+    if (!had_fentry) break;
+    spdlog::warn("ebpf: fentry/fexit programs refused ({}); retrying with kprobes", errstr(err));
+  }
+  if (!p->obj_) {
+    spdlog::warn("ebpf: {}", p->load_error_);
+    all_off(p->load_error_);
+    return p;
+  }
+  if (options.mode != Mode::kRun) return p;
+
+  auto progs = programs_of(p->obj_->skel);
+  std::size_t attached = 0;
+  for (std::size_t i = 0; i < progs.size(); ++i) {
+    if (choice[i] == Choice::kOff) continue;
+    const bool f = choice[i] == Choice::kFentry;
+    bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? progs[i].fx : progs[i].kr};
+    std::vector<bpf_link*> links;
+    std::string fail;
+    for (auto* prog : list) {
+      if (!prog) continue;
+      bpf_link* l = bpf_program__attach(prog);
+      if (!l) {
+        fail = std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(errno);
+        break;
+      }
+      links.push_back(l);
+    }
+    auto& st = p->states_[i];
+    if (!fail.empty()) {
+      for (auto* l : links) bpf_link__destroy(l);
+      st.reason = fail;
+      continue;
+    }
+    p->obj_->links.insert(p->obj_->links.end(), links.begin(), links.end());
+    st.attached = true;
+    st.attach_type = f ? "fentry" : "kprobe";
+    ++attached;
+  }
+  spdlog::info("ebpf: {}/{} probes attached", attached, progs.size());
+  for (const auto& st : p->states_) {
+    if (st.attached)
+      spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
+    else
+      spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+  }
+  if (ks.nr_free_pages_addr == 0)
+    spdlog::warn("ebpf: sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC");
+  return p;
+}
+
+int Probes::event_program_fd() const { return obj_ ? bpf_program__fd(obj_->skel->progs.epc_event) : -1; }
+
+int Probes::run_event(const epc_test_event& event) {
+  int fd = event_program_fd();
+  if (fd < 0) return -EBADF;
+  epc_test_event ev = event;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ev, .ctx_size_in = sizeof(ev));
+  if (bpf_prog_test_run_opts(fd, &opts) != 0) return -errno;
+  return static_cast<int>(opts.retval);
+}
+
+namespace {
+template <class Fn>
+void for_each_key(int fd, Fn fn) {
+  std::uint64_t key = 0, next = 0;
+  std::uint64_t* prev = nullptr;
+  for (int guard = 0; guard < 1'000'000 && bpf_map_get_next_key(fd, prev, &next) == 0; ++guard) {
+    fn(next);
+    key = next;
+    prev = &key;
+  }
+}
+
+std::uint64_t count_keys(int fd) {
+  std::uint64_t n = 0;
+  for_each_key(fd, [&](std::uint64_t) { ++n; });
+  return n;
+}
+}  // namespace
+
+Snapshot Probes::read() {
+  Snapshot s;
+  s.probes = states_;
+  if (!obj_) return s;
+  auto* skel = obj_->skel;
+  if (skel->rodata->nr_free_pages_addr) {
+    epc_test_event ev{};
+    ev.type = EPC_EV_READ_FREE_PAGES;
+    run_event(ev);
+  }
+  int cg_fd = bpf_map__fd(skel->maps.cgroups);
+  for_each_key(cg_fd, [&](std::uint64_t id) {
+    epc_cgroup_stats v{};
+    if (bpf_map_lookup_elem(cg_fd, &id, &v) != 0) return;  // deleted meanwhile
+    WorkloadEntry e;
+    e.cgroup_id = id;
+    e.counters = {v.enclaves,          v.size_bytes,  v.resident_pages, v.swapped_pages,  v.evicted_pages,
+                  v.loaded_back_pages, v.page_faults, v.page_fault_ns,  v.alloc_failures};
+    s.workloads.push_back(std::move(e));
+  });
+  std::uint32_t zero = 0;
+  epc_node_stats n{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &n) == 0) {
+    if (n.free_pages_seen) s.free_pages = n.free_pages;
+    s.reclaim_ksgxd = n.reclaim_ksgxd;
+    s.reclaim_direct = n.reclaim_direct;
+    s.vepc_pages = n.vepc_pages;
+    for (int i = 0; i < EPC_DROP_NR; ++i) s.dropped[kDropReasons[i]] = n.dropped[i];
+  }
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.inflight}) {
+    s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
+  }
+  s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
+    if (prog == skel->progs.epc_event) continue;  // on-demand program, not a probe
+    bpf_prog_info info{};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
+    s.programs.push_back(ProgramStats{bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+  }
+  return s;
+}
+
+std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>& cgroup_exists) {
+  if (!obj_) return 0;
+  int fd = bpf_map__fd(obj_->skel->maps.cgroups);
+  std::vector<std::uint64_t> gone;
+  for_each_key(fd, [&](std::uint64_t id) {
+    epc_cgroup_stats v{};
+    if (bpf_map_lookup_elem(fd, &id, &v) != 0) return;
+    if (v.enclaves <= 0 && v.resident_pages <= 0 && v.swapped_pages <= 0 && !cgroup_exists(id)) gone.push_back(id);
+  });
+  for (auto id : gone) bpf_map_delete_elem(fd, &id);
+  return gone.size();
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  if (!obj_) return out;
+  auto* skel = obj_->skel;
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.node, skel->maps.inflight}) {
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
+    std::string line;
+    std::uint64_t bytes = 0;
+    while (std::getline(in, line))
+      if (line.rfind("memlock:", 0) == 0) bytes = std::strtoull(line.c_str() + 8, nullptr, 10);
+    out.emplace_back(bpf_map__name(m), bytes);
+  }
+  return out;
+}
+
+std::vector<std::string> Probes::loaded_programs() const {
+  std::vector<std::string> out;
+  if (!obj_) return out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_->skel->obj) {
+    if (bpf_program__autoload(prog) && bpf_program__fd(prog) >= 0) out.emplace_back(bpf_program__name(prog));
+  }
+  return out;
+}
+
+}  // namespace epc::probes

@@ -1,0 +1,91 @@
+// Userspace side of the SGX probes: opens the embedded BPF object (bpftool skeleton), decides per hook whether
+// and how to attach it, and reads the maps into a Snapshot. Never fails the process: a host without SGX, BTF,
+// kprobes or privileges gets a Probes object whose probes are all off, each with the reason.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "epc_snapshot.h"
+
+struct epc_test_event;
+
+namespace epc::probes {
+
+// One hook of the driver: entry program and, for has_return, a return program, in two flavors.
+struct HookSpec {
+  const char* name;
+  const char* function;
+  bool has_return;
+};
+const std::vector<HookSpec>& hook_specs();
+
+enum class Mode {
+  kRun,        // production: probe kallsyms/BTF, load, attach
+  kLoadCheck,  // load every kprobe-flavor program (no attach), for CO-RE + verifier checks
+  kTestOnly,   // load maps and the on-demand program only (BPF_PROG_TEST_RUN tests, benchmark)
+};
+
+struct Options {
+  Mode mode = Mode::kRun;
+  std::string kallsyms_path = "/proc/kallsyms";
+  std::string sys_path = "/sys";  // under --path.rootfs: kprobe PMU, bpf stats
+  std::string proc_path = "/proc";
+  std::string btf_custom_path;    // CO-RE target BTF; empty = the running kernel's
+  bool prefer_fentry = true;
+  std::vector<std::string> disabled;  // hook names switched off by configuration
+};
+
+// Which kernel symbols exist, parsed from /proc/kallsyms text (exposed for tests).
+struct KallsymsInfo {
+  bool readable = false;
+  bool any_sgx = false;
+  std::uint64_t nr_free_pages_addr = 0;  // 0 if absent or hidden (kptr_restrict)
+  std::vector<std::string> functions;    // text symbols starting with "sgx_", as listed (may carry .isra.0 etc.)
+  bool has_function(const std::string& name) const;
+  bool has_renamed(const std::string& name) const;  // name.isra.N / name.constprop.N / name.part.N
+};
+KallsymsInfo parse_kallsyms(const std::string& text);
+
+class Probes {
+ public:
+  ~Probes();
+  Probes(const Probes&) = delete;
+  Probes& operator=(const Probes&) = delete;
+
+  // Never returns null. Logs once what is missing.
+  static std::unique_ptr<Probes> start(const Options& options);
+
+  bool loaded() const { return obj_ != nullptr; }
+  const std::string& load_error() const { return load_error_; }
+  const std::vector<ProbeState>& states() const { return states_; }
+
+  // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages.
+  Snapshot read();
+
+  // Deletes per-cgroup entries holding nothing live whose cgroup no longer exists. Returns how many.
+  std::size_t forget_gone_cgroups(const std::function<bool(std::uint64_t)>& cgroup_exists);
+
+  // Runs the on-demand program with one synthetic event (tests, benchmark). Returns the program's return value,
+  // or -errno when the run itself failed.
+  int run_event(const epc_test_event& event);
+  int event_program_fd() const;
+
+  // Kernel memory of each map ("memlock" in fdinfo), for the benchmark's report.
+  std::vector<std::pair<std::string, std::uint64_t>> map_memory_bytes() const;
+  // Names of programs that were loaded.
+  std::vector<std::string> loaded_programs() const;
+
+ private:
+  Probes() = default;
+  struct Obj;
+  Obj* obj_ = nullptr;
+  std::string load_error_;
+  std::vector<ProbeState> states_;
+  std::string stats_enabled_path_;
+};
+
+}  // namespace epc::probes

@@ -1,0 +1,74 @@
+// What the ebpf collector reads from its source: plain values, no libbpf types. The live source (Probes::read)
+// and the replay source (exporter/collectors/ebpf_replay.cpp) both produce it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace epc::probes {
+
+struct WorkloadCounters {
+  std::int64_t enclaves = 0;
+  std::int64_t size_bytes = 0;
+  std::int64_t resident_pages = 0;
+  std::int64_t swapped_pages = 0;
+  std::uint64_t evicted_pages = 0;
+  std::uint64_t loaded_back_pages = 0;
+  std::uint64_t page_faults = 0;
+  std::uint64_t page_fault_ns = 0;
+  std::uint64_t alloc_failures = 0;
+};
+
+// One cgroup that created enclaves: by id (live) or by path (replay).
+struct WorkloadEntry {
+  std::uint64_t cgroup_id = 0;
+  std::string cgroup_path;  // set by the replay source; the live one resolves ids through Attribution
+  WorkloadCounters counters;
+};
+
+struct ProbeState {
+  std::string name;         // e.g. "epc_alloc"
+  std::string function;     // kernel function hooked
+  std::string attach_type;  // "fentry", "kprobe" or "" when off
+  bool attached = false;
+  std::string reason;       // why it is off ("" when attached)
+};
+
+struct ProgramStats {
+  std::string program;
+  std::uint64_t run_count = 0;
+  std::uint64_t run_time_ns = 0;
+};
+
+struct MapFill {
+  std::string map;
+  std::uint64_t entries = 0;
+  std::uint64_t max_entries = 0;
+};
+
+struct Snapshot {
+  std::vector<WorkloadEntry> workloads;
+  std::optional<std::int64_t> free_pages;  // sgx_nr_free_pages, when it could be read
+  std::uint64_t reclaim_ksgxd = 0;
+  std::uint64_t reclaim_direct = 0;
+  std::int64_t vepc_pages = 0;
+  std::map<std::string, std::uint64_t> dropped;  // reason -> events
+  std::vector<ProbeState> probes;
+  bool program_stats_enabled = false;  // kernel.bpf_stats_enabled
+  std::vector<ProgramStats> programs;
+  std::vector<MapFill> maps;
+  bool any_attached() const {
+    for (const auto& p : probes)
+      if (p.attached) return true;
+    return false;
+  }
+};
+
+// Names of enum epc_drop_reason, in order.
+inline const char* const kDropReasons[] = {"enclave_map_full", "cgroup_map_full", "inflight_map_full",
+                                           "untracked_enclave"};
+
+}  // namespace epc::probes
