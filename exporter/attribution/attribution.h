@@ -51,8 +51,13 @@ struct KubepodsCgroup {
   std::string qos;            // "guaranteed", "burstable" or "besteffort"
   std::string container_id;   // empty for the pod-level cgroup
   std::string runtime;        // "containerd", "cri-o", "docker" or "" when the scope name does not say
+  bool runtime_monitor = false;  // CRI-O's "crio-conmon-<id>.scope": the runtime's monitor, not the container
 };
 std::optional<KubepodsCgroup> parse_kubepods_cgroup(std::string_view cgroup_path);
+
+// True when the path lies in a kubepods hierarchy (including the kubepods root and the QoS slices, for which
+// parse_kubepods_cgroup returns nullopt because they belong to no single pod).
+bool is_kubepods_path(std::string_view cgroup_path);
 
 class Attribution {
  public:

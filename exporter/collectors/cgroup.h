@@ -1,11 +1,34 @@
+// cgroup collector: EPC usage, limit, peak and limit hits per pod/container from the misc cgroup controller's
+// sgx_epc resource (patched kernels only; see docs/collectors.md). Where the resource does not exist the
+// collector writes nothing and succeeds: no data is not a failure.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/collector.h"
+#include "core/result.h"
 
 namespace epc {
 
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services);
+
+// ---- parsers (exposed for tests) ----
+
+// One line of misc.capacity / misc.current / misc.max / misc.peak / misc.events: "<resource> <value>".
+// value is nullopt for "max" (unlimited, misc.max only).
+struct MiscEntry {
+  std::string resource;
+  std::optional<std::uint64_t> value;
+};
+// Empty text is valid (no resources). A line that is not "<name> <u64|max>" is an error.
+Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text);
+
+// The entry for a resource ("sgx_epc", or "sgx_epc.max" in misc.events), if the file lists it.
+const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::string_view resource);
 
 }  // namespace epc

@@ -8,7 +8,8 @@ namespace epc {
 
 const std::vector<CollectorSpec>& all_collectors() {
   static const std::vector<CollectorSpec> specs = {
-      {"platform", true, "SGX capability, driver and EPC capacity (cpuinfo, CPUID 0x12, sysfs)", {},
+      {"platform", true, "SGX capability, driver and EPC capacity (cpuinfo, CPUID 0x12, sysfs)",
+       {{"cpuid-file", "Test seam: read CPUID from this dump (format of `cpuid -1 -r`) instead of the CPU.", ""}},
        make_platform_collector},
       {"cgroup", true, "EPC usage and limits from the misc cgroup controller's sgx_epc resource", {},
        make_cgroup_collector},
