@@ -1,0 +1,86 @@
+// One interface for the three benchmark backends (sgx, sim, native): a backend creates "enclaves" that own a
+// heap of a given number of 4 KiB pages and touch those pages on request. Workloads (workloads.h) only see this
+// interface, so the same access pattern runs on real EPC, on the software EPC model and on plain memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+
+namespace epcbench {
+
+inline constexpr std::size_t kPageSize = 4096;
+
+// Recoverable errors are values (as in the exporter's core/result.h).
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}                       // NOLINT
+  static Result fail(std::string message) { return Result(Err{std::move(message)}); }
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  const std::string& error() const { return std::get<1>(v_).message; }
+
+ private:
+  struct Err {
+    std::string message;
+  };
+  explicit Result(Err e) : v_(std::move(e)) {}
+  std::variant<T, Err> v_;
+};
+
+// Empty string = success.
+using Status = std::optional<std::string>;
+
+// Counters a backend can report for one enclave; fields a backend cannot observe stay nullopt.
+struct EnclaveStats {
+  std::optional<std::uint64_t> faults;      // page faults served (first touches and load-backs)
+  std::optional<std::uint64_t> evictions;   // pages written out (EWB in SGX)
+  std::optional<std::uint64_t> load_backs;  // pages brought back (ELDU in SGX)
+};
+
+class Enclave {
+ public:
+  virtual ~Enclave() = default;
+  virtual std::size_t heap_pages() const = 0;
+  // Touches heap page idx[i] for every i: reads and increments the first 8 bytes of the page. Returns the sum
+  // of the values read (so the compiler cannot drop the touches) or an error (e.g. integrity failure on
+  // load-back). Indices must be < heap_pages().
+  virtual Result<std::uint64_t> touch(std::span<const std::uint32_t> idx) = 0;
+  // One enclave entry and exit with no work (sgx only; others return an error).
+  virtual Status round_trip() { return std::string("round trip is only defined for the sgx backend"); }
+  virtual EnclaveStats stats() const = 0;
+};
+
+struct EnclaveConfig {
+  std::size_t heap_pages = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // nullopt when usable here; otherwise why not (the benchmark skips with this message).
+  virtual std::optional<std::string> unavailable() const = 0;
+  // The EPC size the workloads scale against: the real EPC (sgx), the model EPC (sim), or the model size the
+  // native baseline is compared with.
+  virtual std::size_t epc_bytes() const = 0;
+  virtual Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) = 0;
+};
+
+struct BackendOptions {
+  std::size_t model_epc_bytes = 16u << 20;  // sim (and the native baseline's reference size)
+  std::size_t low_watermark_pages = 0;      // 0 = derived from the model size (see sim/sim_epc.h)
+  std::size_t high_watermark_pages = 0;
+};
+
+// Factory: "sgx", "sim" or "native"; nullptr for an unknown name.
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& opts);
+
+}  // namespace epcbench
