@@ -343,16 +343,17 @@ void SimEnclave::handle_missing(std::uint32_t idx) {
     std::memset(bounce_.data(), 0, kPageSize);
     ++epc_->stats_.first_touches;
   }
+  // Account before UFFDIO_COPY wakes the toucher, so a reader of the counters after its access sees them.
+  state_[idx] = PageState::kResident;
+  epc_->lru_.emplace_back(this, idx);
+  ++epc_->stats_.faults;
+  ++faults_;
   uffdio_copy cp{};
   cp.dst = reinterpret_cast<std::uintptr_t>(base_) + std::uintptr_t{idx} * kPageSize;
   cp.src = reinterpret_cast<std::uintptr_t>(bounce_.data());
   cp.len = kPageSize;
   cp.mode = 0;
   if (ioctl(uffd_, UFFDIO_COPY, &cp) != 0 && errno == EEXIST) wake(idx);
-  state_[idx] = PageState::kResident;
-  epc_->lru_.emplace_back(this, idx);
-  ++epc_->stats_.faults;
-  ++faults_;
 }
 
 void SimEnclave::evict_locked(std::uint32_t idx) {
