@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -115,15 +116,19 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
   auto f = Fleet::make(backend("native"), p, pages_each, n);
   if (!f) return Result<double>::fail(f.error());
   if (auto st = f.value().round()) return Result<double>::fail(*st);  // warm-up
-  double t0 = now_ns(), t = 0;
-  std::size_t touches = 0;
-  int rounds = 0;
-  do {
+  // Median of per-round figures: robust against a noisy neighbour stealing the CPU for one round.
+  std::vector<double> per_round;
+  double total = 0;
+  while (per_round.size() < 5 || total < 50e6) {
+    double t0 = now_ns();
     if (auto st = f.value().round()) return Result<double>::fail(*st);
-    touches += f.value().touches_per_round();
-    t = now_ns() - t0;
-  } while (++rounds < 3 || t < 50e6);
-  return cache[key] = t / static_cast<double>(touches);
+    double t = now_ns() - t0;
+    total += t;
+    per_round.push_back(t / static_cast<double>(f.value().touches_per_round()));
+    if (per_round.size() >= 10000) break;
+  }
+  std::nth_element(per_round.begin(), per_round.begin() + per_round.size() / 2, per_round.end());
+  return cache[key] = per_round[per_round.size() / 2];
 }
 
 std::optional<ExporterCounts> scrape_exporter(std::string* err) {

@@ -28,12 +28,16 @@ std::vector<std::uint32_t> make_pattern(Pattern p, std::size_t pages, std::uint6
       for (std::size_t i = 0; i < pages; ++i) v.push_back(static_cast<std::uint32_t>(i));
       break;
     case Pattern::kRandom: {
-      std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;  // xorshift64*: cheap, deterministic
-      for (std::size_t i = 0; i < pages; ++i) {
+      // Every page once per pass, in a random order (Fisher-Yates with xorshift64*): the working set is
+      // exactly `pages`, unlike independent draws, which touch only about 63 % of them.
+      for (std::size_t i = 0; i < pages; ++i) v.push_back(static_cast<std::uint32_t>(i));
+      std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+      for (std::size_t i = pages; i > 1; --i) {
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        v.push_back(static_cast<std::uint32_t>((x * 0x2545F4914F6CDD1Dull >> 32) % pages));
+        std::size_t j = static_cast<std::size_t>((x * 0x2545F4914F6CDD1Dull >> 11) % i);
+        std::swap(v[i - 1], v[j]);
       }
       break;
     }

@@ -15,7 +15,7 @@ enum class Pattern { kSequential, kRandom, kStrided };
 std::string pattern_name(Pattern p);
 std::optional<Pattern> parse_pattern(const std::string& s);
 
-// One pass over a working set of `pages`: sequential 0..n-1; random: n uniformly drawn indices (seeded);
+// One pass over a working set of `pages`, each page once: sequential 0..n-1; random: a seeded permutation;
 // strided: every `stride`-th page, then the next offset, until all pages are covered once.
 std::vector<std::uint32_t> make_pattern(Pattern p, std::size_t pages, std::uint64_t seed = 1, std::size_t stride = 16);
 
