@@ -1,4 +1,5 @@
 // epc_exporter: Prometheus exporter for Intel SGX Enclave Page Cache usage and paging, per pod.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -9,12 +10,15 @@
 
 #include "attribution/attribution.h"
 #include "core/collector.h"
+#include "core/basic_auth.h"
 #include "core/flags.h"
 #include "core/host_paths.h"
 #include "core/http_server.h"
 #include "core/log.h"
+#include "core/privileges.h"
 #include "core/scraper.h"
 #include "core/version.h"
+#include "core/web_config.h"
 
 namespace {
 
@@ -25,6 +29,18 @@ int run(const epc::Config& cfg) {
   if (!std::filesystem::is_directory(cfg.rootfs, ec)) {
     spdlog::error("--path.rootfs={} is not a directory", cfg.rootfs);
     return kExitUsage;
+  }
+  // The web config is checked before anything is loaded: a bad file stops start-up with exit 2.
+  epc::WebConfig web;
+  if (!cfg.web_config_file.empty()) {
+    auto loaded = epc::load_web_config(cfg.web_config_file);
+    if (!loaded) {
+      spdlog::error("{}", loaded.error().message);
+      return kExitUsage;
+    }
+    web = std::move(*loaded);
+    spdlog::info("web config file={} tls={} basic_auth_users={}", cfg.web_config_file, web.tls ? "on" : "off",
+                 web.basic_auth_users.size());
   }
   epc::HostPaths paths(cfg.rootfs);
   epc::Attribution attribution(paths);
@@ -43,6 +59,18 @@ int run(const epc::Config& cfg) {
   }
   epc::Scraper scraper(std::move(collectors), &attribution);
 
+  // Probes are loaded and attached: from here on nothing needs a capability (core/privileges.h says why).
+  // Done before the HTTP server starts its threads, which then inherit the empty sets.
+  if (auto dropped = epc::drop_capabilities(); !dropped) {
+    spdlog::warn("capabilities not dropped: {}", dropped.error().message);
+    if (auto again = epc::drop_capabilities({}, true); !again)
+      spdlog::error("capabilities not dropped: {}", again.error().message);
+  }
+  if (auto caps = epc::read_capability_state())
+    spdlog::info("capabilities effective={} permitted={} bounding={} no_new_privs={}",
+                 epc::capability_names(caps->effective), epc::capability_names(caps->permitted),
+                 epc::capability_names(caps->bounding), caps->no_new_privs);
+
   // Block the signals in every thread (CivetWeb's included) and wait for them here.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -56,6 +84,15 @@ int run(const epc::Config& cfg) {
   http.telemetry_path = cfg.telemetry_path;
   http.max_requests = cfg.max_requests;
   http.request_timeout_ms = cfg.request_timeout_ms;
+  http.keep_alive_timeout_ms = std::min(5000u, cfg.request_timeout_ms);
+  http.max_workloads = cfg.max_workloads;
+  http.tls = web.tls;
+  http.headers = web.headers;
+  std::shared_ptr<epc::BasicAuth> auth;
+  if (!web.basic_auth_users.empty()) {
+    auth = std::make_shared<epc::BasicAuth>(web.basic_auth_users);
+    http.authorize = [auth](std::string_view header) { return auth->check(header); };
+  }
   auto server = epc::HttpServer::start(std::move(http), scraper);
   if (!server) {
     spdlog::error("{}", server.error().message);

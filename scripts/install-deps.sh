@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config git
   # exporter
-  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libssl-dev
+  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
   # BPF side
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # tests and benchmarks

@@ -76,6 +76,17 @@ const std::vector<FlagDef>& flag_defs() {
          return {};
        },
        [] { return std::string("10s"); }},
+      {"metrics.max-workloads", "N",
+       "Most workloads (pods, containers, cgroups) with their own series; the rest are summed into "
+       "cgroup=\"_overflow\". 0: no limit.",
+       [](Config& c, const std::string& v) -> Status {
+         auto n = parse_u64(v);
+         if (!n || *n > 1000000)
+           return make_error("--metrics.max-workloads: '" + v + "' is not a whole number from 0 to 1000000");
+         c.max_workloads = static_cast<unsigned>(*n);
+         return {};
+       },
+       [] { return std::string("1000"); }},
       {"path.rootfs", "PATH", "Root of the host's file system (sys, proc, sys/fs/cgroup, var/log/pods are read under it).",
        [](Config& c, const std::string& v) -> Status {
          if (v.empty()) return make_error("--path.rootfs: empty path");

@@ -8,6 +8,9 @@
 #include <mutex>
 
 #include "core/scraper.h"
+#include "core/series_cap.h"
+#include "core/tls.h"
+#include "tls_compat/ssl_compat.h"
 
 namespace epc {
 namespace {
@@ -20,26 +23,15 @@ constexpr const char* kLanding = R"(<!DOCTYPE html>
 </body></html>
 )";
 
-void respond(mg_connection* conn, int status, const char* reason, const std::string& content_type,
-             const std::string& body, bool head = false, const std::string& extra_headers = {}) {
-  mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
-            "X-Content-Type-Options: nosniff\r\n%s\r\n",
-            status, reason, content_type.c_str(), body.size(), extra_headers.c_str());
-  if (!head && !body.empty()) mg_write(conn, body.data(), body.size());
-}
-
-void respond_text(mg_connection* conn, int status, const char* reason, const std::string& text, bool head = false,
-                  const std::string& extra_headers = {}) {
-  respond(conn, status, reason, "text/plain; charset=utf-8", text, head, extra_headers);
-}
-
 // CivetWeb reports start-up errors (e.g. port in use) through its log callback.
 thread_local std::string* g_start_error = nullptr;
 
 int log_message(const mg_connection*, const char* message) {
-  if (g_start_error) *g_start_error = message;
-  else spdlog::debug("civetweb: {}", message);
+  if (g_start_error) {
+    if (g_start_error->empty()) *g_start_error = message;  // keep the first, most specific error
+  } else {
+    spdlog::debug("civetweb: {}", message);
+  }
   return 1;
 }
 
@@ -50,7 +42,35 @@ std::string civetweb_listening_port(const std::string& listen_address) {
   return listen_address;
 }
 
-HttpServer::HttpServer(HttpOptions options, const Scraper& scraper) : options_(std::move(options)), scraper_(scraper) {}
+HttpServer::HttpServer(HttpOptions options, const Scraper& scraper) : options_(std::move(options)), scraper_(scraper) {
+  for (const auto& [name, value] : options_.headers) common_headers_ += name + ": " + value + "\r\n";
+}
+
+void HttpServer::respond(mg_connection* conn, int status, const char* reason, const std::string& content_type,
+                         const std::string& body, bool head, const std::string& extra_headers) const {
+  mg_printf(conn,
+            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\n%s%s\r\n",
+            status, reason, content_type.c_str(), body.size(), common_headers_.c_str(), extra_headers.c_str());
+  if (!head && !body.empty()) mg_write(conn, body.data(), body.size());
+}
+
+void HttpServer::respond_text(mg_connection* conn, int status, const char* reason, const std::string& text, bool head,
+                              const std::string& extra_headers) const {
+  respond(conn, status, reason, "text/plain; charset=utf-8", text, head, extra_headers);
+}
+
+int HttpServer::init_ssl(void* ssl_ctx, void* self) {
+  auto* server = static_cast<HttpServer*>(self);
+  if (!server->options_.tls) return 0;
+  Status s = configure_tls_ctx(ssl_ctx, *server->options_.tls);
+  if (!s) {
+    if (g_start_error) *g_start_error = s.error().message;
+    spdlog::error("TLS: {}", s.error().message);
+    return -1;
+  }
+  return 1;  // the context is complete: CivetWeb must not load certificates itself
+}
 
 HttpServer::~HttpServer() {
   if (ctx_) mg_stop(ctx_);
@@ -60,15 +80,21 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
   static std::once_flag init;
   std::call_once(init, [] { mg_init_library(0); });
 
+  if (options.tls) {
+    if (auto s = ensure_civetweb_ssl_compat(); !s) return make_error("TLS unavailable: " + s.error().message);
+  }
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(options), scraper));
   const auto& o = server->options_;
   // One more thread than the request cap, so the cap (503) answers before CivetWeb's queue holds clients.
+  // A TLS port ("s" suffix) speaks only TLS: a plain HTTP request fails the handshake and is closed.
   std::vector<std::string> opts = {
-      "listening_ports", civetweb_listening_port(o.listen_address),
+      "listening_ports", civetweb_listening_port(o.listen_address) + (o.tls ? "s" : ""),
       "num_threads", std::to_string(o.max_requests + 1),
       "request_timeout_ms", std::to_string(o.request_timeout_ms),
       "enable_keep_alive", "yes",
-      "keep_alive_timeout_ms", "30000",
+      "keep_alive_timeout_ms", std::to_string(o.keep_alive_timeout_ms),
+      "max_request_size", std::to_string(o.max_request_bytes),
+      "linger_timeout_ms", "1000",
   };
   opts.insert(opts.end(), o.civetweb_options.begin(), o.civetweb_options.end());
   std::vector<const char*> cstrs;
@@ -77,6 +103,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
 
   mg_callbacks callbacks{};
   callbacks.log_message = log_message;
+  if (o.tls) callbacks.init_ssl = &HttpServer::init_ssl;
   std::string err;
   g_start_error = &err;
   server->ctx_ = mg_start(&callbacks, server.get(), cstrs.data());
@@ -122,7 +149,14 @@ int HttpServer::handle(mg_connection* conn) {
     respond_text(conn, 503, "Service Unavailable", "too many concurrent requests\n", head, "Retry-After: 1\r\n");
     return 503;
   }
-  if (options_.authorize && !options_.authorize(conn)) return 401;
+  if (options_.authorize) {
+    const char* authz = mg_get_header(conn, "Authorization");
+    if (!options_.authorize(authz ? std::string_view(authz) : std::string_view())) {
+      respond_text(conn, 401, "Unauthorized", "unauthorized\n", head,
+                   "WWW-Authenticate: Basic realm=\"epc_exporter\", charset=\"UTF-8\"\r\n");
+      return 401;
+    }
+  }
 
   if (uri == options_.telemetry_path || uri == "/") {
     if (!get_or_head) {
@@ -149,6 +183,8 @@ void HttpServer::serve_metrics(mg_connection* conn, bool head) {
     respond_text(conn, 503, "Service Unavailable", "another scrape is still running\n", head, "Retry-After: 1\r\n");
     return;
   }
+  CapStats cap = apply_workload_cap(*families, options_.max_workloads);
+  add_cap_metrics(*families, cap, options_.max_workloads);
   std::string body = prometheus::TextSerializer().Serialize(*families);
   respond(conn, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, head);
 }

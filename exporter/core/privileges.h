@@ -1,0 +1,34 @@
+// Least privilege after start-up. The exporter needs root-level capabilities only to load and attach its BPF
+// probes (CAP_BPF, CAP_PERFMON or CAP_SYS_ADMIN) and to read kallsyms addresses while probing; once the
+// collectors are built it holds the BPF object and map fds, and reading maps through held fds, the misc cgroup
+// files, sysfs, /proc/<pid>/cgroup and the kubelet's log directories needs no capability at all. So every
+// capability is dropped from the effective, permitted, inheritable, ambient and bounding sets, and
+// no_new_privs is set, before the HTTP server starts its threads (capabilities are per thread; threads created
+// afterwards inherit the empty sets).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace epc {
+
+struct CapabilityState {
+  unsigned long long effective = 0, permitted = 0, inheritable = 0, bounding = 0, ambient = 0;
+  bool no_new_privs = false;
+};
+
+// The calling thread's capability sets, from /proc/thread-self/status.
+Result<CapabilityState> read_capability_state();
+
+// Drops every capability except those in `keep` (capability numbers, e.g. CAP_NET_BIND_SERVICE) and sets
+// no_new_privs. Works unprivileged too (then there is nothing to drop and the bounding set stays as it is).
+// Fails when another thread of the process already exists (it would keep its capabilities) unless
+// allow_threads is set.
+Status drop_capabilities(const std::vector<int>& keep = {}, bool allow_threads = false);
+
+// "0" or a list of names, e.g. "cap_net_bind_service".
+std::string capability_names(unsigned long long mask);
+
+}  // namespace epc
