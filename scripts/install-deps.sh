@@ -13,6 +13,8 @@ PACKAGES=(
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
   prometheus prometheus-node-exporter curl python3 wrk
+  # rules, dashboards and manifest checks (tests/prometheus): YAML in python, the schema validator runs on node
+  python3-yaml nodejs
   # kernel matrix: boot Debian kernels with SGX under QEMU
   qemu-system-x86 busybox-static cpio xz-utils kmod
 )
