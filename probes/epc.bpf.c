@@ -268,8 +268,7 @@ int BPF_PROG(fx_vepc_free) { struct inflight v; if_pop(IF_VEPC_FREE, &v); return
 /* ---- on demand (BPF_PROG_TEST_RUN from userspace) ----
  * EPC_EV_READ_FREE_PAGES: reads sgx_nr_free_pages at scrape time (the exporter's node free EPC).
  * Every other type: a synthetic event through the same accounting the probes use (tests/bpf/). */
-SEC("syscall")
-int epc_event(struct epc_test_event *ev) {
+static __always_inline int dispatch(const struct epc_test_event *ev) {
   switch (ev->type) {
     case EPC_EV_READ_FREE_PAGES: {
       long v = 0;
@@ -297,4 +296,19 @@ int epc_event(struct epc_test_event *ev) {
     default: return -22;
   }
   return 0;
+}
+
+static long repeat_one(__u32 i, void *ctx) {
+  dispatch((const struct epc_test_event *)ctx);
+  return 0;
+}
+
+/* ---- on demand (BPF_PROG_TEST_RUN from userspace) ----
+ * EPC_EV_READ_FREE_PAGES: reads sgx_nr_free_pages at scrape time (the exporter's node free EPC).
+ * Every other type: a synthetic event through the same accounting the probes use (tests/bpf/). */
+SEC("syscall")
+int epc_event(struct epc_test_event *ctx) {
+  struct epc_test_event ev = *ctx;
+  if (ev.repeat > 1) return bpf_loop(ev.repeat, repeat_one, &ev, 0) < 0 ? -7 : 0;
+  return dispatch(&ev);
 }

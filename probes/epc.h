@@ -23,23 +23,26 @@ enum epc_drop_reason {
   EPC_DROP_NR = 4,
 };
 
-/* One live enclave (key: kernel address of its struct sgx_encl). */
+/* One live enclave (key: kernel address of its struct sgx_encl). Page events touch only this entry (one hash
+ * lookup per event); userspace sums live enclaves per cgroup. */
 struct epc_encl_state {
   __u64 cgroup_id;
   __u64 size_bytes;
   __s64 resident_pages; /* incl. SECS and VA pages */
   __s64 swapped_pages;
   __s64 va_pages;
+  __u64 evicted_pages;
+  __u64 loaded_back_pages;
+  __u64 page_faults;
+  __u64 page_fault_ns;
+  __u64 alloc_failures;
   __u32 tgid;
-  __u32 released; /* sgx_encl_release() is running: its page frees are already accounted */
+  __u32 released; /* sgx_encl_release() is running: its counters moved to the cgroup, its frees are not events */
 };
 
-/* Per cgroup (key: cgroup v2 id of the task that created the enclave). Gauges are signed, counters monotonic. */
+/* Per cgroup (key: cgroup v2 id of the task that created the enclave): the monotonic counters of its released
+ * enclaves, plus allocation failures no enclave could be charged with. */
 struct epc_cgroup_stats {
-  __s64 enclaves;
-  __s64 size_bytes;
-  __s64 resident_pages;
-  __s64 swapped_pages;
   __u64 evicted_pages;
   __u64 loaded_back_pages;
   __u64 page_faults;
@@ -85,6 +88,7 @@ struct epc_test_event {
   __u64 secs_candidate;
   __u64 cgroup_id;
   __u64 arg;
+  __u64 repeat; /* > 1: run the event this many times in one program run (bpf_loop), for the cost benchmark */
 };
 
 #endif

@@ -79,23 +79,21 @@ static __always_inline void acct_encl_create(__u64 encl, __u64 cgroup_id, __u32 
     epc_drop(EPC_DROP_ENCL_MAP_FULL);
     return;
   }
-  struct epc_cgroup_stats *cg = epc_cgroup(cgroup_id);
-  if (!cg) return;
-  __sync_fetch_and_add(&cg->enclaves, 1);
-  __sync_fetch_and_add(&cg->size_bytes, (__s64)size_bytes);
+  epc_cgroup(cgroup_id); /* reserve the cgroup's entry now: a full map shows at creation, not at release */
 }
 
-/* Release entry (and failed creation): what the enclave still holds leaves its cgroup now. */
+/* Release entry (and failed creation): the enclave's counters move to its cgroup; it stops counting as live. */
 static __always_inline void acct_encl_release(__u64 encl) {
   struct epc_encl_state *e = encl ? bpf_map_lookup_elem(&encls, &encl) : 0;
   if (!e || e->released) return; /* never created (open+close of /dev/sgx_enclave) or created before us */
   e->released = 1;
-  struct epc_cgroup_stats *cg = bpf_map_lookup_elem(&cgroups, &e->cgroup_id);
+  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
   if (!cg) return;
-  __sync_fetch_and_add(&cg->enclaves, -1);
-  __sync_fetch_and_add(&cg->size_bytes, -(__s64)e->size_bytes);
-  __sync_fetch_and_add(&cg->resident_pages, -e->resident_pages);
-  __sync_fetch_and_add(&cg->swapped_pages, -e->swapped_pages);
+  __sync_fetch_and_add(&cg->evicted_pages, e->evicted_pages);
+  __sync_fetch_and_add(&cg->loaded_back_pages, e->loaded_back_pages);
+  __sync_fetch_and_add(&cg->page_faults, e->page_faults);
+  __sync_fetch_and_add(&cg->page_fault_ns, e->page_fault_ns);
+  __sync_fetch_and_add(&cg->alloc_failures, e->alloc_failures);
 }
 
 /* Release return: the enclave is gone. */
@@ -111,10 +109,8 @@ static __always_inline void acct_encl_create_failed(__u64 encl) {
 static __always_inline void epc_add_resident(__u64 encl, __s64 delta, __s64 va_delta) {
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
-  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
   __sync_fetch_and_add(&e->resident_pages, delta);
   if (va_delta) __sync_fetch_and_add(&e->va_pages, va_delta);
-  if (cg) __sync_fetch_and_add(&cg->resident_pages, delta);
 }
 
 static __always_inline void acct_page_alloc(__u64 owner_encl, __u64 secs_candidate) {
@@ -129,13 +125,15 @@ static __always_inline void acct_page_free(__u64 owner_encl, __u64 secs_candidat
 static __always_inline void acct_va_grow(__u64 encl) { epc_add_resident(encl, 1, 1); }
 static __always_inline void acct_va_shrink(__u64 encl) { epc_add_resident(encl, -1, -1); }
 
-/* Failed allocation: charged to the owning enclave's cgroup, else to the cgroup of the task that asked. */
+/* Failed allocation: charged to the owning enclave, else to the cgroup of the task that asked. */
 static __always_inline void acct_alloc_fail(__u64 owner_encl, __u64 secs_candidate, __u64 current_cgroup_id) {
   __u64 encl = epc_resolve(owner_encl, secs_candidate);
-  __u64 cgroup_id = current_cgroup_id;
   struct epc_encl_state *e = encl ? bpf_map_lookup_elem(&encls, &encl) : 0;
-  if (e) cgroup_id = e->cgroup_id;
-  struct epc_cgroup_stats *cg = epc_cgroup(cgroup_id);
+  if (e && !e->released) {
+    __sync_fetch_and_add(&e->alloc_failures, 1);
+    return;
+  }
+  struct epc_cgroup_stats *cg = epc_cgroup(current_cgroup_id);
   if (cg) __sync_fetch_and_add(&cg->alloc_failures, 1);
 }
 
@@ -143,31 +141,23 @@ static __always_inline void acct_alloc_fail(__u64 owner_encl, __u64 secs_candida
 static __always_inline void acct_ewb(__u64 encl) {
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
-  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
   __sync_fetch_and_add(&e->swapped_pages, 1);
-  if (!cg) return;
-  __sync_fetch_and_add(&cg->swapped_pages, 1);
-  __sync_fetch_and_add(&cg->evicted_pages, 1);
+  __sync_fetch_and_add(&e->evicted_pages, 1);
 }
 
 /* ELDU: an evicted page is back (its new EPC page was counted by acct_page_alloc). */
 static __always_inline void acct_eldu(__u64 encl) {
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
-  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
-  if (cg) __sync_fetch_and_add(&cg->loaded_back_pages, 1);
-  if (e->swapped_pages <= 0) return; /* evicted before the probes ran */
-  __sync_fetch_and_add(&e->swapped_pages, -1);
-  if (cg) __sync_fetch_and_add(&cg->swapped_pages, -1);
+  __sync_fetch_and_add(&e->loaded_back_pages, 1);
+  if (e->swapped_pages > 0) __sync_fetch_and_add(&e->swapped_pages, -1); /* else evicted before the probes ran */
 }
 
 static __always_inline void acct_fault(__u64 encl, __u64 ns) {
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
-  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
-  if (!cg) return;
-  __sync_fetch_and_add(&cg->page_faults, 1);
-  __sync_fetch_and_add(&cg->page_fault_ns, ns);
+  __sync_fetch_and_add(&e->page_faults, 1);
+  __sync_fetch_and_add(&e->page_fault_ns, ns);
 }
 
 static __always_inline void acct_reclaim(int by_ksgxd) {

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -337,16 +339,48 @@ Snapshot Probes::read() {
     ev.type = EPC_EV_READ_FREE_PAGES;
     run_event(ev);
   }
+  // Live enclaves (summed per cgroup) plus each cgroup's released-enclave counters.
+  std::map<std::uint64_t, WorkloadCounters> per;
+  int encl_fd = bpf_map__fd(skel->maps.encls);
+  for_each_key(encl_fd, [&](std::uint64_t key) {
+    epc_encl_state e{};
+    if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0 || e.released) return;  // gone or moved to its cgroup
+    auto& c = per[e.cgroup_id];
+    c.enclaves += 1;
+    c.size_bytes += static_cast<std::int64_t>(e.size_bytes);
+    c.resident_pages += e.resident_pages;
+    c.swapped_pages += e.swapped_pages;
+    c.evicted_pages += e.evicted_pages;
+    c.loaded_back_pages += e.loaded_back_pages;
+    c.page_faults += e.page_faults;
+    c.page_fault_ns += e.page_fault_ns;
+    c.alloc_failures += e.alloc_failures;
+  });
   int cg_fd = bpf_map__fd(skel->maps.cgroups);
   for_each_key(cg_fd, [&](std::uint64_t id) {
     epc_cgroup_stats v{};
     if (bpf_map_lookup_elem(cg_fd, &id, &v) != 0) return;  // deleted meanwhile
-    WorkloadEntry e;
-    e.cgroup_id = id;
-    e.counters = {v.enclaves,          v.size_bytes,  v.resident_pages, v.swapped_pages,  v.evicted_pages,
-                  v.loaded_back_pages, v.page_faults, v.page_fault_ns,  v.alloc_failures};
-    s.workloads.push_back(std::move(e));
+    auto& c = per[id];
+    c.evicted_pages += v.evicted_pages;
+    c.loaded_back_pages += v.loaded_back_pages;
+    c.page_faults += v.page_faults;
+    c.page_fault_ns += v.page_fault_ns;
+    c.alloc_failures += v.alloc_failures;
   });
+  // A release between the two map walks can hide an enclave's counters for one scrape: never let a counter go
+  // back (Prometheus would read a reset); the next scrape sees the true value again.
+  for (auto& [id, c] : per) {
+    auto& last = last_counters_[id];
+    c.evicted_pages = last.evicted_pages = std::max(last.evicted_pages, c.evicted_pages);
+    c.loaded_back_pages = last.loaded_back_pages = std::max(last.loaded_back_pages, c.loaded_back_pages);
+    c.page_faults = last.page_faults = std::max(last.page_faults, c.page_faults);
+    c.page_fault_ns = last.page_fault_ns = std::max(last.page_fault_ns, c.page_fault_ns);
+    c.alloc_failures = last.alloc_failures = std::max(last.alloc_failures, c.alloc_failures);
+    WorkloadEntry w;
+    w.cgroup_id = id;
+    w.counters = c;
+    s.workloads.push_back(std::move(w));
+  }
   std::uint32_t zero = 0;
   epc_node_stats n{};
   if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &n) == 0) {
@@ -374,14 +408,21 @@ Snapshot Probes::read() {
 
 std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>& cgroup_exists) {
   if (!obj_) return 0;
+  std::set<std::uint64_t> live;
+  int encl_fd = bpf_map__fd(obj_->skel->maps.encls);
+  for_each_key(encl_fd, [&](std::uint64_t key) {
+    epc_encl_state e{};
+    if (bpf_map_lookup_elem(encl_fd, &key, &e) == 0) live.insert(e.cgroup_id);
+  });
   int fd = bpf_map__fd(obj_->skel->maps.cgroups);
   std::vector<std::uint64_t> gone;
   for_each_key(fd, [&](std::uint64_t id) {
-    epc_cgroup_stats v{};
-    if (bpf_map_lookup_elem(fd, &id, &v) != 0) return;
-    if (v.enclaves <= 0 && v.resident_pages <= 0 && v.swapped_pages <= 0 && !cgroup_exists(id)) gone.push_back(id);
+    if (!live.count(id) && !cgroup_exists(id)) gone.push_back(id);
   });
-  for (auto id : gone) bpf_map_delete_elem(fd, &id);
+  for (auto id : gone) {
+    bpf_map_delete_elem(fd, &id);
+    last_counters_.erase(id);
+  }
   return gone.size();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,7 +67,7 @@ class Probes {
   // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages.
   Snapshot read();
 
-  // Deletes per-cgroup entries holding nothing live whose cgroup no longer exists. Returns how many.
+  // Deletes per-cgroup entries of cgroups without live enclaves that no longer exist. Returns how many.
   std::size_t forget_gone_cgroups(const std::function<bool(std::uint64_t)>& cgroup_exists);
 
   // Runs the on-demand program with one synthetic event (tests, benchmark). Returns the program's return value,
@@ -86,6 +87,7 @@ class Probes {
   std::string load_error_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
+  std::map<std::uint64_t, WorkloadCounters> last_counters_;  // monotonic clamp per cgroup
 };
 
 }  // namespace epc::probes
