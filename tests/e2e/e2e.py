@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Golden end-to-end test (after node_exporter's end-to-end-test.sh).
+
+Starts the real epc_exporter on a free loopback port with --path.rootfs=<fixture>, scrapes /metrics, checks the
+raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations)
+and diffs the rest against a golden file. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
+
+  e2e.py BINARY --fixture DIR --golden FILE         golden test of one fixture node
+  e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
+"""
+import argparse
+import difflib
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+# Series that change from run to run or build to build.
+VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
+# The ebpf collector depends on the host kernel, not on the fixture; it has its own replay tests.
+COMMON_FLAGS = ["--no-collector.ebpf", "--log.level=debug"]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+class Exporter:
+    """The binary on a random loopback port; retries a port another process grabbed in between."""
+
+    def __init__(self, binary, args, logdir):
+        self.binary, self.args, self.logdir = binary, args, logdir
+        self.proc = None
+
+    def __enter__(self):
+        for attempt in range(3):
+            self.port = free_port()
+            self.log_path = os.path.join(self.logdir, "exporter.log")
+            self.log = open(self.log_path, "w")
+            cmd = [self.binary, f"--web.listen-address=127.0.0.1:{self.port}"] + self.args
+            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    status, _ = http_get(self.url("/healthz"), timeout=2)
+                    if status == 200:
+                        return self
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.stop()
+            print(f"exporter did not come up (attempt {attempt + 1}, rc={self.proc.returncode}):\n{self.logtext()}")
+        raise SystemExit(1)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def __exit__(self, *exc):
+        if self.proc and self.proc.poll() is not None and self.proc.returncode not in (0, -signal.SIGTERM):
+            print(f"exporter exited with {self.proc.returncode}")
+        self.stop()
+
+
+def promtool_check(text):
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("promtool not found (Debian package 'prometheus'; scripts/install-deps.sh installs it)")
+        return False
+    r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    if r.returncode != 0:
+        print("promtool check metrics failed:\n" + r.stdout + r.stderr)
+        return False
+    # promtool prints lint findings (naming, units) on stdout/stderr even with exit 0 in some versions.
+    findings = (r.stdout + r.stderr).strip()
+    if findings:
+        print("promtool check metrics findings:\n" + findings)
+        return False
+    return True
+
+
+def scrape(exp):
+    status, body = http_get(exp.url("/metrics"))
+    if status != 200:
+        print(f"/metrics answered HTTP {status}:\n{body[:2000]}\n--- log ---\n{exp.logtext()}")
+        raise SystemExit(1)
+    return body
+
+
+def golden_test(args):
+    update = args.update or os.environ.get("UPDATE_GOLDEN") == "1"
+    fixture = os.path.abspath(args.fixture)
+    flags = [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + COMMON_FLAGS
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, Exporter(args.binary, flags, tmp) as exp:
+        body = scrape(exp)
+        log = exp.logtext()
+    ok = promtool_check(body)
+    filtered = "".join(l + "\n" for l in body.splitlines() if not VOLATILE.match(l))
+    for l in body.splitlines():
+        if l.startswith("sgx_exporter_collector_success{") and not l.endswith(" 1"):
+            print(f"collector failed on a good fixture: {l}\n--- log ---\n{log}")
+            ok = False
+    if update:
+        os.makedirs(os.path.dirname(args.golden), exist_ok=True)
+        with open(args.golden, "w") as f:
+            f.write(filtered)
+        print(f"updated {args.golden}")
+        return 0 if ok else 1
+    try:
+        with open(args.golden) as f:
+            want = f.read()
+    except FileNotFoundError:
+        print(f"no golden file {args.golden}; run with UPDATE_GOLDEN=1 to create it")
+        return 1
+    if want != filtered:
+        sys.stdout.writelines(difflib.unified_diff(want.splitlines(True), filtered.splitlines(True),
+                                                   args.golden, "scraped"))
+        print("\noutput differs from the golden file (UPDATE_GOLDEN=1 rewrites it after review)")
+        ok = False
+    if ok:
+        print(f"ok: {os.path.basename(fixture)}: {sum(1 for l in filtered.splitlines() if l and l[0] != '#')} "
+              "series match the golden file, promtool clean")
+    return 0 if ok else 1
+
+
+def make_bad_fixture(src, dst):
+    """A copy of a good node with garbage, enormous and unreadable files in the places each collector reads."""
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, symlinks=True)
+    with open(os.path.join(dst, "proc/cpuinfo"), "wb") as f:
+        f.write(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 16)
+    with open(os.path.join(dst, "sys/devices/system/node/node1/x86/sgx_total_bytes"), "w") as f:
+        f.write("9" * (3 << 20))  # enormous
+    cg = os.path.join(dst, "sys/fs/cgroup/kubepods.slice")
+    scopes = sorted(os.path.join(d, n) for d, dirs, _ in os.walk(cg) for n in dirs if n.endswith(".scope"))
+    with open(os.path.join(scopes[0], "misc.current"), "w") as f:
+        f.write("sgx_epc banana\n")  # garbage
+    os.remove(os.path.join(scopes[1], "misc.max"))
+    os.mkdir(os.path.join(scopes[1], "misc.max"))  # a directory where a file belongs: read fails (EISDIR)
+    os.remove(os.path.join(scopes[2], "misc.peak"))
+    os.mkfifo(os.path.join(scopes[2], "misc.peak"))  # a FIFO without writer must not hang the scrape
+    events = os.path.join(scopes[3], "misc.events")
+    os.chmod(events, 0)  # unreadable for non-root
+    return dst
+
+
+def bad_input_test(args):
+    ok = True
+    # Wrong flags: a clear message and exit code 2, never a crash.
+    for bad in (["--bogus"], ["--collector.platform.cpuid-file=/nonexistent/cpuid.txt"], ["--web.listen-address"],
+                ["--collector.nosuch"]):
+        r = subprocess.run([args.binary] + bad + ["--web.listen-address=127.0.0.1:0"] * (bad != ["--web.listen-address"]),
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 2 or not r.stderr.strip():
+            print(f"{bad}: want exit 2 with a message, got {r.returncode}: {r.stderr.strip()[:300]}")
+            ok = False
+
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "aks-dcsv3")
+    os.makedirs(args.workdir, exist_ok=True)
+    root = make_bad_fixture(src, os.path.join(args.workdir, "bad-input"))
+    cpuid_garbage = os.path.join(args.workdir, "cpuid-garbage.txt")
+    with open(cpuid_garbage, "wb") as f:
+        f.write(os.urandom(4096))
+    flags = [f"--path.rootfs={root}", f"--collector.platform.cpuid-file={cpuid_garbage}"] + COMMON_FLAGS
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, Exporter(args.binary, flags, tmp) as exp:
+        bodies = [scrape(exp) for _ in range(2)]
+        status, _ = http_get(exp.url("/healthz"))
+        if status != 200:
+            print(f"/healthz answered {status} after bad scrapes")
+            ok = False
+        log = exp.logtext()
+    for c in ("platform", "cgroup"):
+        if f'sgx_exporter_collector_success{{collector="{c}"}} 0' not in bodies[-1]:
+            print(f"collector {c} should report success 0 on bad input")
+            ok = False
+        if f"collector={c} failed" not in log:
+            print(f"no logged reason for collector {c}")
+            ok = False
+    for reason in ("binary data in cpuinfo", "banana", "Is a directory"):
+        if reason not in log:
+            print(f"log does not name the reason '{reason}'")
+            ok = False
+    if any(l.startswith(("sgx_platform_info", "sgx_cgroup_")) for l in bodies[-1].splitlines()):
+        print("a failed collector's partial metrics were served")
+        ok = False
+    ok = promtool_check(bodies[-1]) and ok
+    if not ok:
+        print("--- scrape ---\n" + bodies[-1] + "\n--- log ---\n" + log)
+        return 1
+    print("ok: bad input gives HTTP 200, success 0 for platform and cgroup, reasons logged; bad flags exit 2")
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("binary")
+    p.add_argument("--fixture")
+    p.add_argument("--golden")
+    p.add_argument("--update", action="store_true")
+    p.add_argument("--bad-input", action="store_true")
+    p.add_argument("--workdir", default=tempfile.gettempdir())
+    args = p.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        print(f"{args.binary}: not an executable")
+        return 1
+    if args.bad_input:
+        return bad_input_test(args)
+    if not args.fixture or not args.golden:
+        p.error("--fixture and --golden are required (or --bad-input)")
+    return golden_test(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
