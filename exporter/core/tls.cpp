@@ -46,8 +46,13 @@ Status configure_tls_ctx(void* raw, const TlsConfig& tls) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1)
     return make_error(ssl_error(("cert_file " + tls.cert_file + ": cannot load certificate").c_str()));
-  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      return make_error("key_file " + tls.key_file + " does not match cert_file " + tls.cert_file);
+    }
     return make_error(ssl_error(("key_file " + tls.key_file + ": cannot load private key").c_str()));
+  }
   if (SSL_CTX_check_private_key(ctx) != 1)
     return make_error(ssl_error(("key_file " + tls.key_file + " does not match cert_file " + tls.cert_file).c_str()));
 

@@ -92,7 +92,11 @@ Result<std::unique_ptr<Node>> parse_yaml(std::string_view text) {
         if (++documents > 1) return make_error(where(line) + ": more than one YAML document");
         break;
       case YAML_STREAM_END_EVENT:
-        return root ? std::move(root) : std::make_unique<Node>();
+        if (!root) {
+          root = std::make_unique<Node>();
+          root->plain = true;  // no document at all: null
+        }
+        return root;
       case YAML_ALIAS_EVENT:
         return make_error(where(line) + ": YAML aliases are not supported");
       case YAML_SCALAR_EVENT: {
