@@ -13,7 +13,11 @@ const std::vector<CollectorSpec>& all_collectors() {
        make_platform_collector},
       {"cgroup", true, "EPC usage and limits from the misc cgroup controller's sgx_epc resource", {},
        make_cgroup_collector},
-      {"ebpf", true, "Per-pod EPC residency and paging from eBPF probes on the in-kernel SGX driver", {},
+      {"ebpf", true, "Per-pod EPC residency and paging from eBPF probes on the in-kernel SGX driver",
+       {{"prefer-fentry", "Attach with fentry/fexit where the kernel supports it (else kprobes): true or false", "true"},
+        {"disable-probes", "Comma-separated probes to leave off (names as in sgx_exporter_probe_attached)", ""},
+        {"replay-file", "TEST/DEMO ONLY: serve a recorded probe snapshot (text file) instead of probing the kernel",
+         ""}},
        make_ebpf_collector},
   };
   return specs;

@@ -1,0 +1,158 @@
+// Parser of the ebpf collector's replay file (format in ebpf.h). Strict: an unknown record, a bad number or a
+// missing field is an error naming the line, so a broken fixture fails loudly instead of scraping zeros.
+#include <charconv>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "collectors/ebpf.h"
+
+namespace epc {
+
+namespace {
+
+constexpr std::size_t kMaxLines = 100000;
+
+std::vector<std::string_view> fields_of(std::string_view line) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i >= line.size()) break;
+    if (line[i] == '"') {  // quoted: up to the closing quote
+      std::size_t end = line.find('"', i + 1);
+      if (end == std::string_view::npos) end = line.size();
+      out.push_back(line.substr(i, std::min(end + 1, line.size()) - i));
+      i = end + 1;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+    out.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+template <class T>
+bool parse_num(std::string_view s, T& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// key=value fields into a map; every key must be known; returns an error message or "".
+template <class T>
+std::string kv_fields(const std::vector<std::string_view>& f, std::size_t from, std::map<std::string, T*> keys) {
+  for (std::size_t i = from; i < f.size(); ++i) {
+    auto eq = f[i].find('=');
+    if (eq == std::string_view::npos) return "expected key=value, got '" + std::string(f[i]) + "'";
+    std::string key(f[i].substr(0, eq));
+    auto it = keys.find(key);
+    if (it == keys.end()) return "unknown field '" + key + "'";
+    if (!parse_num(f[i].substr(eq + 1), *it->second)) return "bad number for '" + key + "'";
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
+  probes::Snapshot s;
+  std::size_t lineno = 0;
+  bool any = false;
+  while (!text.empty()) {
+    if (++lineno > kMaxLines) return make_error("more than 100000 lines");
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto f = fields_of(line);
+    if (f.empty() || f[0].front() == '#') continue;
+    any = true;
+    auto err = [&](const std::string& m) { return make_error("line " + std::to_string(lineno) + ": " + m); };
+    const std::string_view kind = f[0];
+    if (kind == "probe") {
+      if (f.size() < 5) return err("probe needs: name function attach_type attached|\"off: reason\"");
+      probes::ProbeState p;
+      p.name = f[1];
+      p.function = f[2];
+      p.attach_type = f[3] == "-" ? "" : std::string(f[3]);
+      std::string state(line.substr(f[4].data() - line.data()));
+      if (state == "attached") {
+        p.attached = true;
+      } else if (state.size() >= 2 && state.front() == '"' && state.back() == '"') {
+        p.reason = state.substr(1, state.size() - 2);
+        if (p.reason.rfind("off: ", 0) == 0) p.reason = p.reason.substr(5);
+      } else {
+        return err("probe state must be attached or \"off: <reason>\"");
+      }
+      s.probes.push_back(std::move(p));
+    } else if (kind == "workload") {
+      if (f.size() < 2 || f[1].front() != '/') return err("workload needs an absolute cgroup path");
+      probes::WorkloadEntry w;
+      w.cgroup_path = f[1];
+      auto& c = w.counters;
+      std::int64_t enclaves = 0, size = 0, resident = 0, swapped = 0;
+      // Gauges are signed, counters unsigned: split the fields by key.
+      std::vector<std::string_view> unsigned_fields{f[0], f[1]}, signed_fields{f[0], f[1]};
+      for (std::size_t i = 2; i < f.size(); ++i) {
+        auto key = f[i].substr(0, f[i].find('='));
+        bool is_signed = key == "enclaves" || key == "size_bytes" || key == "resident_pages" || key == "swapped_pages";
+        (is_signed ? signed_fields : unsigned_fields).push_back(f[i]);
+      }
+      std::string m = kv_fields<std::int64_t>(signed_fields, 2, {{"enclaves", &enclaves}, {"size_bytes", &size},
+                                                     {"resident_pages", &resident}, {"swapped_pages", &swapped}});
+      if (!m.empty()) return err(m);
+      m = kv_fields<std::uint64_t>(unsigned_fields, 2,
+                                   {{"evicted_pages", &c.evicted_pages},
+                                    {"loaded_back_pages", &c.loaded_back_pages},
+                                    {"page_faults", &c.page_faults},
+                                    {"page_fault_ns", &c.page_fault_ns},
+                                    {"alloc_failures", &c.alloc_failures}});
+      if (!m.empty()) return err(m);
+      c.enclaves = enclaves;
+      c.size_bytes = size;
+      c.resident_pages = resident;
+      c.swapped_pages = swapped;
+      s.workloads.push_back(std::move(w));
+    } else if (kind == "node") {
+      std::int64_t free_pages = -1, vepc = 0;
+      std::uint64_t ksgxd = 0, direct = 0;
+      std::vector<std::string_view> sf{f[0]}, uf{f[0]};
+      for (std::size_t i = 1; i < f.size(); ++i) {
+        auto key = f[i].substr(0, f[i].find('='));
+        (key == "free_pages" || key == "vepc_pages" ? sf : uf).push_back(f[i]);
+      }
+      std::string m = kv_fields<std::int64_t>(sf, 1, {{"free_pages", &free_pages}, {"vepc_pages", &vepc}});
+      if (m.empty()) m = kv_fields<std::uint64_t>(uf, 1, {{"reclaim_ksgxd", &ksgxd}, {"reclaim_direct", &direct}});
+      if (!m.empty()) return err(m);
+      if (free_pages >= 0) s.free_pages = free_pages;
+      s.vepc_pages = vepc;
+      s.reclaim_ksgxd = ksgxd;
+      s.reclaim_direct = direct;
+    } else if (kind == "dropped") {
+      std::uint64_t n = 0;
+      if (f.size() != 3 || !parse_num(f[2], n)) return err("dropped needs: reason count");
+      s.dropped[std::string(f[1])] = n;
+    } else if (kind == "map") {
+      if (f.size() < 2) return err("map needs a name");
+      probes::MapFill m{std::string(f[1]), 0, 0};
+      std::string e = kv_fields<std::uint64_t>(f, 2, {{"entries", &m.entries}, {"max_entries", &m.max_entries}});
+      if (!e.empty()) return err(e);
+      s.maps.push_back(std::move(m));
+    } else if (kind == "program") {
+      if (f.size() < 2) return err("program needs a name");
+      probes::ProgramStats p{std::string(f[1]), 0, 0};
+      std::string e = kv_fields<std::uint64_t>(f, 2, {{"runs", &p.run_count}, {"run_ns", &p.run_time_ns}});
+      if (!e.empty()) return err(e);
+      s.programs.push_back(std::move(p));
+      s.program_stats_enabled = true;
+    } else {
+      return err("unknown record '" + std::string(kind) + "'");
+    }
+  }
+  if (!any) return make_error("empty replay file");
+  return s;
+}
+
+}  // namespace epc
