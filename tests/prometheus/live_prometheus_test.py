@@ -403,6 +403,13 @@ def main():
         got = sorted((s["metric"]["namespace"], s["metric"]["pod"]) for s in (r or []))
         res.check(bool(want) and got == want, f"SgxPodEpcOverRequest selects the pods over their request: {want}",
                   f"got {got}, want {want}")
+        for alert, metric, label in (("SgxExporterProbeNotAttached", "sgx_exporter_probe_attached", "probe"),
+                                     ("SgxExporterCollectorFailing", "sgx_exporter_collector_success", "collector")):
+            want = sorted(l[label] for l, v in parse_samples(exporter_text, metric) if v == 0)
+            r, _ = prom.query([x for x in rules if x.get("alert") == alert][0]["expr"])
+            got = sorted(s["metric"].get(label) for s in (r or []))
+            res.check(got == want, f"{alert} selects the {label}s /metrics reports as 0: {want}",
+                      f"got {got}, want {want}")
         used = sum(v for _, v in parse_samples(exporter_text, "sgx_epc_used_bytes"))
         swapped = sum(v for _, v in parse_samples(exporter_text, "sgx_epc_swapped_bytes"))
         cap = sum(v for _, v in parse_samples(exporter_text, "sgx_epc_capacity_bytes"))
