@@ -116,19 +116,22 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
   auto f = Fleet::make(backend("native"), p, pages_each, n);
   if (!f) return Result<double>::fail(f.error());
   if (auto st = f.value().round()) return Result<double>::fail(*st);  // warm-up
-  // Median of per-round figures: robust against a noisy neighbour stealing the CPU for one round.
-  std::vector<double> per_round;
-  double total = 0;
-  while (per_round.size() < 5 || total < 50e6) {
-    double t0 = now_ns();
-    if (auto st = f.value().round()) return Result<double>::fail(*st);
-    double t = now_ns() - t0;
-    total += t;
-    per_round.push_back(t / static_cast<double>(f.value().touches_per_round()));
-    if (per_round.size() >= 10000) break;
+  // Best of three blocks of at least 20 ms (and 3 rounds) each: robust against a noisy neighbour stealing the
+  // CPU for a while, which only ever makes a block slower.
+  double best = 0;
+  for (int block = 0; block < 3; ++block) {
+    double t0 = now_ns(), t = 0;
+    std::size_t touches = 0;
+    int rounds = 0;
+    do {
+      if (auto st = f.value().round()) return Result<double>::fail(*st);
+      touches += f.value().touches_per_round();
+      t = now_ns() - t0;
+    } while (++rounds < 3 || t < 20e6);
+    double v = t / static_cast<double>(touches);
+    if (block == 0 || v < best) best = v;
   }
-  std::nth_element(per_round.begin(), per_round.begin() + per_round.size() / 2, per_round.end());
-  return cache[key] = per_round[per_round.size() / 2];
+  return cache[key] = best;
 }
 
 std::optional<ExporterCounts> scrape_exporter(std::string* err) {
@@ -192,10 +195,10 @@ void run_touch_case(benchmark::State& state, const std::string& bname, Pattern p
   long mf1 = minor_faults();
   auto exp1 = scrape_exporter(&exp_err);
 
-  // Median over rounds, like the native baseline: one round slowed by a noisy neighbour does not move it.
+  // The mean is what the workload pays (periodic reclaim included); the median shows the typical round.
   std::sort(per_round.begin(), per_round.end());
-  double ns_per_touch = per_round.empty() ? 0 : per_round[per_round.size() / 2];
-  state.counters["ns_per_touch_mean"] = ns / static_cast<double>(std::max<std::size_t>(1, touches));
+  double ns_per_touch = ns / static_cast<double>(std::max<std::size_t>(1, touches));
+  state.counters["ns_per_touch_median"] = per_round.empty() ? 0 : per_round[per_round.size() / 2];
   state.counters["ws_over_epc"] = static_cast<double>(each * n) / static_cast<double>(epc_pages);
   state.counters["ns_per_touch"] = ns_per_touch;
   state.counters["os_minor_faults_per_touch"] = static_cast<double>(mf1 - mf0) / double(std::max<std::size_t>(1, touches));
