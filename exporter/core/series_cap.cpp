@@ -91,10 +91,15 @@ CapStats apply_workload_cap(std::vector<prometheus::MetricFamily>& families, std
         continue;
       }
       ++folded;
+      // Container-level series stay apart from pod-level ones (a pod's series already sum its containers').
       std::vector<std::pair<std::string, std::string>> rest;
-      for (const auto& l : m.label)
+      bool container_level = false;
+      for (const auto& l : m.label) {
         if (!is_workload_label(l.name)) rest.emplace_back(l.name, l.value);
+        else if (l.name == "container" && !l.value.empty()) container_level = true;
+      }
       rest.emplace_back("cgroup", kOverflowCgroup);
+      if (container_level) rest.emplace_back("container", kOverflowCgroup);
       std::sort(rest.begin(), rest.end());
       auto [it, inserted] = overflow.try_emplace(rest);
       if (inserted) {

@@ -4,7 +4,8 @@
 // Prometheus' TSDB grow without bound. Applied to the whole scrape after the collectors ran, so it needs no help
 // from them: a series is per-workload when it carries a "pod" or "cgroup" label (Workload::labels()). The first
 // `max_workloads` workloads in label order keep their series; the series of the others are summed, per family
-// and remaining label set, into one series labelled cgroup="_overflow". Self metrics say how many were folded.
+// and remaining label set, into one series labelled cgroup="_overflow" (plus container="_overflow" for
+// container-level series, which stay apart from pod-level ones). Self metrics say how many were folded.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Pod churn: pods and containers appear and vanish in a copy of a fixture node while the exporter is scraped
+continuously. Fails on a crash, a non-200 scrape, a pod that is missing after the scrape following its creation,
+a stale series of a removed pod after the next scrape, or RSS growth after warm-up. Prints what it measured.
+
+usage: churn_test.py <epc_exporter> <fixture rootfs> [seconds=20]
+"""
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+
+exporter, fixture = sys.argv[1], sys.argv[2]
+seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
+random.seed(6)
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+work = tempfile.mkdtemp()
+root = os.path.join(work, "node")
+shutil.copytree(fixture, root, symlinks=True)
+cg = os.path.join(root, "sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice")
+pods_dir = os.path.join(root, "var/log/pods")
+links_dir = os.path.join(root, "var/log/containers")
+os.makedirs(links_dir, exist_ok=True)
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Pod:
+    def __init__(self, i):
+        self.name = f"churn-{i}"
+        self.uid = str(uuid.UUID(int=random.getrandbits(128), version=4))
+        self.containers = {f"c{k}": "%064x" % random.getrandbits(256) for k in range(random.randint(1, 3))}
+        self.slice = os.path.join(cg, f"kubepods-burstable-pod{self.uid.replace('-', '_')}.slice")
+        self.logdir = os.path.join(pods_dir, f"churn_{self.name}_{self.uid}")
+
+    def create(self):
+        # Names first (the kubelet creates the log dir before the container runs), then the cgroups.
+        for c, cid in self.containers.items():
+            os.makedirs(os.path.join(self.logdir, c), exist_ok=True)
+            write(os.path.join(self.logdir, c, "0.log"), "")
+            os.symlink(f"/var/log/pods/churn_{self.name}_{self.uid}/{c}/0.log",
+                       os.path.join(links_dir, f"{self.name}_churn_{c}-{cid}.log"))
+        os.makedirs(self.slice, exist_ok=True)
+        total = 0
+        for c, cid in self.containers.items():
+            scope = os.path.join(self.slice, f"cri-containerd-{cid}.scope")
+            os.makedirs(scope, exist_ok=True)
+            used = random.randint(1, 64) * 4096
+            total += used
+            write(os.path.join(scope, "misc.current"), f"sgx_epc {used}\n")
+            write(os.path.join(scope, "misc.max"), "sgx_epc max\n")
+            write(os.path.join(scope, "misc.peak"), f"sgx_epc {used}\n")
+            write(os.path.join(scope, "misc.events"), "sgx_epc.max 0\n")
+        for f, v in (("misc.current", f"sgx_epc {total}\n"), ("misc.max", "sgx_epc max\n"),
+                     ("misc.peak", f"sgx_epc {total}\n"), ("misc.events", "sgx_epc.max 0\n")):
+            write(os.path.join(self.slice, f), v)
+
+    def remove(self):
+        # Container cgroups go first, as when the runtime tears a pod down.
+        shutil.rmtree(self.slice)
+        for c, cid in self.containers.items():
+            os.unlink(os.path.join(links_dir, f"{self.name}_churn_{c}-{cid}.log"))
+        shutil.rmtree(self.logdir)
+
+
+log = open(os.path.join(work, "log"), "w")
+proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={root}",
+                         "--no-collector.ebpf"], stdout=log, stderr=subprocess.STDOUT)
+port = None
+for _ in range(100):
+    with open(os.path.join(work, "log")) as f:
+        m = re.search(r'msg="listening address=\S+ port=(\d+)', f.read())
+    if m:
+        port = int(m.group(1))
+        break
+    if proc.poll() is not None:
+        fail("exporter exited at start-up")
+    time.sleep(0.1)
+if not port:
+    fail("exporter did not report its port")
+url = f"http://127.0.0.1:{port}/metrics"
+
+
+def scrape():
+    with urllib.request.urlopen(url, timeout=15) as r:
+        if r.status != 200:
+            fail(f"scrape answered {r.status}")
+        return r.read().decode()
+
+
+def churn_pods(text):
+    return set(re.findall(r'namespace="churn",pod="(churn-\d+)"', text))
+
+
+# A background scraper races with the file changes: every answer must be a 200.
+stop = threading.Event()
+background = {"scrapes": 0, "errors": []}
+
+
+def hammer():
+    while not stop.is_set():
+        try:
+            scrape()
+            background["scrapes"] += 1
+        except SystemExit:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure is a finding
+            background["errors"].append(repr(e))
+
+
+t = threading.Thread(target=hammer, daemon=True)
+t.start()
+
+try:
+    live, created, removed, checks, max_series = [], 0, 0, 0, 0
+    rss = []
+    start = time.time()
+    i = 0
+    while time.time() - start < seconds:
+        # Between 20 and 30 live pods after the ramp-up, so memory after warm-up reflects churn, not growth.
+        if len(live) < 20 or (len(live) < 30 and random.random() < 0.5):
+            p = Pod(i)
+            i += 1
+            p.create()
+            live.append(p)
+            created += 1
+        if len(live) > 20 and random.random() < 0.5:
+            p = live.pop(random.randrange(len(live)))
+            p.remove()
+            removed += 1
+        text = scrape()
+        max_series = max(max_series, sum(1 for line in text.splitlines() if line and line[0] != "#"))
+        seen = churn_pods(text)
+        want = {p.name for p in live}
+        if seen != want:
+            fail(f"after scrape: missing {sorted(want - seen)[:5]}, stale {sorted(seen - want)[:5]}")
+        checks += 1
+        if proc.poll() is not None:
+            fail("exporter died during churn")
+        rss.append(rss_kib(proc.pid))
+    # Everything goes away: no churn series may remain.
+    for p in live:
+        p.remove()
+        removed += 1
+    live = []
+    text = scrape()
+    if churn_pods(text):
+        fail(f"stale series after removing every pod: {sorted(churn_pods(text))[:5]}")
+finally:
+    stop.set()
+    t.join(timeout=20)
+
+if background["errors"]:
+    fail(f"background scrapes failed: {background['errors'][:3]}")
+if len(rss) < 8:
+    fail("too few iterations")
+warm = rss[len(rss) // 4]
+peak = max(rss[len(rss) // 4:])
+print(f"churn: {created} pods created, {removed} removed, {checks} checked scrapes + {background['scrapes']} "
+      f"concurrent scrapes in {seconds:.0f}s, up to {max_series} series per scrape; RSS KiB start {rss[0]}, "
+      f"after warm-up {warm}, end {rss[-1]}, max {peak}")
+if peak - warm > 6144:
+    fail(f"RSS grew {peak - warm} KiB after warm-up")
+proc.terminate()
+proc.wait(timeout=10)
+shutil.rmtree(work)
+print("churn_test: passed")

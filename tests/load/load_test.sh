@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load: many concurrent scrapers (wrk) against the real binary on loopback for a bounded time, on the aks-dcsv3
+# fixture node. Fails on any socket error or non-2xx answer, or when RSS keeps growing after warm-up.
+# Prints requests/s, latency percentiles and RSS (start, after warm-up, end, max).
+# usage: load_test.sh <epc_exporter> <fixture rootfs> [seconds=20] [connections=32]
+set -euo pipefail
+EXPORTER=$1
+ROOTFS=$2
+SECS=${3:-20}
+CONNS=${4:-32}
+WORK=$(mktemp -d)
+trap 'kill "${SAMPLER:-}" 2>/dev/null || true; stop_exporter; rm -rf "$WORK"' EXIT
+. "$(dirname "$0")/../security/common.sh"
+command -v wrk >/dev/null || { echo "SKIP: wrk not installed (scripts/install-deps.sh installs it)"; exit 77; }
+
+start_exporter "$WORK/log" --path.rootfs="$ROOTFS" --web.max-requests=$((CONNS + 8))
+URL=http://127.0.0.1:$PORT/metrics
+curl -sf -o /dev/null "$URL" || fail "first scrape failed"
+series=$(curl -sf "$URL" | grep -vc '^#')
+rss0=$(rss_kib "$PID")
+
+# RSS every 0.5 s while wrk runs.
+( while kill -0 "$PID" 2>/dev/null; do echo "$(date +%s.%N) $(rss_kib "$PID")"; sleep 0.5; done ) >"$WORK/rss" &
+SAMPLER=$!
+wrk -t2 -c"$CONNS" -d"${SECS}s" --timeout 10s --latency "$URL" >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk"; fail "wrk failed"; }
+kill "$SAMPLER" 2>/dev/null || true
+cat "$WORK/wrk"
+
+kill -0 "$PID" 2>/dev/null || fail "exporter died under load"
+if grep -q 'Socket errors' "$WORK/wrk"; then fail "socket errors: $(grep 'Socket errors' "$WORK/wrk")"; fi
+if grep -q 'Non-2xx' "$WORK/wrk"; then fail "$(grep 'Non-2xx' "$WORK/wrk")"; fi
+reqs=$(awk '/requests in/ {print $1}' "$WORK/wrk")
+rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/wrk")
+p50=$(awk '$1 == "50%" {print $2}' "$WORK/wrk"); p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk")
+[ "${reqs:-0}" -gt 0 ] || fail "no requests completed"
+
+# Flat after warm-up: the first quarter is warm-up; afterwards RSS may not grow by more than 2 MiB (allocator
+# noise) between the end of warm-up and the end of the run, nor exceed the warm-up level by more than 4 MiB.
+n=$(wc -l <"$WORK/rss")
+[ "$n" -ge 8 ] || fail "too few RSS samples ($n)"
+warm_line=$((n / 4 + 1))
+rss_warm=$(sed -n "${warm_line}p" "$WORK/rss" | awk '{print $2}')
+rss_end=$(tail -1 "$WORK/rss" | awk '{print $2}')
+rss_max_after=$(tail -n +"$warm_line" "$WORK/rss" | awk 'm < $2 {m = $2} END {print m}')
+echo "load: $reqs requests in ${SECS}s over $CONNS connections ($rps req/s), $series series per scrape," \
+     "latency p50 $p50 p99 $p99; RSS KiB start $rss0, after warm-up $rss_warm, end $rss_end, max after warm-up $rss_max_after"
+[ $((rss_end - rss_warm)) -le 2048 ] || fail "RSS grew by $((rss_end - rss_warm)) KiB after warm-up"
+[ $((rss_max_after - rss_warm)) -le 4096 ] || fail "RSS peaked $((rss_max_after - rss_warm)) KiB above warm-up"
+curl -sf -o /dev/null "$URL" || fail "scrape after the load failed"
+echo "load_test: passed"
