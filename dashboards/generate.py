@@ -83,7 +83,8 @@ def timeseries(title, specs, unit, description, axis_label="", stack=False, thre
     }
 
 
-def table(title, specs, description, unit="short", merge=False, exclude=()):
+def table(title, specs, description, unit="short", merge=False, exclude=(), units=None):
+    """units: refId -> unit of that query's value column ("Value #A" once merged)."""
     tr = []
     if merge:
         tr.append({"id": "merge", "options": {}})
@@ -92,7 +93,9 @@ def table(title, specs, description, unit="short", merge=False, exclude=()):
         "type": "table", "title": title, "description": description, "datasource": DS,
         "targets": targets(*specs, instant=True, fmt="table"),
         "transformations": tr,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": [
+            {"matcher": {"id": "byName", "options": f"Value #{ref}"},
+             "properties": [{"id": "unit", "value": u}]} for ref, u in (units or {}).items()]},
         "options": {"showHeader": True, "cellHeight": "sm"},
     }
 
@@ -218,8 +221,8 @@ def pods():
         (f"namespace_pod:sgx_epc_requested_bytes:sum{{{POD}}}", ""),
         (f"namespace_pod:sgx_epc_resident_bytes:sum{{{POD}}} / on (namespace, pod) group_left () "
          f"namespace_pod:sgx_epc_requested_bytes:sum{{{POD}}}", ""),
-    ], "Per pod: EPC held (A), requested (B), held/requested (C); SgxPodEpcOverRequest fires above 1.",
-        merge=True, exclude=("job", "instance")), 8, 9)
+    ], "Per pod: EPC held (A), requested (B), held/requested (C); SgxPodEpcOverRequest fires above 100 %.",
+        merge=True, exclude=("job", "instance"), units={"A": "bytes", "B": "bytes", "C": "percentunit"}), 8, 9)
     L.add(timeseries("EPC held per container", [
         (f"sum by (namespace, pod, container) (sgx_epc_resident_bytes{{{POD}}})", "{{namespace}}/{{pod}}/{{container}}"),
     ], "bytes", "EPC pages held, by the container (cgroup) that created the enclave.", stack=True), 12, 8)
