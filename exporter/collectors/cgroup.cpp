@@ -3,10 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -39,7 +42,8 @@ struct Record {
   std::optional<std::uint64_t> limit;  // nullopt: "max" or no misc.max (root)
   std::optional<std::uint64_t> peak;
   std::optional<std::uint64_t> events;
-  bool leaf = true;  // no child cgroup with misc files
+  bool leaf = true;        // no child cgroup with misc files
+  bool reportable = true;  // false: kubepods/QoS slice or runtime monitor, never a series of its own
 };
 
 class CgroupCollector final : public Collector {
@@ -82,7 +86,9 @@ class CgroupCollector final : public Collector {
                "(root misc.capacity, sgx_epc).", {}, static_cast<double>(capacity));
 
     std::vector<Record> records;
-    walk(root, "", 0, records);
+    DIR* d = ::opendir(root.c_str());
+    if (!d) return make_error("opendir " + root.string() + ": " + std::strerror(errno), errno);
+    walk(d, root, "", 0, records);
     if (visited_ > kMaxCgroups)
       return make_error("more than " + std::to_string(kMaxCgroups) + " cgroups under " + root.string());
     if (error_count_ > 0) {
@@ -100,10 +106,42 @@ class CgroupCollector final : public Collector {
     if (errors_.size() < 3) errors_.push_back(std::move(msg));
   }
 
-  // Reads one misc file; nullopt when absent; records garbage as an error.
-  std::optional<std::vector<MiscEntry>> read_misc(const std::filesystem::path& file, bool* absent) {
+  // Reads one small file relative to an open directory: one path component to look up, and a short read is
+  // taken as the end (cgroup and sysfs files hand out their whole content in one read). Bounded.
+  static Result<std::string> read_at(int dirfd, const char* name, const std::filesystem::path& dir) {
+    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+      int err = errno;
+      return make_error("open " + (dir / name).string() + ": " + std::strerror(err), err);
+    }
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return make_error("read " + (dir / name).string() + ": " + std::strerror(err), err);
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+      if (out.size() > kMiscFileLimit) {
+        ::close(fd);
+        return make_error("read " + (dir / name).string() + ": file larger than the " +
+                              std::to_string(kMiscFileLimit) + " byte limit",
+                          EFBIG);
+      }
+      if (static_cast<std::size_t>(n) < sizeof buf) break;
+    }
+    ::close(fd);
+    return out;
+  }
+
+  // Reads and parses one misc file; nullopt when absent (sets *absent) or bad (recorded as an error).
+  std::optional<std::vector<MiscEntry>> read_misc(int dirfd, const char* name, const std::filesystem::path& dir,
+                                                  bool* absent) {
     *absent = false;
-    auto text = read_file(file, kMiscFileLimit);
+    auto text = read_at(dirfd, name, dir);
     if (!text) {
       if (vanished(text.error())) {
         *absent = true;
@@ -114,56 +152,79 @@ class CgroupCollector final : public Collector {
     }
     auto entries = parse_misc_file(*text);
     if (!entries) {
-      note_error(file.string() + ": " + entries.error().message);
+      note_error((dir / name).string() + ": " + entries.error().message);
       return std::nullopt;
     }
     return std::move(*entries);
   }
 
-  // Pre-order walk in name order (stable output); returns whether this cgroup has misc files.
-  bool walk(const std::filesystem::path& dir, const std::string& rel, int depth, std::vector<Record>& records) {
+  // Pre-order walk in name order (stable output) over an open directory (closed here); returns whether this
+  // cgroup has misc files.
+  bool walk(DIR* d, const std::filesystem::path& dir, const std::string& rel, int depth, std::vector<Record>& records) {
+    struct Closer {
+      DIR* d;
+      ~Closer() { ::closedir(d); }
+    } closer{d};
+    const int dfd = ::dirfd(d);
     if (++visited_ > kMaxCgroups) return false;
     bool absent = false;
-    auto current = read_misc(dir / "misc.current", &absent);
+    auto current = read_misc(dfd, "misc.current", dir, &absent);
     bool is_root = rel.empty();
     if (!current && !is_root) return !absent;  // no misc files here: the controller is off for this subtree
     std::size_t index = records.size();
+    bool descend = depth < kMaxDepth;
     if (current) {
       Record r;
       r.rel = rel;
       if (const auto* e = find_misc_entry(*current, kResource); e && e->value) r.usage = *e->value;
-      if (auto peak = read_misc(dir / "misc.peak", &absent)) {
-        const auto* e = find_misc_entry(*peak, kResource);
-        r.peak = e && e->value ? *e->value : 0;
+      // Cgroups never reported on their own (kubepods and QoS slices, CRI-O's conmon) need no more files;
+      // below a container's cgroup (crun's "container" child) everything is already in the container's numbers.
+      bool reportable = true;
+      if (!is_root && is_kubepods_path(rel)) {
+        auto k = parse_kubepods_cgroup(rel);
+        reportable = k && !k->runtime_monitor;
+        if (k && !k->container_id.empty()) descend = false;
       }
-      if (!is_root) {
-        if (auto max = read_misc(dir / "misc.max", &absent)) {
-          const auto* e = find_misc_entry(*max, kResource);
-          if (e) r.limit = e->value;  // nullopt for "max"
+      r.reportable = reportable;
+      if (reportable) {
+        if (auto peak = read_misc(dfd, "misc.peak", dir, &absent)) {
+          const auto* e = find_misc_entry(*peak, kResource);
+          r.peak = e && e->value ? *e->value : 0;
         }
-        if (auto events = read_misc(dir / "misc.events", &absent)) {
-          const auto* e = find_misc_entry(*events, "sgx_epc.max");
-          r.events = e && e->value ? *e->value : 0;
+        if (!is_root) {
+          if (auto max = read_misc(dfd, "misc.max", dir, &absent)) {
+            const auto* e = find_misc_entry(*max, kResource);
+            if (e) r.limit = e->value;  // nullopt for "max"
+          }
+          if (auto events = read_misc(dfd, "misc.events", dir, &absent)) {
+            const auto* e = find_misc_entry(*events, "sgx_epc.max");
+            r.events = e && e->value ? *e->value : 0;
+          }
         }
       }
       records.push_back(std::move(r));
     }
-    if (depth >= kMaxDepth) return true;
+    if (!descend) return true;
     bool has_children = false;
-    for (const auto& name : child_dirs(dir)) {
+    for (const auto& name : child_dirs(d)) {
+      int cfd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (cfd < 0) continue;  // removed meanwhile
+      DIR* cd = ::fdopendir(cfd);
+      if (!cd) {
+        ::close(cfd);
+        continue;
+      }
       std::string child_rel = rel.empty() ? name : rel + "/" + name;
-      has_children |= walk(dir / name, child_rel, depth + 1, records);
+      has_children |= walk(cd, dir / name, child_rel, depth + 1, records);
       if (visited_ > kMaxCgroups) break;
     }
     if (current) records[index].leaf = !has_children;
     return true;
   }
 
-  std::vector<std::string> child_dirs(const std::filesystem::path& dir) {
+  static std::vector<std::string> child_dirs(DIR* d) {
     std::vector<std::string> out;
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return out;
-    int dfd = ::dirfd(d);
+    const int dfd = ::dirfd(d);
     while (dirent* e = ::readdir(d)) {
       std::string_view n = e->d_name;
       if (n == "." || n == "..") continue;
@@ -175,7 +236,6 @@ class CgroupCollector final : public Collector {
       }
       out.emplace_back(n);
     }
-    ::closedir(d);
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -183,6 +243,7 @@ class CgroupCollector final : public Collector {
   void emit(const std::vector<Record>& records, MetricSink& sink) {
     std::set<Labels> seen;
     for (const auto& r : records) {
+      if (!r.reportable) continue;
       bool used = r.usage > 0 || r.peak.value_or(0) > 0 || r.events.value_or(0) > 0 || r.limit.has_value();
       Labels labels;
       if (r.rel.empty()) {
@@ -190,13 +251,8 @@ class CgroupCollector final : public Collector {
       } else {
         if (!used) continue;
         Workload w = attribution_.resolve_cgroup_path(r.rel);
-        if (w.is_kubernetes()) {
-          auto k = parse_kubepods_cgroup(r.rel);
-          if (k && k->runtime_monitor) continue;  // CRI-O's conmon: never runs an enclave, shares the container's labels
-        } else if (is_kubepods_path(r.rel) || !r.leaf) {
-          // kubepods and QoS slices are sums of their pods; other inner cgroups sums of their leaves.
-          continue;
-        }
+        // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
+        if (!w.is_kubernetes() && !r.leaf) continue;
         labels = w.labels();
       }
       if (!seen.insert(labels).second) {

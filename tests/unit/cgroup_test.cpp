@@ -122,9 +122,10 @@ TEST(CgroupCollector, V1Fixture) {
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes", redis), 32.0 * (1 << 20));
   EXPECT_EQ(family(sink, "sgx_cgroup_epc_peak_bytes"), nullptr);  // this kernel has no misc.peak
   EXPECT_EQ(family(sink, "sgx_cgroup_epc_max_events_total"), nullptr);
+  // A plain docker container outside Kubernetes keeps its cgroup path.
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes",
-                     {{"cgroup", "docker/f1dcd8a4fbf4c2c33da2a6fc7d2b8b5e7c6cf44e6adb3efcc4c32a65bd7aaa4b"}}),
-            std::nullopt);  // placeholder id: no such container
+                     {{"cgroup", "docker/942bb6ee81422744729fee83e3455071452b9a6c22ced746aa5a3c9a8528a172"}}),
+            8.0 * (1 << 20));
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "docker"}}), std::nullopt);  // inner cgroup
 }
 
