@@ -163,8 +163,11 @@ class Prom:
     def __init__(self, base):
         self.base = base
 
-    def query(self, expr):
-        url = self.base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr, at=None):
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        url = self.base + "/api/v1/query?" + urllib.parse.urlencode(params)
         try:
             _, body = http_get(url, 10)
         except urllib.error.HTTPError as e:
@@ -193,6 +196,50 @@ def iter_panels(panels):
     for p in panels:
         yield p
         yield from iter_panels(p.get("panels", []))
+
+
+# Counter increments per second applied to every workload of the replay copy while the test runs, so that rates
+# (paging, fault stall, reclaim) are non-zero, as on a node under EPC pressure.
+TICK_PER_S = {"evicted_pages": 200, "loaded_back_pages": 100, "page_faults": 150, "page_fault_ns": 50_000_000,
+              "reclaim_ksgxd": 3, "reclaim_direct": 1}
+
+
+class TickingReplay:
+    """Rewrites a copy of the eBPF replay file every 0.5 s with its counters advanced (atomic rename: the exporter,
+    which re-reads the file on every scrape, sees either the old or the new version)."""
+
+    def __init__(self, src_path, dst_path):
+        with open(src_path) as fh:
+            self.lines = fh.read().splitlines()
+        self.dst = dst_path
+        self.t0 = time.time()
+        self.stop = threading.Event()
+        self.write()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def render(self):
+        dt = time.time() - self.t0
+        out = []
+        for line in self.lines:
+            words = line.split(" ")
+            if words and words[0] in ("workload", "node"):
+                for i, w in enumerate(words):
+                    k, eq, v = w.partition("=")
+                    if eq and k in TICK_PER_S and v.isdigit():
+                        words[i] = f"{k}={int(v) + int(TICK_PER_S[k] * dt)}"
+            out.append(" ".join(words))
+        return "\n".join(out) + "\n"
+
+    def write(self):
+        tmp = self.dst + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(self.render())
+        os.replace(tmp, self.dst)
+
+    def run(self):
+        while not self.stop.wait(0.5):
+            self.write()
 
 
 def replay_flag(exporter):
@@ -233,6 +280,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="epc-live-prom-")
     procs = []
     ksm_server = None
+    ticking = None
     res = Results()
     started = time.time()
 
@@ -247,6 +295,8 @@ def main():
                 p.kill()
         if ksm_server is not None:
             ksm_server.shutdown()
+        if ticking is not None:
+            ticking.stop.set()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -258,8 +308,10 @@ def main():
                f"--collector.platform.cpuid-file={os.path.join(fixture, 'cpuid.txt')}", "--log.level=warn"]
         flag = replay_flag(args.exporter)
         if flag and os.path.exists(replay):
-            cmd.append(f"{flag}={replay}")
-            print(f"info  eBPF replay: {flag}={os.path.relpath(replay, src)}")
+            ticking = TickingReplay(replay, os.path.join(tmp, "replay.txt"))
+            cmd.append(f"{flag}={ticking.dst}")
+            print(f"info  eBPF replay: {flag}= a copy of {os.path.relpath(replay, src)} with counters advancing "
+                  f"{TICK_PER_S} per second")
         else:
             print(f"info  no eBPF replay (flag: {flag}, file exists: {os.path.exists(replay)}): "
                   "eBPF series will be missing and the queries reading them fail")
@@ -454,6 +506,18 @@ def main():
         # ------------------------------------------------------------------ prometheus-adapter
         with open(adapter_cfg) as fh:
             adapter = yaml.safe_load(fh)
+        exposed = {r["name"].get("as") for r in adapter["rules"]}
+        with open(os.path.join(src, "deploy", "hpa", "hpa.yaml")) as fh:
+            hpa = yaml.safe_load(fh)
+        with open(os.path.join(src, "deploy", "hpa", "deployment.yaml")) as fh:
+            deployment = yaml.safe_load(fh)
+        hpa_metrics = [m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+        ref = hpa["spec"]["scaleTargetRef"]
+        res.check(hpa_metrics and set(hpa_metrics) <= exposed and ref["kind"] == deployment["kind"]
+                  and ref["name"] == deployment["metadata"]["name"]
+                  and hpa["metadata"]["namespace"] == deployment["metadata"]["namespace"],
+                  f"HPA scales deploy/hpa/deployment.yaml on adapter metrics {hpa_metrics}",
+                  f"HPA metrics {hpa_metrics} vs adapter {sorted(exposed)}, target {ref}")
         held = {}
         for labels, v in parse_samples(exporter_text, "sgx_epc_resident_bytes"):
             if labels.get("pod"):
@@ -484,7 +548,24 @@ def main():
                 res.check(got[pod] == held[(ns, pod)], f"{what} = {got[pod]:.0f} (exporter /metrics sum)",
                           f"adapter {got[pod]} != exporter {held[(ns, pod)]}")
             else:
-                res.check(got[pod] >= 0, f"{what} = {got[pod]}", "negative")
+                # Same value as the raw counters give at the time the recording rule was evaluated.
+                raw = {"sgx_epc_paging_pages_per_second":
+                       f'sum(rate(sgx_epc_evicted_pages_total{{namespace="{ns}",pod="{pod}"}}[5m])) + '
+                       f'sum(rate(sgx_epc_loaded_back_pages_total{{namespace="{ns}",pod="{pod}"}}[5m]))',
+                       "sgx_enclave_page_fault_stall_seconds_per_second":
+                       f'sum(rate(sgx_enclave_page_fault_seconds_total{{namespace="{ns}",pod="{pod}"}}[5m]))'}.get(name_as)
+                ts, _ = prom.query(f'timestamp({series}{{namespace="{ns}",pod="{pod}"}})')
+                if raw is None or not ts:
+                    res.check(got[pod] > 0, f"{what} = {got[pod]}", "not positive")
+                    continue
+                at = float(ts[0]["value"][1])
+                r_at, _ = prom.query(q, at)
+                r_raw, _ = prom.query(raw, at)
+                v_at = float(r_at[0]["value"][1]) if r_at else None
+                v_raw = float(r_raw[0]["value"][1]) if r_raw else None
+                res.check(v_at is not None and v_raw is not None and v_at > 0 and abs(v_at - v_raw) <= 1e-9 * v_raw,
+                          f"{what} = {v_at:.6g} > 0, equal to the raw counters' rate at the rule's evaluation time",
+                          f"adapter {v_at}, raw counters {v_raw}")
     except Exception as e:  # noqa: BLE001 - report, clean up, fail
         res.fail("harness", f"{type(e).__name__}: {e}")
         for log in ("exporter.log", "prometheus.log"):
