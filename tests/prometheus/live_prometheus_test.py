@@ -531,6 +531,15 @@ def main():
             series = rule["name"]["matches"].strip("^$")
             name_as = rule["name"].get("as", series)
             check_names(f"adapter {name_as} seriesQuery", rule["seriesQuery"])
+            # Discovery, as the adapter does it: /api/v1/series with the seriesQuery; every series found must carry
+            # the labels mapped to resources and match name.matches.
+            found = prom.get("/api/v1/series?" + urllib.parse.urlencode({"match[]": rule["seriesQuery"]}))["data"]
+            overrides = rule["resources"]["overrides"]
+            pattern = re.compile(rule["name"]["matches"])
+            res.check(bool(found) and all(all(lbl in sr for lbl in overrides) and pattern.search(sr["__name__"])
+                                          for sr in found),
+                      f"adapter {name_as} seriesQuery discovers {len(found)} series with labels {sorted(overrides)}",
+                      f"series: {found[:3]}")
             q = (rule["metricsQuery"].replace("<<.Series>>", series)
                  .replace("<<.LabelMatchers>>", f'namespace="{ns}",pod=~"{pod}"')
                  .replace("<<.GroupBy>>", "pod"))
