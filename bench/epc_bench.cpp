@@ -55,9 +55,14 @@ long minor_faults() {
 }
 
 // A set of enclaves that each make one pass of the same pattern per round, in parallel when there are several.
+// Random order uses a different permutation each round (cycling through kRandomOrders): one fixed order
+// repeated is a cyclic pattern, which FIFO-like reclaim turns into a miss on every touch just like sequential.
+constexpr int kRandomOrders = 8;
+
 struct Fleet {
   std::vector<std::unique_ptr<Enclave>> enclaves;
-  std::vector<std::vector<std::uint32_t>> idx;
+  std::vector<std::vector<std::vector<std::uint32_t>>> orders;  // [enclave][variant]
+  std::size_t rounds = 0;
 
   static Result<Fleet> make(Backend& b, Pattern p, std::size_t pages_each, int n) {
     Fleet f;
@@ -65,28 +70,35 @@ struct Fleet {
       auto e = b.create({pages_each});
       if (!e) return Result<Fleet>::fail(b.name() + ": " + e.error());
       f.enclaves.push_back(std::move(e.value()));
-      f.idx.push_back(make_pattern(p, pages_each, 1 + static_cast<std::uint64_t>(i)));
+      f.orders.emplace_back();
+      int variants = p == Pattern::kRandom ? kRandomOrders : 1;
+      for (int v = 0; v < variants; ++v)
+        f.orders.back().push_back(make_pattern(p, pages_each, 1 + static_cast<std::uint64_t>(i * kRandomOrders + v)));
     }
     return f;
   }
+  const std::vector<std::uint32_t>& idx(std::size_t i, std::size_t round) const {
+    return orders[i][round % orders[i].size()];
+  }
   std::size_t touches_per_round() const {
     std::size_t t = 0;
-    for (auto& v : idx) t += v.size();
+    for (auto& v : orders) t += v[0].size();
     return t;
   }
   Status round() {
+    std::size_t r = rounds++;
     if (enclaves.size() == 1) {
-      auto r = run_pass(*enclaves[0], idx[0]);
-      if (!r) return r.error();
-      benchmark::DoNotOptimize(r.value());
+      auto res = run_pass(*enclaves[0], idx(0, r));
+      if (!res) return res.error();
+      benchmark::DoNotOptimize(res.value());
       return std::nullopt;
     }
     std::vector<Status> st(enclaves.size());
     std::vector<std::thread> th;
     for (std::size_t i = 0; i < enclaves.size(); ++i)
-      th.emplace_back([&, i] {
-        auto r = run_pass(*enclaves[i], idx[i]);
-        if (!r) st[i] = r.error();
+      th.emplace_back([&, i, r] {
+        auto res = run_pass(*enclaves[i], idx(i, r));
+        if (!res) st[i] = res.error();
       });
     for (auto& t : th) t.join();
     for (auto& s : st)
@@ -208,6 +220,9 @@ void run_touch_case(benchmark::State& state, const std::string& bname, Pattern p
   if (s1.load_backs) state.counters["load_backs_per_s"] = C(static_cast<double>(*s1.load_backs - *s0.load_backs), C::kIsRate);
   if (s1.evictions) state.counters["evictions"] = static_cast<double>(*s1.evictions - *s0.evictions);
   if (s1.load_backs) state.counters["load_backs"] = static_cast<double>(*s1.load_backs - *s0.load_backs);
+  // Fraction of touches that paged: the curve's shape without the host's noise.
+  if (s1.load_backs && touches > 0)
+    state.counters["load_backs_per_touch"] = static_cast<double>(*s1.load_backs - *s0.load_backs) / double(touches);
   auto base = native_baseline(p, each, n);
   if (base) {
     state.counters["native_ns_per_touch"] = base.value();

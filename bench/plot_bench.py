@@ -12,6 +12,7 @@ import html
 import json
 import math
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -21,7 +22,8 @@ DASHES = {"sim": "", "sgx": "6,3", "native": "2,3"}
 
 
 def load_points(paths):
-    """{(backend, pattern): {ratio: [slowdown, ...]}} from every iteration run without an error."""
+    """{(backend, pattern): {ratio: [slowdown, ...]}} from every iteration run without an error (several with
+    --benchmark_repetitions; the plot shows their median)."""
     pts = defaultdict(lambda: defaultdict(list))
     context = {}
     for path in paths:
@@ -66,7 +68,7 @@ def render(pts, title, note):
     L, R, T, B = 80, 190, 60, 60
     pw, ph = W - L - R, H - T - B
     xs = [r for s in pts.values() for r in s]
-    ys = [sum(v) / len(v) for s in pts.values() for v in s.values()]
+    ys = [statistics.median(v) for s in pts.values() for v in s.values()]
     xmax = max(max(xs), 1.0) * 1.05
     ylo = min(min(ys), 1.0) / 1.5
     yhi = max(max(ys), 2.0) * 1.5
@@ -101,7 +103,7 @@ def render(pts, title, note):
              'slowdown vs native (log scale)</text>')
     ly = T + 10
     for (backend, pattern) in sorted(pts):
-        series = sorted((r, sum(v) / len(v)) for r, v in pts[(backend, pattern)].items())
+        series = sorted((r, statistics.median(v)) for r, v in pts[(backend, pattern)].items())
         color = COLORS.get(pattern, "#555")
         dash = DASHES.get(backend, "")
         path = " ".join(f"{'M' if i == 0 else 'L'}{px(r):.1f},{py(s):.1f}" for i, (r, s) in enumerate(series))

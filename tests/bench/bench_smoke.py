@@ -56,7 +56,8 @@ def main():
                 fail(f"{c['name']}: {c.get('error_message')}")
         print(f"sim {pattern}: ws/EPC 0.5 -> {lo['ns_per_touch']:.0f} ns/touch (x{lo['slowdown_vs_native']:.2f}), "
               f"2.0 -> {hi['ns_per_touch']:.0f} ns/touch (x{hi['slowdown_vs_native']:.1f}), "
-              f"evictions {lo.get('evictions')} / {hi.get('evictions')}", file=sys.stderr)
+              f"evictions {lo.get('evictions')} / {hi.get('evictions')}, "
+              f"load-backs per touch at 2x {hi.get('load_backs_per_touch', 0):.2f}", file=sys.stderr)
         if lo.get("evictions", -1) != 0:
             fail(f"{pattern}: evictions below the model EPC: {lo.get('evictions')}")
         if not hi.get("evictions", 0) > 0 or not hi.get("load_backs", 0) > 0:
@@ -65,6 +66,12 @@ def main():
         # cached memory access. 10x is far below what any host shows and far above noise.
         if hi["ns_per_touch"] < 10 * lo["ns_per_touch"]:
             fail(f"{pattern}: working set 2x EPC is not markedly slower than 0.5x")
+        # The model's paging rate (noise-free): a cyclic order under FIFO-like reclaim misses on every touch;
+        # a fresh random order each round misses on about the share of the working set not in the EPC.
+        lbt = hi.get("load_backs_per_touch", 0)
+        want = (0.9, 1.01) if pattern == "sequential" else (0.25, 0.97)
+        if not want[0] <= lbt <= want[1]:
+            fail(f"{pattern}: load-backs per touch at 2x EPC {lbt:.2f}, expected within {want}")
         if lo["slowdown_vs_native"] > 5:
             fail(f"{pattern}: below the EPC the model should cost about native, got x{lo['slowdown_vs_native']:.1f}")
     nat = cases.get("touch/native/sequential/ws_over_epc:2.00")
