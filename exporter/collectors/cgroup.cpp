@@ -86,9 +86,10 @@ class CgroupCollector final : public Collector {
                "(root misc.capacity, sgx_epc).", {}, static_cast<double>(capacity));
 
     std::vector<Record> records;
-    DIR* d = ::opendir(root.c_str());
-    if (!d) return make_error("opendir " + root.string() + ": " + std::strerror(errno), errno);
-    walk(d, root, "", 0, records);
+    root_ = root;
+    int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return make_error("open " + root.string() + ": " + std::strerror(errno), errno);
+    walk(fd, "", 0, records);
     if (visited_ > kMaxCgroups)
       return make_error("more than " + std::to_string(kMaxCgroups) + " cgroups under " + root.string());
     if (error_count_ > 0) {
@@ -108,11 +109,12 @@ class CgroupCollector final : public Collector {
 
   // Reads one small file relative to an open directory: one path component to look up, and a short read is
   // taken as the end (cgroup and sysfs files hand out their whole content in one read). Bounded.
-  static Result<std::string> read_at(int dirfd, const char* name, const std::filesystem::path& dir) {
+  Result<std::string> read_at(int dirfd, const char* name, const std::string& rel) const {
+    auto where = [&] { return (rel.empty() ? root_ : root_ / rel) / name; };
     int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
       int err = errno;
-      return make_error("open " + (dir / name).string() + ": " + std::strerror(err), err);
+      return make_error("open " + where().string() + ": " + std::strerror(err), err);
     }
     std::string out;
     char buf[4096];
@@ -122,12 +124,12 @@ class CgroupCollector final : public Collector {
         if (errno == EINTR) continue;
         int err = errno;
         ::close(fd);
-        return make_error("read " + (dir / name).string() + ": " + std::strerror(err), err);
+        return make_error("read " + where().string() + ": " + std::strerror(err), err);
       }
       out.append(buf, static_cast<std::size_t>(n));
       if (out.size() > kMiscFileLimit) {
         ::close(fd);
-        return make_error("read " + (dir / name).string() + ": file larger than the " +
+        return make_error("read " + where().string() + ": file larger than the " +
                               std::to_string(kMiscFileLimit) + " byte limit",
                           EFBIG);
       }
@@ -138,10 +140,9 @@ class CgroupCollector final : public Collector {
   }
 
   // Reads and parses one misc file; nullopt when absent (sets *absent) or bad (recorded as an error).
-  std::optional<std::vector<MiscEntry>> read_misc(int dirfd, const char* name, const std::filesystem::path& dir,
-                                                  bool* absent) {
+  std::optional<std::vector<MiscEntry>> read_misc(int dirfd, const char* name, const std::string& rel, bool* absent) {
     *absent = false;
-    auto text = read_at(dirfd, name, dir);
+    auto text = read_at(dirfd, name, rel);
     if (!text) {
       if (vanished(text.error())) {
         *absent = true;
@@ -152,23 +153,28 @@ class CgroupCollector final : public Collector {
     }
     auto entries = parse_misc_file(*text);
     if (!entries) {
-      note_error((dir / name).string() + ": " + entries.error().message);
+      note_error(((rel.empty() ? root_ : root_ / rel) / name).string() + ": " + entries.error().message);
       return std::nullopt;
     }
     return std::move(*entries);
   }
 
-  // Pre-order walk in name order (stable output) over an open directory (closed here); returns whether this
+  // Pre-order walk in name order (stable output) over an open directory fd (closed here); returns whether this
   // cgroup has misc files.
-  bool walk(DIR* d, const std::filesystem::path& dir, const std::string& rel, int depth, std::vector<Record>& records) {
+  bool walk(int dfd, const std::string& rel, int depth, std::vector<Record>& records) {
     struct Closer {
-      DIR* d;
-      ~Closer() { ::closedir(d); }
-    } closer{d};
-    const int dfd = ::dirfd(d);
+      int fd;
+      DIR* d = nullptr;
+      ~Closer() {
+        if (d)
+          ::closedir(d);
+        else
+          ::close(fd);
+      }
+    } closer{dfd};
     if (++visited_ > kMaxCgroups) return false;
     bool absent = false;
-    auto current = read_misc(dfd, "misc.current", dir, &absent);
+    auto current = read_misc(dfd, "misc.current", rel, &absent);
     bool is_root = rel.empty();
     if (!current && !is_root) return !absent;  // no misc files here: the controller is off for this subtree
     std::size_t index = records.size();
@@ -187,16 +193,16 @@ class CgroupCollector final : public Collector {
       }
       r.reportable = reportable;
       if (reportable) {
-        if (auto peak = read_misc(dfd, "misc.peak", dir, &absent)) {
+        if (auto peak = read_misc(dfd, "misc.peak", rel, &absent)) {
           const auto* e = find_misc_entry(*peak, kResource);
           r.peak = e && e->value ? *e->value : 0;
         }
         if (!is_root) {
-          if (auto max = read_misc(dfd, "misc.max", dir, &absent)) {
+          if (auto max = read_misc(dfd, "misc.max", rel, &absent)) {
             const auto* e = find_misc_entry(*max, kResource);
             if (e) r.limit = e->value;  // nullopt for "max"
           }
-          if (auto events = read_misc(dfd, "misc.events", dir, &absent)) {
+          if (auto events = read_misc(dfd, "misc.events", rel, &absent)) {
             const auto* e = find_misc_entry(*events, "sgx_epc.max");
             r.events = e && e->value ? *e->value : 0;
           }
@@ -205,17 +211,13 @@ class CgroupCollector final : public Collector {
       records.push_back(std::move(r));
     }
     if (!descend) return true;
+    closer.d = ::fdopendir(dfd);  // lists only where needed: a DIR costs a 32 KiB buffer and two syscalls
+    if (!closer.d) return true;
     bool has_children = false;
-    for (const auto& name : child_dirs(d)) {
+    for (const auto& name : child_dirs(closer.d)) {
       int cfd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (cfd < 0) continue;  // removed meanwhile
-      DIR* cd = ::fdopendir(cfd);
-      if (!cd) {
-        ::close(cfd);
-        continue;
-      }
-      std::string child_rel = rel.empty() ? name : rel + "/" + name;
-      has_children |= walk(cd, dir / name, child_rel, depth + 1, records);
+      has_children |= walk(cfd, rel.empty() ? name : rel + "/" + name, depth + 1, records);
       if (visited_ > kMaxCgroups) break;
     }
     if (current) records[index].leaf = !has_children;
@@ -276,6 +278,7 @@ class CgroupCollector final : public Collector {
 
   const HostPaths& paths_;
   Attribution& attribution_;
+  std::filesystem::path root_;  // of the misc hierarchy, for error messages
   std::vector<std::string> errors_;
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
