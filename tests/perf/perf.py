@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Scrape latency and memory of epc_exporter next to Debian's prometheus-node-exporter, in the same run.
+
+epc_exporter runs with its default collectors and no workload cap against a generated node of 250 pods x 4 containers (every
+container using EPC); node_exporter runs with its default collectors against the real host. Both are scraped
+N times, interleaved, after a warm-up. Prints p50/p99 scrape latency (HTTP request to last byte), RSS after the
+scrapes and peak RSS (VmHWM), and the ratios against the goal (ours <= half of node_exporter's).
+Fails only when something does not run; timing never fails the test (shared CI machines are noisy)."""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_fixture  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+class Server:
+    def __init__(self, name, cmd_fn, health, logdir, env=None):
+        self.name, self.cmd_fn, self.health, self.logdir = name, cmd_fn, health, logdir
+        self.env = dict(os.environ, **(env or {}))
+
+    def __enter__(self):
+        for _ in range(3):
+            self.port = free_port()
+            self.logf = open(os.path.join(self.logdir, f"{self.name}.log"), "w")
+            self.proc = subprocess.Popen(self.cmd_fn(self.port), stdout=self.logf, stderr=subprocess.STDOUT,
+                                         env=self.env)
+            deadline = time.time() + 20
+            while time.time() < deadline and self.proc.poll() is None:
+                try:
+                    if get(self.url(self.health), timeout=2)[0] == 200:
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            self.__exit__()
+        with open(os.path.join(self.logdir, f"{self.name}.log")) as f:
+            print(f"{self.name} did not start:\n{f.read()[-3000:]}")
+        raise SystemExit(1)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def status(self, key):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary")
+    ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "epc_perf"))
+    ap.add_argument("--scrapes", type=int, default=100)
+    ap.add_argument("--pods", type=int, default=250)
+    ap.add_argument("--containers", type=int, default=4)
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="extra environment for epc_exporter (e.g. MALLOC_ARENA_MAX=1)")
+    ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
+    a = ap.parse_args()
+    if not a.node_exporter:
+        print("prometheus-node-exporter not found (Debian package prometheus-node-exporter; scripts/install-deps.sh)")
+        return 1
+    os.makedirs(a.workdir, exist_ok=True)
+    root = gen_fixture.generate(os.path.join(a.workdir, "node"), a.pods, a.containers)
+
+    ours_cmd = lambda port: [a.binary, f"--web.listen-address=127.0.0.1:{port}", f"--path.rootfs={root}",
+                             f"--collector.platform.cpuid-file={root}/cpuid.txt",
+                             # every pod and container keeps its own series (the default cap would sum some)
+                             "--metrics.max-workloads=0"]
+    ne_cmd = lambda port: [a.node_exporter, f"--web.listen-address=127.0.0.1:{port}"]
+    extra_env = dict(e.split("=", 1) for e in a.env)
+    with Server("epc_exporter", ours_cmd, "/healthz", a.workdir, extra_env) as ours, \
+         Server("node_exporter", ne_cmd, "/", a.workdir) as ne:
+        servers = [ours, ne]
+        lat = {s.name: [] for s in servers}
+        size = {}
+        for s in servers:  # warm-up: caches, first-scrape allocations
+            for _ in range(3):
+                st, body = get(s.url("/metrics"))
+                if st != 200:
+                    print(f"{s.name} /metrics answered {st}")
+                    return 1
+                size[s.name] = body
+        text = size["epc_exporter"].decode()
+        pods_series = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+        want = a.pods * (a.containers + 1)
+        if pods_series < want:
+            print(f"epc_exporter reported {pods_series} pod/container usage series, expected {want}")
+            return 1
+        if 'sgx_exporter_collector_success{collector="cgroup"} 1' not in text:
+            print("cgroup collector failed on the generated node")
+            return 1
+        for _ in range(a.scrapes):
+            for s in servers:
+                t0 = time.perf_counter()
+                st, body = get(s.url("/metrics"))
+                lat[s.name].append(time.perf_counter() - t0)
+                if st != 200:
+                    print(f"{s.name} /metrics answered {st}")
+                    return 1
+        rss = {s.name: s.status("VmRSS") for s in servers}
+        hwm = {s.name: s.status("VmHWM") for s in servers}
+
+    def series(b):
+        return sum(1 for l in b.decode(errors="replace").splitlines() if l and l[0] != "#")
+
+    cpus = os.cpu_count()
+    print(f"scrape latency and memory, {a.scrapes} interleaved scrapes each after 3 warm-up scrapes, {cpus} CPUs")
+    print(f"epc_exporter{' with ' + ' '.join(a.env) if a.env else ''}: generated node {a.pods} pods x {a.containers} containers; "
+          f"node_exporter {a.node_exporter}: this host, default collectors")
+    print(f"{'':14} {'p50 ms':>8} {'p99 ms':>8} {'RSS MiB':>8} {'peak MiB':>8} {'series':>7} {'bytes':>8}")
+    for n in ("epc_exporter", "node_exporter"):
+        print(f"{n:14} {pct(lat[n], 50) * 1e3:8.2f} {pct(lat[n], 99) * 1e3:8.2f} {rss[n] / 2**20:8.1f} "
+              f"{hwm[n] / 2**20:8.1f} {series(size[n]):7d} {len(size[n]):8d}")
+    r50 = pct(lat["epc_exporter"], 50) / pct(lat["node_exporter"], 50)
+    r99 = pct(lat["epc_exporter"], 99) / pct(lat["node_exporter"], 99)
+    rr = rss["epc_exporter"] / rss["node_exporter"]
+    verdict = lambda r: "meets goal <= 0.5" if r <= 0.5 else "MISSES goal <= 0.5"
+    print(f"ratio epc/node: p50 {r50:.2f} ({verdict(r50)}), p99 {r99:.2f} ({verdict(r99)}), RSS {rr:.2f} ({verdict(rr)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
