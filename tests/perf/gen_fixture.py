@@ -26,7 +26,7 @@ def misc(root, cg, cur, mx="max", peak=None, events=0, is_root=False):
         write(root, f"{d}/misc.events", f"sgx_epc.max {events}\n")
 
 
-def generate(root, pods, containers):
+def generate(root, pods, containers, sgx_epc=True):
     if os.path.exists(root):
         shutil.rmtree(root)
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "aks-dcsv3")
@@ -35,7 +35,8 @@ def generate(root, pods, containers):
         os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
         shutil.copy(os.path.join(src, rel), os.path.join(root, rel))
     write(root, "sys/fs/cgroup/cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")
-    write(root, "sys/fs/cgroup/misc.capacity", f"sgx_epc {64 << 30}\n")
+    # Without sgx_epc (mainline kernels) the misc files exist but do not list the resource.
+    write(root, "sys/fs/cgroup/misc.capacity", f"sgx_epc {64 << 30}\n" if sgx_epc else "")
     page = 4096
     qos_tot = {q: 0 for q in QOS}
     for p in range(pods):
