@@ -179,6 +179,13 @@ def node_overview():
     ], "bytes", "Pages evicted (EWB) and not loaded back yet."), 12, 8)
     L.add(timeseries("vEPC", [(f"sum by (node) (sgx_vepc_bytes{{{NODE}}})", "{{node}}")], "bytes",
                      "EPC pages handed to KVM guests."), 12, 8)
+    L.add(timeseries("Scheduled vs held", [
+        (f"node:sgx_epc_allocatable_bytes:sum{{{NODE}}}", "{{node}} allocatable"),
+        (f"node:sgx_epc_requested_bytes:sum{{{NODE}}}", "{{node}} requested by pods"),
+        (f"node:sgx_epc_used_bytes:sum{{{NODE}}}", "{{node}} held"),
+    ], "bytes", "What the scheduler works with (EPC the device plugin advertises, EPC the pods request; "
+                "kube-state-metrics) against what enclaves hold. Requests are not enforced: held can exceed requested."),
+        24, 8)
     L.row("Paging and reclaim")
     L.add(timeseries("Evictions and load-backs", [
         (f"sum by (node) (rate(sgx_epc_evicted_pages_total{{{NODE}}}{RATE}))", "{{node}} evicted (EWB)"),
