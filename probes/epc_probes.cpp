@@ -215,6 +215,9 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     }
   } else if (options.mode == Mode::kLoadCheck) {
     std::fill(choice.begin(), choice.end(), Choice::kKprobe);
+  } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
+    std::string lines;
+    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
   }
 
   // Load; if a fentry program is refused, fall back to kprobes for all hooks once.

@@ -27,7 +27,8 @@ const std::vector<HookSpec>& hook_specs();
 enum class Mode {
   kRun,        // production: probe kallsyms/BTF, load, attach
   kLoadCheck,  // load every kprobe-flavor program (no attach), for CO-RE + verifier checks
-  kTestOnly,   // load maps and the on-demand program only (BPF_PROG_TEST_RUN tests, benchmark)
+  kTestOnly,   // maps and the on-demand program only (BPF_PROG_TEST_RUN tests, benchmark); kallsyms_path
+               // may be empty (no sgx_nr_free_pages address)
 };
 
 struct Options {

@@ -172,7 +172,8 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations.", labels,
                  static_cast<double>(c.alloc_failures));
 
-  if (s.free_pages) {
+  // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
+  if (s.free_pages && (capacity || *s.free_pages > 0)) {
     double free_bytes = static_cast<double>(std::max<std::int64_t>(*s.free_pages, 0)) * kPage;
     sink.gauge("sgx_epc_free_bytes", "Free EPC of the node (the kernel's sgx_nr_free_pages).", {}, free_bytes);
     if (capacity)

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
+#include <string>
 
 #include "epc.h"
 #include "epc_probes.h"
@@ -26,6 +29,7 @@ class Accounting : public ::testing::Test {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs and use BPF_PROG_TEST_RUN";
     Options o;
     o.mode = Mode::kTestOnly;
+    o.kallsyms_path = "";  // synthetic events only
     p_ = Probes::start(o);
     if (!p_->loaded()) GTEST_SKIP() << "BPF object does not load here: " << p_->load_error();
   }
@@ -241,6 +245,50 @@ TEST_F(Accounting, GoneCgroupsAreForgottenOnlyWhenEmpty) {
   EXPECT_EQ(m.count(kPodA), 0u);
   EXPECT_EQ(m.count(kPodB), 1u);
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return true; }), 0u);
+}
+
+// The on-demand reader of the kernel's sgx_nr_free_pages (what sgx_epc_free_bytes reports). Runs where the kernel
+// has the SGX driver: in the kernel matrix guests (tests/kernel_matrix), not on a build host without SGX.
+TEST(FreePagesReader, ReadsTheKernelCounter) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  auto ks = epc::probes::parse_kallsyms([] {
+    std::string out, line;
+    std::ifstream in("/proc/kallsyms");
+    while (std::getline(in, line))
+      if (line.find("sgx_nr_free_pages") != std::string::npos) out += line + "\n";
+    return out;
+  }());
+  if (ks.nr_free_pages_addr == 0) GTEST_SKIP() << "no sgx_nr_free_pages in /proc/kallsyms (no SGX driver here)";
+  Options o;
+  o.mode = Mode::kTestOnly;
+  auto p = Probes::start(o);
+  ASSERT_TRUE(p->loaded()) << p->load_error();
+  epc_test_event e{};
+  e.type = EPC_EV_READ_FREE_PAGES;
+  ASSERT_EQ(p->run_event(e), 0);
+  auto s = p->read();
+  ASSERT_TRUE(s.free_pages.has_value());
+  EXPECT_GE(*s.free_pages, 0);
+  std::printf("sgx_nr_free_pages = %lld\n", static_cast<long long>(*s.free_pages));
+}
+
+TEST(Kallsyms, ParsesFunctionsClonesAndTheFreePagesCounter) {
+  auto ks = epc::probes::parse_kallsyms(
+      "ffffffff81050000 T sgx_alloc_epc_page\n"
+      "ffffffff81051000 t sgx_encl_ewb.isra.0\n"
+      "ffffffff83a00000 b sgx_nr_free_pages\n"
+      "ffffffff81052000 T unrelated_function\n"
+      "garbage\n"
+      "ffffffff81053000 t sgx_vma_fault [sgx_module]\n");
+  EXPECT_TRUE(ks.any_sgx);
+  EXPECT_TRUE(ks.has_function("sgx_alloc_epc_page"));
+  EXPECT_FALSE(ks.has_function("sgx_encl_ewb"));
+  EXPECT_TRUE(ks.has_renamed("sgx_encl_ewb"));
+  EXPECT_TRUE(ks.has_function("sgx_vma_fault"));
+  EXPECT_EQ(ks.nr_free_pages_addr, 0xffffffff83a00000ull);
+  auto hidden = epc::probes::parse_kallsyms("0000000000000000 b sgx_nr_free_pages\n");
+  EXPECT_EQ(hidden.nr_free_pages_addr, 0u);
+  EXPECT_FALSE(hidden.any_sgx);
 }
 
 }  // namespace

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   }
   Options o;
   o.mode = Mode::kTestOnly;
+  o.kallsyms_path = "";
   auto p = Probes::start(o);
   if (!p->loaded()) {
     std::printf("SKIP: BPF object does not load: %s\n", p->load_error().c_str());

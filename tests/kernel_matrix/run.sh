@@ -6,13 +6,17 @@
 # (the default) and once with --collector.ebpf.prefer-fentry=false (kprobe/kretprobe).
 # No CPU here or in QEMU has SGX: the probes attach to the driver's functions, which never fire.
 #
-# Usage: run.sh EXPORTER CACHE_DIR [OUT_DIR]     exit 0 pass, 1 fail, 77 skip (tools or packages unavailable)
+# With GUEST_TEST (tests/bpf's bpf_accounting_test), the accounting tests also run inside each guest: the target
+# kernel's verifier and BPF runtime execute the accounting, and the kernel's sgx_nr_free_pages is read.
+#
+# Usage: run.sh EXPORTER CACHE_DIR [OUT_DIR [GUEST_TEST]]   exit 0 pass, 1 fail, 77 skip (tools/packages unavailable)
 # Env:   EPC_KERNELS="6.1 6.12" (which series), EPC_QEMU_TIMEOUT=180 (seconds per boot)
 set -uo pipefail
 
 exporter=${1:?usage: run.sh EXPORTER CACHE_DIR [OUT_DIR]}
 cache=${2:?usage: run.sh EXPORTER CACHE_DIR [OUT_DIR]}
 out=${3:-$(mktemp -d /tmp/epc-kernel-matrix.XXXXXX)}
+guest_test=${4:-}
 series=${EPC_KERNELS:-"6.1 6.12"}
 timeout_s=${EPC_QEMU_TIMEOUT:-180}
 
@@ -68,8 +72,11 @@ build_initramfs() {
   cp "$busybox" "$root/bin/busybox"
   for a in sh mount mkdir cat ip sleep wget poweroff echo grep dmesg head; do ln -sf busybox "$root/bin/$a"; done
   cp "$exporter" "$root/usr/bin/epc_exporter"
-  ldd "$exporter" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
-    [ -f "$lib" ] && cp -L "$lib" "$root$lib" 2>/dev/null || cp -L "$lib" "$root/lib/x86_64-linux-gnu/" 2>/dev/null
+  [ -n "$guest_test" ] && cp "$guest_test" "$root/usr/bin/guest_test"
+  for bin in "$exporter" $guest_test; do
+    ldd "$bin" | awk '/=>/ {print $3} /^\t\/lib/ {print $1}' | while read -r lib; do
+      [ -f "$lib" ] && cp -L "$lib" "$root$lib" 2>/dev/null || cp -L "$lib" "$root/lib/x86_64-linux-gnu/" 2>/dev/null
+    done
   done
   cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
   echo "root:x:0:0:root:/:/bin/sh" > "$root/etc/passwd"
@@ -104,6 +111,11 @@ for flavor in fentry kprobe; do
   echo "===METRICS-END-$flavor==="
   port=$((port+1))
 done
+if [ -x /usr/bin/guest_test ]; then
+  echo "===GUEST-TEST-BEGIN==="
+  /usr/bin/guest_test --gtest_color=no 2>&1
+  echo "===GUEST-TEST rc=$?==="
+fi
 poweroff -f
 INIT
   chmod +x "$root/init"
@@ -156,8 +168,6 @@ for s in $series; do
       { echo "kernel $s:   FAIL ($flavor) ebpf collector not successful"; ok=0; }
     grep -q '^sgx_exporter_bpf_map_max_entries{map="encls"} ' "$m" ||
       { echo "kernel $s:   FAIL ($flavor) maps not readable after the capability drop"; ok=0; }
-    grep -q '^sgx_epc_free_bytes ' "$m" ||
-      { echo "kernel $s:   FAIL ($flavor) sgx_nr_free_pages not read"; ok=0; }
     if [ -n "$promtool" ]; then
       if promtool check metrics < "$m" > "$out/promtool-$s-$flavor.txt" 2>&1; then
         echo "kernel $s:   $flavor: promtool check metrics ok"
@@ -169,6 +179,16 @@ for s in $series; do
     fi
     [ $ok = 1 ] || sed 's/^/    log: /' "$out/exporter-$s-$flavor.log" | head -40
   done
+  if [ -n "$guest_test" ]; then
+    tr -d '\r' < "$console" | sed -n '/===GUEST-TEST-BEGIN===/,/===GUEST-TEST rc=/p' > "$out/guest-test-$s.log"
+    if grep -q '===GUEST-TEST rc=0===' "$out/guest-test-$s.log"; then
+      echo "kernel $s:   accounting tests in the guest: $(grep -E '^\[  PASSED  \]' "$out/guest-test-$s.log")," \
+        "$(grep -E '^sgx_nr_free_pages' "$out/guest-test-$s.log" || echo 'sgx_nr_free_pages not read')"
+      grep -q '^sgx_nr_free_pages' "$out/guest-test-$s.log" || ok=0
+    else
+      echo "kernel $s:   FAIL accounting tests in the guest:"; grep -E 'FAILED|Failure|rc=' "$out/guest-test-$s.log" | head -20; ok=0
+    fi
+  fi
   [ $ok = 1 ] || failed=$((failed + 1))
 done
 
