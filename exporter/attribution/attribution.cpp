@@ -108,12 +108,14 @@ Workload unknown_workload() {
 }  // namespace
 
 bool is_kubepods_path(std::string_view cgroup_path) {
+  if (cgroup_path.find("kubepods") == std::string_view::npos) return false;  // the common case, without splitting
   for (auto c : split_fields(cgroup_path, "/"))
     if (is_kubepods_component(c)) return true;
   return false;
 }
 
 std::optional<KubepodsCgroup> parse_kubepods_cgroup(std::string_view cgroup_path) {
+  if (cgroup_path.find("kubepods") == std::string_view::npos) return std::nullopt;
   auto comps = split_fields(cgroup_path, "/");
   bool in_kubepods = false;
   std::string qos = "guaranteed";
