@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <pthread.h>
+#include <sys/utsname.h>
 
 #include <spdlog/spdlog.h>
 
@@ -61,9 +62,13 @@ int run(const epc::Config& cfg) {
 
   // Probes are loaded and attached: from here on nothing needs a capability (core/privileges.h says why).
   // Done before the HTTP server starts its threads, which then inherit the empty sets.
-  if (auto dropped = epc::drop_capabilities(); !dropped) {
+  utsname uts{};
+  ::uname(&uts);
+  const auto keep = epc::steady_state_capabilities(uts.release, epc::unprivileged_bpf_disabled(),
+                                                   epc::process_holds_bpf_objects());
+  if (auto dropped = epc::drop_capabilities(keep); !dropped) {
     spdlog::warn("capabilities not dropped: {}", dropped.error().message);
-    if (auto again = epc::drop_capabilities({}, true); !again)
+    if (auto again = epc::drop_capabilities(keep, true); !again)
       spdlog::error("capabilities not dropped: {}", again.error().message);
   }
   if (auto caps = epc::read_capability_state())

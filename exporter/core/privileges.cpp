@@ -86,6 +86,40 @@ Result<CapabilityState> read_capability_state() {
   return s;
 }
 
+std::vector<int> steady_state_capabilities(std::string_view release, int unpriv_disabled, bool holds_bpf) {
+  if (!holds_bpf || unpriv_disabled == 0) return {};
+  // kernel/bpf/syscall.c, __sys_bpf(): the global "sysctl_unprivileged_bpf_disabled && !bpf_capable()" check
+  // moved into map_create() and bpf_prog_load() in v6.5 (commit 1d28635abcf1, "bpf: move unprivileged checks
+  // into map_create() and bpf_prog_load()"). Unparseable releases are treated as old.
+  unsigned major = 0, minor = 0;
+  std::size_t i = 0;
+  while (i < release.size() && release[i] >= '0' && release[i] <= '9') major = major * 10 + (release[i++] - '0');
+  bool parsed = i > 0 && i < release.size() && release[i] == '.';
+  if (parsed) {
+    std::size_t j = ++i;
+    while (i < release.size() && release[i] >= '0' && release[i] <= '9') minor = minor * 10 + (release[i++] - '0');
+    parsed = i > j;
+  }
+  if (parsed && (major > 6 || (major == 6 && minor >= 5))) return {};
+  return {CAP_BPF};
+}
+
+bool process_holds_bpf_objects() {
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    std::error_code lec;
+    auto target = std::filesystem::read_symlink(it->path(), lec);
+    if (!lec && target.native().rfind("anon_inode:bpf-", 0) == 0) return true;
+  }
+  return false;
+}
+
+int unprivileged_bpf_disabled() {
+  auto v = read_u64_file("/proc/sys/kernel/unprivileged_bpf_disabled");
+  return v ? static_cast<int>(*v) : 2;
+}
+
 Status drop_capabilities(const std::vector<int>& keep, bool allow_threads) {
   if (!allow_threads && thread_count() > 1)
     return make_error("cannot drop capabilities: " + std::to_string(thread_count()) +

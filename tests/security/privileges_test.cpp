@@ -1,5 +1,7 @@
 #include "core/privileges.h"
 
+#include <linux/bpf.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +75,40 @@ TEST(Privileges, RefusesWhenOtherThreadsWouldKeepTheirs) {
     return s ? 1 : 0;
   });
   EXPECT_EQ(rc, 0);
+}
+
+}  // namespace
+}  // namespace epc
+
+namespace epc {
+namespace {
+
+TEST(Privileges, SteadyStateKeepsCapBpfOnlyWhereOldKernelsNeedIt) {
+  const std::vector<int> bpf = {39};
+  EXPECT_EQ(steady_state_capabilities("6.1.0-56-amd64", 2, true), bpf);   // Debian 12
+  EXPECT_EQ(steady_state_capabilities("5.15.0-1064-azure", 1, true), bpf);
+  EXPECT_EQ(steady_state_capabilities("6.4.16", 2, true), bpf);
+  EXPECT_TRUE(steady_state_capabilities("6.5.0", 2, true).empty());
+  EXPECT_TRUE(steady_state_capabilities("6.12.100+deb12-amd64", 2, true).empty());
+  EXPECT_TRUE(steady_state_capabilities("10.0", 2, true).empty());
+  EXPECT_TRUE(steady_state_capabilities("6.1.0", 0, true).empty());   // unprivileged bpf allowed
+  EXPECT_TRUE(steady_state_capabilities("6.1.0", 2, false).empty());  // no BPF objects held
+  EXPECT_EQ(steady_state_capabilities("garbage", 2, true), bpf);      // unknown: assume old
+}
+
+TEST(Privileges, SeesHeldBpfObjects) {
+  // Nothing BPF is open in this test process yet.
+  EXPECT_FALSE(process_holds_bpf_objects());
+  bpf_attr attr{};
+  attr.map_type = BPF_MAP_TYPE_ARRAY;
+  attr.key_size = 4;
+  attr.value_size = 8;
+  attr.max_entries = 1;
+  int fd = static_cast<int>(syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr));
+  if (fd < 0) GTEST_SKIP() << "cannot create a BPF map here (needs root / CAP_BPF; CI has it)";
+  EXPECT_TRUE(process_holds_bpf_objects());
+  close(fd);
+  EXPECT_FALSE(process_holds_bpf_objects());
 }
 
 }  // namespace
