@@ -188,12 +188,39 @@ bool SimEpc::reserve_page_locked() {
   return true;
 }
 
+Status SimEpc::check_accounting() const {
+  std::lock_guard lk(mu_);
+  std::size_t resident = 0;
+  for (const SimEnclave* e : enclaves_)
+    for (auto st : e->state_) resident += st == SimEnclave::PageState::kResident;
+  std::string err;
+  if (free_ + resident != cfg_.epc_pages)
+    err += "free " + std::to_string(free_) + " + resident " + std::to_string(resident) + " != EPC pages " +
+           std::to_string(cfg_.epc_pages) + "; ";
+  if (lru_.size() != resident)
+    err += "reclaim list holds " + std::to_string(lru_.size()) + " pages, resident " + std::to_string(resident) + "; ";
+  std::vector<std::pair<const SimEnclave*, std::uint32_t>> seen(lru_.begin(), lru_.end());
+  std::sort(seen.begin(), seen.end());
+  if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) err += "a page is on the reclaim list twice; ";
+  for (const auto& [e, idx] : lru_)
+    if (e->state_[idx] != SimEnclave::PageState::kResident) {
+      err += "a non-resident page is on the reclaim list; ";
+      break;
+    }
+  if (stats_.faults - stats_.evictions - faults_released_ != resident)
+    err += "faults - evictions != resident; ";
+  if (err.empty()) return std::nullopt;
+  return err;
+}
+
 Result<std::unique_ptr<SimEnclave>> SimEpc::create_enclave(std::size_t pages) {
   using R = Result<std::unique_ptr<SimEnclave>>;
   if (pages == 0) return R::fail("heap of 0 pages");
   if (pages > (std::size_t{1} << 31)) return R::fail("heap too large");
   std::unique_ptr<SimEnclave> e(new SimEnclave(shared_from_this(), pages));
   if (Status st = e->init()) return R::fail(*st);
+  std::lock_guard lk(mu_);
+  enclaves_.push_back(e.get());
   return e;
 }
 
@@ -246,7 +273,9 @@ SimEnclave::~SimEnclave() {
     std::size_t resident = 0;
     for (auto s : state_) resident += s == PageState::kResident;
     epc_->free_ += resident;
+    epc_->faults_released_ += resident;
     std::erase_if(epc_->lru_, [this](const auto& e) { return e.first == this; });
+    std::erase(epc_->enclaves_, this);
     epc_->idle_cv_.notify_all();
   }
   if (uffd_ >= 0) close(uffd_);

@@ -66,6 +66,9 @@ class SimEpc : public std::enable_shared_from_this<SimEpc> {
   SimStats stats() const;
   // Blocks until the background reclaimer has nothing to do (free >= low or nothing left to evict).
   void wait_idle();
+  // The model's bookkeeping is consistent: free + resident pages of all enclaves == EPC pages, every resident
+  // page is on the reclaim list once, and counters agree (faults - evictions == resident). nullopt when so.
+  Status check_accounting() const;
 
   Result<std::unique_ptr<SimEnclave>> create_enclave(std::size_t pages);
 
@@ -86,6 +89,8 @@ class SimEpc : public std::enable_shared_from_this<SimEpc> {
   bool ksgxd_busy_ = false;
   bool stop_ = false;
   std::deque<std::pair<SimEnclave*, std::uint32_t>> lru_;  // resident pages, oldest first
+  std::vector<SimEnclave*> enclaves_;                       // live enclaves (for check_accounting)
+  std::uint64_t faults_released_ = 0;                       // faults - evictions of destroyed enclaves
   SimStats stats_;
   std::thread ksgxd_;
 };

@@ -60,6 +60,7 @@ TEST(SimEpc, DataSurvivesManyEvictions) {
   EXPECT_GT(s.load_backs, 5u * 192u);
   EXPECT_EQ(s.integrity_errors, 0u);
   EXPECT_LE(epc->config().epc_pages - epc->free_pages(), 64u);
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 TEST(SimEpc, TwoEnclavesContendingKeepTheirData) {
@@ -83,6 +84,8 @@ TEST(SimEpc, TwoEnclavesContendingKeepTheirData) {
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(epc->stats().evictions, 200u);
   EXPECT_EQ(epc->stats().integrity_errors, 0u);
+  epc->wait_idle();
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 // Touches every page of a 4x oversubscribed enclave so that page 0 is evicted, and returns it.
@@ -109,6 +112,7 @@ void expect_integrity_error(SimEnclave& e, const std::shared_ptr<SimEpc>& epc) {
   EXPECT_EQ(epc->stats().integrity_errors, 1u);
   // The enclave stays failed.
   EXPECT_FALSE(e.touch(std::span<const std::uint32_t>(&zero, 1)));
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 TEST(SimEpc, TamperedCiphertextIsDetected) {
@@ -185,6 +189,7 @@ TEST(SimEpc, BackgroundReclaimFollowsWatermarks) {
   // The oldest pages went first (FIFO), the newest is still resident.
   EXPECT_TRUE(e.evicted(0));
   EXPECT_TRUE(e.resident(next));
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 TEST(SimEpc, DirectReclaimWithoutBackgroundThread) {
@@ -199,6 +204,7 @@ TEST(SimEpc, DirectReclaimWithoutBackgroundThread) {
   EXPECT_EQ(s.direct_passes, 16u);  // 64 pages over capacity, 4 per pass
   EXPECT_EQ(s.evictions, 64u);
   EXPECT_EQ(epc->free_pages(), 0u);
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 TEST(SimEpc, EnclaveTeardownReturnsItsPages) {
@@ -211,6 +217,7 @@ TEST(SimEpc, EnclaveTeardownReturnsItsPages) {
     EXPECT_EQ(epc->free_pages(), 32u);
   }
   EXPECT_EQ(epc->free_pages(), 64u);
+  EXPECT_EQ(epc->check_accounting(), std::nullopt);
 }
 
 TEST(SimEpc, RejectsEmptyEnclave) {
