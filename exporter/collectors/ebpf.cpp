@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -138,6 +139,17 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
               {{"probe", p.name}, {"function", p.function}, {"attach_type", p.attach_type}, {"reason", p.reason}});
   if (!s.any_attached()) return;  // no SGX probes: no data, not a failure
 
+  // A metric is written only when the probes behind it are attached: a switched-off probe must not look like
+  // "nothing happened" (0).
+  auto on = [&](std::initializer_list<const char*> names) {
+    for (const char* n : names) {
+      bool found = false;
+      for (const auto& p : s.probes) found = found || (p.name == n && p.attached);
+      if (!found) return false;
+    }
+    return true;
+  };
+
   // Per workload; cgroups that resolve to the same labels (e.g. unknown ones) are summed.
   std::map<Labels, probes::WorkloadCounters> per;
   for (const auto& w : s.workloads) {
@@ -145,32 +157,47 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
                                         : attribution.resolve_cgroup_path(w.cgroup_path);
     add(per[wl.labels()], w.counters);
   }
-  for (const auto& [labels, c] : per)
-    sink.gauge("sgx_enclaves", "Live enclaves created by the workload.", labels, c.enclaves > 0 ? c.enclaves : 0);
-  for (const auto& [labels, c] : per)
-    sink.gauge("sgx_enclave_size_bytes", "Sum of the declared sizes (SECS size) of the workload's live enclaves.",
-               labels, c.size_bytes > 0 ? static_cast<double>(c.size_bytes) : 0);
-  for (const auto& [labels, c] : per)
-    sink.gauge("sgx_epc_resident_bytes", "EPC held by the workload's enclaves now, incl. SECS and VA pages.", labels,
+  using Counters = probes::WorkloadCounters;
+  auto each = [&](bool enabled, auto&& fn) {
+    if (enabled)
+      for (const auto& [labels, c] : per) fn(labels, c);
+  };
+  const bool lifecycle = on({"encl_create", "encl_release"});
+  each(lifecycle, [&](const Labels& l, const Counters& c) {
+    sink.gauge("sgx_enclaves", "Live enclaves created by the workload.", l, c.enclaves > 0 ? c.enclaves : 0);
+  });
+  each(lifecycle, [&](const Labels& l, const Counters& c) {
+    sink.gauge("sgx_enclave_size_bytes", "Sum of the declared sizes (SECS size) of the workload's live enclaves.", l,
+               c.size_bytes > 0 ? static_cast<double>(c.size_bytes) : 0);
+  });
+  each(lifecycle && on({"epc_alloc", "epc_free"}), [&](const Labels& l, const Counters& c) {
+    sink.gauge("sgx_epc_resident_bytes", "EPC held by the workload's enclaves now, incl. SECS and VA pages.", l,
                gauge_pages(c.resident_pages));
-  for (const auto& [labels, c] : per)
-    sink.gauge("sgx_epc_swapped_bytes", "Enclave pages evicted from EPC (EWB) and not loaded back.", labels,
+  });
+  each(lifecycle && on({"ewb", "eldu"}), [&](const Labels& l, const Counters& c) {
+    sink.gauge("sgx_epc_swapped_bytes", "Enclave pages evicted from EPC (EWB) and not loaded back.", l,
                gauge_pages(c.swapped_pages));
-  for (const auto& [labels, c] : per)
-    sink.counter("sgx_epc_evicted_pages_total", "Enclave pages evicted from EPC (EWB).", labels,
+  });
+  each(on({"ewb"}), [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_epc_evicted_pages_total", "Enclave pages evicted from EPC (EWB).", l,
                  static_cast<double>(c.evicted_pages));
-  for (const auto& [labels, c] : per)
-    sink.counter("sgx_epc_loaded_back_pages_total", "Evicted enclave pages loaded back into EPC (ELDU).", labels,
+  });
+  each(on({"eldu"}), [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_epc_loaded_back_pages_total", "Evicted enclave pages loaded back into EPC (ELDU).", l,
                  static_cast<double>(c.loaded_back_pages));
-  for (const auto& [labels, c] : per)
-    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault).", labels,
+  });
+  each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault).", l,
                  static_cast<double>(c.page_faults));
-  for (const auto& [labels, c] : per)
+  });
+  each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
     sink.counter("sgx_enclave_page_fault_seconds_total", "Seconds spent in enclave page faults (EPC paging stall).",
-                 labels, static_cast<double>(c.page_fault_ns) / 1e9);
-  for (const auto& [labels, c] : per)
-    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations.", labels,
+                 l, static_cast<double>(c.page_fault_ns) / 1e9);
+  });
+  each(on({"epc_alloc"}), [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations.", l,
                  static_cast<double>(c.alloc_failures));
+  });
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {
@@ -180,11 +207,14 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
       sink.gauge("sgx_epc_used_bytes", "EPC in use on the node (capacity - free).", {},
                  std::max(0.0, static_cast<double>(*capacity) - free_bytes));
   }
-  sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-               {{"reclaimer", "ksgxd"}}, static_cast<double>(s.reclaim_ksgxd));
-  sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-               {{"reclaimer", "direct"}}, static_cast<double>(s.reclaim_direct));
-  sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
+  if (on({"reclaim"})) {
+    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
+                 {{"reclaimer", "ksgxd"}}, static_cast<double>(s.reclaim_ksgxd));
+    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
+                 {{"reclaimer", "direct"}}, static_cast<double>(s.reclaim_direct));
+  }
+  if (on({"vepc_fault", "vepc_free", "epc_alloc", "epc_free"}))
+    sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
 
   if (s.program_stats_enabled) {
     for (const auto& p : s.programs)

@@ -73,8 +73,10 @@ TEST(EbpfReplay, AksFixtureAttributesToPods) {
   EXPECT_EQ(value(f, "sgx_vepc_bytes", {}), 1024.0 * 4096);
   EXPECT_EQ(value(f, "sgx_epc_reclaim_passes_total", {{"reclaimer", "ksgxd"}}), 56330);
   EXPECT_EQ(value(f, "sgx_exporter_probe_attached", {{"probe", "ewb"}}), 1);
-  EXPECT_EQ(value(f, "sgx_exporter_probe_attached", {{"probe", "vepc_free"}}), 0);
-  EXPECT_EQ(value(f, "sgx_exporter_probe_info", {{"probe", "vepc_free"}, {"reason", "disabled by configuration"}}), 1);
+  EXPECT_EQ(value(f, "sgx_exporter_probe_attached", {{"probe", "va_shrink"}}), 0);
+  EXPECT_EQ(value(f, "sgx_exporter_probe_info",
+                  {{"probe", "va_shrink"}, {"reason", "sgx_encl_shrink not in kallsyms (inlined or absent)"}}),
+            1);
   EXPECT_EQ(value(f, "sgx_exporter_bpf_dropped_events_total", {{"reason", "untracked_enclave"}}), 17);
   EXPECT_EQ(value(f, "sgx_exporter_bpf_map_max_entries", {{"map", "encls"}}), 8192);
   EXPECT_EQ(value(f, "sgx_exporter_bpf_program_runs_total", {{"program", "fe_ewb"}}), 902434);
@@ -120,9 +122,35 @@ TEST(EbpfMetrics, NoProbeAttachedMeansProbeHealthOnly) {
   EXPECT_FALSE(has_family(f, "sgx_epc_free_bytes"));
 }
 
+const char* kAllProbes =
+    "probe encl_create f kprobe attached\nprobe encl_release f kprobe attached\nprobe epc_alloc f kprobe attached\n"
+    "probe epc_free f kprobe attached\nprobe ewb f kprobe attached\nprobe eldu f kprobe attached\n"
+    "probe page_fault f kprobe attached\nprobe reclaim f kprobe attached\nprobe va_grow f kprobe attached\n"
+    "probe va_shrink f kprobe attached\nprobe vepc_fault f kprobe attached\nprobe vepc_free f kprobe attached\n";
+
+// A probe that is off removes the metrics it feeds (not zeros); the others stay.
+TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {
+  std::string text = kAllProbes;
+  text.replace(text.find("probe ewb f kprobe attached"), 27, "probe ewb f - \"off: not in kallsyms\"");
+  text.replace(text.find("probe reclaim f kprobe attached"), 31, "probe reclaim f - \"off: not in kallsyms\"");
+  text += "workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=2 page_faults=4\n";
+  auto snap = parse_ebpf_replay(text);
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  HostPaths paths(kFixtures + "/no-sgx");
+  Attribution attribution(paths);
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+  auto& f = sink.families();
+  EXPECT_FALSE(has_family(f, "sgx_epc_evicted_pages_total"));
+  EXPECT_FALSE(has_family(f, "sgx_epc_swapped_bytes"));
+  EXPECT_FALSE(has_family(f, "sgx_epc_reclaim_passes_total"));
+  EXPECT_EQ(value(f, "sgx_epc_resident_bytes", {{"cgroup", "system.slice/a.service"}}), 3.0 * 4096);
+  EXPECT_EQ(value(f, "sgx_enclave_page_faults_total", {{"cgroup", "system.slice/a.service"}}), 4);
+  EXPECT_EQ(value(f, "sgx_vepc_bytes", {}), 0);
+}
+
 TEST(EbpfMetrics, NegativeGaugesClampAndSameLabelsAreSummed) {
-  auto snap = parse_ebpf_replay(
-      "probe ewb f kprobe attached\n"
+  auto snap = parse_ebpf_replay(std::string(kAllProbes) +
       "workload /system.slice/a.service enclaves=1 resident_pages=-3 evicted_pages=2\n"
       "workload /system.slice/a.service enclaves=1 resident_pages=10 evicted_pages=5\n");
   ASSERT_TRUE(snap.ok()) << snap.error().message;
