@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -88,4 +90,46 @@ TEST(BpfLoadCheck, RefusedWithoutSgxTypes) {
   auto p = Probes::start(o);
   EXPECT_FALSE(p->loaded());
   EXPECT_NE(p->load_error(), "");
+}
+
+// Per-probe start-up decisions with a fake kallsyms and kprobe PMU under a fake root, against Debian 6.1 BTF:
+// a missing function and a compiler clone switch their probe off with the reason, the object still loads, and a
+// probe whose attach fails (this kernel has none of the functions) is switched off alone, with the attach error.
+TEST(ProbeSelection, MissingClonedAndUnattachableProbesAreOffAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  if (std::system("grep -q ' sgx_alloc_epc_page$' /proc/kallsyms 2>/dev/null") == 0)
+    GTEST_SKIP() << "this kernel has the SGX driver: attaching would succeed";
+  auto btfs = kernel_btfs();
+  if (btfs.empty()) GTEST_SKIP() << "no shared/kernels/*.btf.xz found";
+  fs::path btf = decompress(btfs.front());
+  ASSERT_FALSE(btf.empty());
+  fs::path root = fs::temp_directory_path() / ("epc-selection-" + std::to_string(::getpid()));
+  fs::create_directories(root / "proc");
+  fs::create_directories(root / "sys/bus/event_source/devices/kprobe");
+  std::ofstream(root / "sys/bus/event_source/devices/kprobe/type") << "6\n";
+  std::ofstream(root / "proc/kallsyms") << "ffffffff81050000 T sgx_alloc_epc_page\n"
+                                           "ffffffff81051000 t sgx_encl_ewb.isra.0\n"
+                                           "8000000000000000 b sgx_nr_free_pages\n";  // non-canonical: unreadable
+  Options o;
+  o.mode = Mode::kRun;
+  o.kallsyms_path = (root / "proc/kallsyms").string();
+  o.sys_path = (root / "sys").string();
+  o.proc_path = (root / "proc").string();
+  o.btf_custom_path = btf.string();
+  o.prefer_fentry = false;
+  auto p = Probes::start(o);
+  fs::remove(btf);
+  fs::remove_all(root);
+  ASSERT_TRUE(p->loaded()) << p->load_error();
+  std::map<std::string, epc::probes::ProbeState> st;
+  for (const auto& s : p->states()) st[s.name] = s;
+  ASSERT_EQ(st.size(), epc::probes::hook_specs().size());
+  EXPECT_FALSE(st["epc_alloc"].attached);
+  EXPECT_EQ(st["epc_alloc"].reason.rfind("attaching kp_epc_alloc failed", 0), 0u) << st["epc_alloc"].reason;
+  EXPECT_NE(st["ewb"].reason.find("compiler clone"), std::string::npos) << st["ewb"].reason;
+  EXPECT_EQ(st["encl_create"].reason, "sgx_encl_create not in kallsyms (inlined or absent)");
+  // The free-pages reader fails safely on an unreadable address: no value rather than garbage.
+  auto snap = p->read();
+  EXPECT_FALSE(snap.free_pages.has_value());
+  EXPECT_FALSE(snap.any_attached());
 }
