@@ -88,7 +88,10 @@ class CgroupCollector final : public Collector {
     std::vector<Record> records;
     root_ = root;
     int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return make_error("open " + root.string() + ": " + std::strerror(errno), errno);
+    if (fd < 0) {
+      int err = errno;
+      return make_error("open " + root.string() + ": " + std::strerror(err), err);
+    }
     walk(fd, "", 0, records);
     if (visited_ > kMaxCgroups)
       return make_error("more than " + std::to_string(kMaxCgroups) + " cgroups under " + root.string());
