@@ -311,6 +311,12 @@ def health():
     L.add(timeseries("Collector duration", [
         (f"sgx_exporter_collector_duration_seconds{{{NODE}}}", "{{node}} {{collector}}"),
     ], "s", "Time each collector took in the last scrape."), 12, 8)
+    L.add(timeseries("Workloads with series", [
+        (f"sgx_exporter_workloads{{{NODE}}}", "{{node}} workloads"),
+        (f"sgx_exporter_workloads_aggregated{{{NODE}}}", "{{node}} summed into _overflow"),
+        (f"sgx_exporter_workloads_limit{{{NODE}}} > 0", "{{node}} limit"),
+    ], "short", "Distinct workloads with their own series, those beyond --metrics.max-workloads summed into "
+                "cgroup=\"_overflow\" (SgxExporterWorkloadCapReached), and the limit (0 = none, not drawn)."), 12, 8)
     L.add(timeseries("Scrape duration", [
         (f'scrape_duration_seconds{{job="epc-exporter", {NODE}}}', "{{node}}"),
         (f'scrape_samples_scraped{{job="epc-exporter", {NODE}}}', "{{node}} samples"),

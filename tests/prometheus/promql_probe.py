@@ -3,7 +3,8 @@
 metric_names(expr)   -> the metric names a query selects (not functions, keywords, label names or durations).
 data_probes(expr)    -> queries that must each return data when the series `expr` reads exist, even when `expr`
                         itself is legitimately empty (an alert that is not firing): `absent(X)` -> X, top-level
-                        `A unless/and/or B` -> A and B, every comparison made a `bool` comparison.
+                        `A and/or B` -> A and B, `A unless B` -> A (B is a filter and may be empty), every
+                        comparison made a `bool` comparison.
 substitute(expr, v)  -> Grafana variables ($node, ${pod}, $__rate_interval, ...) replaced.
 """
 import re
@@ -112,14 +113,16 @@ def metric_names(expr):
 
 
 def _split_set_ops(expr):
+    """[(operator before the part or None, part)] at the top level of expr."""
     toks = tokens(expr)
     base = min((t.depth for t in toks), default=0)
-    parts, start = [], 0
+    parts, start, op = [], 0, None
     k = 0
     while k < len(toks):
         t = toks[k]
         if t.kind == "ident" and t.text in SET_OPS and t.depth == base:
-            parts.append(expr[start:t.start])
+            parts.append((op, expr[start:t.start]))
+            op = t.text
             k += 1
             # drop a following on(...)/ignoring(...) modifier
             if k < len(toks) and toks[k].kind == "ident" and toks[k].text in ("on", "ignoring"):
@@ -133,8 +136,8 @@ def _split_set_ops(expr):
             start = toks[k].start if k < len(toks) else len(expr)
             continue
         k += 1
-    parts.append(expr[start:])
-    return [p.strip() for p in parts if p.strip()]
+    parts.append((op, expr[start:]))
+    return [(o, p.strip()) for o, p in parts if p.strip()]
 
 
 def _boolify(expr):
@@ -170,7 +173,8 @@ def data_probes(expr):
         return data_probes(m.group(1))
     parts = _split_set_ops(e)
     if len(parts) > 1:
-        return [p for part in parts for p in data_probes(part)]
+        # The right side of `unless` is a filter: empty is normal (nothing excluded), so it needs no data.
+        return [p for op, part in parts if op != "unless" for p in data_probes(part)]
     return [_boolify(e)]
 
 
