@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 
 #include "epc.h"
 #include "epc.skel.h"
@@ -209,8 +210,13 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     bool any = false;
     for (auto c : choice) any = any || c != Choice::kOff;
     if (!any) {
-      spdlog::info("ebpf: no probe attached: {}", p->states_.empty() ? "" : p->states_.front().reason);
-      for (const auto& st : p->states_) spdlog::debug("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+      bool same = true;
+      for (const auto& st : p->states_) same = same && st.reason == p->states_.front().reason;
+      if (same) {
+        spdlog::info("ebpf: no probe attached: {}", p->states_.front().reason);
+      } else {
+        for (const auto& st : p->states_) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+      }
       return p;
     }
   } else if (options.mode == Mode::kLoadCheck) {
@@ -314,12 +320,15 @@ int Probes::run_event(const epc_test_event& event) {
 }
 
 namespace {
+// Each key once. A hash map walk restarts from the first key when the previous key was deleted meanwhile (an
+// enclave released during the scrape): without the seen-set such a walk would count enclaves twice.
 template <class Fn>
 void for_each_key(int fd, Fn fn) {
   std::uint64_t key = 0, next = 0;
   std::uint64_t* prev = nullptr;
+  std::unordered_set<std::uint64_t> seen;
   for (int guard = 0; guard < 1'000'000 && bpf_map_get_next_key(fd, prev, &next) == 0; ++guard) {
-    fn(next);
+    if (seen.insert(next).second) fn(next);
     key = next;
     prev = &key;
   }
