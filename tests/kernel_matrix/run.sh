@@ -56,6 +56,14 @@ fetch() {
       deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -1)
     fi
   fi
+  if [ -z "${deb:-}" ] && [ "$(id -u)" = 0 ] && [ -z "${updated:-}" ]; then
+    # Stale package lists name a kernel the mirror no longer has: refresh them once and resolve again.
+    updated=1
+    apt-get update -qq >/dev/null 2>&1 || true
+    pkg=$(resolve "$s")
+    [ -n "$pkg" ] && (cd "$cache" && apt-get download "$pkg" >/dev/null 2>&1)
+    deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -1)
+  fi
   if [ -z "${deb:-}" ]; then  # offline: any cached package of the series
     local glob
     case $s in 6.1) glob='linux-image-6.1.0-*-amd64_*.deb' ;; 6.12) glob='linux-image-6.12.*+deb12-amd64_*.deb' ;; esac
