@@ -76,7 +76,8 @@ class Exporter:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def logtext(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
@@ -91,9 +92,13 @@ class Exporter:
         self.log.close()
 
     def __exit__(self, *exc):
-        if self.proc and self.proc.poll() is not None and self.proc.returncode not in (0, -signal.SIGTERM):
-            print(f"exporter exited with {self.proc.returncode}")
+        died = self.proc.poll() is not None  # before we asked it to stop
         self.stop()
+        # A crash during the test or on shutdown (a sanitizer report, an abort) fails the test.
+        if died or self.proc.returncode not in (0, -signal.SIGTERM):
+            print(f"exporter exited with {self.proc.returncode}{' before the end of the test' if died else ''}:\n"
+                  f"{self.logtext()[-4000:]}")
+            raise SystemExit(1)
 
 
 def promtool_check(text):
