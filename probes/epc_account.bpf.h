@@ -73,9 +73,11 @@ static __always_inline struct epc_encl_state *epc_encl_for_event(__u64 encl) {
 
 static __always_inline void acct_encl_create(__u64 encl, __u64 cgroup_id, __u32 tgid, __u64 size_bytes) {
   if (!encl) return;
-  if (bpf_map_lookup_elem(&encls, &encl)) return; /* a retried SGX_IOC_ENCLAVE_CREATE on the same enclave */
+  struct epc_encl_state *old = bpf_map_lookup_elem(&encls, &encl);
+  if (old && !old->released) return; /* a retried SGX_IOC_ENCLAVE_CREATE on the same enclave */
+  /* A released entry whose release return was missed (kretprobe maxactive): the address is reused, start over. */
   struct epc_encl_state st = {.cgroup_id = cgroup_id, .size_bytes = size_bytes, .tgid = tgid};
-  if (bpf_map_update_elem(&encls, &encl, &st, BPF_NOEXIST)) {
+  if (bpf_map_update_elem(&encls, &encl, &st, old ? BPF_EXIST : BPF_NOEXIST)) {
     epc_drop(EPC_DROP_ENCL_MAP_FULL);
     return;
   }

@@ -197,6 +197,21 @@ TEST_F(Accounting, VaPagesAndFailedCreation) {
   EXPECT_EQ(by_cgroup(p_->read())[kPodA].enclaves, 1);
 }
 
+// A missed release return leaves a released entry behind; a new enclave at the same address is tracked afresh.
+TEST_F(Accounting, ReusedAddressAfterMissedReleaseReturn) {
+  build_enclave(kEnclA, kPodA, 1 << 20, 5);
+  ev(EPC_EV_EWB, kEnclA);
+  ev(EPC_EV_ENCL_RELEASE, kEnclA);  // no EPC_EV_ENCL_RELEASE_DONE
+  build_enclave(kEnclA, kPodB, 2 << 20, 3);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].enclaves, 0);
+  EXPECT_EQ(m[kPodA].evicted_pages, 1u);
+  EXPECT_EQ(m[kPodB].enclaves, 1);
+  EXPECT_EQ(m[kPodB].size_bytes, 2 << 20);
+  EXPECT_EQ(m[kPodB].resident_pages, 1 + 1 + 3);
+  EXPECT_EQ(m[kPodB].evicted_pages, 0u);
+}
+
 TEST_F(Accounting, UntrackedOwnersAreDroppedNotCharged) {
   ev(EPC_EV_PAGE_ALLOC, kEnclB);             // enclave created before the probes: counted as dropped
   ev(EPC_EV_PAGE_ALLOC, 0, 0, 0, kEnclB);    // NULL owner->encl, SECS candidate untracked: a VA page, not a drop
