@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/utsname.h>
 
@@ -118,6 +119,9 @@ int run(const epc::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // One malloc arena: otherwise glibc gives every CivetWeb worker that serves a scrape its own arena and the
+  // freed scrape buffers stay in each (tests/perf: RSS 76 MiB -> 16 MiB at 4000 series; scrapes are serialised).
+  mallopt(M_ARENA_MAX, 1);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = epc::parse_flags(args, epc::all_collectors());
   if (!parsed) {
