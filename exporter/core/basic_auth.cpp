@@ -115,6 +115,14 @@ bool BasicAuth::check(std::string_view header) {
     std::lock_guard<std::mutex> lock(mu_);
     if (cache_.count(key)) return true;
   }
+  // One bcrypt run at a time: concurrent first requests with the same credentials (every scraper connection
+  // after a restart) wait for the first and then hit the cache, and a flood of wrong passwords costs at most
+  // one core.
+  std::lock_guard<std::mutex> slow(bcrypt_mu_);
+  if (!key.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.count(key)) return true;
+  }
   auto it = users_.find(user);
   if (it == users_.end()) {
     (void)bcrypt_matches(password, kDummyHash);

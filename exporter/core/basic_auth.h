@@ -39,7 +39,8 @@ class BasicAuth {
 
   std::map<std::string, std::string> users_;
   std::string salt_;
-  std::mutex mu_;
+  std::mutex mu_;         // guards cache_
+  std::mutex bcrypt_mu_;  // serialises bcrypt runs
   std::set<std::string> cache_;
 };
 

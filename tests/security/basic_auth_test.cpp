@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 namespace epc {
 namespace {
@@ -77,6 +80,25 @@ TEST(BasicAuth, SuccessIsCachedAndTheCacheIsBounded) {
   // Failures are never cached: a wrong password stays wrong and costs a bcrypt run.
   EXPECT_FALSE(auth.check(basic("prometheus:wrong")));
   EXPECT_EQ(auth.cache_size(), 1u);
+}
+
+TEST(BasicAuth, ConcurrentFirstChecksRunBcryptOnce) {
+  BasicAuth probe(std::map<std::string, std::string>{{"prometheus", kHash}});
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(probe.check(basic("prometheus:s3cret")));
+  auto one = std::chrono::steady_clock::now() - t0;
+
+  BasicAuth auth(std::map<std::string, std::string>{{"prometheus", kHash}});
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&] { ok += auth.check(basic("prometheus:s3cret")) ? 1 : 0; });
+  for (auto& t : threads) t.join();
+  auto all = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(ok.load(), 16);
+  // 16 bcrypt runs on this 2-core machine would take ~8x one; one run plus cache hits stays near one.
+  EXPECT_LT(all, one * 4 + std::chrono::milliseconds(50));
 }
 
 TEST(BasicAuth, UnknownUserCostsAboutAsMuchAsAKnownOne) {
