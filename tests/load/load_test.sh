@@ -2,6 +2,8 @@
 # Load: many concurrent scrapers (wrk) against the real binary on loopback for a bounded time, on the aks-dcsv3
 # fixture node. Fails on any socket error or non-2xx answer, or when RSS keeps growing after warm-up.
 # Prints requests/s, latency percentiles and RSS (start, after warm-up, end, max).
+# With LOAD_TLS=1 the exporter serves TLS with basic auth (self-signed certificate, bcrypt cost 10) and every
+# wrk request carries the credentials.
 # usage: load_test.sh <epc_exporter> <fixture rootfs> [seconds=20] [connections=32]
 set -euo pipefail
 EXPORTER=$1
@@ -13,16 +15,26 @@ trap 'kill "${SAMPLER:-}" 2>/dev/null || true; stop_exporter; rm -rf "$WORK"' EX
 . "$(dirname "$0")/../security/common.sh"
 command -v wrk >/dev/null || { echo "SKIP: wrk not installed (scripts/install-deps.sh installs it)"; exit 77; }
 
-start_exporter "$WORK/log" --path.rootfs="$ROOTFS" --web.max-requests=$((CONNS + 8))
-URL=http://127.0.0.1:$PORT/metrics
-curl -sf -o /dev/null "$URL" || fail "first scrape failed"
-series=$(curl -sf "$URL" | grep -vc '^#')
+EXTRA=(); WRK_AUTH=(); CURL=(curl -sf); SCHEME=http
+if [ "${LOAD_TLS:-0}" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/k.pem" -out "$WORK/c.pem" -days 2 -subj /CN=localhost \
+    2>/dev/null || fail "openssl"
+  hash=$(python3 -W ignore -c "import crypt; print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024)))")
+  printf 'tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\nbasic_auth_users:\n  prometheus: %s\n' "'$hash'" >"$WORK/web.yml"
+  EXTRA=(--web.config.file="$WORK/web.yml")
+  WRK_AUTH=(-H "Authorization: Basic $(printf prometheus:s3cret | base64)")
+  CURL=(curl -sfk -u prometheus:s3cret); SCHEME=https
+fi
+start_exporter "$WORK/log" --path.rootfs="$ROOTFS" --web.max-requests=$((CONNS + 8)) "${EXTRA[@]}"
+URL=$SCHEME://127.0.0.1:$PORT/metrics
+"${CURL[@]}" -o /dev/null "$URL" || fail "first scrape failed"
+series=$("${CURL[@]}" "$URL" | grep -vc '^#')
 rss0=$(rss_kib "$PID")
 
 # RSS every 0.5 s while wrk runs.
 ( while kill -0 "$PID" 2>/dev/null; do echo "$(date +%s.%N) $(rss_kib "$PID")"; sleep 0.5; done ) >"$WORK/rss" &
 SAMPLER=$!
-wrk -t2 -c"$CONNS" -d"${SECS}s" --timeout 10s --latency "$URL" >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk"; fail "wrk failed"; }
+wrk -t2 -c"$CONNS" -d"${SECS}s" --timeout 10s --latency "${WRK_AUTH[@]}" "$URL" >"$WORK/wrk" 2>&1 || { cat "$WORK/wrk"; fail "wrk failed"; }
 kill "$SAMPLER" 2>/dev/null || true
 cat "$WORK/wrk"
 
@@ -42,9 +54,9 @@ warm_line=$((n / 4 + 1))
 rss_warm=$(sed -n "${warm_line}p" "$WORK/rss" | awk '{print $2}')
 rss_end=$(tail -1 "$WORK/rss" | awk '{print $2}')
 rss_max_after=$(tail -n +"$warm_line" "$WORK/rss" | awk 'm < $2 {m = $2} END {print m}')
-echo "load: $reqs requests in ${SECS}s over $CONNS connections ($rps req/s), $series series per scrape," \
+echo "load ($SCHEME): $reqs requests in ${SECS}s over $CONNS connections ($rps req/s), $series series per scrape," \
      "latency p50 $p50 p99 $p99; RSS KiB start $rss0, after warm-up $rss_warm, end $rss_end, max after warm-up $rss_max_after"
 [ $((rss_end - rss_warm)) -le 2048 ] || fail "RSS grew by $((rss_end - rss_warm)) KiB after warm-up"
 [ $((rss_max_after - rss_warm)) -le 4096 ] || fail "RSS peaked $((rss_max_after - rss_warm)) KiB above warm-up"
-curl -sf -o /dev/null "$URL" || fail "scrape after the load failed"
+"${CURL[@]}" -o /dev/null "$URL" || fail "scrape after the load failed"
 echo "load_test: passed"
