@@ -83,6 +83,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
   if (options.tls) {
     if (auto s = ensure_civetweb_ssl_compat(); !s) return make_error("TLS unavailable: " + s.error().message);
   }
+  if (!options.listen_address.empty() && options.listen_address.front() == '[' && !mg_check_feature(8))
+    return make_error("cannot serve on " + options.listen_address +
+                      ": this CivetWeb was built without IPv6 (Debian 12's is); listen on an IPv4 address");
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(options), scraper));
   const auto& o = server->options_;
   // One more thread than the request cap, so the cap (503) answers before CivetWeb's queue holds clients.
