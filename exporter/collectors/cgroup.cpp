@@ -110,36 +110,9 @@ class CgroupCollector final : public Collector {
     if (errors_.size() < 3) errors_.push_back(std::move(msg));
   }
 
-  // Reads one small file relative to an open directory: one path component to look up, and a short read is
-  // taken as the end (cgroup and sysfs files hand out their whole content in one read). Bounded.
+  // One path component to look up per file (openat on the cgroup's directory fd), bounded, one read per file.
   Result<std::string> read_at(int dirfd, const char* name, const std::string& rel) const {
-    auto where = [&] { return (rel.empty() ? root_ : root_ / rel) / name; };
-    int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) {
-      int err = errno;
-      return make_error("open " + where().string() + ": " + std::strerror(err), err);
-    }
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        ::close(fd);
-        return make_error("read " + where().string() + ": " + std::strerror(err), err);
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-      if (out.size() > kMiscFileLimit) {
-        ::close(fd);
-        return make_error("read " + where().string() + ": file larger than the " +
-                              std::to_string(kMiscFileLimit) + " byte limit",
-                          EFBIG);
-      }
-      if (static_cast<std::size_t>(n) < sizeof buf) break;
-    }
-    ::close(fd);
-    return out;
+    return read_file_at(dirfd, name, (rel.empty() ? root_ : root_ / rel) / name, kMiscFileLimit, ReadMode::kSingleRecord);
   }
 
   // Reads and parses one misc file; nullopt when absent (sets *absent) or bad (recorded as an error).

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <initializer_list>
 #include <map>
-#include <sstream>
 #include <stdexcept>
 
 #include "attribution/attribution.h"
 #include "core/config.h"
 #include "core/file_reader.h"
 #include "core/host_paths.h"
+#include "core/parse.h"
 #include "epc_probes.h"
 
 namespace epc {
@@ -36,10 +36,7 @@ void add(probes::WorkloadCounters& a, const probes::WorkloadCounters& b) {
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
+  for (auto item : split_fields(s, ",")) out.emplace_back(item);
   return out;
 }
 

@@ -18,9 +18,10 @@ Error sys_error(const std::string& what, const std::filesystem::path& path, int 
 
 }  // namespace
 
-Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return sys_error("open", path, errno);
+Result<std::string> read_file_at(int dirfd, const char* name, const std::filesystem::path& shown, std::size_t limit,
+                                 ReadMode mode) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return sys_error("open", shown, errno);
   std::string out;
   char buf[8192];
   for (;;) {
@@ -29,18 +30,23 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t lim
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      return sys_error("read", path, err);
+      return sys_error("read", shown, err);
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > limit) {
       ::close(fd);
-      return make_error("read " + path.string() + ": file larger than the " + std::to_string(limit) + " byte limit",
+      return make_error("read " + shown.string() + ": file larger than the " + std::to_string(limit) + " byte limit",
                         EFBIG);
     }
     out.append(buf, static_cast<std::size_t>(n));
+    if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
   }
   ::close(fd);
   return out;
+}
+
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
+  return read_file_at(AT_FDCWD, path.c_str(), path, limit);
 }
 
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
