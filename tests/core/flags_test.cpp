@@ -89,7 +89,9 @@ TEST(Flags, Rejections) {
   for (const auto& args : bad) {
     auto r = parse(args);
     EXPECT_FALSE(r.ok()) << "accepted: " << args[0];
-    if (!r.ok()) EXPECT_FALSE(r.error().message.empty());
+    if (!r.ok()) {
+      EXPECT_FALSE(r.error().message.empty());
+    }
   }
 }
 
