@@ -31,6 +31,12 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Debian's nodejs ships without npm (package npm); NodeSource's nodejs includes it and conflicts with Debian's npm,
+# so npm is asked for only where no npm command exists. The manifest validation test needs it.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
