@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything and runs every test suite: the main build's CTest suites (unit,
-# end-to-end, BPF, kernel matrix, Prometheus rules and queries, bench smoke), then the hardened stage
-# (AddressSanitizer + UBSan build of the unit and end-to-end suites, bounded fuzzing runs).
-# Arguments go to the main ctest run (e.g. -R golden, -L unit).
+# end-to-end, BPF, kernel matrix, Prometheus rules and queries, bench smoke, load, security), then the hardened
+# stage (AddressSanitizer + UBSan build of the unit and end-to-end suites, bounded fuzzing runs).
+# Arguments go to the main ctest run (e.g. -R golden, -L unit) and skip the hardened stage.
+# The last line totals both stages: "total: N passed, N failed".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 "$top/scripts/install-deps.sh"
 BUILD_DIR=$build "$top/scripts/build.sh" -DEPC_BUILD_TESTS=ON -DEPC_BUILD_BENCH=ON
-(cd "$build" && ctest --output-on-failure --timeout 1800 "$@")
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+(cd "$build" && ctest --output-on-failure --timeout 1800 "$@") 2>&1 | tee "$log" || status=1
 if [ $# -eq 0 ] && [ -x "$top/scripts/test-hardened.sh" ] && [ "${EPC_SKIP_HARDENED:-0}" != 1 ]; then
-  "$top/scripts/test-hardened.sh"
+  "$top/scripts/test-hardened.sh" 2>&1 | tee -a "$log" || status=1
 fi
+
+# ctest: "100% tests passed, 0 tests failed out of 226"; hardened: "... fuzzing 9 targets, ..., 0 failed; ..."
+passed=0
+failed=0
+while read -r fail total; do
+  passed=$((passed + total - fail))
+  failed=$((failed + fail))
+done < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' "$log")
+if fuzz=$(grep -o 'fuzzing [0-9]* targets, [0-9]* executions, [0-9]*s each, [0-9]* failed' "$log" | tail -1); then
+  targets=$(awk '{print $2}' <<<"$fuzz")
+  fuzz_failed=$(awk '{print $(NF-1)}' <<<"$fuzz")
+  passed=$((passed + targets - fuzz_failed))
+  failed=$((failed + fuzz_failed))
+fi
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a stage failed without a count (e.g. a build error)
+echo "total: $passed passed, $failed failed"
+exit "$status"
