@@ -112,7 +112,9 @@ class CgroupCollector final : public Collector {
 
   // One path component to look up per file (openat on the cgroup's directory fd), bounded, one read per file.
   Result<std::string> read_at(int dirfd, const char* name, const std::string& rel) const {
-    return read_file_at(dirfd, name, (rel.empty() ? root_ : root_ / rel) / name, kMiscFileLimit, ReadMode::kSingleRecord);
+    return read_file_at(
+        dirfd, name, [&] { return ((rel.empty() ? root_ : root_ / rel) / name).string(); }, kMiscFileLimit,
+        ReadMode::kSingleRecord);
   }
 
   // Reads and parses one misc file; nullopt when absent (sets *absent) or bad (recorded as an error).

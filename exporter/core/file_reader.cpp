@@ -18,11 +18,13 @@ Error sys_error(const std::string& what, const std::filesystem::path& path, int 
 
 }  // namespace
 
-Result<std::string> read_file_at(int dirfd, const char* name, const std::filesystem::path& shown, std::size_t limit,
-                                 ReadMode mode) {
+namespace detail {
+
+int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
+  *op = "open";
   int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return sys_error("open", shown, errno);
-  std::string out;
+  if (fd < 0) return errno;
+  *op = "read";
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -30,23 +32,31 @@ Result<std::string> read_file_at(int dirfd, const char* name, const std::filesys
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
-      return sys_error("read", shown, err);
+      return err;
     }
     if (n == 0) break;
     if (out.size() + static_cast<std::size_t>(n) > limit) {
       ::close(fd);
-      return make_error("read " + shown.string() + ": file larger than the " + std::to_string(limit) + " byte limit",
-                        EFBIG);
+      return EFBIG;
     }
     out.append(buf, static_cast<std::size_t>(n));
     if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
   }
   ::close(fd);
-  return out;
+  return 0;
 }
 
+Error read_error(const char* op, const std::string& shown, int err, std::size_t limit) {
+  if (err == EFBIG)
+    return make_error(std::string(op) + " " + shown + ": file larger than the " + std::to_string(limit) + " byte limit",
+                      EFBIG);
+  return make_error(std::string(op) + " " + shown + ": " + std::strerror(err), err);
+}
+
+}  // namespace detail
+
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
-  return read_file_at(AT_FDCWD, path.c_str(), path, limit);
+  return read_file_at(AT_FDCWD, path.c_str(), [&] { return path.string(); }, limit);
 }
 
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {

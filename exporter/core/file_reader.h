@@ -22,10 +22,22 @@ enum class ReadMode {
 // Reads the whole file. Errors: not_found() for ENOENT; a message naming the path otherwise.
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit = kDefaultReadLimit);
 
-// Reads `name` relative to the open directory `dirfd` (openat: one path component to look up; AT_FDCWD for a
-// plain path). `shown` names the file in error messages.
-Result<std::string> read_file_at(int dirfd, const char* name, const std::filesystem::path& shown,
-                                 std::size_t limit = kDefaultReadLimit, ReadMode mode = ReadMode::kUntilEof);
+namespace detail {
+// Reads `name` relative to `dirfd` into out. Returns 0, or errno with *op set to "open" or "read" (EFBIG: too large).
+int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op);
+Error read_error(const char* op, const std::string& shown, int err, std::size_t limit);
+}  // namespace detail
+
+// Reads `name` relative to the open directory `dirfd` (openat: one path component to look up). `describe()` returns
+// the file's name for error messages and is called only on error, so large trees build no path strings.
+template <class Describe>
+Result<std::string> read_file_at(int dirfd, const char* name, Describe describe, std::size_t limit = kDefaultReadLimit,
+                                 ReadMode mode = ReadMode::kUntilEof) {
+  std::string out;
+  const char* op = "open";
+  if (int err = detail::read_at(dirfd, name, limit, mode, out, &op)) return detail::read_error(op, describe(), err, limit);
+  return out;
+}
 
 // Reads a file holding one unsigned integer (surrounding white space allowed).
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path);
