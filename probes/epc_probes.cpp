@@ -357,27 +357,16 @@ Snapshot Probes::read() {
   for_each_key(encl_fd, [&](std::uint64_t key) {
     epc_encl_state e{};
     if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0 || e.released) return;  // gone or moved to its cgroup
-    auto& c = per[e.cgroup_id];
-    c.enclaves += 1;
-    c.size_bytes += static_cast<std::int64_t>(e.size_bytes);
-    c.resident_pages += e.resident_pages;
-    c.swapped_pages += e.swapped_pages;
-    c.evicted_pages += e.evicted_pages;
-    c.loaded_back_pages += e.loaded_back_pages;
-    c.page_faults += e.page_faults;
-    c.page_fault_ns += e.page_fault_ns;
-    c.alloc_failures += e.alloc_failures;
+    per[e.cgroup_id] += WorkloadCounters{1, static_cast<std::int64_t>(e.size_bytes), e.resident_pages, e.swapped_pages,
+                                         e.evicted_pages, e.loaded_back_pages, e.page_faults, e.page_fault_ns,
+                                         e.alloc_failures};
   });
   int cg_fd = bpf_map__fd(skel->maps.cgroups);
   for_each_key(cg_fd, [&](std::uint64_t id) {
     epc_cgroup_stats v{};
     if (bpf_map_lookup_elem(cg_fd, &id, &v) != 0) return;  // deleted meanwhile
-    auto& c = per[id];
-    c.evicted_pages += v.evicted_pages;
-    c.loaded_back_pages += v.loaded_back_pages;
-    c.page_faults += v.page_faults;
-    c.page_fault_ns += v.page_fault_ns;
-    c.alloc_failures += v.alloc_failures;
+    per[id] += WorkloadCounters{0, 0, 0, 0, v.evicted_pages, v.loaded_back_pages, v.page_faults, v.page_fault_ns,
+                                v.alloc_failures};
   });
   // A release between the two map walks can hide an enclave's counters for one scrape: never let a counter go
   // back (Prometheus would read a reset); the next scrape sees the true value again.

@@ -20,6 +20,19 @@ struct WorkloadCounters {
   std::uint64_t page_faults = 0;
   std::uint64_t page_fault_ns = 0;
   std::uint64_t alloc_failures = 0;
+
+  WorkloadCounters& operator+=(const WorkloadCounters& o) {
+    enclaves += o.enclaves;
+    size_bytes += o.size_bytes;
+    resident_pages += o.resident_pages;
+    swapped_pages += o.swapped_pages;
+    evicted_pages += o.evicted_pages;
+    loaded_back_pages += o.loaded_back_pages;
+    page_faults += o.page_faults;
+    page_fault_ns += o.page_fault_ns;
+    alloc_failures += o.alloc_failures;
+    return *this;
+  }
 };
 
 // One cgroup that created enclaves: by id (live) or by path (replay).

@@ -22,18 +22,6 @@ constexpr double kPage = 4096.0;
 
 double gauge_pages(std::int64_t pages) { return pages > 0 ? static_cast<double>(pages) * kPage : 0.0; }
 
-void add(probes::WorkloadCounters& a, const probes::WorkloadCounters& b) {
-  a.enclaves += b.enclaves;
-  a.size_bytes += b.size_bytes;
-  a.resident_pages += b.resident_pages;
-  a.swapped_pages += b.swapped_pages;
-  a.evicted_pages += b.evicted_pages;
-  a.loaded_back_pages += b.loaded_back_pages;
-  a.page_faults += b.page_faults;
-  a.page_fault_ns += b.page_fault_ns;
-  a.alloc_failures += b.alloc_failures;
-}
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   for (auto item : split_fields(s, ",")) out.emplace_back(item);
@@ -152,7 +140,7 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   for (const auto& w : s.workloads) {
     Workload wl = w.cgroup_path.empty() ? attribution.resolve_cgroup_id(w.cgroup_id)
                                         : attribution.resolve_cgroup_path(w.cgroup_path);
-    add(per[wl.labels()], w.counters);
+    per[wl.labels()] += w.counters;
   }
   using Counters = probes::WorkloadCounters;
   auto each = [&](bool enabled, auto&& fn) {
