@@ -131,8 +131,11 @@ TEST_F(Accounting, IssueExampleTwoPodsEvictionLoadBackRelease) {
   EXPECT_EQ(s.reclaim_ksgxd, 19u);
   EXPECT_EQ(s.reclaim_direct, 1u);
   for (const auto& [reason, n] : s.dropped) EXPECT_EQ(n, 0u) << reason;
-  for (const auto& f : s.maps)
-    if (f.map == "encls") EXPECT_EQ(f.entries, 1u);
+  for (const auto& f : s.maps) {
+    if (f.map == "encls") {
+      EXPECT_EQ(f.entries, 1u);
+    }
+  }
 
   // After the release, events naming the gone enclave are counted as dropped, never charged.
   ev(EPC_EV_EWB, kEnclA);

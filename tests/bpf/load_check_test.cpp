@@ -72,7 +72,9 @@ TEST(BpfLoadCheck, EveryKprobeProgramLoadsAgainstEachDebianKernelBtf) {
       expected += h.has_return ? 2 : 1;
       auto has = [&](const std::string& n) { return std::find(progs.begin(), progs.end(), n) != progs.end(); };
       EXPECT_TRUE(has(std::string("kp_") + h.name)) << h.name;
-      if (h.has_return) EXPECT_TRUE(has(std::string("kr_") + h.name)) << h.name;
+      if (h.has_return) {
+        EXPECT_TRUE(has(std::string("kr_") + h.name)) << h.name;
+      }
     }
     EXPECT_EQ(progs.size(), expected + 1) << "kprobe programs + the on-demand program";
   }
