@@ -17,6 +17,8 @@ PACKAGES=(
   python3-yaml nodejs
   # kernel matrix: boot Debian kernels with SGX under QEMU
   qemu-system-x86 busybox-static cpio xz-utils kmod
+  # SGX-emulating test kernels (tests/sgx_emu/build-kernel.sh): kernel build tools, pahole for BTF
+  flex bison bc dwarves patch
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TEST KERNELS ONLY (CONFIG_X86_SGX_EMU): the ENCLS leaves done in C, so that the in-kernel SGX driver runs its own,
+ * unchanged code on a CPU without SGX (QEMU/TCG). epc_exporter's tests boot such kernels to watch the driver create,
+ * evict (ksgxd), load back and release enclave pages while the exporter's probes count them.
+ *
+ * What it is: EPC sections come from RAM reserved with memmap= (sgx_emu_epc=SIZE@BASE[,SIZE@BASE]); CPUID leaf
+ * 0x12 is answered from that; the SGX CPU features are forced on; each leaf keeps the driver-visible effects the
+ * driver relies on (page contents copied in and out of the EPC, a version in the VA slot, a check value in the
+ * PCMD that ELDU verifies) and nothing of SGX's security (no EPCM, no encryption, no measurement, no access
+ * control: pages are readable from outside the enclave, which on hardware reads the abort page).
+ *
+ * Ground truth for the tests: per-leaf counts, the kernel's free EPC pages and the EPC size in
+ * /sys/kernel/debug/sgx_emu/stats. Optional per-leaf busy-wait (sgx_emu_delay=EWB:12,ELDU:12, microseconds)
+ * gives paging a hardware-like cost (an EWB or ELDU is ~40K cycles, ~12 us at 3.3 GHz).
+ *
+ * Never build this into a kernel that runs anything but tests.
+ */
+#include <linux/atomic.h>
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/init.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>
+#include <linux/seq_file.h>
+#include <linux/string.h>
+#include <asm/cpufeature.h>
+#include <asm/sgx.h>
+#include "sgx.h"
+#include "encls.h"
+
+static const char *const sgx_emu_leaf_names[SGX_EMU_NR_LEAVES] = {
+	[ECREATE] = "ECREATE", [EADD] = "EADD",     [EINIT] = "EINIT",
+	[EREMOVE] = "EREMOVE", [EDGBRD] = "EDBGRD", [EDGBWR] = "EDBGWR",
+	[EEXTEND] = "EEXTEND", [ELDU] = "ELDU",     [EBLOCK] = "EBLOCK",
+	[EPA] = "EPA",         [EWB] = "EWB",       [ETRACK] = "ETRACK",
+	[EAUG] = "EAUG",       [EMODPR] = "EMODPR", [EMODT] = "EMODT",
+};
+
+static atomic64_t sgx_emu_counts[SGX_EMU_NR_LEAVES];
+static atomic64_t sgx_emu_integrity_failures;
+static atomic64_t sgx_emu_version = ATOMIC64_INIT(0);
+static unsigned int sgx_emu_delay_us[SGX_EMU_NR_LEAVES];
+
+#define SGX_EMU_MAX_SECTIONS 2
+static struct {
+	u64 base;
+	u64 size;
+} sgx_emu_sections[SGX_EMU_MAX_SECTIONS];
+static int sgx_emu_nr_sections;
+
+/* sgx_emu_epc=SIZE@BASE[,SIZE@BASE]: the RAM (reserved with memmap=SIZE$BASE) that serves as EPC. Parsed early,
+ * before the CPU features are finalised, so that forcing them on reaches every cpu_feature_enabled() check. */
+static int __init sgx_emu_parse_epc(char *arg)
+{
+	while (arg && *arg && sgx_emu_nr_sections < SGX_EMU_MAX_SECTIONS) {
+		char *p = arg;
+		u64 size = memparse(p, &p);
+		u64 base;
+
+		if (*p != '@' || !size || (size & ~PAGE_MASK))
+			return -EINVAL;
+		base = memparse(p + 1, &p);
+		if (base & ~PAGE_MASK)
+			return -EINVAL;
+		sgx_emu_sections[sgx_emu_nr_sections].base = base;
+		sgx_emu_sections[sgx_emu_nr_sections].size = size;
+		sgx_emu_nr_sections++;
+		arg = (*p == ',') ? p + 1 : NULL;
+	}
+	if (!sgx_emu_nr_sections)
+		return -EINVAL;
+	setup_force_cpu_cap(X86_FEATURE_SGX);
+	setup_force_cpu_cap(X86_FEATURE_SGX1);
+	setup_force_cpu_cap(X86_FEATURE_SGX2);
+	setup_force_cpu_cap(X86_FEATURE_SGX_LC);
+	pr_warn("sgx_emu: ENCLS emulated in software over %d RAM section(s): test kernel, no SGX security\n",
+		sgx_emu_nr_sections);
+	return 0;
+}
+early_param("sgx_emu_epc", sgx_emu_parse_epc);
+
+/* sgx_emu_delay=LEAF:US[,LEAF:US...] */
+static int __init sgx_emu_parse_delay(char *arg)
+{
+	while (arg && *arg) {
+		char *colon = strchr(arg, ':');
+		char *next = strchr(arg, ',');
+		unsigned int us;
+		int i;
+
+		if (!colon || (next && next < colon))
+			return -EINVAL;
+		*colon = '\0';
+		if (next)
+			*next = '\0';
+		if (kstrtouint(colon + 1, 10, &us))
+			return -EINVAL;
+		for (i = 0; i < SGX_EMU_NR_LEAVES; i++)
+			if (sgx_emu_leaf_names[i] && !strcmp(arg, sgx_emu_leaf_names[i]))
+				sgx_emu_delay_us[i] = us;
+		arg = next ? next + 1 : NULL;
+	}
+	return 0;
+}
+early_param("sgx_emu_delay", sgx_emu_parse_delay);
+
+void sgx_emu_cpuid_count(unsigned int subleaf, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx)
+{
+	*eax = *ebx = *ecx = *edx = 0;
+	if (subleaf == 0) {
+		*eax = BIT(0) | BIT(1);		/* SGX1, SGX2 */
+		*edx = (36 << 8) | 31;		/* MaxEnclaveSize_64 = 2^36, _Not64 = 2^31 */
+	} else if (subleaf == 1) {
+		/* SECS.ATTRIBUTES that may be set: INIT, DEBUG, MODE64BIT, PROVISIONKEY, EINITTOKEN_KEY, KSS */
+		*eax = BIT(0) | BIT(1) | BIT(2) | BIT(4) | BIT(5) | BIT(7);
+		*ecx = 0x7;			/* XFRM: x87, SSE, AVX */
+	} else if (subleaf >= SGX_CPUID_EPC && subleaf - SGX_CPUID_EPC < sgx_emu_nr_sections) {
+		u64 base = sgx_emu_sections[subleaf - SGX_CPUID_EPC].base;
+		u64 size = sgx_emu_sections[subleaf - SGX_CPUID_EPC].size;
+
+		*eax = (base & GENMASK_ULL(31, 12)) | SGX_CPUID_EPC_SECTION;
+		*ebx = (base >> 32) & GENMASK_ULL(19, 0);
+		*ecx = (size & GENMASK_ULL(31, 12)) | 1;
+		*edx = (size >> 32) & GENMASK_ULL(19, 0);
+	}
+}
+
+static void sgx_emu_count(enum sgx_encls_function leaf)
+{
+	atomic64_inc(&sgx_emu_counts[leaf]);
+	if (sgx_emu_delay_us[leaf])
+		udelay(sgx_emu_delay_us[leaf]);
+}
+
+/* What EWB writes into the PCMD and ELDU checks: the page's version and a checksum of its contents. */
+struct sgx_emu_pcmd_mac {
+	u64 version;
+	u64 sum;
+};
+
+static u64 sgx_emu_checksum(const void *page)
+{
+	const u64 *w = page;
+	u64 h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
+{
+	struct sgx_pageinfo *pginfo = rbx;
+
+	sgx_emu_count(leaf);
+	switch (leaf) {
+	case ECREATE:	/* rbx: PAGEINFO (contents = SECS), rcx: EPC page */
+	case EADD:	/* rbx: PAGEINFO (contents = source page), rcx: EPC page */
+		memcpy(rcx, (void *)(unsigned long)pginfo->contents, PAGE_SIZE);
+		return 0;
+	case EPA:	/* rcx: EPC page that becomes a version array */
+	case EAUG:	/* rbx: PAGEINFO, rcx: EPC page added zeroed to an initialised enclave */
+		memset(rcx, 0, PAGE_SIZE);
+		return 0;
+	case EWB: {	/* rbx: PAGEINFO (contents = backing page, metadata = PCMD), rcx: EPC page, rdx: VA slot */
+		struct sgx_pcmd *pcmd = (void *)(unsigned long)pginfo->metadata;
+		struct sgx_emu_pcmd_mac mac = {
+			.version = atomic64_inc_return(&sgx_emu_version),
+			.sum = sgx_emu_checksum(rcx),
+		};
+
+		memcpy((void *)(unsigned long)pginfo->contents, rcx, PAGE_SIZE);
+		memset(pcmd, 0, sizeof(*pcmd));
+		pcmd->enclave_id = mac.version;
+		BUILD_BUG_ON(sizeof(mac) > sizeof(pcmd->mac));
+		memcpy(pcmd->mac, &mac, sizeof(mac));
+		*(u64 *)rdx = mac.version;
+		return 0;
+	}
+	case ELDU: {	/* rbx: PAGEINFO (contents = backing page, metadata = PCMD), rcx: EPC page, rdx: VA slot */
+		struct sgx_pcmd *pcmd = (void *)(unsigned long)pginfo->metadata;
+		struct sgx_emu_pcmd_mac mac;
+
+		memcpy(&mac, pcmd->mac, sizeof(mac));
+		memcpy(rcx, (void *)(unsigned long)pginfo->contents, PAGE_SIZE);
+		if (*(u64 *)rdx != mac.version || sgx_emu_checksum(rcx) != mac.sum) {
+			atomic64_inc(&sgx_emu_integrity_failures);
+			return SGX_EMU_MAC_COMPARE_FAIL;
+		}
+		*(u64 *)rdx = 0;
+		return 0;
+	}
+	case EDGBRD:	/* rcx: address in the EPC, rbx: out */
+		*(u64 *)rbx = *(u64 *)rcx;
+		return 0;
+	case EDGBWR:	/* rcx: address in the EPC, rbx: value */
+		*(u64 *)rcx = (u64)(unsigned long)rbx;
+		return 0;
+	default:		/* EINIT, EREMOVE, EEXTEND, EBLOCK, ETRACK, EMODPR, EMODT: succeed */
+		return 0;
+	}
+}
+
+static int sgx_emu_stats_show(struct seq_file *m, void *v)
+{
+	u64 bytes = 0;
+	int i;
+
+	for (i = 0; i < SGX_EMU_NR_LEAVES; i++)
+		if (sgx_emu_leaf_names[i])
+			seq_printf(m, "leaf %s %lld\n", sgx_emu_leaf_names[i],
+				   (long long)atomic64_read(&sgx_emu_counts[i]));
+	for (i = 0; i < sgx_emu_nr_sections; i++)
+		bytes += sgx_emu_sections[i].size;
+	seq_printf(m, "epc_bytes %llu\n", bytes);
+	seq_printf(m, "epc_sections %d\n", sgx_emu_nr_sections);
+	seq_printf(m, "free_pages %lu\n", sgx_emu_nr_free_pages());
+	seq_printf(m, "eldu_integrity_failures %lld\n", (long long)atomic64_read(&sgx_emu_integrity_failures));
+	for (i = 0; i < SGX_EMU_NR_LEAVES; i++)
+		if (sgx_emu_delay_us[i])
+			seq_printf(m, "delay_us %s %u\n", sgx_emu_leaf_names[i], sgx_emu_delay_us[i]);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(sgx_emu_stats);
+
+static int __init sgx_emu_debugfs_init(void)
+{
+	struct dentry *dir;
+
+	if (!sgx_emu_nr_sections)
+		return 0;
+	dir = debugfs_create_dir("sgx_emu", NULL);
+	debugfs_create_file("stats", 0444, dir, NULL, &sgx_emu_stats_fops);
+	return 0;
+}
+late_initcall(sgx_emu_debugfs_init);
