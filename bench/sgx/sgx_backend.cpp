@@ -78,36 +78,92 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
   using R = Result<std::unique_ptr<Enclave>>;
   auto lay = layout_from_elf(embedded_enclave_image(), heap_pages);
   if (!lay) return R::fail(lay.error());
-  Layout& l = lay.value();
-  auto ss = make_sigstruct(compute_mrenclave(l), key);
+  auto b = create_enclave(std::move(lay.value()), key, {});
+  if (!b) return R::fail(b.error());
+  BuiltEnclave& e = b.value();
+  return std::unique_ptr<Enclave>(new SgxEnclave(e.fd, e.base, std::move(e.layout), enter));
+}
+
+class SgxBackend final : public Backend {
+ public:
+  SgxBackend() : why_(sgx_unavailable()), epc_(host_epc_bytes()) {
+    if (!why_) {
+      auto k = load_private_key_pem(embedded_signing_key_pem());
+      if (!k)
+        why_ = "sgx backend: " + k.error();
+      else
+        key_ = std::move(k.value());
+      enter_ = reinterpret_cast<EnterFn>(vdso_symbol("__vdso_sgx_enter_enclave"));
+    }
+  }
+  std::string name() const override { return "sgx"; }
+  std::optional<std::string> unavailable() const override { return why_; }
+  std::size_t epc_bytes() const override { return epc_; }
+  Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) override {
+    if (why_) return Result<std::unique_ptr<Enclave>>::fail(*why_);
+    return build_enclave(cfg.heap_pages, key_.get(), enter_);
+  }
+
+ private:
+  std::optional<std::string> why_;
+  std::size_t epc_;
+  Pkey key_;
+  EnterFn enter_ = nullptr;
+};
+
+}  // namespace
+
+Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions& opts) {
+  using R = Result<BuiltEnclave>;
+  if (opts.encl_size != 0) {
+    if ((opts.encl_size & (opts.encl_size - 1)) != 0 || opts.encl_size < l.image_size)
+      return R::fail("ELRANGE size must be a power of two covering the image");
+    l.encl_size = opts.encl_size;
+  }
+  if (opts.base != 0 && (opts.base & (l.encl_size - 1)) != 0) return R::fail("ELRANGE base not aligned to its size");
+  const std::uint64_t attributes = kAttrMode64Bit | (opts.debug ? kAttrDebug : 0);
+  SigstructOptions so;
+  so.attributes = attributes;
+  auto ss = make_sigstruct(compute_mrenclave(l), key, so);
   if (!ss) return R::fail(ss.error());
 
   int fd = open(kDevice, O_RDWR | O_CLOEXEC);
   if (fd < 0) return R::fail(errno_text(kDevice));
-  // ELRANGE must be naturally aligned to its size: reserve twice the size and trim.
-  void* area = mmap(nullptr, l.encl_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (area == MAP_FAILED) {
-    close(fd);
-    return R::fail(errno_text("reserve ELRANGE"));
+  std::uintptr_t base = 0;
+  if (opts.base != 0) {
+    void* area = mmap(reinterpret_cast<void*>(opts.base), l.encl_size, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (area == MAP_FAILED) {
+      close(fd);
+      return R::fail(errno_text("reserve ELRANGE at the requested base"));
+    }
+    base = opts.base;
+  } else {
+    // ELRANGE must be naturally aligned to its size: reserve twice the size and trim.
+    void* area = mmap(nullptr, l.encl_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) {
+      close(fd);
+      return R::fail(errno_text("reserve ELRANGE"));
+    }
+    auto a = reinterpret_cast<std::uintptr_t>(area);
+    base = (a + l.encl_size - 1) & ~(l.encl_size - 1);
+    if (base > a) munmap(area, base - a);
+    munmap(reinterpret_cast<void*>(base + l.encl_size), a + l.encl_size - base);
   }
-  auto a = reinterpret_cast<std::uintptr_t>(area);
-  std::uintptr_t base = (a + l.encl_size - 1) & ~(l.encl_size - 1);
-  if (base > a) munmap(area, base - a);
-  munmap(reinterpret_cast<void*>(base + l.encl_size), a + l.encl_size - base);
   auto fail = [&](std::string msg) {
     munmap(reinterpret_cast<void*>(base), l.encl_size);
     close(fd);
     return R::fail(std::move(msg));
   };
 
-  static Secs secs;  // page aligned; only read during the ioctl
-  std::memset(&secs, 0, sizeof secs);
-  secs.size = l.encl_size;
-  secs.base = base;
-  secs.ssa_frame_size = l.ssa_frame_size;
-  secs.attributes = kAttrMode64Bit;
-  secs.xfrm = kXfrmLegacy;
-  sgx_enclave_create create{reinterpret_cast<std::uint64_t>(&secs)};
+  auto secs = std::make_unique<Secs>();  // page aligned; only read during the ioctl
+  std::memset(secs.get(), 0, sizeof(Secs));
+  secs->size = l.encl_size;
+  secs->base = base;
+  secs->ssa_frame_size = l.ssa_frame_size;
+  secs->attributes = attributes;
+  secs->xfrm = kXfrmLegacy;
+  sgx_enclave_create create{reinterpret_cast<std::uint64_t>(secs.get())};
   if (ioctl(fd, SGX_IOC_ENCLAVE_CREATE, &create) != 0) return fail(errno_text("SGX_IOC_ENCLAVE_CREATE"));
 
   // Zero source for the heap: untouched anonymous memory reads as the shared zero page.
@@ -119,7 +175,7 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
       if (zeros == MAP_FAILED) return fail(errno_text("mmap zero source"));
       src = static_cast<const std::uint8_t*>(zeros);
     }
-    alignas(64) static Secinfo secinfo;
+    alignas(64) Secinfo secinfo;
     std::memset(&secinfo, 0, sizeof secinfo);
     secinfo.flags = s.secinfo_flags;
     std::uint64_t done = 0;
@@ -153,37 +209,8 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
     void* m = mmap(reinterpret_cast<void*>(base + s.offset), s.size, s.prot, MAP_SHARED | MAP_FIXED, fd, 0);
     if (m == MAP_FAILED) return fail(errno_text("mmap enclave segment"));
   }
-  return std::unique_ptr<Enclave>(new SgxEnclave(fd, reinterpret_cast<std::uint8_t*>(base), std::move(l), enter));
+  return BuiltEnclave{fd, reinterpret_cast<std::uint8_t*>(base), std::move(l)};
 }
-
-class SgxBackend final : public Backend {
- public:
-  SgxBackend() : why_(sgx_unavailable()), epc_(host_epc_bytes()) {
-    if (!why_) {
-      auto k = load_private_key_pem(embedded_signing_key_pem());
-      if (!k)
-        why_ = "sgx backend: " + k.error();
-      else
-        key_ = std::move(k.value());
-      enter_ = reinterpret_cast<EnterFn>(vdso_symbol("__vdso_sgx_enter_enclave"));
-    }
-  }
-  std::string name() const override { return "sgx"; }
-  std::optional<std::string> unavailable() const override { return why_; }
-  std::size_t epc_bytes() const override { return epc_; }
-  Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) override {
-    if (why_) return Result<std::unique_ptr<Enclave>>::fail(*why_);
-    return build_enclave(cfg.heap_pages, key_.get(), enter_);
-  }
-
- private:
-  std::optional<std::string> why_;
-  std::size_t epc_;
-  Pkey key_;
-  EnterFn enter_ = nullptr;
-};
-
-}  // namespace
 
 std::optional<std::string> sgx_unavailable() {
   if (access(kDevice, F_OK) != 0)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "backend.h"
+#include "sgx/image.h"
 
 namespace epcbench {
 
@@ -16,6 +17,21 @@ namespace sgx {
 std::optional<std::string> sgx_unavailable();
 // Total EPC from sysfs (sum over NUMA nodes), else CPUID leaf 0x12; 0 when unknown.
 std::size_t host_epc_bytes();
+
+// One enclave built through the driver's real ioctl sequence (CREATE, ADD_PAGES of every segment, INIT with a
+// SIGSTRUCT signed by key) and mapped MAP_SHARED segment by segment, without entering it. The caller owns fd
+// (closing it and unmapping [base, base + layout.encl_size) releases the enclave).
+struct CreateOptions {
+  std::uint64_t encl_size = 0;  // ELRANGE size, a power of two >= the image; 0: the smallest that fits
+  std::uintptr_t base = 0;      // ELRANGE base (aligned to the size, mapped MAP_FIXED_NOREPLACE); 0: anywhere
+  bool debug = false;           // SECS/SIGSTRUCT attribute DEBUG
+};
+struct BuiltEnclave {
+  int fd = -1;
+  std::uint8_t* base = nullptr;
+  Layout layout;
+};
+Result<BuiltEnclave> create_enclave(Layout layout, EVP_PKEY* key, const CreateOptions& opts);
 }  // namespace sgx
 
 }  // namespace epcbench
