@@ -9,6 +9,8 @@
 # Env:   EPC_KERNEL_CACHE (default /var/cache/epc-exporter/kernels), EPC_SHARED_DIR (default <repo>/../shared)
 # Exit:  0 built or cached, 1 build failed, 77 sources not available (offline, no cached package)
 set -euo pipefail
+# The whole script is one function, parsed before it runs: editing this file during a build cannot derail it.
+main() {
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 series=${1:?usage: build-kernel.sh 6.1|6.12|5.15}
@@ -66,7 +68,7 @@ if [ -f "$out/bzImage" ]; then echo "$out"; exit 0; fi  # built by a concurrent 
 
 work=$cache/build-$series
 rm -rf "$work" && mkdir -p "$work"
-trap 'rm -rf "$work"' EXIT
+trap 'cp "$work/build.log" "$cache/$series-last-build.log" 2>/dev/null; rm -rf "$work"' EXIT
 start=$(date +%s)
 log "extracting $source_id"
 case $series in
@@ -103,3 +105,7 @@ echo $(( $(date +%s) - start )) > "$tmp/build-seconds"
 rm -rf "$out" && mv "$tmp" "$out"
 log "built in $(cat "$out/build-seconds") s ($out)"
 echo "$out"
+}
+
+main "$@"
+exit
