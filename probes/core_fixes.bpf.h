@@ -32,6 +32,11 @@ struct sgx_epc_page___epc {
   struct sgx_encl_page___epc *owner;
 } __attribute__((preserve_access_index));
 
+/* sgx_encl_grow() returns the new struct sgx_va_page * (NULL when the tail VA page still had a slot). */
+struct sgx_va_page___epc {
+  struct sgx_epc_page___epc *epc_page;
+} __attribute__((preserve_access_index));
+
 struct sgx_secs___epc {
   __u64 size;
 } __attribute__((preserve_access_index));
@@ -64,6 +69,30 @@ static __always_inline __u64 epc_secs_size(const void *secs) {
   if (!secs) return 0;
   return BPF_CORE_READ((struct sgx_secs___epc *)secs, size);
 }
+
+/* The epc_page of a VA page returned by sgx_encl_grow(); 0 for NULL. */
+static __always_inline __u64 epc_va_epc_page(const void *va_page) {
+  if (!va_page) return 0;
+  return (__u64)BPF_CORE_READ((struct sgx_va_page___epc *)va_page, epc_page);
+}
+
+/* sgx_vma_fault(struct vm_fault *vmf): the faulting address (vmf->address, page-aligned by the caller). */
+static __always_inline __u64 epc_fault_addr(struct vm_fault *vmf) {
+  if (!vmf) return 0;
+  return BPF_CORE_READ(vmf, address);
+}
+
+/* sgx_encl_grow() signature drift. Before the SGX2 series (merged for 6.0; "x86/sgx: Support VA page allocation
+ * without reclaiming") it is `static struct sgx_va_page *sgx_encl_grow(struct sgx_encl *encl)` in ioctl.c (5.15
+ * ioctl.c:20); since then `struct sgx_va_page *sgx_encl_grow(struct sgx_encl *encl, bool reclaim)` in encl.c. An
+ * fexit program sees the return value after the arguments, so there are two of them (fx_va_grow for two
+ * arguments, fx_va_grow1 for one); userspace picks one from the FUNC_PROTO in the kernel's BTF
+ * (epc::probes::encl_grow_arity). kprobes read the return register and need no variant.
+ *
+ * sgx_reclaim_pages() drift: before that series (5.15 main.c:413-417) evicted pages go back to the free list inside
+ * sgx_reclaim_pages() without sgx_free_epc_page(); after it ("x86/sgx: Free up EPC pages directly to support large
+ * page ranges") through sgx_free_epc_page() (6.1 main.c:374). The accounting drops residency at EWB on every
+ * kernel and skips the later free of the same page (epc_account.bpf.h, acct_ewb), so no version branch is needed. */
 
 /* sgx_vma_fault(struct vm_fault *vmf): the enclave is vmf->vma->vm_private_data. */
 static __always_inline __u64 epc_encl_of_vmf(struct vm_fault *vmf) {

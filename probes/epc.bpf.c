@@ -18,144 +18,78 @@ char LICENSE[] SEC("license") = "GPL";
 /* Address of the kernel's `static atomic_long_t sgx_nr_free_pages` (from kallsyms), 0 when unknown. */
 const volatile __u64 nr_free_pages_addr = 0;
 
-/* Entry -> return state, per thread and hook. */
-enum inflight_kind {
-  IF_CREATE = 1,
-  IF_RELEASE,
-  IF_ALLOC,
-  IF_ELDU,
-  IF_FAULT,
-  IF_GROW,
-  IF_VEPC_FAULT,
-  IF_VEPC_FREE,
-};
-
-struct inflight {
-  __u64 a;
-  __u64 b;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, EPC_MAX_INFLIGHT);
-  __type(key, __u64);
-  __type(value, struct inflight);
-} inflight SEC(".maps");
-
-static __always_inline __u64 if_key(__u32 kind) {
-  return ((__u64)(__u32)bpf_get_current_pid_tgid() << 8) | kind;
-}
-
-static __always_inline void if_push(__u32 kind, __u64 a, __u64 b) {
-  __u64 key = if_key(kind);
-  struct inflight v = {.a = a, .b = b};
-  if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY)) epc_drop(EPC_DROP_INFLIGHT_MAP_FULL);
-}
-
-/* Pops the entry state; 0 when the entry hook did not run (attached mid-call, or the entry was dropped). */
-static __always_inline int if_pop(__u32 kind, struct inflight *out) {
-  __u64 key = if_key(kind);
-  struct inflight *v = bpf_map_lookup_elem(&inflight, &key);
-  if (!v) return 0;
-  *out = *v;
-  bpf_map_delete_elem(&inflight, &key);
-  return 1;
-}
-
-static __always_inline int if_active(__u32 kind) {
-  __u64 key = if_key(kind);
-  return bpf_map_lookup_elem(&inflight, &key) != 0;
-}
-
 static __always_inline int is_err(__u64 ptr) { return ptr >= (__u64)-4095; }
 
-/* ---- handlers, shared by both flavors ---- */
+static __always_inline __u64 cur_tid(void) { return (__u32)bpf_get_current_pid_tgid(); }
+
+/* ---- handlers, shared by both flavors: read the kernel, then call the accounting ---- */
 
 static __always_inline void on_create(void *encl, void *secs) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  acct_encl_create((__u64)encl, bpf_get_current_cgroup_id(), pid_tgid >> 32, epc_secs_size(secs));
-  if_push(IF_CREATE, (__u64)encl, 0);
+  acct_encl_create((__u32)pid_tgid, (__u64)encl, bpf_get_current_cgroup_id(), pid_tgid >> 32, epc_secs_size(secs));
 }
 
-static __always_inline void on_create_ret(long ret) {
-  struct inflight v;
-  if (if_pop(IF_CREATE, &v) && ret != 0) acct_encl_create_failed(v.a);
-}
+static __always_inline void on_create_ret(long ret) { acct_encl_create_ret(cur_tid(), ret); }
 
-static __always_inline void on_release(void *ref) {
-  __u64 encl = epc_encl_of_kref(ref);
-  acct_encl_release(encl);
-  if_push(IF_RELEASE, encl, 0);
-}
+static __always_inline void on_release(void *ref) { acct_encl_release(cur_tid(), epc_encl_of_kref(ref)); }
 
-static __always_inline void on_release_ret(void) {
-  struct inflight v;
-  if (if_pop(IF_RELEASE, &v)) acct_encl_release_done(v.a);
-}
+static __always_inline void on_release_ret(void) { acct_encl_release_done(cur_tid()); }
 
 static __always_inline void on_alloc(void *owner) {
-  if_push(IF_ALLOC, epc_owner_encl(owner), epc_secs_candidate(owner));
+  __u64 tid = cur_tid();
+  if (acct_in_vepc(tid)) /* owner is a struct sgx_vepc (virt.c:49): not read as an sgx_encl_page */
+    acct_alloc_enter(tid, 1, 0, 0);
+  else
+    acct_alloc_enter(tid, 0, epc_owner_encl(owner), epc_secs_candidate(owner));
 }
 
 static __always_inline void on_alloc_ret(__u64 ret) {
-  struct inflight v;
-  if (!if_pop(IF_ALLOC, &v)) return;
-  if (is_err(ret))
-    acct_alloc_fail(v.a, v.b, bpf_get_current_cgroup_id());
-  else if (if_active(IF_VEPC_FAULT))
-    acct_vepc(1);
-  else
-    acct_page_alloc(v.a, v.b);
+  acct_alloc_ret(cur_tid(), bpf_get_current_cgroup_id(), is_err(ret) ? 0 : ret);
 }
 
 static __always_inline void on_free(void *page) {
-  if (if_active(IF_VEPC_FREE)) {
-    acct_vepc(-1);
-    return;
-  }
+  __u64 tid = cur_tid();
+  if (acct_free_claimed(tid, (__u64)page)) return; /* decided by the page alone: page->owner not read */
   __u64 owner = epc_page_owner(page);
-  acct_page_free(epc_owner_encl((void *)owner), epc_secs_candidate((void *)owner));
+  acct_page_free(tid, epc_owner_encl((void *)owner), epc_secs_candidate((void *)owner));
 }
 
 static __always_inline void on_ewb(void *page) {
-  acct_ewb(epc_owner_encl((void *)epc_page_owner(page)));
+  acct_ewb((__u64)page, epc_owner_encl((void *)epc_page_owner(page)));
 }
 
-static __always_inline void on_eldu(void *encl_page) { if_push(IF_ELDU, epc_owner_encl(encl_page), 0); }
+static __always_inline void on_eldu(void *encl_page) { acct_eldu_enter(cur_tid(), epc_owner_encl(encl_page)); }
 
-static __always_inline void on_eldu_ret(__u64 ret) {
-  struct inflight v;
-  if (if_pop(IF_ELDU, &v) && !is_err(ret)) acct_eldu(v.a);
-}
+static __always_inline void on_eldu_ret(__u64 ret) { acct_eldu_ret(cur_tid(), ret && !is_err(ret)); }
 
 static __always_inline void on_fault(struct vm_fault *vmf) {
-  if_push(IF_FAULT, epc_encl_of_vmf(vmf), bpf_ktime_get_ns());
+  acct_fault_enter(cur_tid(), epc_encl_of_vmf(vmf), epc_fault_addr(vmf), bpf_ktime_get_ns());
 }
 
-static __always_inline void on_fault_ret(void) {
-  struct inflight v;
-  if (if_pop(IF_FAULT, &v)) acct_fault(v.a, bpf_ktime_get_ns() - v.b);
-}
+static __always_inline void on_fault_ret(void) { acct_fault_exit(cur_tid(), bpf_ktime_get_ns()); }
 
 static __always_inline void on_reclaim(void) {
   char comm[16] = {};
   bpf_get_current_comm(comm, sizeof(comm));
-  /* current_is_ksgxd() is static inline; the kernel thread is named "ksgxd" (sgx_page_reclaimer_init). */
+  /* current_is_ksgxd() is a global function (6.1 main.c:436), not inline, and cannot be called from BPF; the kernel
+   * thread is named "ksgxd" (sgx_page_reclaimer_init, main.c:427). */
   acct_reclaim(comm[0] == 'k' && comm[1] == 's' && comm[2] == 'g' && comm[3] == 'x' && comm[4] == 'd' &&
                comm[5] == 0);
 }
 
-static __always_inline void on_grow(void *encl) { if_push(IF_GROW, (__u64)encl, 0); }
+static __always_inline void on_grow(void *encl) { acct_va_grow_enter(cur_tid(), (__u64)encl); }
 
+/* NULL: the tail VA page had a free slot; ERR_PTR: no VA page */
 static __always_inline void on_grow_ret(__u64 ret) {
-  struct inflight v;
-  /* NULL: the tail VA page had a free slot; ERR_PTR: no VA page */
-  if (if_pop(IF_GROW, &v) && ret && !is_err(ret)) acct_va_grow(v.a);
+  acct_va_grow_ret(cur_tid(), ret && !is_err(ret) ? epc_va_epc_page((void *)ret) : 0);
 }
 
-static __always_inline void on_shrink(void *encl, void *va_page) {
-  if (va_page) acct_va_shrink((__u64)encl);
-}
+/* sgx_encl_shrink() frees its VA page with sgx_encl_free_epc_page() -> sgx_free_epc_page() (ioctl.c:51), where the
+ * VA map charges it; the hook itself accounts nothing (and is inlined where EADD fails, ioctl.c:341). */
+static __always_inline void on_shrink(void *encl, void *va_page) {}
+
+static __always_inline void on_vepc(void) { acct_vepc_enter(cur_tid()); }
+static __always_inline void on_vepc_ret(void) { acct_vepc_exit(cur_tid()); }
 
 /* ---- kprobe / kretprobe ---- */
 
@@ -202,14 +136,14 @@ SEC("kprobe/sgx_encl_shrink")
 int BPF_KPROBE(kp_va_shrink, void *encl, void *va_page) { on_shrink(encl, va_page); return 0; }
 
 SEC("kprobe/sgx_vepc_fault")
-int BPF_KPROBE(kp_vepc_fault) { if_push(IF_VEPC_FAULT, 0, 0); return 0; }
+int BPF_KPROBE(kp_vepc_fault) { on_vepc(); return 0; }
 SEC("kretprobe/sgx_vepc_fault")
-int BPF_KRETPROBE(kr_vepc_fault) { struct inflight v; if_pop(IF_VEPC_FAULT, &v); return 0; }
+int BPF_KRETPROBE(kr_vepc_fault) { on_vepc_ret(); return 0; }
 
 SEC("kprobe/sgx_vepc_free_page")
-int BPF_KPROBE(kp_vepc_free) { if_push(IF_VEPC_FREE, 0, 0); return 0; }
+int BPF_KPROBE(kp_vepc_free) { on_vepc(); return 0; }
 SEC("kretprobe/sgx_vepc_free_page")
-int BPF_KRETPROBE(kr_vepc_free) { struct inflight v; if_pop(IF_VEPC_FREE, &v); return 0; }
+int BPF_KRETPROBE(kr_vepc_free) { on_vepc_ret(); return 0; }
 
 /* ---- fentry / fexit (same handlers; arguments as BTF gives them) ---- */
 
@@ -249,26 +183,30 @@ int BPF_PROG(fe_reclaim) { on_reclaim(); return 0; }
 
 SEC("fentry/sgx_encl_grow")
 int BPF_PROG(fe_va_grow, void *encl) { on_grow(encl); return 0; }
+/* Two signatures (core_fixes.bpf.h): userspace loads the one the kernel's BTF has. */
 SEC("fexit/sgx_encl_grow")
 int BPF_PROG(fx_va_grow, void *encl, bool reclaim, void *ret) { on_grow_ret((__u64)ret); return 0; }
+SEC("fexit/sgx_encl_grow")
+int BPF_PROG(fx_va_grow1, void *encl, void *ret) { on_grow_ret((__u64)ret); return 0; }
 
 SEC("fentry/sgx_encl_shrink")
 int BPF_PROG(fe_va_shrink, void *encl, void *va_page) { on_shrink(encl, va_page); return 0; }
 
 SEC("fentry/sgx_vepc_fault")
-int BPF_PROG(fe_vepc_fault) { if_push(IF_VEPC_FAULT, 0, 0); return 0; }
+int BPF_PROG(fe_vepc_fault) { on_vepc(); return 0; }
 SEC("fexit/sgx_vepc_fault")
-int BPF_PROG(fx_vepc_fault) { struct inflight v; if_pop(IF_VEPC_FAULT, &v); return 0; }
+int BPF_PROG(fx_vepc_fault) { on_vepc_ret(); return 0; }
 
 SEC("fentry/sgx_vepc_free_page")
-int BPF_PROG(fe_vepc_free) { if_push(IF_VEPC_FREE, 0, 0); return 0; }
+int BPF_PROG(fe_vepc_free) { on_vepc(); return 0; }
 SEC("fexit/sgx_vepc_free_page")
-int BPF_PROG(fx_vepc_free) { struct inflight v; if_pop(IF_VEPC_FREE, &v); return 0; }
+int BPF_PROG(fx_vepc_free) { on_vepc_ret(); return 0; }
 
 /* ---- on demand (BPF_PROG_TEST_RUN from userspace) ----
  * EPC_EV_READ_FREE_PAGES: reads sgx_nr_free_pages at scrape time (the exporter's node free EPC).
- * Every other type: a synthetic event through the same accounting the probes use (tests/bpf/). */
+ * Every other type: one handler step on plain values, through the same accounting the probes use (tests/bpf/). */
 static __always_inline int dispatch(const struct epc_test_event *ev) {
+  const __u64 tid = ev->tid;
   switch (ev->type) {
     case EPC_EV_READ_FREE_PAGES: {
       long v = 0;
@@ -277,25 +215,44 @@ static __always_inline int dispatch(const struct epc_test_event *ev) {
       acct_free_pages(v);
       return 0;
     }
-    case EPC_EV_ENCL_CREATE: acct_encl_create(ev->encl, ev->cgroup_id, ev->tgid, ev->arg); break;
-    case EPC_EV_ENCL_CREATE_FAILED: acct_encl_create_failed(ev->encl); break;
-    case EPC_EV_ENCL_RELEASE: acct_encl_release(ev->encl); break;
-    case EPC_EV_ENCL_RELEASE_DONE: acct_encl_release_done(ev->encl); break;
-    case EPC_EV_PAGE_ALLOC: acct_page_alloc(ev->encl, ev->secs_candidate); break;
-    case EPC_EV_PAGE_ALLOC_FAIL: acct_alloc_fail(ev->encl, ev->secs_candidate, ev->cgroup_id); break;
-    case EPC_EV_PAGE_FREE: acct_page_free(ev->encl, ev->secs_candidate); break;
-    case EPC_EV_EWB: acct_ewb(ev->encl); break;
-    case EPC_EV_ELDU: acct_eldu(ev->encl); break;
-    case EPC_EV_FAULT: acct_fault(ev->encl, ev->arg); break;
+    case EPC_EV_ENCL_CREATE: acct_encl_create(tid, ev->encl, ev->cgroup_id, ev->tgid, ev->arg); break;
+    case EPC_EV_ENCL_CREATE_RET: acct_encl_create_ret(tid, (long)ev->arg); break;
+    case EPC_EV_ENCL_RELEASE: acct_encl_release(tid, ev->encl); break;
+    case EPC_EV_ENCL_RELEASE_DONE: acct_encl_release_done(tid); break;
+    case EPC_EV_PAGE_ALLOC:
+      if (acct_in_vepc(tid))
+        acct_alloc_enter(tid, 1, 0, 0);
+      else
+        acct_alloc_enter(tid, 0, ev->encl, ev->secs_candidate);
+      break;
+    case EPC_EV_PAGE_ALLOC_RET: acct_alloc_ret(tid, ev->cgroup_id, ev->page); break;
+    case EPC_EV_PAGE_FREE:
+      if (!acct_free_claimed(tid, ev->page)) acct_page_free(tid, ev->encl, ev->secs_candidate);
+      break;
+    case EPC_EV_EWB: acct_ewb(ev->page, ev->encl); break;
+    case EPC_EV_ELDU: acct_eldu_enter(tid, ev->encl); break;
+    case EPC_EV_ELDU_RET: acct_eldu_ret(tid, ev->arg != 0); break;
+    case EPC_EV_FAULT: acct_fault_enter(tid, ev->encl, ev->addr, ev->arg); break;
+    case EPC_EV_FAULT_RET: acct_fault_exit(tid, ev->arg); break;
     case EPC_EV_RECLAIM: acct_reclaim(ev->arg != 0); break;
-    case EPC_EV_VA_GROW: acct_va_grow(ev->encl); break;
-    case EPC_EV_VA_SHRINK: acct_va_shrink(ev->encl); break;
-    case EPC_EV_VEPC_ALLOC: acct_vepc(1); break;
-    case EPC_EV_VEPC_FREE: acct_vepc(-1); break;
+    case EPC_EV_VA_GROW: acct_va_grow_enter(tid, ev->encl); break;
+    case EPC_EV_VA_GROW_RET: acct_va_grow_ret(tid, ev->page); break;
+    case EPC_EV_VEPC_FAULT:
+    case EPC_EV_VEPC_FREE: acct_vepc_enter(tid); break;
+    case EPC_EV_VEPC_FAULT_RET:
+    case EPC_EV_VEPC_FREE_RET: acct_vepc_exit(tid); break;
     case EPC_EV_FREE_PAGES: acct_free_pages((__s64)ev->arg); break;
     default: return -22;
   }
   return 0;
+}
+
+/* Loaded always (the free-pages reader runs at every scrape): only helpers and a program type of 5.15
+ * (BPF_PROG_TYPE_SYSCALL is 5.14; tests/bpf/helper_versions_test.cpp checks every program's helper calls). */
+SEC("syscall")
+int epc_event(struct epc_test_event *ctx) {
+  struct epc_test_event ev = *ctx;
+  return dispatch(&ev);
 }
 
 static long repeat_one(__u32 i, void *ctx) {
@@ -303,12 +260,11 @@ static long repeat_one(__u32 i, void *ctx) {
   return 0;
 }
 
-/* ---- on demand (BPF_PROG_TEST_RUN from userspace) ----
- * EPC_EV_READ_FREE_PAGES: reads sgx_nr_free_pages at scrape time (the exporter's node free EPC).
- * Every other type: a synthetic event through the same accounting the probes use (tests/bpf/). */
+/* The cost benchmark's batch runner: ev.repeat events in one program run, so the kernel's two clock reads per run
+ * are spread over many events. bpf_loop is 5.17: autoload is off unless Options::load_bench_program. */
 SEC("syscall")
-int epc_event(struct epc_test_event *ctx) {
+int epc_event_repeat(struct epc_test_event *ctx) {
   struct epc_test_event ev = *ctx;
-  if (ev.repeat > 1) return bpf_loop(ev.repeat, repeat_one, &ev, 0) < 0 ? -7 : 0;
-  return dispatch(&ev);
+  if (ev.repeat < 1) ev.repeat = 1;
+  return bpf_loop(ev.repeat, repeat_one, &ev, 0) < 0 ? -7 : 0;
 }

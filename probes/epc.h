@@ -10,7 +10,10 @@
 /* Map bounds (docs/probes.md states the memory they cost). */
 #define EPC_MAX_ENCLAVES 8192 /* live enclaves on one node */
 #define EPC_MAX_CGROUPS 4096  /* cgroups that ever created an enclave and still exist */
-#define EPC_MAX_INFLIGHT 8192 /* entry->return pairs in flight (per thread and probe) */
+#define EPC_MAX_INFLIGHT 8192 /* entry->return pairs in flight (per thread and hook); LRU */
+#define EPC_MAX_VA_PAGES 32768 /* live VA pages of tracked enclaves (1 per 512 enclave pages) */
+#define EPC_MAX_EVICTED 4096  /* EPC pages evicted (EWB) and not yet freed or re-allocated; LRU */
+#define EPC_MAX_FAULT_WAITS 8192 /* threads waiting for an enclave page (fault retry loop); LRU */
 
 #define EPC_PAGE_SIZE 4096
 
@@ -20,11 +23,13 @@ enum epc_drop_reason {
   EPC_DROP_CGROUP_MAP_FULL = 1,
   EPC_DROP_INFLIGHT_MAP_FULL = 2,
   EPC_DROP_UNTRACKED_ENCLAVE = 3, /* page event of an enclave created before the probes were attached */
-  EPC_DROP_NR = 4,
+  EPC_DROP_VA_MAP_FULL = 4,       /* a VA page that could not be remembered: neither added nor subtracted */
+  EPC_DROP_NR = 5,
 };
 
 /* One live enclave (key: kernel address of its struct sgx_encl). Page events touch only this entry (one hash
- * lookup per event); userspace sums live enclaves per cgroup. */
+ * lookup per event); userspace sums live enclaves per cgroup. The entry is deleted when sgx_encl_release()
+ * starts (its counters move to the cgroup then). */
 struct epc_encl_state {
   __u64 cgroup_id;
   __u64 size_bytes;
@@ -34,10 +39,11 @@ struct epc_encl_state {
   __u64 evicted_pages;
   __u64 loaded_back_pages;
   __u64 page_faults;
-  __u64 page_fault_ns;
+  __u64 page_fault_ns; /* wait for non-resident pages (fault retry loop + load-back), see acct_fault_exit */
   __u64 alloc_failures;
+  __u64 fault_retries;
   __u32 tgid;
-  __u32 released; /* sgx_encl_release() is running: its counters moved to the cgroup, its frees are not events */
+  __u32 pad;
 };
 
 /* Per cgroup (key: cgroup v2 id of the task that created the enclave): the monotonic counters of its released
@@ -48,6 +54,7 @@ struct epc_cgroup_stats {
   __u64 page_faults;
   __u64 page_fault_ns;
   __u64 alloc_failures;
+  __u64 fault_retries;
 };
 
 /* Node-wide (array map, one element). */
@@ -58,25 +65,32 @@ struct epc_node_stats {
   __u64 reclaim_ksgxd;
   __u64 reclaim_direct;
   __u64 dropped[EPC_DROP_NR];
+  __u64 vepc_alloc_failures;
 };
 
-/* Synthetic events for the test entry program (BPF_PROG_TEST_RUN): the same accounting functions the probes call. */
+/* Synthetic events for the test entry program (BPF_PROG_TEST_RUN). Each type is one handler step of epc.bpf.c
+ * on plain values (what the handler read from the kernel is given in the fields), through the same accounting
+ * functions the probes call. `tid` stands for the current thread (bpf_get_current_pid_tgid()). */
 enum epc_event_type {
-  EPC_EV_ENCL_CREATE = 1,     /* encl, cgroup_id, tgid, arg = declared size in bytes */
-  EPC_EV_ENCL_CREATE_FAILED,  /* encl */
-  EPC_EV_ENCL_RELEASE,        /* encl: sgx_encl_release() entry */
-  EPC_EV_ENCL_RELEASE_DONE,   /* encl: sgx_encl_release() return */
-  EPC_EV_PAGE_ALLOC,          /* encl (page owner's enclave), secs_candidate */
-  EPC_EV_PAGE_ALLOC_FAIL,     /* encl, secs_candidate, cgroup_id = current task's */
-  EPC_EV_PAGE_FREE,           /* encl, secs_candidate */
-  EPC_EV_EWB,                 /* encl */
-  EPC_EV_ELDU,                /* encl */
-  EPC_EV_FAULT,               /* encl, arg = ns spent in the fault */
+  EPC_EV_ENCL_CREATE = 1,     /* tid, encl, cgroup_id, tgid, arg = declared size in bytes */
+  EPC_EV_ENCL_CREATE_RET,     /* tid, arg = return value of sgx_encl_create (!= 0: creation undone) */
+  EPC_EV_ENCL_RELEASE,        /* tid, encl: sgx_encl_release() entry */
+  EPC_EV_ENCL_RELEASE_DONE,   /* tid: sgx_encl_release() return */
+  EPC_EV_PAGE_ALLOC,          /* tid, encl (owner->encl), secs_candidate: sgx_alloc_epc_page() entry */
+  EPC_EV_PAGE_ALLOC_RET,      /* tid, page (0 = ERR_PTR), cgroup_id = current task's */
+  EPC_EV_PAGE_FREE,           /* tid, page, encl (owner->encl as it would read), secs_candidate */
+  EPC_EV_EWB,                 /* page, encl */
+  EPC_EV_ELDU,                /* tid, encl: sgx_encl_eldu() entry */
+  EPC_EV_ELDU_RET,            /* tid, arg = 1 on success, 0 on ERR_PTR */
+  EPC_EV_FAULT,               /* tid, encl, addr (vmf->address), arg = now ns: sgx_vma_fault() entry */
+  EPC_EV_FAULT_RET,           /* tid, arg = now ns */
   EPC_EV_RECLAIM,             /* arg = 1 when ksgxd runs it */
-  EPC_EV_VA_GROW,             /* encl */
-  EPC_EV_VA_SHRINK,           /* encl */
-  EPC_EV_VEPC_ALLOC,
-  EPC_EV_VEPC_FREE,
+  EPC_EV_VA_GROW,             /* tid, encl: sgx_encl_grow() entry */
+  EPC_EV_VA_GROW_RET,         /* tid, page = the new VA page's epc_page (0: no new VA page or ERR_PTR) */
+  EPC_EV_VEPC_FAULT,          /* tid: sgx_vepc_fault() entry */
+  EPC_EV_VEPC_FAULT_RET,      /* tid */
+  EPC_EV_VEPC_FREE,           /* tid: sgx_vepc_free_page() entry */
+  EPC_EV_VEPC_FREE_RET,       /* tid */
   EPC_EV_FREE_PAGES,          /* arg = sgx_nr_free_pages */
   EPC_EV_READ_FREE_PAGES,     /* read sgx_nr_free_pages at the rodata address (on-demand reader) */
 };
@@ -88,7 +102,10 @@ struct epc_test_event {
   __u64 secs_candidate;
   __u64 cgroup_id;
   __u64 arg;
-  __u64 repeat; /* > 1: run the event this many times in one program run (bpf_loop), for the cost benchmark */
+  __u64 repeat; /* > 1: run the event this many times (epc_event_repeat only, for the cost benchmark) */
+  __u64 tid;
+  __u64 page;
+  __u64 addr;
 };
 
 #endif

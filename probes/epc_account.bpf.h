@@ -1,6 +1,7 @@
-/* The accounting: maps and one function per event, on plain values (no kernel pointers are dereferenced here).
- * Compiled into the probe programs and into the test entry program, so BPF_PROG_TEST_RUN drives exactly the
- * code that runs on SGX hosts (tests/bpf/). */
+/* The accounting: maps and one function per handler step, on plain values (no kernel pointers are dereferenced
+ * here). Compiled into the probe programs and into the test entry program, so BPF_PROG_TEST_RUN drives exactly
+ * the code that runs on SGX hosts (tests/bpf/). `tid` is the current thread (low half of
+ * bpf_get_current_pid_tgid()); the probes pass it, the tests choose it. Line numbers are 6.1.192 unless marked. */
 #ifndef EPC_ACCOUNT_BPF_H
 #define EPC_ACCOUNT_BPF_H
 
@@ -30,6 +31,68 @@ struct {
   __type(value, struct epc_node_stats);
 } node SEC(".maps");
 
+/* VA pages of tracked enclaves: struct sgx_epc_page * -> struct sgx_encl *. A VA page's owner is NULL
+ * (sgx_alloc_va_page, encl.c:1247), so its free can only be charged through this map. A plain HASH: an entry lost
+ * to eviction would leave the page added and never subtracted. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, EPC_MAX_VA_PAGES);
+  __type(key, __u64);
+  __type(value, __u64);
+} va_pages SEC(".maps");
+
+/* EPC pages whose residency was dropped at EWB: their next sgx_free_epc_page() is not an event (6.x), or never
+ * comes (5.15-5.18 put the page on the free list themselves); cleared when the page is allocated again. LRU: a
+ * stale entry of 5.15 ages out harmlessly. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, EPC_MAX_EVICTED);
+  __type(key, __u64);
+  __type(value, __u8);
+} evicted SEC(".maps");
+
+/* Entry -> return state, per thread and hook. LRU: a missed kretprobe (maxactive) leaves an entry that ages out
+ * instead of filling the map. */
+struct inflight {
+  __u64 a;
+  __u64 b;
+  __u64 c;
+  __u64 d;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, EPC_MAX_INFLIGHT);
+  __type(key, __u64);
+  __type(value, struct inflight);
+} inflight SEC(".maps");
+
+/* A thread waiting for an enclave page: the page-aligned fault address and when the wait began. */
+struct fault_wait {
+  __u64 addr;
+  __u64 start_ns;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, EPC_MAX_FAULT_WAITS);
+  __type(key, __u64); /* tid */
+  __type(value, struct fault_wait);
+} fault_waits SEC(".maps");
+
+enum inflight_kind {
+  IF_CREATE = 1,
+  IF_RELEASE, /* a: the enclave being released by this thread */
+  IF_ALLOC,   /* a: owner->encl, b: SECS candidate, c: 1 for a vEPC page */
+  IF_ELDU,    /* a: enclave */
+  IF_FAULT,   /* a: enclave, b: entry ns, c: page-aligned address, d: FAULT_* flags */
+  IF_GROW,    /* a: enclave */
+  IF_VEPC,    /* inside sgx_vepc_fault() or sgx_vepc_free_page() */
+};
+
+#define FAULT_RETRY 1    /* an allocation or ELDU failed inside the fault: it returns unmapped and is retried */
+#define FAULT_LOADBACK 2 /* the fault ran ELDU: the page was not resident */
+
 static __always_inline struct epc_node_stats *epc_node(void) {
   __u32 zero = 0;
   return bpf_map_lookup_elem(&node, &zero);
@@ -38,6 +101,29 @@ static __always_inline struct epc_node_stats *epc_node(void) {
 static __always_inline void epc_drop(__u32 reason) {
   struct epc_node_stats *n = epc_node();
   if (n && reason < EPC_DROP_NR) __sync_fetch_and_add(&n->dropped[reason], 1);
+}
+
+static __always_inline __u64 if_key(__u64 tid, __u32 kind) { return ((__u64)(__u32)tid << 8) | kind; }
+
+static __always_inline void if_push(__u64 tid, __u32 kind, __u64 a, __u64 b, __u64 c) {
+  __u64 key = if_key(tid, kind);
+  struct inflight v = {.a = a, .b = b, .c = c};
+  if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY)) epc_drop(EPC_DROP_INFLIGHT_MAP_FULL);
+}
+
+static __always_inline struct inflight *if_get(__u64 tid, __u32 kind) {
+  __u64 key = if_key(tid, kind);
+  return bpf_map_lookup_elem(&inflight, &key);
+}
+
+/* Pops the entry state; 0 when the entry step did not run (attached mid-call, or the entry was dropped). */
+static __always_inline int if_pop(__u64 tid, __u32 kind, struct inflight *out) {
+  __u64 key = if_key(tid, kind);
+  struct inflight *v = bpf_map_lookup_elem(&inflight, &key);
+  if (!v) return 0;
+  *out = *v;
+  bpf_map_delete_elem(&inflight, &key);
+  return 1;
 }
 
 static __always_inline struct epc_cgroup_stats *epc_cgroup(__u64 cgroup_id) {
@@ -58,80 +144,101 @@ static __always_inline __u64 epc_resolve(__u64 owner_encl, __u64 secs_candidate)
   return 0;
 }
 
-/* Looks the enclave up for a page event. NULL (and a dropped event) for enclaves created before the probes ran;
- * NULL without a drop for enclaves being released (their frees are accounted by the release). */
+/* Looks the enclave up for a page event; NULL (and a dropped event) for enclaves created before the probes ran. */
 static __always_inline struct epc_encl_state *epc_encl_for_event(__u64 encl) {
   if (!encl) return 0;
   struct epc_encl_state *e = bpf_map_lookup_elem(&encls, &encl);
-  if (!e) {
-    epc_drop(EPC_DROP_UNTRACKED_ENCLAVE);
-    return 0;
-  }
-  if (e->released) return 0;
+  if (!e) epc_drop(EPC_DROP_UNTRACKED_ENCLAVE);
   return e;
 }
 
-static __always_inline void acct_encl_create(__u64 encl, __u64 cgroup_id, __u32 tgid, __u64 size_bytes) {
+/* Deletes the enclave's entry, then adds its monotonic counters to its cgroup. In this order a scrape, which reads
+ * the cgroups before the enclaves, can miss the enclave for one scrape but never count it twice (userspace keeps the
+ * high-water mark). */
+static __always_inline void epc_encl_retire(__u64 encl) {
+  struct epc_encl_state *p = bpf_map_lookup_elem(&encls, &encl);
+  if (!p) return;
+  struct epc_encl_state e = *p;
+  bpf_map_delete_elem(&encls, &encl);
+  struct epc_cgroup_stats *cg = epc_cgroup(e.cgroup_id);
+  if (!cg) return;
+  __sync_fetch_and_add(&cg->evicted_pages, e.evicted_pages);
+  __sync_fetch_and_add(&cg->loaded_back_pages, e.loaded_back_pages);
+  __sync_fetch_and_add(&cg->page_faults, e.page_faults);
+  __sync_fetch_and_add(&cg->page_fault_ns, e.page_fault_ns);
+  __sync_fetch_and_add(&cg->alloc_failures, e.alloc_failures);
+  __sync_fetch_and_add(&cg->fault_retries, e.fault_retries);
+}
+
+/* ---- enclave lifetime ---- */
+
+static __always_inline void acct_encl_create(__u64 tid, __u64 encl, __u64 cgroup_id, __u32 tgid, __u64 size_bytes) {
   if (!encl) return;
-  struct epc_encl_state *old = bpf_map_lookup_elem(&encls, &encl);
-  if (old && !old->released) return; /* a retried SGX_IOC_ENCLAVE_CREATE on the same enclave */
-  /* A released entry whose release return was missed (kretprobe maxactive): the address is reused, start over. */
+  /* An entry at this address is stale (its release was not seen): sgx_encl_create() runs once per struct sgx_encl
+   * (SGX_ENCL_CREATED, ioctl.c:160) and a failed one deleted its entry. Keep its counters. */
+  epc_encl_retire(encl);
   struct epc_encl_state st = {.cgroup_id = cgroup_id, .size_bytes = size_bytes, .tgid = tgid};
-  if (bpf_map_update_elem(&encls, &encl, &st, old ? BPF_EXIST : BPF_NOEXIST)) {
+  if (bpf_map_update_elem(&encls, &encl, &st, BPF_NOEXIST)) {
     epc_drop(EPC_DROP_ENCL_MAP_FULL);
     return;
   }
   epc_cgroup(cgroup_id); /* reserve the cgroup's entry now: a full map shows at creation, not at release */
+  if_push(tid, IF_CREATE, encl, 0, 0);
 }
 
-/* Release entry (and failed creation): the enclave's counters move to its cgroup; it stops counting as live. */
-static __always_inline void acct_encl_release(__u64 encl) {
-  struct epc_encl_state *e = encl ? bpf_map_lookup_elem(&encls, &encl) : 0;
-  if (!e || e->released) return; /* never created (open+close of /dev/sgx_enclave) or created before us */
-  e->released = 1;
-  struct epc_cgroup_stats *cg = epc_cgroup(e->cgroup_id);
-  if (!cg) return;
-  __sync_fetch_and_add(&cg->evicted_pages, e->evicted_pages);
-  __sync_fetch_and_add(&cg->loaded_back_pages, e->loaded_back_pages);
-  __sync_fetch_and_add(&cg->page_faults, e->page_faults);
-  __sync_fetch_and_add(&cg->page_fault_ns, e->page_fault_ns);
-  __sync_fetch_and_add(&cg->alloc_failures, e->alloc_failures);
+/* sgx_encl_create() returned: != 0 undoes the creation (the pages it freed on the way out were subtracted). */
+static __always_inline void acct_encl_create_ret(__u64 tid, long ret) {
+  struct inflight v;
+  if (if_pop(tid, IF_CREATE, &v) && ret != 0) epc_encl_retire(v.a);
 }
 
-/* Release return: the enclave is gone. */
-static __always_inline void acct_encl_release_done(__u64 encl) {
-  if (encl) bpf_map_delete_elem(&encls, &encl);
+/* Release entry: the enclave's counters move to its cgroup and its entry goes now, while the address cannot be
+ * reused (kfree(encl) is the last thing sgx_encl_release() does, encl.c:767). The thread is marked: its frees until
+ * the release returns are the enclave's teardown, not events. Nothing is deleted by address at the return. */
+static __always_inline void acct_encl_release(__u64 tid, __u64 encl) {
+  if (!encl) return;
+  if_push(tid, IF_RELEASE, encl, 0, 0);
+  epc_encl_retire(encl);
 }
 
-static __always_inline void acct_encl_create_failed(__u64 encl) {
-  acct_encl_release(encl);
-  acct_encl_release_done(encl);
+static __always_inline void acct_encl_release_done(__u64 tid) {
+  struct inflight v;
+  if_pop(tid, IF_RELEASE, &v);
 }
 
-static __always_inline void epc_add_resident(__u64 encl, __s64 delta, __s64 va_delta) {
+/* ---- fault wait (see acct_fault_exit) ---- */
+
+static __always_inline void fault_mark(__u64 tid, __u64 flag) {
+  struct inflight *f = if_get(tid, IF_FAULT);
+  if (f) f->d |= flag; /* per thread: no other CPU writes it */
+}
+
+/* ---- EPC pages ---- */
+
+static __always_inline void epc_add_resident(__u64 encl, __s64 delta) {
   struct epc_encl_state *e = epc_encl_for_event(encl);
-  if (!e) return;
-  __sync_fetch_and_add(&e->resident_pages, delta);
-  if (va_delta) __sync_fetch_and_add(&e->va_pages, va_delta);
+  if (e) __sync_fetch_and_add(&e->resident_pages, delta);
 }
 
-static __always_inline void acct_page_alloc(__u64 owner_encl, __u64 secs_candidate) {
-  /* owner NULL: a VA page (counted by acct_va_grow) */
-  epc_add_resident(epc_resolve(owner_encl, secs_candidate), 1, 0);
+/* Inside sgx_vepc_fault() / sgx_vepc_free_page(): EPC pages of KVM guests, whose owner is a struct sgx_vepc. */
+static __always_inline int acct_in_vepc(__u64 tid) { return if_get(tid, IF_VEPC) != 0; }
+
+static __always_inline void acct_vepc_enter(__u64 tid) { if_push(tid, IF_VEPC, 0, 0, 0); }
+static __always_inline void acct_vepc_exit(__u64 tid) {
+  struct inflight v;
+  if_pop(tid, IF_VEPC, &v);
 }
 
-static __always_inline void acct_page_free(__u64 owner_encl, __u64 secs_candidate) {
-  epc_add_resident(epc_resolve(owner_encl, secs_candidate), -1, 0);
+/* sgx_alloc_epc_page() entry. vepc: the owner is not a struct sgx_encl_page (the caller did not read it). */
+static __always_inline void acct_alloc_enter(__u64 tid, int vepc, __u64 owner_encl, __u64 secs_candidate) {
+  if_push(tid, IF_ALLOC, owner_encl, secs_candidate, vepc);
 }
-
-static __always_inline void acct_va_grow(__u64 encl) { epc_add_resident(encl, 1, 1); }
-static __always_inline void acct_va_shrink(__u64 encl) { epc_add_resident(encl, -1, -1); }
 
 /* Failed allocation: charged to the owning enclave, else to the cgroup of the task that asked. */
 static __always_inline void acct_alloc_fail(__u64 owner_encl, __u64 secs_candidate, __u64 current_cgroup_id) {
   __u64 encl = epc_resolve(owner_encl, secs_candidate);
   struct epc_encl_state *e = encl ? bpf_map_lookup_elem(&encls, &encl) : 0;
-  if (e && !e->released) {
+  if (e) {
     __sync_fetch_and_add(&e->alloc_failures, 1);
     return;
   }
@@ -139,28 +246,156 @@ static __always_inline void acct_alloc_fail(__u64 owner_encl, __u64 secs_candida
   if (cg) __sync_fetch_and_add(&cg->alloc_failures, 1);
 }
 
-/* EWB: the page's contents leave the EPC (its EPC page is freed right after, see acct_page_free). */
-static __always_inline void acct_ewb(__u64 encl) {
+/* sgx_alloc_epc_page() return; page 0 for ERR_PTR. */
+static __always_inline void acct_alloc_ret(__u64 tid, __u64 current_cgroup_id, __u64 page) {
+  struct inflight v;
+  if (!if_pop(tid, IF_ALLOC, &v)) return;
+  if (page) bpf_map_delete_elem(&evicted, &page); /* allocated again: a new life */
+  if (v.c) { /* vEPC: node-level only, never an enclave's */
+    struct epc_node_stats *n = epc_node();
+    if (!n) return;
+    if (page)
+      __sync_fetch_and_add(&n->vepc_pages, 1);
+    else
+      __sync_fetch_and_add(&n->vepc_alloc_failures, 1);
+    return;
+  }
+  if (!page) {
+    acct_alloc_fail(v.a, v.b, current_cgroup_id);
+    fault_mark(tid, FAULT_RETRY); /* reclaim=false under sgx_vma_fault: -EBUSY, VM_FAULT_NOPAGE, retried */
+    return;
+  }
+  __u64 encl = epc_resolve(v.a, v.b);
+  if (encl) epc_add_resident(encl, 1); /* owner NULL: a VA page, counted at sgx_encl_grow() return */
+}
+
+/* sgx_free_epc_page() entry, before anything reads page->owner: frees that are decided by the page alone. Returns
+ * 1 when the free is accounted (or is not an event), 0 when the owner must be read (acct_page_free).
+ * - a page evicted by EWB: its residency dropped at EWB. In the reclaimer the last kref_put() can run
+ *   sgx_encl_release() between EWB and this free (main.c:371-374), which kfree()s the sgx_encl_page that
+ *   page->owner still points to: the owner must not be read.
+ * - a VA page (owner NULL): charged to the enclave recorded at sgx_encl_grow() return.
+ * - a vEPC page (owner is a struct sgx_vepc): node-level vEPC, incl. the error path of __sgx_vepc_fault (virt.c:70),
+ *   which runs inside sgx_vepc_fault(). */
+static __always_inline int acct_free_claimed(__u64 tid, __u64 page) {
+  if (page && bpf_map_lookup_elem(&evicted, &page)) {
+    bpf_map_delete_elem(&evicted, &page);
+    return 1;
+  }
+  __u64 *va = page ? bpf_map_lookup_elem(&va_pages, &page) : 0;
+  if (va) {
+    __u64 encl = *va;
+    bpf_map_delete_elem(&va_pages, &page);
+    struct epc_encl_state *e = bpf_map_lookup_elem(&encls, &encl); /* gone: freed by its release, not an event */
+    if (e) {
+      __sync_fetch_and_add(&e->resident_pages, -1);
+      __sync_fetch_and_add(&e->va_pages, -1);
+    }
+    return 1;
+  }
+  if (acct_in_vepc(tid)) {
+    struct epc_node_stats *n = epc_node();
+    if (n) __sync_fetch_and_add(&n->vepc_pages, -1);
+    return 1;
+  }
+  return 0;
+}
+
+/* sgx_free_epc_page() of an enclave page (owner read by the caller). Frees inside the thread's own
+ * sgx_encl_release() of that enclave are its teardown. */
+static __always_inline void acct_page_free(__u64 tid, __u64 owner_encl, __u64 secs_candidate) {
+  __u64 encl = epc_resolve(owner_encl, secs_candidate);
+  if (!encl) return; /* owner NULL and no VA entry: a VA page we did not see grow, or boot-time sanitising */
+  struct inflight *r = if_get(tid, IF_RELEASE);
+  if (r && r->a == encl) return;
+  epc_add_resident(encl, -1);
+}
+
+/* sgx_encl_grow() entry and return: page is the new VA page's epc_page (0: a free slot was left, or ERR_PTR). */
+static __always_inline void acct_va_grow_enter(__u64 tid, __u64 encl) { if_push(tid, IF_GROW, encl, 0, 0); }
+
+static __always_inline void acct_va_grow_ret(__u64 tid, __u64 page) {
+  struct inflight v;
+  if (!if_pop(tid, IF_GROW, &v) || !page) return;
+  struct epc_encl_state *e = epc_encl_for_event(v.a);
+  if (!e) return;
+  if (bpf_map_update_elem(&va_pages, &page, &v.a, BPF_ANY)) {
+    epc_drop(EPC_DROP_VA_MAP_FULL); /* neither added nor, later, subtracted */
+    return;
+  }
+  __sync_fetch_and_add(&e->resident_pages, 1);
+  __sync_fetch_and_add(&e->va_pages, 1);
+}
+
+/* EWB: the page's contents leave the EPC. Its residency drops here, on every kernel: 5.15-5.18 put the page back on
+ * the free list inside sgx_reclaim_pages() without sgx_free_epc_page() (5.15 main.c:413-417), 5.19+ free it with
+ * sgx_free_epc_page(), which acct_free_claimed() then skips. Counted even when EWB fails (main.c:239-243): the page is
+ * freed and its contents lost either way. */
+static __always_inline void acct_ewb(__u64 page, __u64 encl) {
+  __u8 one = 1;
+  if (page) bpf_map_update_elem(&evicted, &page, &one, BPF_ANY);
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
+  __sync_fetch_and_add(&e->resident_pages, -1);
   __sync_fetch_and_add(&e->swapped_pages, 1);
   __sync_fetch_and_add(&e->evicted_pages, 1);
 }
 
-/* ELDU: an evicted page is back (its new EPC page was counted by acct_page_alloc). */
-static __always_inline void acct_eldu(__u64 encl) {
-  struct epc_encl_state *e = epc_encl_for_event(encl);
+/* ELDU: an evicted page is loaded back (its new EPC page is counted by acct_alloc_ret). Inside a fault it marks the
+ * fault as one that waited for a non-resident page; a failed ELDU (e.g. -EBUSY from its reclaim=false allocation,
+ * encl.c:220) makes the fault a retry. */
+static __always_inline void acct_eldu_enter(__u64 tid, __u64 encl) {
+  if_push(tid, IF_ELDU, encl, 0, 0);
+  fault_mark(tid, FAULT_LOADBACK);
+}
+
+static __always_inline void acct_eldu_ret(__u64 tid, int ok) {
+  struct inflight v;
+  if (!if_pop(tid, IF_ELDU, &v)) return;
+  if (!ok) {
+    fault_mark(tid, FAULT_RETRY);
+    return;
+  }
+  struct epc_encl_state *e = epc_encl_for_event(v.a);
   if (!e) return;
   __sync_fetch_and_add(&e->loaded_back_pages, 1);
   if (e->swapped_pages > 0) __sync_fetch_and_add(&e->swapped_pages, -1); /* else evicted before the probes ran */
 }
 
-static __always_inline void acct_fault(__u64 encl, __u64 ns) {
-  struct epc_encl_state *e = epc_encl_for_event(encl);
-  if (!e) return;
-  __sync_fetch_and_add(&e->page_faults, 1);
-  __sync_fetch_and_add(&e->page_fault_ns, ns);
+/* ---- enclave page faults ---- */
+
+static __always_inline void acct_fault_enter(__u64 tid, __u64 encl, __u64 addr, __u64 now_ns) {
+  if_push(tid, IF_FAULT, encl, now_ns, addr & ~(__u64)(EPC_PAGE_SIZE - 1));
 }
+
+/* sgx_vma_fault() return. Both of its outcomes are VM_FAULT_NOPAGE (mapped, or -EBUSY: retry, encl.c:467), so a
+ * retry is told by what failed inside the fault (FAULT_RETRY). The wait of a thread for a non-resident page runs
+ * from the entry of its first fault on the address that could not be served at once (a retry, or a fault that had
+ * to load the page back) to the return of the fault that maps it: the -EBUSY retry loop, the time between the
+ * retries (outside any hooked function) and the final load-back. A served fault on another address abandons a
+ * pending wait (not charged). */
+static __always_inline void acct_fault_exit(__u64 tid, __u64 now_ns) {
+  struct inflight v;
+  if (!if_pop(tid, IF_FAULT, &v)) return;
+  struct epc_encl_state *e = epc_encl_for_event(v.a);
+  if (e) __sync_fetch_and_add(&e->page_faults, 1);
+  struct fault_wait *w = bpf_map_lookup_elem(&fault_waits, &tid);
+  const int pending = w && w->addr == v.c;
+  if (v.d & FAULT_RETRY) {
+    if (e) __sync_fetch_and_add(&e->fault_retries, 1);
+    if (!pending) {
+      struct fault_wait nw = {.addr = v.c, .start_ns = v.b};
+      bpf_map_update_elem(&fault_waits, &tid, &nw, BPF_ANY);
+    }
+    return;
+  }
+  const int waited = pending || (v.d & FAULT_LOADBACK);
+  const __u64 start = pending ? w->start_ns : v.b;
+  if (w) bpf_map_delete_elem(&fault_waits, &tid);
+  if (e && waited && now_ns > start) __sync_fetch_and_add(&e->page_fault_ns, now_ns - start);
+}
+
+/* ---- node ---- */
 
 static __always_inline void acct_reclaim(int by_ksgxd) {
   struct epc_node_stats *n = epc_node();
@@ -169,11 +404,6 @@ static __always_inline void acct_reclaim(int by_ksgxd) {
     __sync_fetch_and_add(&n->reclaim_ksgxd, 1);
   else
     __sync_fetch_and_add(&n->reclaim_direct, 1);
-}
-
-static __always_inline void acct_vepc(__s64 delta) {
-  struct epc_node_stats *n = epc_node();
-  if (n) __sync_fetch_and_add(&n->vepc_pages, delta);
 }
 
 static __always_inline void acct_free_pages(__s64 free_pages) {

@@ -44,6 +44,7 @@ struct HookPrograms {
   bpf_program* kr;  // null without return program
   bpf_program* fe;
   bpf_program* fx;
+  bpf_program* fx_alt = nullptr;  // another signature of the same fexit (see encl_grow_fexit_variant)
 };
 
 // Skeleton members: a renamed program breaks the build here, not at run time.
@@ -58,7 +59,7 @@ std::vector<HookPrograms> programs_of(epc_bpf* s) {
       {p.kp_eldu, p.kr_eldu, p.fe_eldu, p.fx_eldu},
       {p.kp_page_fault, p.kr_page_fault, p.fe_page_fault, p.fx_page_fault},
       {p.kp_reclaim, nullptr, p.fe_reclaim, nullptr},
-      {p.kp_va_grow, p.kr_va_grow, p.fe_va_grow, p.fx_va_grow},
+      {p.kp_va_grow, p.kr_va_grow, p.fe_va_grow, p.fx_va_grow, p.fx_va_grow1},
       {p.kp_va_shrink, nullptr, p.fe_va_shrink, nullptr},
       {p.kp_vepc_fault, p.kr_vepc_fault, p.fe_vepc_fault, p.fx_vepc_fault},
       {p.kp_vepc_free, p.kr_vepc_free, p.fe_vepc_free, p.fx_vepc_free},
@@ -105,9 +106,30 @@ bool read_kallsyms_sgx_lines(const std::string& path, std::string& out) {
 
 enum class Choice { kOff, kKprobe, kFentry };
 
+constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
+
 std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
 
 }  // namespace
+
+int btf_function_arity(const struct btf* btf, const char* fn) {
+  if (!btf) return -1;
+  int id = btf__find_by_name_kind(btf, fn, BTF_KIND_FUNC);
+  if (id <= 0) return -1;
+  const btf_type* func = btf__type_by_id(btf, id);
+  if (!func) return -1;
+  const btf_type* proto = btf__type_by_id(btf, func->type);
+  if (!proto || !btf_is_func_proto(proto)) return -1;
+  return btf_vlen(proto);
+}
+
+std::string encl_grow_fexit_variant(const struct btf* btf) {
+  switch (btf_function_arity(btf, "sgx_encl_grow")) {
+    case 2: return "fx_va_grow";   // (struct sgx_encl *, bool reclaim): SGX2 series, 6.0+
+    case 1: return "fx_va_grow1";  // (struct sgx_encl *): 5.15
+    default: return "";
+  }
+}
 
 bool KallsymsInfo::has_function(const std::string& name) const {
   for (const auto& f : functions)
@@ -169,6 +191,7 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   };
 
   KallsymsInfo ks;
+  std::string grow_fexit;  // chosen fexit program of va_grow (when its choice is kFentry)
   if (options.mode == Mode::kRun) {
     std::string lines;
     if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
@@ -176,7 +199,10 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     const bool kprobes = file_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
                          file_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
                          file_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
-    struct btf* vmlinux = has_btf ? btf__load_vmlinux_btf() : nullptr;
+    struct btf* vmlinux = !has_btf                          ? nullptr
+                          : options.btf_custom_path.empty() ? btf__load_vmlinux_btf()
+                                                            : btf__parse(options.btf_custom_path.c_str(), nullptr);
+    if (vmlinux && libbpf_get_error(vmlinux)) vmlinux = nullptr;
     const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
     if (!ks.readable) {
       all_off("cannot read " + options.kallsyms_path);
@@ -197,7 +223,8 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
         } else if (!ks.has_function(fn)) {
           st.reason = ks.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
                                          : fn + " not in kallsyms (inlined or absent)";
-        } else if (options.prefer_fentry && tracing && btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0) {
+        } else if (options.prefer_fentry && tracing && btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0 &&
+                   (i != kVaGrowHook || !encl_grow_fexit_variant(vmlinux).empty())) {
           choice[i] = Choice::kFentry;
         } else if (kprobes) {
           choice[i] = Choice::kKprobe;
@@ -206,6 +233,8 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
         }
       }
     }
+    grow_fexit = encl_grow_fexit_variant(vmlinux);
+    if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
     btf__free(vmlinux);
     bool any = false;
     for (auto c : choice) any = any || c != Choice::kOff;
@@ -243,8 +272,14 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       bpf_program__set_autoload(progs[i].kp, k);
       if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
       bpf_program__set_autoload(progs[i].fe, f);
-      if (progs[i].fx) bpf_program__set_autoload(progs[i].fx, f);
+      if (progs[i].fx_alt) {
+        bpf_program__set_autoload(progs[i].fx, f && grow_fexit == bpf_program__name(progs[i].fx));
+        bpf_program__set_autoload(progs[i].fx_alt, f && grow_fexit == bpf_program__name(progs[i].fx_alt));
+      } else if (progs[i].fx) {
+        bpf_program__set_autoload(progs[i].fx, f);
+      }
     }
+    bpf_program__set_autoload(obj->skel->progs.epc_event_repeat, options.load_bench_program);
     int err = epc_bpf__load(obj->skel);
     if (err == 0) {
       p->obj_ = obj.release();
@@ -273,7 +308,9 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   for (std::size_t i = 0; i < progs.size(); ++i) {
     if (choice[i] == Choice::kOff) continue;
     const bool f = choice[i] == Choice::kFentry;
-    bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? progs[i].fx : progs[i].kr};
+    bpf_program* fx = progs[i].fx;
+    if (f && progs[i].fx_alt && grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
+    bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
     std::vector<bpf_link*> links;
     std::string fail;
     for (auto* prog : list) {
@@ -310,8 +347,10 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
 
 int Probes::event_program_fd() const { return obj_ ? bpf_program__fd(obj_->skel->progs.epc_event) : -1; }
 
+int Probes::bench_program_fd() const { return obj_ ? bpf_program__fd(obj_->skel->progs.epc_event_repeat) : -1; }
+
 int Probes::run_event(const epc_test_event& event) {
-  int fd = event_program_fd();
+  int fd = event.repeat > 1 ? bench_program_fd() : event_program_fd();
   if (fd < 0) return -EBADF;
   epc_test_event ev = event;
   LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &ev, .ctx_size_in = sizeof(ev));
@@ -341,7 +380,36 @@ std::uint64_t count_keys(int fd) {
 }
 }  // namespace
 
-Snapshot Probes::read() {
+namespace {
+WorkloadCounters counters_of(const epc_encl_state& e) {
+  WorkloadCounters c;
+  c.enclaves = 1;
+  c.size_bytes = static_cast<std::int64_t>(e.size_bytes);
+  c.resident_pages = e.resident_pages;
+  c.swapped_pages = e.swapped_pages;
+  c.va_pages = e.va_pages;
+  c.evicted_pages = e.evicted_pages;
+  c.loaded_back_pages = e.loaded_back_pages;
+  c.page_faults = e.page_faults;
+  c.page_fault_ns = e.page_fault_ns;
+  c.alloc_failures = e.alloc_failures;
+  c.fault_retries = e.fault_retries;
+  return c;
+}
+
+WorkloadCounters counters_of(const epc_cgroup_stats& v) {
+  WorkloadCounters c;
+  c.evicted_pages = v.evicted_pages;
+  c.loaded_back_pages = v.loaded_back_pages;
+  c.page_faults = v.page_faults;
+  c.page_fault_ns = v.page_fault_ns;
+  c.alloc_failures = v.alloc_failures;
+  c.fault_retries = v.fault_retries;
+  return c;
+}
+}  // namespace
+
+Snapshot Probes::read(const std::function<void()>& between_walks) {
   Snapshot s;
   s.probes = states_;
   if (!obj_) return s;
@@ -351,32 +419,24 @@ Snapshot Probes::read() {
     ev.type = EPC_EV_READ_FREE_PAGES;
     run_event(ev);
   }
-  // Live enclaves (summed per cgroup) plus each cgroup's released-enclave counters.
+  // Each cgroup's released-enclave counters, then its live enclaves. A release moves an enclave's counters from
+  // its entry to its cgroup after deleting the entry (epc_encl_retire): in this order a release during the read
+  // is missed once at most (the collector keeps high-water marks), never counted twice.
   std::map<std::uint64_t, WorkloadCounters> per;
-  int encl_fd = bpf_map__fd(skel->maps.encls);
-  for_each_key(encl_fd, [&](std::uint64_t key) {
-    epc_encl_state e{};
-    if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0 || e.released) return;  // gone or moved to its cgroup
-    per[e.cgroup_id] += WorkloadCounters{1, static_cast<std::int64_t>(e.size_bytes), e.resident_pages, e.swapped_pages,
-                                         e.evicted_pages, e.loaded_back_pages, e.page_faults, e.page_fault_ns,
-                                         e.alloc_failures};
-  });
   int cg_fd = bpf_map__fd(skel->maps.cgroups);
   for_each_key(cg_fd, [&](std::uint64_t id) {
     epc_cgroup_stats v{};
     if (bpf_map_lookup_elem(cg_fd, &id, &v) != 0) return;  // deleted meanwhile
-    per[id] += WorkloadCounters{0, 0, 0, 0, v.evicted_pages, v.loaded_back_pages, v.page_faults, v.page_fault_ns,
-                                v.alloc_failures};
+    per[id] += counters_of(v);
   });
-  // A release between the two map walks can hide an enclave's counters for one scrape: never let a counter go
-  // back (Prometheus would read a reset); the next scrape sees the true value again.
+  if (between_walks) between_walks();
+  int encl_fd = bpf_map__fd(skel->maps.encls);
+  for_each_key(encl_fd, [&](std::uint64_t key) {
+    epc_encl_state e{};
+    if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0) return;  // released meanwhile
+    per[e.cgroup_id] += counters_of(e);
+  });
   for (auto& [id, c] : per) {
-    auto& last = last_counters_[id];
-    c.evicted_pages = last.evicted_pages = std::max(last.evicted_pages, c.evicted_pages);
-    c.loaded_back_pages = last.loaded_back_pages = std::max(last.loaded_back_pages, c.loaded_back_pages);
-    c.page_faults = last.page_faults = std::max(last.page_faults, c.page_faults);
-    c.page_fault_ns = last.page_fault_ns = std::max(last.page_fault_ns, c.page_fault_ns);
-    c.alloc_failures = last.alloc_failures = std::max(last.alloc_failures, c.alloc_failures);
     WorkloadEntry w;
     w.cgroup_id = id;
     w.counters = c;
@@ -389,16 +449,18 @@ Snapshot Probes::read() {
     s.reclaim_ksgxd = n.reclaim_ksgxd;
     s.reclaim_direct = n.reclaim_direct;
     s.vepc_pages = n.vepc_pages;
+    s.vepc_alloc_failures = n.vepc_alloc_failures;
     for (int i = 0; i < EPC_DROP_NR; ++i) s.dropped[kDropReasons[i]] = n.dropped[i];
   }
-  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.inflight}) {
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.inflight, skel->maps.va_pages,
+                     skel->maps.evicted, skel->maps.fault_waits}) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
   }
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
-    if (prog == skel->progs.epc_event) continue;  // on-demand program, not a probe
+    if (prog == skel->progs.epc_event || prog == skel->progs.epc_event_repeat) continue;  // on demand, not probes
     bpf_prog_info info{};
     __u32 len = sizeof(info);
     if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
@@ -420,10 +482,7 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
   for_each_key(fd, [&](std::uint64_t id) {
     if (!live.count(id) && !cgroup_exists(id)) gone.push_back(id);
   });
-  for (auto id : gone) {
-    bpf_map_delete_elem(fd, &id);
-    last_counters_.erase(id);
-  }
+  for (auto id : gone) bpf_map_delete_elem(fd, &id);
   return gone.size();
 }
 
@@ -431,7 +490,8 @@ std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() co
   std::vector<std::pair<std::string, std::uint64_t>> out;
   if (!obj_) return out;
   auto* skel = obj_->skel;
-  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.node, skel->maps.inflight}) {
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.node, skel->maps.inflight, skel->maps.va_pages,
+                     skel->maps.evicted, skel->maps.fault_waits}) {
     std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
     std::string line;
     std::uint64_t bytes = 0;

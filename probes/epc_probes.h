@@ -13,6 +13,7 @@
 #include "epc_snapshot.h"
 
 struct epc_test_event;
+struct btf;
 
 namespace epc::probes {
 
@@ -39,7 +40,15 @@ struct Options {
   std::string btf_custom_path;    // CO-RE target BTF; empty = the running kernel's
   bool prefer_fentry = true;
   std::vector<std::string> disabled;  // hook names switched off by configuration
+  // Also load the batch runner of synthetic events (epc_event_repeat: bpf_loop, 5.17+), for the cost benchmark.
+  bool load_bench_program = false;
 };
+
+// Parameters of kernel function `fn` in `btf` (its FUNC's FUNC_PROTO vlen); -1 when the BTF has no such FUNC.
+int btf_function_arity(const struct btf* btf, const char* fn);
+// The fexit program that reads sgx_encl_grow()'s return value at the right ctx index: "fx_va_grow" (encl, reclaim:
+// the SGX2 series, 6.0+), "fx_va_grow1" (encl: 5.15), "" (unknown signature or absent: use the kprobe flavor).
+std::string encl_grow_fexit_variant(const struct btf* btf);
 
 // Which kernel symbols exist, parsed from /proc/kallsyms text (exposed for tests).
 struct KallsymsInfo {
@@ -65,8 +74,10 @@ class Probes {
   const std::string& load_error() const { return load_error_; }
   const std::vector<ProbeState>& states() const { return states_; }
 
-  // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages.
-  Snapshot read();
+  // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages. Per-cgroup counters are read
+  // before the enclaves: a release during the read can hide an enclave's counters once, never count them twice.
+  // between_walks runs between the two (a test seam for that race).
+  Snapshot read(const std::function<void()>& between_walks = {});
 
   // Deletes per-cgroup entries of cgroups without live enclaves that no longer exist. Returns how many.
   std::size_t forget_gone_cgroups(const std::function<bool(std::uint64_t)>& cgroup_exists);
@@ -75,6 +86,7 @@ class Probes {
   // or -errno when the run itself failed.
   int run_event(const epc_test_event& event);
   int event_program_fd() const;
+  int bench_program_fd() const;  // epc_event_repeat, -1 unless Options::load_bench_program and it loaded
 
   // Kernel memory of each map ("memlock" in fdinfo), for the benchmark's report.
   std::vector<std::pair<std::string, std::uint64_t>> map_memory_bytes() const;
@@ -88,7 +100,6 @@ class Probes {
   std::string load_error_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
-  std::map<std::uint64_t, WorkloadCounters> last_counters_;  // monotonic clamp per cgroup
 };
 
 }  // namespace epc::probes

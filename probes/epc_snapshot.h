@@ -20,6 +20,8 @@ struct WorkloadCounters {
   std::uint64_t page_faults = 0;
   std::uint64_t page_fault_ns = 0;
   std::uint64_t alloc_failures = 0;
+  std::int64_t va_pages = 0;           // gauge: VA pages (also in resident_pages)
+  std::uint64_t fault_retries = 0;     // faults returned unmapped for want of an EPC page (retried)
 
   WorkloadCounters& operator+=(const WorkloadCounters& o) {
     enclaves += o.enclaves;
@@ -31,6 +33,8 @@ struct WorkloadCounters {
     page_faults += o.page_faults;
     page_fault_ns += o.page_fault_ns;
     alloc_failures += o.alloc_failures;
+    va_pages += o.va_pages;
+    fault_retries += o.fault_retries;
     return *this;
   }
 };
@@ -68,6 +72,7 @@ struct Snapshot {
   std::uint64_t reclaim_ksgxd = 0;
   std::uint64_t reclaim_direct = 0;
   std::int64_t vepc_pages = 0;
+  std::uint64_t vepc_alloc_failures = 0;
   std::map<std::string, std::uint64_t> dropped;  // reason -> events
   std::vector<ProbeState> probes;
   bool program_stats_enabled = false;  // kernel.bpf_stats_enabled
@@ -82,6 +87,6 @@ struct Snapshot {
 
 // Names of enum epc_drop_reason, in order.
 inline const char* const kDropReasons[] = {"enclave_map_full", "cgroup_map_full", "inflight_map_full",
-                                           "untracked_enclave"};
+                                           "untracked_enclave", "va_map_full"};
 
 }  // namespace epc::probes

@@ -81,7 +81,7 @@ class EbpfCollector : public Collector {
   Status collect(MetricSink& sink) override {
     auto snap = source_->snapshot();
     if (!snap) return snap.error();
-    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink);
+    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_);
     source_->forget_gone_cgroups(attribution_);
     return Status::Ok();
   }
@@ -90,9 +90,113 @@ class EbpfCollector : public Collector {
   std::unique_ptr<EbpfSource> source_;
   const HostPaths& paths_;
   Attribution& attribution_;
+  WorkloadAggregator aggregator_;
 };
 
+using Counters = probes::WorkloadCounters;
+
+// The monotonic fields of WorkloadCounters, for element-wise max / add / subtract.
+template <class Fn>
+void each_counter(Counters& a, const Counters& b, Fn fn) {
+  fn(a.evicted_pages, b.evicted_pages);
+  fn(a.loaded_back_pages, b.loaded_back_pages);
+  fn(a.page_faults, b.page_faults);
+  fn(a.page_fault_ns, b.page_fault_ns);
+  fn(a.alloc_failures, b.alloc_failures);
+  fn(a.fault_retries, b.fault_retries);
+}
+
+void max_counters(Counters& a, const Counters& b) {
+  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x = std::max(x, y); });
+}
+void add_counters(Counters& a, const Counters& b) {
+  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x += y; });
+}
+// a - b, element-wise, not below 0.
+Counters sub_counters(const Counters& a, const Counters& b) {
+  Counters r = a;
+  each_counter(r, b, [](std::uint64_t& x, std::uint64_t y) { x = x > y ? x - y : 0; });
+  return r;
+}
+
+Labels unknown_labels() { return {{"cgroup", "unknown"}}; }
+
 }  // namespace
+
+std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
+                                                      std::chrono::steady_clock::time_point now) {
+  std::map<Labels, Counters> out;
+  std::map<std::string, Input> merged;  // a key twice (replay files may list a cgroup twice): summed
+  for (const auto& in : inputs) {
+    auto [it, fresh] = merged.try_emplace(in.key, in);
+    if (!fresh) it->second.counters += in.counters;
+  }
+  std::map<std::string, const Input*> present;
+  for (const auto& [key, in] : merged) present[key] = &in;
+
+  // Cgroups that left: their counters stay with their labels.
+  for (auto it = cgroups_.begin(); it != cgroups_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto& ls = labels_[it->second.labels];
+    add_counters(ls.retired, sub_counters(it->second.high, it->second.base));
+    if (ls.last_reported == std::chrono::steady_clock::time_point{}) ls.last_reported = now;
+    it = cgroups_.erase(it);
+  }
+
+  for (const auto& [key, in] : present) {
+    auto [it, fresh] = cgroups_.try_emplace(key);
+    CgroupState& cs = it->second;
+    if (fresh) {
+      cs.labels = in->labels.value_or(unknown_labels());
+      cs.known = in->labels.has_value();
+    } else if (in->labels && (!cs.known || *in->labels != cs.labels)) {
+      // Resolved to other labels: what it counted so far stays with the old ones.
+      auto& old = labels_[cs.labels];
+      add_counters(old.retired, sub_counters(cs.high, cs.base));
+      if (old.last_reported == std::chrono::steady_clock::time_point{}) old.last_reported = now;
+      cs.base = cs.high;
+      cs.labels = *in->labels;
+      cs.known = true;
+    }
+    max_counters(cs.high, in->counters);
+    Counters& o = out[cs.labels];
+    const Counters& c = in->counters;
+    o.enclaves += c.enclaves;
+    o.size_bytes += c.size_bytes;
+    o.resident_pages += c.resident_pages;
+    o.swapped_pages += c.swapped_pages;
+    o.va_pages += c.va_pages;
+    add_counters(o, sub_counters(cs.high, cs.base));
+  }
+
+  for (auto& [labels, o] : out) {
+    auto& ls = labels_[labels];
+    add_counters(o, ls.retired);
+    max_counters(ls.high, o);
+    each_counter(o, ls.high, [](std::uint64_t& x, std::uint64_t y) { x = y; });
+    ls.last_reported = now;
+  }
+
+  // Label sets with nothing present: kept for the retention, then forgotten (oldest first beyond the bound).
+  for (auto it = labels_.begin(); it != labels_.end();) {
+    if (!out.count(it->first) && now - it->second.last_reported > retention_)
+      it = labels_.erase(it);
+    else
+      ++it;
+  }
+  while (labels_.size() > max_label_sets_) {
+    auto oldest = labels_.end();
+    for (auto it = labels_.begin(); it != labels_.end(); ++it)
+      if (!out.count(it->first) && (oldest == labels_.end() || it->second.last_reported < oldest->second.last_reported))
+        oldest = it;
+    if (oldest == labels_.end()) break;
+    labels_.erase(oldest);
+  }
+  return out;
+}
 
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services) {
   return std::make_unique<LiveSource>(services);
@@ -115,7 +219,7 @@ std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths) {
 }
 
 void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std::optional<std::uint64_t> capacity,
-                        MetricSink& sink) {
+                        MetricSink& sink, WorkloadAggregator* aggregator) {
   for (const auto& p : s.probes)
     sink.gauge("sgx_exporter_probe_attached", "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
                {{"probe", p.name}}, p.attached ? 1 : 0);
@@ -135,13 +239,23 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     return true;
   };
 
-  // Per workload; cgroups that resolve to the same labels (e.g. unknown ones) are summed.
-  std::map<Labels, probes::WorkloadCounters> per;
+  // Per workload: cgroups that resolve to the same labels are summed, counters kept monotonic per label set.
+  std::vector<WorkloadAggregator::Input> inputs;
+  inputs.reserve(s.workloads.size());
   for (const auto& w : s.workloads) {
-    Workload wl = w.cgroup_path.empty() ? attribution.resolve_cgroup_id(w.cgroup_id)
-                                        : attribution.resolve_cgroup_path(w.cgroup_path);
-    per[wl.labels()] += w.counters;
+    WorkloadAggregator::Input in;
+    in.counters = w.counters;
+    if (w.cgroup_path.empty()) {
+      in.key = "id:" + std::to_string(w.cgroup_id);
+      if (auto path = attribution.cgroup_path_for_id(w.cgroup_id)) in.labels = attribution.resolve_cgroup_path(*path).labels();
+    } else {
+      in.key = "path:" + w.cgroup_path;
+      in.labels = attribution.resolve_cgroup_path(w.cgroup_path).labels();
+    }
+    inputs.push_back(std::move(in));
   }
+  WorkloadAggregator fresh;
+  const auto per = (aggregator ? *aggregator : fresh).update(inputs, std::chrono::steady_clock::now());
   using Counters = probes::WorkloadCounters;
   auto each = [&](bool enabled, auto&& fn) {
     if (enabled)
@@ -155,9 +269,15 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     sink.gauge("sgx_enclave_size_bytes", "Sum of the declared sizes (SECS size) of the workload's live enclaves.", l,
                c.size_bytes > 0 ? static_cast<double>(c.size_bytes) : 0);
   });
-  each(lifecycle && on({"epc_alloc", "epc_free"}), [&](const Labels& l, const Counters& c) {
+  // Residency needs every place a page comes and goes: allocations, frees, VA pages (owner NULL: only va_grow
+  // sees them) and EWB (5.15-5.18 free evicted pages without sgx_free_epc_page).
+  each(lifecycle && on({"epc_alloc", "epc_free", "va_grow", "ewb"}), [&](const Labels& l, const Counters& c) {
     sink.gauge("sgx_epc_resident_bytes", "EPC held by the workload's enclaves now, incl. SECS and VA pages.", l,
                gauge_pages(c.resident_pages));
+  });
+  each(lifecycle && on({"va_grow", "epc_free"}), [&](const Labels& l, const Counters& c) {
+    sink.gauge("sgx_epc_va_bytes", "EPC held as Version Array pages by the workload's enclaves now (in resident too).",
+               l, gauge_pages(c.va_pages));
   });
   each(lifecycle && on({"ewb", "eldu"}), [&](const Labels& l, const Counters& c) {
     sink.gauge("sgx_epc_swapped_bytes", "Enclave pages evicted from EPC (EWB) and not loaded back.", l,
@@ -172,15 +292,24 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
                  static_cast<double>(c.loaded_back_pages));
   });
   each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault).", l,
+    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault), retries included.", l,
                  static_cast<double>(c.page_faults));
   });
-  each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_fault_seconds_total", "Seconds spent in enclave page faults (EPC paging stall).",
+  // Retries and waits are told by failed allocations and ELDU inside the fault.
+  const bool fault_wait = on({"page_fault", "epc_alloc", "eldu"});
+  each(fault_wait, [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_enclave_page_fault_seconds_total",
+                 "Seconds threads waited for enclave pages that were not resident: from the first fault on the "
+                 "address that could not be served at once to the return of the fault that mapped it.",
                  l, static_cast<double>(c.page_fault_ns) / 1e9);
   });
+  each(fault_wait, [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_enclave_page_fault_retries_total",
+                 "Enclave page faults that returned unmapped for want of an EPC page and were retried.", l,
+                 static_cast<double>(c.fault_retries));
+  });
   each(on({"epc_alloc"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations.", l,
+    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations for enclaves.", l,
                  static_cast<double>(c.alloc_failures));
   });
 
@@ -200,6 +329,9 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   }
   if (on({"vepc_fault", "vepc_free", "epc_alloc", "epc_free"}))
     sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
+  if (on({"vepc_fault", "epc_alloc"}))
+    sink.counter("sgx_vepc_alloc_failures_total", "Failed EPC page allocations for KVM guests (vEPC faults).", {},
+                 static_cast<double>(s.vepc_alloc_failures));
 
   if (s.program_stats_enabled) {
     for (const auto& p : s.programs)

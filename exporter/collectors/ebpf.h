@@ -4,12 +4,17 @@
 // with pod attribution.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/collector.h"
+#include "core/metric_sink.h"
 #include "core/result.h"
 #include "epc_snapshot.h"
 
@@ -34,9 +39,9 @@ std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 
 // Replay file format, one record a line ('#' comments, blank lines ignored; key=value fields in any order):
 //   probe <name> <function> <attach_type|-> attached|"off: <reason>"
-//   workload <cgroup path> enclaves=N size_bytes=N resident_pages=N swapped_pages=N evicted_pages=N
-//            loaded_back_pages=N page_faults=N page_fault_ns=N alloc_failures=N
-//   node free_pages=N reclaim_ksgxd=N reclaim_direct=N vepc_pages=N
+//   workload <cgroup path> enclaves=N size_bytes=N resident_pages=N swapped_pages=N va_pages=N evicted_pages=N
+//            loaded_back_pages=N page_faults=N page_fault_ns=N fault_retries=N alloc_failures=N
+//   node free_pages=N reclaim_ksgxd=N reclaim_direct=N vepc_pages=N vepc_alloc_failures=N
 //   dropped <reason> N
 //   map <name> entries=N max_entries=N
 //   program <name> runs=N run_ns=N        (program stats are reported only when a program line exists)
@@ -45,8 +50,51 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text);
 // Node EPC capacity: sum of sys/devices/system/node/node*/x86/sgx_total_bytes; nullopt when there is none.
 std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths);
 
+// Per-workload values from per-cgroup ones, such that a counter never goes back for a label set:
+// - a cgroup keeps the labels it first resolved to once it is gone (no jump to cgroup="unknown"); a cgroup that
+//   first resolved to other labels (unknown, or a pod uid before the kubelet named the pod) hands what it counted
+//   so far to those labels and counts on under the new ones;
+// - a cgroup that leaves the snapshot (gone, nothing live: forgotten by the probes) leaves its counters with its
+//   label set, so a container restarting in the same pod (new cgroup, same labels) continues the sum;
+// - per cgroup and per label set the high-water mark is kept (a scrape that missed a release for once).
+// Gauges are the plain sums of the cgroups present. A label set with no cgroup present is not reported; its
+// counters are kept for `retention` and continue if the labels come back within it.
+class WorkloadAggregator {
+ public:
+  struct Input {
+    std::string key;              // one cgroup: "id:<n>" or "path:<p>"
+    std::optional<Labels> labels;  // nullopt: does not resolve (gone)
+    probes::WorkloadCounters counters;
+  };
+  explicit WorkloadAggregator(std::chrono::seconds retention = std::chrono::hours(1), std::size_t max_label_sets = 65536)
+      : retention_(retention), max_label_sets_(max_label_sets) {}
+  std::map<Labels, probes::WorkloadCounters> update(const std::vector<Input>& inputs,
+                                                    std::chrono::steady_clock::time_point now);
+  std::size_t label_sets() const { return labels_.size(); }
+  std::size_t cgroups() const { return cgroups_.size(); }
+
+ private:
+  struct CgroupState {
+    Labels labels;
+    bool known = false;
+    probes::WorkloadCounters base;  // counters already handed to earlier labels
+    probes::WorkloadCounters high;  // high-water of the cgroup's own counters
+  };
+  struct LabelState {
+    probes::WorkloadCounters retired;  // counters of cgroups that left or moved away
+    probes::WorkloadCounters high;     // high-water of the reported sum
+    std::chrono::steady_clock::time_point last_reported;
+  };
+  std::chrono::seconds retention_;
+  std::size_t max_label_sets_;
+  std::map<std::string, CgroupState> cgroups_;
+  std::map<Labels, LabelState> labels_;
+};
+
+// aggregator: the collector's state across scrapes; null = a fresh one (plain per-label-set sums).
 void write_ebpf_metrics(const probes::Snapshot& snapshot, Attribution& attribution,
-                        std::optional<std::uint64_t> capacity_bytes, MetricSink& sink);
+                        std::optional<std::uint64_t> capacity_bytes, MetricSink& sink,
+                        WorkloadAggregator* aggregator = nullptr);
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
                                                     const CollectorServices& services);

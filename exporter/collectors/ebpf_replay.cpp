@@ -92,44 +92,51 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
       probes::WorkloadEntry w;
       w.cgroup_path = f[1];
       auto& c = w.counters;
-      std::int64_t enclaves = 0, size = 0, resident = 0, swapped = 0;
+      std::int64_t enclaves = 0, size = 0, resident = 0, swapped = 0, va = 0;
       // Gauges are signed, counters unsigned: split the fields by key.
       std::vector<std::string_view> unsigned_fields{f[0], f[1]}, signed_fields{f[0], f[1]};
       for (std::size_t i = 2; i < f.size(); ++i) {
         auto key = f[i].substr(0, f[i].find('='));
-        bool is_signed = key == "enclaves" || key == "size_bytes" || key == "resident_pages" || key == "swapped_pages";
+        bool is_signed = key == "enclaves" || key == "size_bytes" || key == "resident_pages" ||
+                         key == "swapped_pages" || key == "va_pages";
         (is_signed ? signed_fields : unsigned_fields).push_back(f[i]);
       }
       std::string m = kv_fields<std::int64_t>(signed_fields, 2, {{"enclaves", &enclaves}, {"size_bytes", &size},
-                                                     {"resident_pages", &resident}, {"swapped_pages", &swapped}});
+                                                     {"resident_pages", &resident}, {"swapped_pages", &swapped},
+                                                     {"va_pages", &va}});
       if (!m.empty()) return err(m);
       m = kv_fields<std::uint64_t>(unsigned_fields, 2,
                                    {{"evicted_pages", &c.evicted_pages},
                                     {"loaded_back_pages", &c.loaded_back_pages},
                                     {"page_faults", &c.page_faults},
                                     {"page_fault_ns", &c.page_fault_ns},
+                                    {"fault_retries", &c.fault_retries},
                                     {"alloc_failures", &c.alloc_failures}});
       if (!m.empty()) return err(m);
       c.enclaves = enclaves;
       c.size_bytes = size;
       c.resident_pages = resident;
       c.swapped_pages = swapped;
+      c.va_pages = va;
       s.workloads.push_back(std::move(w));
     } else if (kind == "node") {
       std::int64_t free_pages = -1, vepc = 0;
-      std::uint64_t ksgxd = 0, direct = 0;
+      std::uint64_t ksgxd = 0, direct = 0, vepc_failures = 0;
       std::vector<std::string_view> sf{f[0]}, uf{f[0]};
       for (std::size_t i = 1; i < f.size(); ++i) {
         auto key = f[i].substr(0, f[i].find('='));
         (key == "free_pages" || key == "vepc_pages" ? sf : uf).push_back(f[i]);
       }
       std::string m = kv_fields<std::int64_t>(sf, 1, {{"free_pages", &free_pages}, {"vepc_pages", &vepc}});
-      if (m.empty()) m = kv_fields<std::uint64_t>(uf, 1, {{"reclaim_ksgxd", &ksgxd}, {"reclaim_direct", &direct}});
+      if (m.empty())
+        m = kv_fields<std::uint64_t>(uf, 1, {{"reclaim_ksgxd", &ksgxd}, {"reclaim_direct", &direct},
+                                             {"vepc_alloc_failures", &vepc_failures}});
       if (!m.empty()) return err(m);
       if (free_pages >= 0) s.free_pages = free_pages;
       s.vepc_pages = vepc;
       s.reclaim_ksgxd = ksgxd;
       s.reclaim_direct = direct;
+      s.vepc_alloc_failures = vepc_failures;
     } else if (kind == "dropped") {
       std::uint64_t n = 0;
       if (f.size() != 3 || !parse_num(f[2], n)) return err("dropped needs: reason count");

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "epc.h"
 #include "epc_probes.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr std::uint64_t kPodA = 1001, kPodB = 2002, kOther = 3003;
 constexpr std::uint64_t kEnclA = 0xffff888100010000ull, kEnclB = 0xffff888100020000ull;
+constexpr std::uint64_t kTid = 100, kKsgxd = 7;
 
 class Accounting : public ::testing::Test {
  protected:
@@ -34,21 +36,93 @@ class Accounting : public ::testing::Test {
     if (!p_->loaded()) GTEST_SKIP() << "BPF object does not load here: " << p_->load_error();
   }
 
+  int run(epc_test_event e) {
+    if (e.tgid == 0) e.tgid = 4242;
+    int rc = p_->run_event(e);
+    EXPECT_EQ(rc, 0) << "event " << e.type;
+    return rc;
+  }
   int ev(std::uint32_t type, std::uint64_t encl = 0, std::uint64_t cgroup = 0, std::uint64_t arg = 0,
-         std::uint64_t secs_candidate = 0) {
+         std::uint64_t secs_candidate = 0, std::uint64_t tid = kTid) {
     epc_test_event e{};
     e.type = type;
     e.encl = encl;
     e.cgroup_id = cgroup;
     e.arg = arg;
     e.secs_candidate = secs_candidate;
-    e.tgid = 4242;
-    int rc = p_->run_event(e);
-    EXPECT_EQ(rc, 0) << "event " << type;
-    return rc;
+    e.tid = tid;
+    return run(e);
   }
-  void times(int n, std::uint32_t type, std::uint64_t encl, std::uint64_t arg = 0) {
-    for (int i = 0; i < n; ++i) ev(type, encl, 0, arg);
+
+  // One handler step each, as the probes run them.
+  std::uint64_t next_page() { return next_page_ += 0x40; }  // struct sgx_epc_page addresses
+  std::uint64_t alloc(std::uint64_t encl, std::uint64_t secs = 0, std::uint64_t tid = kTid) {
+    std::uint64_t page = next_page();
+    alloc_page(page, encl, secs, tid);
+    return page;
+  }
+  void alloc_page(std::uint64_t page, std::uint64_t encl, std::uint64_t secs = 0, std::uint64_t tid = kTid) {
+    ev(EPC_EV_PAGE_ALLOC, encl, 0, 0, secs, tid);
+    epc_test_event e{};
+    e.type = EPC_EV_PAGE_ALLOC_RET;
+    e.tid = tid;
+    e.page = page;
+    run(e);
+  }
+  void alloc_fail(std::uint64_t encl, std::uint64_t current_cgroup, std::uint64_t tid = kTid) {
+    ev(EPC_EV_PAGE_ALLOC, encl, 0, 0, 0, tid);
+    ev(EPC_EV_PAGE_ALLOC_RET, 0, current_cgroup, 0, 0, tid);
+  }
+  void free_page(std::uint64_t page, std::uint64_t owner_encl, std::uint64_t tid = kTid) {
+    epc_test_event e{};
+    e.type = EPC_EV_PAGE_FREE;
+    e.tid = tid;
+    e.page = page;
+    e.encl = owner_encl;
+    run(e);
+  }
+  void ewb(std::uint64_t page, std::uint64_t encl) {
+    epc_test_event e{};
+    e.type = EPC_EV_EWB;
+    e.tid = kKsgxd;
+    e.page = page;
+    e.encl = encl;
+    run(e);
+  }
+  std::uint64_t grow(std::uint64_t encl, std::uint64_t tid = kTid) {
+    std::uint64_t page = next_page();
+    ev(EPC_EV_VA_GROW, encl, 0, 0, 0, tid);
+    ev(EPC_EV_PAGE_ALLOC, 0, 0, 0, 0, tid);  // sgx_alloc_va_page(): owner NULL
+    epc_test_event e{};
+    e.type = EPC_EV_PAGE_ALLOC_RET;
+    e.tid = tid;
+    e.page = page;
+    run(e);
+    e.type = EPC_EV_VA_GROW_RET;
+    run(e);
+    va_[encl].push_back(page);
+    return page;
+  }
+  void fault(std::uint64_t encl, std::uint64_t addr, std::uint64_t now, std::uint64_t tid = kTid) {
+    epc_test_event e{};
+    e.type = EPC_EV_FAULT;
+    e.tid = tid;
+    e.encl = encl;
+    e.addr = addr;
+    e.arg = now;
+    run(e);
+  }
+  void fault_ret(std::uint64_t now, std::uint64_t tid = kTid) { ev(EPC_EV_FAULT_RET, 0, 0, now, 0, tid); }
+  // ELDU inside the current fault: allocation (fails with -EBUSY when !ok), load.
+  std::uint64_t eldu(std::uint64_t encl, bool ok, std::uint64_t tid = kTid) {
+    ev(EPC_EV_ELDU, encl, 0, 0, 0, tid);
+    std::uint64_t page = 0;
+    if (ok)
+      page = alloc(encl, 0, tid);
+    else
+      alloc_fail(encl, 0, tid);
+    ev(EPC_EV_ELDU_RET, 0, 0, ok ? 1 : 0, 0, tid);
+    return page;
   }
 
   std::map<std::uint64_t, WorkloadCounters> by_cgroup(const Snapshot& s) {
@@ -59,33 +133,48 @@ class Accounting : public ::testing::Test {
 
   // Enclave creation as sgx_encl_create() does it: VA page (sgx_encl_grow), SECS page (owner &encl->secs whose
   // ->encl is still NULL: resolved through the SECS candidate), then `pages` EADDs with a VA page per 512 pages.
-  void build_enclave(std::uint64_t encl, std::uint64_t cgroup, std::uint64_t size, int pages) {
-    ev(EPC_EV_ENCL_CREATE, encl, cgroup, size);
-    ev(EPC_EV_VA_GROW, encl);
-    ev(EPC_EV_PAGE_ALLOC, 0, 0, 0, /*secs_candidate=*/encl);
+  std::vector<std::uint64_t> build_enclave(std::uint64_t encl, std::uint64_t cgroup, std::uint64_t size, int pages,
+                                           std::uint64_t tid = kTid) {
+    std::vector<std::uint64_t> out;
+    ev(EPC_EV_ENCL_CREATE, encl, cgroup, size, 0, tid);
+    out.push_back(grow(encl, tid));
+    out.push_back(alloc(0, /*secs_candidate=*/encl, tid));
+    ev(EPC_EV_ENCL_CREATE_RET, 0, 0, 0, 0, tid);
     for (int i = 0; i < pages; ++i) {
-      ev(EPC_EV_PAGE_ALLOC, encl);
-      if ((i + 1) % 512 == 0) ev(EPC_EV_VA_GROW, encl);
+      out.push_back(alloc(encl, 0, tid));
+      if ((i + 1) % 512 == 0) out.push_back(grow(encl, tid));
     }
+    return out;
+  }
+  // sgx_encl_release() in thread tid: the enclave's remaining pages are freed inside it.
+  void release(std::uint64_t encl, const std::vector<std::uint64_t>& pages, std::uint64_t tid = kTid) {
+    ev(EPC_EV_ENCL_RELEASE, encl, 0, 0, 0, tid);
+    for (auto p : pages) free_page(p, encl, tid);
+    ev(EPC_EV_ENCL_RELEASE_DONE, 0, 0, 0, 0, tid);
   }
 
   std::unique_ptr<Probes> p_;
+  std::uint64_t next_page_ = 0xffffc90000000000ull;
+  std::map<std::uint64_t, std::vector<std::uint64_t>> va_;
 };
 
 TEST_F(Accounting, IssueExampleTwoPodsEvictionLoadBackRelease) {
   // Enclave of 1,000 pages in pod A: SECS + 2 VA pages + 1,000 pages resident.
-  build_enclave(kEnclA, kPodA, 4 << 20, 1000);
-  // ksgxd evicts 300 pages in passes of up to 16: EWB, then the EPC page is freed.
+  auto pages = build_enclave(kEnclA, kPodA, 4 << 20, 1000);
+  // ksgxd evicts 300 pages in passes of up to 16: EWB, then the EPC page is freed (6.x).
   for (int pass = 0; pass < 19; ++pass) ev(EPC_EV_RECLAIM, 0, 0, /*ksgxd=*/1);
+  std::vector<std::uint64_t> live(pages.begin(), pages.end());
   for (int i = 0; i < 300; ++i) {
-    ev(EPC_EV_EWB, kEnclA);
-    ev(EPC_EV_PAGE_FREE, kEnclA);
+    std::uint64_t p = live.back();
+    live.pop_back();
+    ewb(p, kEnclA);
+    free_page(p, kEnclA, kKsgxd);
   }
   // 100 pages loaded back on enclave page faults of 25 us each: fault -> ELDU -> new EPC page.
   for (int i = 0; i < 100; ++i) {
-    ev(EPC_EV_PAGE_ALLOC, kEnclA);
-    ev(EPC_EV_ELDU, kEnclA);
-    ev(EPC_EV_FAULT, kEnclA, 0, 25'000);
+    fault(kEnclA, 0x7f0000000000ull + i * 4096, 1'000'000ull * i);
+    live.push_back(eldu(kEnclA, true));
+    fault_ret(1'000'000ull * i + 25'000);
   }
   // One direct reclaim pass from an allocating task.
   ev(EPC_EV_RECLAIM, 0, 0, 0);
@@ -95,18 +184,18 @@ TEST_F(Accounting, IssueExampleTwoPodsEvictionLoadBackRelease) {
   EXPECT_EQ(mid[kPodA].enclaves, 1);
   EXPECT_EQ(mid[kPodA].size_bytes, 4 << 20);
   EXPECT_EQ(mid[kPodA].resident_pages, 1 + 2 + 1000 - 300 + 100);
+  EXPECT_EQ(mid[kPodA].va_pages, 2);
   EXPECT_EQ(mid[kPodA].swapped_pages, 200);
   EXPECT_EQ(mid[kPodA].evicted_pages, 300u);
   EXPECT_EQ(mid[kPodA].loaded_back_pages, 100u);
   EXPECT_EQ(mid[kPodA].page_faults, 100u);
-  EXPECT_EQ(mid[kPodA].page_fault_ns, 2'500'000u);
+  EXPECT_EQ(mid[kPodA].page_fault_ns, 2'500'000u);  // each load-back fault waited 25 us
+  EXPECT_EQ(mid[kPodA].fault_retries, 0u);
 
   // A second enclave in pod B.
   build_enclave(kEnclB, kPodB, 1 << 20, 10);
-  // Release of the first: its frees during sgx_encl_release() are accounted by the release itself.
-  ev(EPC_EV_ENCL_RELEASE, kEnclA);
-  times(803, EPC_EV_PAGE_FREE, kEnclA);
-  ev(EPC_EV_ENCL_RELEASE_DONE, kEnclA);
+  // Release of the first: its frees during sgx_encl_release() are its teardown, not events.
+  release(kEnclA, live);
 
   auto s = p_->read();
   auto m = by_cgroup(s);
@@ -125,6 +214,7 @@ TEST_F(Accounting, IssueExampleTwoPodsEvictionLoadBackRelease) {
   EXPECT_EQ(m[kPodB].enclaves, 1);
   EXPECT_EQ(m[kPodB].size_bytes, 1 << 20);
   EXPECT_EQ(m[kPodB].resident_pages, 12);
+  EXPECT_EQ(m[kPodB].va_pages, 1);
   EXPECT_EQ(m[kPodB].swapped_pages, 0);
   EXPECT_EQ(m[kPodB].evicted_pages, 0u);
   // Node.
@@ -135,10 +225,16 @@ TEST_F(Accounting, IssueExampleTwoPodsEvictionLoadBackRelease) {
     if (f.map == "encls") {
       EXPECT_EQ(f.entries, 1u);
     }
+    if (f.map == "va_pages") {
+      EXPECT_EQ(f.entries, 1u);  // B's; A's were deleted at their frees in the release
+    }
+    if (f.map == "evicted") {
+      EXPECT_EQ(f.entries, 0u);  // every evicted page was freed
+    }
   }
 
   // After the release, events naming the gone enclave are counted as dropped, never charged.
-  ev(EPC_EV_EWB, kEnclA);
+  ewb(next_page(), kEnclA);
   auto after = p_->read();
   EXPECT_EQ(after.dropped["untracked_enclave"], 1u);
   EXPECT_EQ(by_cgroup(after)[kPodA].evicted_pages, 300u);
@@ -159,9 +255,8 @@ TEST_F(Accounting, CgroupMapFullCountsDrops) {
   EXPECT_EQ(s.workloads.size(), static_cast<std::size_t>(EPC_MAX_CGROUPS + 3));
   // ... but the counters of a released enclave whose cgroup has no entry are lost, and counted.
   const std::uint64_t last = kEnclA + (EPC_MAX_CGROUPS + 2) * 4096ull;
-  ev(EPC_EV_EWB, last);
-  ev(EPC_EV_ENCL_RELEASE, last);
-  ev(EPC_EV_ENCL_RELEASE_DONE, last);
+  ewb(next_page(), last);
+  release(last, {});
   auto after = p_->read();
   EXPECT_EQ(after.dropped["cgroup_map_full"], 4u);
   EXPECT_EQ(after.workloads.size(), static_cast<std::size_t>(EPC_MAX_CGROUPS + 2));
@@ -169,13 +264,8 @@ TEST_F(Accounting, CgroupMapFullCountsDrops) {
 
 TEST_F(Accounting, AllocationFailuresGoToTheOwnerElseTheCallingTask) {
   build_enclave(kEnclA, kPodA, 1 << 20, 4);
-  epc_test_event e{};
-  e.type = EPC_EV_PAGE_ALLOC_FAIL;
-  e.encl = kEnclA;
-  e.cgroup_id = kOther;  // reclaimer or other task: the owner's cgroup is charged
-  EXPECT_EQ(p_->run_event(e), 0);
-  e.encl = 0;  // VA page or SECS of an enclave we do not track: the calling task's cgroup
-  EXPECT_EQ(p_->run_event(e), 0);
+  alloc_fail(kEnclA, kOther);  // reclaimer or other task: the owner's cgroup is charged
+  alloc_fail(0, kOther);       // VA page or SECS of an enclave we do not track: the calling task's cgroup
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m[kPodA].alloc_failures, 1u);
   EXPECT_EQ(m[kOther].alloc_failures, 1u);
@@ -184,13 +274,13 @@ TEST_F(Accounting, AllocationFailuresGoToTheOwnerElseTheCallingTask) {
 
 TEST_F(Accounting, VaPagesAndFailedCreation) {
   ev(EPC_EV_ENCL_CREATE, kEnclA, kPodA, 1 << 20);
-  ev(EPC_EV_VA_GROW, kEnclA);
-  ev(EPC_EV_VA_GROW, kEnclA);
-  ev(EPC_EV_VA_SHRINK, kEnclA);
-  EXPECT_EQ(by_cgroup(p_->read())[kPodA].resident_pages, 1);
-  // ECREATE failed: sgx_encl_create() unwinds and the enclave leaves its cgroup.
-  ev(EPC_EV_VA_SHRINK, kEnclA);
-  ev(EPC_EV_ENCL_CREATE_FAILED, kEnclA);
+  std::uint64_t va = grow(kEnclA);
+  std::uint64_t secs = alloc(0, kEnclA);
+  EXPECT_EQ(by_cgroup(p_->read())[kPodA].resident_pages, 2);
+  // ECREATE failed: sgx_encl_create() frees the SECS page and the VA page (ioctl.c:129-137), returns != 0.
+  free_page(secs, 0);  // owner &encl->secs with ->encl still NULL
+  free_page(va, 0);    // owner NULL: the VA map charges it
+  ev(EPC_EV_ENCL_CREATE_RET, 0, 0, static_cast<std::uint64_t>(-5));
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m[kPodA].enclaves, 0);
   EXPECT_EQ(m[kPodA].size_bytes, 0);
@@ -200,12 +290,12 @@ TEST_F(Accounting, VaPagesAndFailedCreation) {
   EXPECT_EQ(by_cgroup(p_->read())[kPodA].enclaves, 1);
 }
 
-// A missed release return leaves a released entry behind; a new enclave at the same address is tracked afresh.
+// A missed release return leaves only a per-thread mark (LRU); a new enclave at the same address is tracked afresh.
 TEST_F(Accounting, ReusedAddressAfterMissedReleaseReturn) {
   build_enclave(kEnclA, kPodA, 1 << 20, 5);
-  ev(EPC_EV_EWB, kEnclA);
+  ewb(next_page(), kEnclA);
   ev(EPC_EV_ENCL_RELEASE, kEnclA);  // no EPC_EV_ENCL_RELEASE_DONE
-  build_enclave(kEnclA, kPodB, 2 << 20, 3);
+  build_enclave(kEnclA, kPodB, 2 << 20, 3, /*tid=*/200);
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m[kPodA].enclaves, 0);
   EXPECT_EQ(m[kPodA].evicted_pages, 1u);
@@ -216,10 +306,9 @@ TEST_F(Accounting, ReusedAddressAfterMissedReleaseReturn) {
 }
 
 TEST_F(Accounting, UntrackedOwnersAreDroppedNotCharged) {
-  ev(EPC_EV_PAGE_ALLOC, kEnclB);             // enclave created before the probes: counted as dropped
-  ev(EPC_EV_PAGE_ALLOC, 0, 0, 0, kEnclB);    // NULL owner->encl, SECS candidate untracked: a VA page, not a drop
-  ev(EPC_EV_ENCL_RELEASE, kEnclB);           // open+close of /dev/sgx_enclave without create: nothing
-  ev(EPC_EV_ENCL_RELEASE_DONE, kEnclB);
+  alloc(kEnclB);     // enclave created before the probes: counted as dropped
+  alloc(0, kEnclB);  // NULL owner->encl, SECS candidate untracked: a VA page, not a drop
+  release(kEnclB, {});  // open+close of /dev/sgx_enclave without create: nothing
   auto s = p_->read();
   EXPECT_EQ(s.dropped["untracked_enclave"], 1u);
   EXPECT_TRUE(s.workloads.empty());
@@ -227,15 +316,20 @@ TEST_F(Accounting, UntrackedOwnersAreDroppedNotCharged) {
 
 TEST_F(Accounting, LoadBackOfPageEvictedBeforeTrackingKeepsSwappedAtZero) {
   build_enclave(kEnclA, kPodA, 1 << 20, 1);
-  ev(EPC_EV_ELDU, kEnclA);
+  eldu(kEnclA, true);
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m[kPodA].swapped_pages, 0);
   EXPECT_EQ(m[kPodA].loaded_back_pages, 1u);
 }
 
 TEST_F(Accounting, VepcAndFreePages) {
-  times(3, EPC_EV_VEPC_ALLOC, 0);
+  ev(EPC_EV_VEPC_FAULT);
+  std::vector<std::uint64_t> v;
+  for (int i = 0; i < 3; ++i) v.push_back(alloc(0));
+  ev(EPC_EV_VEPC_FAULT_RET);
   ev(EPC_EV_VEPC_FREE);
+  free_page(v[0], 0);
+  ev(EPC_EV_VEPC_FREE_RET);
   ev(EPC_EV_FREE_PAGES, 0, 0, 23'000);
   auto s = p_->read();
   EXPECT_EQ(s.vepc_pages, 2);
@@ -253,16 +347,189 @@ TEST_F(Accounting, FreePagesUnknownUntilRead) {
 }
 
 TEST_F(Accounting, GoneCgroupsAreForgottenOnlyWhenEmpty) {
-  build_enclave(kEnclA, kPodA, 1 << 20, 2);
+  auto a = build_enclave(kEnclA, kPodA, 1 << 20, 2);
   build_enclave(kEnclB, kPodB, 1 << 20, 2);
-  ev(EPC_EV_ENCL_RELEASE, kEnclA);
-  ev(EPC_EV_ENCL_RELEASE_DONE, kEnclA);
+  release(kEnclA, a);
   // Neither cgroup exists any more; only A holds nothing.
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 1u);
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m.count(kPodA), 0u);
   EXPECT_EQ(m.count(kPodB), 1u);
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return true; }), 0u);
+}
+
+// ---- kernel-audit.md points ----
+
+// Audit 3: where EADD fails, sgx_encl_shrink() is inlined (6.1 ioctl.c:341) and only sgx_free_epc_page() of the VA
+// page (owner NULL) is seen. The VA page must leave resident and VA bytes all the same.
+TEST_F(Accounting, VaPageFreedWithoutTheShrinkHookIsSubtracted) {
+  build_enclave(kEnclA, kPodA, 1 << 20, 511);
+  // EADD of page 512: sgx_encl_grow() adds a VA page, the EPC page is allocated, EADD fails, both are freed.
+  std::uint64_t va = grow(kEnclA);
+  std::uint64_t page = alloc(kEnclA);
+  free_page(va, 0);  // inlined sgx_encl_shrink -> sgx_encl_free_epc_page -> sgx_free_epc_page(owner NULL)
+  free_page(page, kEnclA);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].resident_pages, 1 + 1 + 511);
+  EXPECT_EQ(m[kPodA].va_pages, 1);
+}
+
+// Audit 4: vEPC pages (owner struct sgx_vepc) never touch enclave accounting: their -EBUSY failures are not charged to
+// the VMM's cgroup, and the error-path free inside __sgx_vepc_fault (virt.c:70) is a vEPC free.
+TEST_F(Accounting, VepcIsKeptApartIncludingErrorPathFrees) {
+  build_enclave(kEnclA, kPodA, 1 << 20, 3);
+  ev(EPC_EV_VEPC_FAULT, 0, 0, 0, 0, 300);
+  // What owner->encl would read from a struct sgx_vepc is garbage; give it a tracked enclave's address.
+  ev(EPC_EV_PAGE_ALLOC, kEnclA, 0, 0, 0, 300);
+  ev(EPC_EV_PAGE_ALLOC_RET, 0, kOther, 0, 0, 300);  // -EBUSY
+  std::uint64_t p = alloc(kEnclA, 0, 300);
+  free_page(p, kEnclA, 300);  // xa_store / vmf_insert_pfn failed: err_free inside sgx_vepc_fault
+  ev(EPC_EV_VEPC_FAULT_RET, 0, 0, 0, 0, 300);
+  auto s = p_->read();
+  auto m = by_cgroup(s);
+  EXPECT_EQ(m.count(kOther), 0u);
+  EXPECT_EQ(m[kPodA].alloc_failures, 0u);
+  EXPECT_EQ(m[kPodA].resident_pages, 1 + 1 + 3);
+  EXPECT_EQ(s.vepc_pages, 0);
+  EXPECT_EQ(s.vepc_alloc_failures, 1u);
+  for (const auto& [reason, n] : s.dropped) EXPECT_EQ(n, 0u) << reason;
+}
+
+// Audit 5: 5.15-5.18 put an evicted page back on the free list without sgx_free_epc_page() (5.15 main.c:413-417).
+// Residency drops at EWB; the page's next life (re-allocation) clears the mark, so its later free counts again.
+TEST_F(Accounting, EvictionWithoutFreeDropsResidency) {
+  auto pages = build_enclave(kEnclA, kPodA, 1 << 20, 10);
+  const std::uint64_t p = pages.back();
+  ewb(p, kEnclA);  // 5.15: no free follows
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].resident_pages, 1 + 1 + 10 - 1);
+  EXPECT_EQ(m[kPodA].swapped_pages, 1);
+  // The same EPC page is handed out again, to the load-back of that enclave page, and later freed.
+  fault(kEnclA, 0x7f0000001000ull, 1000);
+  ev(EPC_EV_ELDU, kEnclA);
+  alloc_page(p, kEnclA);
+  ev(EPC_EV_ELDU_RET, 0, 0, 1);
+  fault_ret(2000);
+  m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].resident_pages, 1 + 1 + 10);
+  EXPECT_EQ(m[kPodA].swapped_pages, 0);
+  free_page(p, kEnclA);  // e.g. EREMOVE by SGX_IOC_ENCLAVE_REMOVE_PAGES: counts
+  EXPECT_EQ(by_cgroup(p_->read())[kPodA].resident_pages, 1 + 1 + 10 - 1);
+  // 6.x: EWB then sgx_free_epc_page() of the same page: one decrement, not two.
+  ewb(pages[5], kEnclA);
+  free_page(pages[5], kEnclA, kKsgxd);
+  EXPECT_EQ(by_cgroup(p_->read())[kPodA].resident_pages, 1 + 1 + 10 - 2);
+}
+
+// Audit 8: the reclaimer's last kref_put() runs sgx_encl_release() between EWB and sgx_free_epc_page() (6.1
+// main.c:371-374); the release kfree()s the sgx_encl_page and the sgx_encl. The late free must be decided by the page
+// alone: here a new enclave reuses the address the stale owner->encl still reads, and must not lose a page.
+TEST_F(Accounting, ReclaimerFreeAfterReleaseDoesNotUseTheOwner) {
+  auto pages = build_enclave(kEnclA, kPodA, 1 << 20, 4);
+  const std::uint64_t p = pages.back();
+  pages.pop_back();
+  ewb(p, kEnclA);
+  release(kEnclA, pages, kKsgxd);  // in ksgxd, from its kref_put
+  build_enclave(kEnclA, kPodB, 1 << 20, 2, /*tid=*/200);  // kzalloc hands out the same address
+  free_page(p, /*stale owner->encl=*/kEnclA, kKsgxd);
+  auto s = p_->read();
+  EXPECT_EQ(by_cgroup(s)[kPodB].resident_pages, 1 + 1 + 2);
+  EXPECT_EQ(by_cgroup(s)[kPodA].evicted_pages, 1u);
+  for (const auto& [reason, n] : s.dropped) EXPECT_EQ(n, 0u) << reason;
+}
+
+// Audit 9: the release return runs after kfree(encl) (encl.c:767); an enclave created at the same address meanwhile
+// (another CPU) must keep its entry.
+TEST_F(Accounting, ReleaseReturnDoesNotDeleteAReusedAddress) {
+  auto a = build_enclave(kEnclA, kPodA, 1 << 20, 2);
+  ev(EPC_EV_ENCL_RELEASE, kEnclA, 0, 0, 0, kTid);
+  for (auto p : a) free_page(p, kEnclA, kTid);
+  build_enclave(kEnclA, kPodB, 1 << 20, 3, /*tid=*/200);
+  ev(EPC_EV_ENCL_RELEASE_DONE, 0, 0, 0, 0, kTid);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodB].enclaves, 1);
+  EXPECT_EQ(m[kPodB].resident_pages, 1 + 1 + 3);
+}
+
+// Audit 10: missed kretprobes (more concurrent calls than maxactive) leave entry states behind. They age out of the
+// LRU instead of filling it, and a missed release return pins neither the enclave nor its cgroup.
+TEST_F(Accounting, MissedReturnsNeitherFillTheMapNorPin) {
+  for (std::uint64_t t = 0; t < 2 * EPC_MAX_INFLIGHT; ++t) ev(EPC_EV_PAGE_ALLOC, 0, 0, 0, 0, 10'000 + t);
+  auto a = build_enclave(kEnclA, kPodA, 1 << 20, 2);
+  ev(EPC_EV_ENCL_RELEASE, kEnclA);  // return missed
+  auto s = p_->read();
+  EXPECT_EQ(s.dropped["inflight_map_full"], 0u);
+  EXPECT_EQ(by_cgroup(s)[kPodA].resident_pages, 0);
+  for (const auto& f : s.maps) {
+    if (f.map == "inflight") {
+      EXPECT_LE(f.entries, static_cast<std::uint64_t>(EPC_MAX_INFLIGHT));
+    }
+  }
+  EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 1u);
+}
+
+// Audit 6: a release between the two map walks of a read. Before the fix the enclave was counted live and again in
+// its cgroup (and the old per-cgroup clamp kept the double); now it can only be missed once.
+TEST_F(Accounting, ReadRacingAReleaseNeverCountsTwice) {
+  auto a = build_enclave(kEnclA, kPodA, 1 << 20, 8);
+  for (int i = 0; i < 5; ++i) ewb(a[2 + i], kEnclA);
+  auto s = p_->read([&] { release(kEnclA, {}); });
+  auto m = by_cgroup(s);
+  EXPECT_LE(m[kPodA].evicted_pages, 5u);
+  EXPECT_EQ(by_cgroup(p_->read())[kPodA].evicted_pages, 5u);
+}
+
+// Fault wait: an -EBUSY retry loop on one address (alloc with reclaim=false failed inside sgx_vma_fault, which
+// returns VM_FAULT_NOPAGE unmapped), then the load-back that maps it. The wait runs from the first fault's entry to
+// the mapping fault's return, between-fault time included.
+TEST_F(Accounting, FaultWaitSpansTheRetryLoop) {
+  build_enclave(kEnclA, kPodA, 1 << 20, 4);
+  const std::uint64_t addr = 0x7f0000003000ull;
+  fault(kEnclA, addr + 12, 1'000);
+  eldu(kEnclA, false);  // -EBUSY
+  fault_ret(1'100);
+  fault(kEnclA, addr + 12, 5'000);
+  eldu(kEnclA, false);
+  fault_ret(5'100);
+  fault(kEnclA, addr, 9'000);
+  eldu(kEnclA, true);
+  fault_ret(9'500);
+  // A resident page: no wait.
+  fault(kEnclA, addr + 4096, 20'000);
+  fault_ret(20'400);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].page_faults, 4u);
+  EXPECT_EQ(m[kPodA].fault_retries, 2u);
+  EXPECT_EQ(m[kPodA].page_fault_ns, 9'500u - 1'000u);
+  EXPECT_EQ(m[kPodA].alloc_failures, 2u);
+  EXPECT_EQ(m[kPodA].loaded_back_pages, 1u);
+}
+
+TEST_F(Accounting, FaultWaitPerThreadAndAbandonedWaits) {
+  build_enclave(kEnclA, kPodA, 1 << 20, 4);
+  // EAUG-style: the allocation itself fails (no ELDU), two threads on two addresses, interleaved.
+  fault(kEnclA, 0x1000, 100, 1);
+  alloc_fail(kEnclA, 0, 1);
+  fault(kEnclA, 0x2000, 150, 2);
+  alloc_fail(kEnclA, 0, 2);
+  fault_ret(200, 1);
+  fault_ret(250, 2);
+  fault(kEnclA, 0x1000, 1'000, 1);  // served (another thread loaded it meanwhile): wait ends
+  alloc(kEnclA, 0, 1);
+  fault_ret(1'100, 1);
+  fault(kEnclA, 0x2000, 2'000, 2);
+  fault_ret(2'050, 2);
+  // Thread 3 gives up on 0x3000 (a served fault elsewhere) and touches 0x3000 much later: not a wait.
+  fault(kEnclA, 0x3000, 10'000, 3);
+  alloc_fail(kEnclA, 0, 3);
+  fault_ret(10'100, 3);
+  fault(kEnclA, 0x9000, 20'000, 3);
+  fault_ret(20'100, 3);
+  fault(kEnclA, 0x3000, 900'000, 3);
+  fault_ret(900'100, 3);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].fault_retries, 3u);
+  EXPECT_EQ(m[kPodA].page_fault_ns, (1'100u - 100u) + (2'050u - 150u));
 }
 
 // The on-demand reader of the kernel's sgx_nr_free_pages (what sgx_epc_free_bytes reports). Runs where the kernel

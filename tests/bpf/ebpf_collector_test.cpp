@@ -2,6 +2,10 @@
 // aks-dcsv3 fixture node, and the live source on a host without SGX (no data, not a failure).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -144,7 +148,9 @@ TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {
   EXPECT_FALSE(has_family(f, "sgx_epc_evicted_pages_total"));
   EXPECT_FALSE(has_family(f, "sgx_epc_swapped_bytes"));
   EXPECT_FALSE(has_family(f, "sgx_epc_reclaim_passes_total"));
-  EXPECT_EQ(value(f, "sgx_epc_resident_bytes", {{"cgroup", "system.slice/a.service"}}), 3.0 * 4096);
+  // Residency needs ewb too: 5.15-5.18 free evicted pages without sgx_free_epc_page().
+  EXPECT_FALSE(has_family(f, "sgx_epc_resident_bytes"));
+  EXPECT_EQ(value(f, "sgx_enclaves", {{"cgroup", "system.slice/a.service"}}), 1);
   EXPECT_EQ(value(f, "sgx_enclave_page_faults_total", {{"cgroup", "system.slice/a.service"}}), 4);
   EXPECT_EQ(value(f, "sgx_vepc_bytes", {}), 0);
 }
@@ -164,6 +170,162 @@ TEST(EbpfMetrics, NegativeGaugesClampAndSameLabelsAreSummed) {
   EXPECT_EQ(value(f, "sgx_epc_resident_bytes", a), 7.0 * 4096);
   EXPECT_EQ(value(f, "sgx_epc_evicted_pages_total", a), 7);
   EXPECT_FALSE(has_family(f, "sgx_epc_free_bytes"));  // never read: absent, not 0
+}
+
+// Audit point 11: VA pages are seen only by va_grow; without it resident bytes would silently lack them.
+TEST(EbpfMetrics, ResidentNeedsVaGrowAndEwb) {
+  for (const char* off : {"va_grow", "ewb"}) {
+    std::string text = kAllProbes;
+    std::string line = std::string("probe ") + off + " f kprobe attached";
+    text.replace(text.find(line), line.size(), std::string("probe ") + off + " f - \"off: not in kallsyms\"");
+    text += "workload /system.slice/a.service enclaves=1 resident_pages=3 va_pages=1\n";
+    auto snap = parse_ebpf_replay(text);
+    ASSERT_TRUE(snap.ok()) << snap.error().message;
+    HostPaths paths(kFixtures + "/no-sgx");
+    Attribution attribution(paths);
+    MetricSink sink;
+    write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+    auto& f = sink.families();
+    EXPECT_FALSE(has_family(f, "sgx_epc_resident_bytes")) << off;
+    EXPECT_EQ(has_family(f, "sgx_epc_va_bytes"), std::string(off) != "va_grow") << off;
+    EXPECT_TRUE(has_family(f, "sgx_enclaves")) << off;
+  }
+}
+
+TEST(EbpfMetrics, VaBytesRetriesAndVepcFailures) {
+  auto snap = parse_ebpf_replay(std::string(kAllProbes) +
+      "workload /system.slice/a.service enclaves=1 resident_pages=10 va_pages=2 page_faults=9 fault_retries=4 "
+      "page_fault_ns=1500000000\n"
+      "node vepc_pages=3 vepc_alloc_failures=6\n");
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  HostPaths paths(kFixtures + "/no-sgx");
+  Attribution attribution(paths);
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+  auto& f = sink.families();
+  const Labels a = {{"cgroup", "system.slice/a.service"}};
+  EXPECT_EQ(value(f, "sgx_epc_resident_bytes", a), 10.0 * 4096);
+  EXPECT_EQ(value(f, "sgx_epc_va_bytes", a), 2.0 * 4096);
+  EXPECT_EQ(value(f, "sgx_enclave_page_fault_retries_total", a), 4);
+  EXPECT_DOUBLE_EQ(value(f, "sgx_enclave_page_fault_seconds_total", a), 1.5);
+  EXPECT_EQ(value(f, "sgx_vepc_alloc_failures_total", {}), 6);
+}
+
+// ---- Audit point 7 (and 6's scrape race): per-label-set counters never go back ----
+
+using Clock = std::chrono::steady_clock;
+using Input = WorkloadAggregator::Input;
+
+probes::WorkloadCounters evicted(std::uint64_t n, std::int64_t resident = 0) {
+  probes::WorkloadCounters c;
+  c.evicted_pages = n;
+  c.page_fault_ns = n * 10;
+  c.fault_retries = n / 2;
+  c.resident_pages = resident;
+  c.enclaves = resident > 0 ? 1 : 0;
+  return c;
+}
+
+const Labels kPod = {{"namespace", "ns"}, {"pod", "db-0"}, {"container", "db"}};
+
+TEST(WorkloadAggregator, ContainerRestartInTheSamePodContinuesTheSum) {
+  WorkloadAggregator agg;
+  auto t = Clock::now();
+  auto out = agg.update({{"id:1", kPod, evicted(100, 50)}}, t);
+  EXPECT_EQ(out[kPod].evicted_pages, 100u);
+  // The container restarts: the old cgroup is gone (forgotten by the probes), a new one has the same labels.
+  out = agg.update({{"id:2", kPod, evicted(5, 7)}}, t + std::chrono::seconds(15));
+  EXPECT_EQ(out[kPod].evicted_pages, 105u);
+  EXPECT_EQ(out[kPod].page_fault_ns, 1050u);
+  EXPECT_EQ(out[kPod].fault_retries, 52u);
+  EXPECT_EQ(out[kPod].resident_pages, 7);  // gauges: what is there now
+  EXPECT_EQ(out[kPod].enclaves, 1);
+  // Both present at once (old one still holding an enclave): summed.
+  out = agg.update({{"id:2", kPod, evicted(6)}, {"id:3", kPod, evicted(1)}}, t + std::chrono::seconds(30));
+  EXPECT_EQ(out[kPod].evicted_pages, 107u);
+}
+
+TEST(WorkloadAggregator, GoneCgroupKeepsItsLabelsInsteadOfTurningUnknown) {
+  WorkloadAggregator agg;
+  auto t = Clock::now();
+  agg.update({{"id:1", kPod, evicted(100, 3)}}, t);
+  // Its directory is gone but another process keeps the enclave: the id no longer resolves.
+  auto out = agg.update({{"id:1", std::nullopt, evicted(120, 3)}}, t + std::chrono::seconds(15));
+  EXPECT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[kPod].evicted_pages, 120u);
+  EXPECT_EQ(out.count({{"cgroup", "unknown"}}), 0u);
+}
+
+TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
+  WorkloadAggregator agg;
+  auto t = Clock::now();
+  agg.update({{"id:1", kPod, evicted(100)}}, t);
+  auto out = agg.update({{"id:1", kPod, evicted(90)}}, t + std::chrono::seconds(1));  // release missed once
+  EXPECT_EQ(out[kPod].evicted_pages, 100u);
+  out = agg.update({{"id:1", kPod, evicted(130)}}, t + std::chrono::seconds(2));
+  EXPECT_EQ(out[kPod].evicted_pages, 130u);
+}
+
+TEST(WorkloadAggregator, LabelsResolvedLaterKeepBothSeriesMonotonic) {
+  WorkloadAggregator agg;
+  auto t = Clock::now();
+  const Labels unknown = {{"cgroup", "unknown"}};
+  auto out = agg.update({{"id:1", std::nullopt, evicted(10)}, {"id:9", std::nullopt, evicted(4)}}, t);
+  EXPECT_EQ(out[unknown].evicted_pages, 14u);
+  // id:1 resolves now (cgroup tree rescanned): what it counted so far stays with "unknown".
+  out = agg.update({{"id:1", kPod, evicted(15)}, {"id:9", std::nullopt, evicted(4)}}, t + std::chrono::seconds(1));
+  EXPECT_EQ(out[kPod].evicted_pages, 5u);
+  EXPECT_EQ(out[unknown].evicted_pages, 14u);
+  // The pod is named later than its uid (kubelet log dir appeared): the same hand-over.
+  const Labels named = {{"namespace", "ns"}, {"pod", "db-0-named"}, {"container", "db"}};
+  out = agg.update({{"id:1", named, evicted(16)}, {"id:9", std::nullopt, evicted(4)}}, t + std::chrono::seconds(2));
+  EXPECT_EQ(out[named].evicted_pages, 1u);
+  EXPECT_EQ(out.count(kPod), 0u);  // nothing present under the old labels: not reported (kept for retention)
+  out = agg.update({{"id:2", kPod, evicted(1)}, {"id:9", std::nullopt, evicted(4)}}, t + std::chrono::seconds(3));
+  EXPECT_EQ(out[kPod].evicted_pages, 6u);  // 5 retired + 1
+}
+
+TEST(WorkloadAggregator, LabelSetsWithNothingPresentAreForgottenAfterTheRetention) {
+  WorkloadAggregator agg(std::chrono::seconds(60), 2);
+  auto t = Clock::now();
+  agg.update({{"id:1", kPod, evicted(100)}}, t);
+  auto out = agg.update({}, t + std::chrono::seconds(10));
+  EXPECT_TRUE(out.empty());  // a gone pod's series stop appearing
+  EXPECT_EQ(agg.label_sets(), 1u);
+  out = agg.update({{"id:2", kPod, evicted(1)}}, t + std::chrono::seconds(20));
+  EXPECT_EQ(out[kPod].evicted_pages, 101u);  // within the retention: continues
+  agg.update({}, t + std::chrono::seconds(200));
+  EXPECT_EQ(agg.label_sets(), 0u);
+  EXPECT_EQ(agg.cgroups(), 0u);
+  // Bounded: at most 2 label sets kept beyond the ones present.
+  for (int i = 0; i < 5; ++i)
+    agg.update({{"id:x" + std::to_string(i), Labels{{"cgroup", "c" + std::to_string(i)}}, evicted(1)}},
+               t + std::chrono::seconds(300 + i));
+  EXPECT_LE(agg.label_sets(), 2u);
+}
+
+// The collector keeps the aggregation across scrapes: a lower value in a later scrape is not reported.
+TEST(EbpfCollector, CountersNeverGoBackAcrossScrapes) {
+  const char* dir = "/tmp";
+  std::string file = std::string(dir) + "/epc-ebpf-replay-" + std::to_string(::getpid()) + ".txt";
+  auto scrape = [&](const std::string& workloads) {
+    std::ofstream(file) << kAllProbes << workloads;
+    Config config;
+    config.collector_flags["ebpf.replay-file"] = file;
+    return config;
+  };
+  HostPaths paths(kFixtures + "/no-sgx");
+  Attribution attribution(paths);
+  Config config = scrape("workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=40\n");
+  auto c = make_ebpf_collector(CollectorServices{config, paths, attribution});
+  MetricSink s1;
+  ASSERT_TRUE(c->collect(s1).ok());
+  EXPECT_EQ(value(s1.families(), "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
+  scrape("workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=30\n");
+  MetricSink s2;
+  ASSERT_TRUE(c->collect(s2).ok());
+  EXPECT_EQ(value(s2.families(), "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
+  std::remove(file.c_str());
 }
 
 struct CollectorEnv {

@@ -14,6 +14,9 @@
 #include <sstream>
 #include <string>
 
+#include <bpf/btf.h>
+#include <linux/btf.h>
+
 #include "epc_probes.h"
 
 namespace fs = std::filesystem;
@@ -50,7 +53,108 @@ fs::path decompress(const fs::path& xz) {
   return out;
 }
 
+// Raw BTF of a 5.15 kernel built with the SGX driver (tests/sgx_emu builds it): <cache>/5.15-*/vmlinux.btf.
+fs::path kernel_515_btf() {
+  const char* env = std::getenv("EPC_KERNEL_CACHE");
+  fs::path dir = env ? env : EPC_KERNEL_CACHE;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  std::vector<fs::path> found;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind("5.15-", 0) == 0 && fs::exists(e.path() / "vmlinux.btf"))
+      found.push_back(e.path() / "vmlinux.btf");
+  std::sort(found.begin(), found.end());
+  return found.empty() ? fs::path{} : found.back();
+}
+
+// Loads the kprobe flavor and the on-demand program against `btf` (CO-RE) into the running kernel (verifier).
+void expect_kprobe_flavor_loads(const fs::path& btf) {
+  Options o;
+  o.mode = Mode::kLoadCheck;
+  o.btf_custom_path = btf.string();
+  auto p = Probes::start(o);
+  ASSERT_TRUE(p->loaded()) << p->load_error();
+  auto progs = p->loaded_programs();
+  std::size_t expected = 0;
+  for (const auto& h : epc::probes::hook_specs()) {
+    expected += h.has_return ? 2 : 1;
+    auto has = [&](const std::string& n) { return std::find(progs.begin(), progs.end(), n) != progs.end(); };
+    EXPECT_TRUE(has(std::string("kp_") + h.name)) << h.name;
+    if (h.has_return) {
+      EXPECT_TRUE(has(std::string("kr_") + h.name)) << h.name;
+    }
+  }
+  EXPECT_EQ(progs.size(), expected + 1) << "kprobe programs + the on-demand program (not the benchmark's)";
+}
+
+// A minimal BTF with `void *sgx_encl_grow(struct sgx_encl *[, bool])`.
+struct btf* synthetic_grow_btf(int args) {
+  struct btf* b = btf__new_empty();
+  int i32 = btf__add_int(b, "int", 4, BTF_INT_SIGNED);
+  int boolean = btf__add_int(b, "_Bool", 1, BTF_INT_BOOL);
+  int encl = btf__add_fwd(b, "sgx_encl", BTF_FWD_STRUCT);
+  int encl_ptr = btf__add_ptr(b, encl);
+  int ret = btf__add_ptr(b, 0);
+  int proto = btf__add_func_proto(b, ret);
+  btf__add_func_param(b, "encl", encl_ptr);
+  if (args == 2) btf__add_func_param(b, "reclaim", boolean);
+  btf__add_func(b, "sgx_encl_grow", BTF_FUNC_STATIC, proto);
+  (void)i32;
+  return b;
+}
+
 }  // namespace
+
+// Audit point 2: sgx_encl_grow() has (encl, reclaim) on 6.x and (encl) on 5.15; the fexit reading its return must
+// use ctx[2] resp. ctx[1]. The variant comes from the FUNC_PROTO in the kernel's BTF.
+TEST(GrowVariant, ChosenFromTheFuncProto) {
+  for (int args : {1, 2}) {
+    struct btf* b = synthetic_grow_btf(args);
+    EXPECT_EQ(epc::probes::btf_function_arity(b, "sgx_encl_grow"), args);
+    EXPECT_EQ(epc::probes::encl_grow_fexit_variant(b), args == 2 ? "fx_va_grow" : "fx_va_grow1");
+    btf__free(b);
+  }
+  struct btf* empty = btf__new_empty();
+  EXPECT_EQ(epc::probes::btf_function_arity(empty, "sgx_encl_grow"), -1);
+  EXPECT_EQ(epc::probes::encl_grow_fexit_variant(empty), "") << "absent: the kprobe flavor";
+  btf__free(empty);
+  EXPECT_EQ(epc::probes::encl_grow_fexit_variant(nullptr), "");
+}
+
+TEST(GrowVariant, DebianKernelsHaveTwoArguments) {
+  auto btfs = kernel_btfs();
+  if (btfs.empty()) GTEST_SKIP() << "no shared/kernels/*.btf.xz found (" << EPC_SHARED_KERNELS << ")";
+  for (const auto& xz : btfs) {
+    SCOPED_TRACE(xz.filename().string());
+    fs::path path = decompress(xz);
+    ASSERT_FALSE(path.empty());
+    struct btf* b = btf__parse(path.c_str(), nullptr);
+    fs::remove(path);
+    ASSERT_TRUE(b);
+    EXPECT_EQ(epc::probes::btf_function_arity(b, "sgx_encl_grow"), 2);
+    EXPECT_EQ(epc::probes::encl_grow_fexit_variant(b), "fx_va_grow");
+    btf__free(b);
+  }
+}
+
+TEST(GrowVariant, Kernel515HasOneArgument) {
+  fs::path k515 = kernel_515_btf();
+  if (k515.empty()) GTEST_SKIP() << "no 5.15 kernel BTF at " << EPC_KERNEL_CACHE << "/5.15-*/vmlinux.btf yet";
+  struct btf* b = btf__parse(k515.c_str(), nullptr);
+  ASSERT_TRUE(b) << k515;
+  EXPECT_EQ(epc::probes::btf_function_arity(b, "sgx_encl_grow"), 1) << k515;
+  EXPECT_EQ(epc::probes::encl_grow_fexit_variant(b), "fx_va_grow1");
+  btf__free(b);
+}
+
+// Audit point 1: the object loads against a 5.15 kernel's BTF (CO-RE), with the verifier of the running kernel.
+TEST(BpfLoadCheck, KprobeFlavorLoadsAgainst515Btf) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
+  fs::path k515 = kernel_515_btf();
+  if (k515.empty()) GTEST_SKIP() << "no 5.15 kernel BTF at " << EPC_KERNEL_CACHE << "/5.15-*/vmlinux.btf yet";
+  SCOPED_TRACE(k515.string());
+  expect_kprobe_flavor_loads(k515);
+}
 
 TEST(BpfLoadCheck, EveryKprobeProgramLoadsAgainstEachDebianKernelBtf) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to load BPF programs";
@@ -60,23 +164,8 @@ TEST(BpfLoadCheck, EveryKprobeProgramLoadsAgainstEachDebianKernelBtf) {
     SCOPED_TRACE(xz.filename().string());
     fs::path btf = decompress(xz);
     ASSERT_FALSE(btf.empty()) << "xz -d failed for " << xz;
-    Options o;
-    o.mode = Mode::kLoadCheck;
-    o.btf_custom_path = btf.string();
-    auto p = Probes::start(o);
+    expect_kprobe_flavor_loads(btf);
     fs::remove(btf);
-    ASSERT_TRUE(p->loaded()) << p->load_error();
-    auto progs = p->loaded_programs();
-    std::size_t expected = 0;
-    for (const auto& h : epc::probes::hook_specs()) {
-      expected += h.has_return ? 2 : 1;
-      auto has = [&](const std::string& n) { return std::find(progs.begin(), progs.end(), n) != progs.end(); };
-      EXPECT_TRUE(has(std::string("kp_") + h.name)) << h.name;
-      if (h.has_return) {
-        EXPECT_TRUE(has(std::string("kr_") + h.name)) << h.name;
-      }
-    }
-    EXPECT_EQ(progs.size(), expected + 1) << "kprobe programs + the on-demand program";
   }
 }
 
