@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Checks one run-scenario OUTDIR: the exporter's scrapes against the emulation's ground truth.
+
+usage: check.py OUTDIR [--scenario SCENARIO.json] [--stall-tolerance 0.10]
+
+Inputs (all written by run-scenario): metrics.txt (every enclave alive, ksgxd idle), metrics-released.txt
+(every enclave released, ksgxd idle), metrics-start.txt (before the workload), emu.json (leaf counts and free
+pages from /sys/kernel/debug/sgx_emu/stats), workload.json (what the workload did), console.log.
+
+Every assertion prints one line, PASS or FAIL, with the numbers on both sides; check.json gets the same. Exit 1
+when any assertion fails. Attribution rule checked: an enclave and everything its pages do (EADD, EAUG, faults,
+evictions, load-backs) belong to the workload that created it (SGX_IOC_ENCLAVE_CREATE), whoever touches it.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import sys
+
+PAGE = 4096
+VA_SLOTS = 512
+
+
+# ------------------------------------------------------------------ inputs
+
+def parse_prom(path):
+    """{name: [(labels dict, value)]}; None when the file is missing."""
+    if not os.path.exists(path):
+        return None
+    out = {}
+    lab_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+    for line in open(path):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
+        if not m:
+            continue
+        labels = dict(lab_re.findall(m.group(2) or ""))
+        try:
+            v = float(m.group(3))
+        except ValueError:
+            continue
+        out.setdefault(m.group(1), []).append((labels, v))
+    return out
+
+
+def wkey(labels):
+    """The workload a label set names: ('k8s', ns, pod, container) or ('cgroup', path)."""
+    if "pod" in labels:
+        return ("k8s", labels.get("namespace", ""), labels["pod"], labels.get("container", ""))
+    return ("cgroup", labels.get("cgroup", ""))
+
+
+def show(k):
+    return f"{k[1]}/{k[2]}/{k[3]}" if k[0] == "k8s" else f"cgroup={k[1]}"
+
+
+def by_workload(m, name):
+    res = {}
+    for labels, v in (m or {}).get(name, []):
+        k = wkey(labels)
+        res[k] = res.get(k, 0.0) + v
+    return res
+
+
+def total(m, name):
+    return sum(v for _, v in (m or {}).get(name, []))
+
+
+def enclave_key(e):
+    if e.get("pod"):
+        return ("k8s", e["namespace"], e["pod"], e["container"])
+    return ("cgroup", e["cgroup"])
+
+
+def va_pages(e):
+    """VA pages the driver allocates for one enclave: sgx_encl_grow() takes a new one whenever page_cnt (SECS +
+    EADD + EAUG pages so far) is a multiple of 512; removal (sgx_encl_shrink) lowers page_cnt but frees none."""
+    if e.get("error") and not e.get("pages_added"):
+        return 0
+    return math.ceil((1 + e["pages_added"] + e["pages_eaug"]) / VA_SLOTS)
+
+
+def epc_pages_held(e):
+    """EPC pages (resident or swapped) an enclave holds after its passes: REG/TCS + EAUG - removed + SECS + VA."""
+    return e["pages_added"] + e["pages_eaug"] - e["pages_removed"] + 1 + va_pages(e)
+
+
+# ------------------------------------------------------------------ checks
+
+class Checker:
+    def __init__(self):
+        self.results = []
+
+    def check(self, name, ok, detail):
+        self.results.append({"name": name, "ok": bool(ok), "detail": detail})
+        print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")
+
+    def eq(self, name, got, want, what=""):
+        ok = got is not None and want is not None and abs(got - want) < 0.5
+        diff = "" if got is None or want is None else f" (diff {got - want:+g})"
+        self.check(name, ok, f"exporter {fmt(got)}, expected {fmt(want)}{diff}{(' ' + what) if what else ''}")
+
+    def failed(self):
+        return [r for r in self.results if not r["ok"]]
+
+
+def fmt(v):
+    if v is None:
+        return "missing"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("outdir")
+    ap.add_argument("--scenario")
+    ap.add_argument("--stall-tolerance", type=float, default=0.10)
+    a = ap.parse_args()
+    d = a.outdir
+    emu = json.load(open(os.path.join(d, "emu.json")))
+    wl = json.load(open(os.path.join(d, "workload.json")))
+    scenario = json.load(open(a.scenario)) if a.scenario else {}
+    steady = parse_prom(os.path.join(d, "metrics.txt"))
+    released = parse_prom(os.path.join(d, "metrics-released.txt"))
+    start = parse_prom(os.path.join(d, "metrics-start.txt"))
+    console = open(os.path.join(d, "console.log"), errors="replace").read() if os.path.exists(
+        os.path.join(d, "console.log")) else ""
+    c = Checker()
+    encls = wl["enclaves"]
+    alive = [e for e in encls if e["alive_at_scrape"]]
+    lc_s, lc_r = emu["leaf_counts"]["steady"], emu["leaf_counts"]["released"]
+    if not emu.get("epc_bytes") or lc_s.get("EADD") is None or lc_r.get("EADD") is None:
+        c.check("emu.stats", False, "no /sys/kernel/debug/sgx_emu/stats snapshot (not an emulating kernel?)")
+        return finish(c, d)
+    epc_pages = emu["epc_bytes"] // PAGE
+    print(f"# {d}: kernel {emu['kernel']}, {emu['flavor']}, EPC {epc_pages} pages, {len(encls)} enclaves "
+          f"({len(alive)} alive at the scrape); steady EWB {lc_s['EWB']} ELDU {lc_s['ELDU']} EPA {lc_s['EPA']} "
+          f"EAUG {lc_s['EAUG']} EREMOVE {lc_s['EREMOVE']}, free {emu['free_pages']['steady']}")
+
+    # --- the harness itself: the workload did what the scenario says, the data survived, the kernel is sane
+    c.check("workload.ok", wl.get("ok") and not wl.get("errors"),
+            f"errors {wl.get('errors')}; enclave errors "
+            f"{[e['error'] for e in encls if e['error']] or 'none'}")
+    mism = [(e["id"], e["data_mismatches"], e["image_mismatches"], e["first_mismatch"]) for e in encls
+            if e["data_mismatches"] or e["image_mismatches"]]
+    c.check("data.intact", not mism and not emu["eldu_integrity_failures"]["released"],
+            f"enclaves with mismatches (id, data, image, first): {mism or 'none'}; ELDU integrity failures "
+            f"{emu['eldu_integrity_failures']['released']}")
+    c.check("emu.ECREATE", lc_s["ECREATE"] == len(encls), f"ECREATE {lc_s['ECREATE']}, enclaves {len(encls)}")
+    c.check("emu.EADD", lc_s["EADD"] == sum(e["pages_added"] for e in encls),
+            f"EADD {lc_s['EADD']}, pages added {sum(e['pages_added'] for e in encls)}")
+    want_eaug = sum(e["pages_eaug"] for e in encls)
+    c.check("emu.EAUG", (lc_s["EAUG"] or 0) == want_eaug, f"EAUG {lc_s['EAUG']}, pages grown {want_eaug}")
+    want_va = sum(va_pages(e) for e in encls)
+    c.check("emu.EPA = VA pages by formula", lc_s["EPA"] == want_va,
+            f"EPA {lc_s['EPA']}, ceil((1 + added + eaug) / 512) summed {want_va}")
+    warn = re.findall(r"^.*(?:WARNING: CPU|BUG: |Oops|Call Trace|sgx: .*(?:fail|error)).*$", console, re.M)
+    c.check("kernel.console_clean", not warn, f"{len(warn)} suspicious console lines: {warn[:5] or 'none'}")
+
+    if steady is None:
+        print("# no metrics.txt (scenario ran without the exporter): exporter assertions skipped")
+        return finish(c, d)
+
+    # --- probes
+    info = steady.get("sgx_exporter_probe_info", [])
+    off = [(l["probe"], l.get("attach_type"), l.get("reason")) for l, _ in info
+           if l.get("attach_type") != emu["flavor"]]
+    c.check(f"probes.attached_{emu['flavor']}", info and not off,
+            f"{len(info) - len(off)}/{len(info)} probes attached as {emu['flavor']}; others: {off or 'none'}")
+
+    # --- per workload, every enclave alive
+    s_encl = by_workload(steady, "sgx_enclaves")
+    s_size = by_workload(steady, "sgx_enclave_size_bytes")
+    s_res = by_workload(steady, "sgx_epc_resident_bytes")
+    s_swp = by_workload(steady, "sgx_epc_swapped_bytes")
+    s_ev = by_workload(steady, "sgx_epc_evicted_pages_total")
+    s_lb = by_workload(steady, "sgx_epc_loaded_back_pages_total")
+    keys = []
+    for e in encls:
+        if enclave_key(e) not in keys:
+            keys.append(enclave_key(e))
+    released_in = {enclave_key(e) for e in encls if not e["alive_at_scrape"]}
+    for k in keys:
+        mine = [e for e in alive if enclave_key(e) == k]
+        c.eq(f"steady.{show(k)}.sgx_enclaves", s_encl.get(k), len(mine))
+        c.eq(f"steady.{show(k)}.sgx_enclave_size_bytes", s_size.get(k), sum(e["size_bytes"] for e in mine))
+        held = sum(epc_pages_held(e) for e in mine)
+        res, swp = s_res.get(k), s_swp.get(k)
+        got = None if res is None or swp is None else (res + swp) / PAGE
+        c.eq(f"steady.{show(k)}.resident+swapped_pages", got, held,
+             f"= added {sum(e['pages_added'] for e in mine)} + eaug {sum(e['pages_eaug'] for e in mine)} - removed "
+             f"{sum(e['pages_removed'] for e in mine)} + SECS {len(mine)} + VA {sum(va_pages(e) for e in mine)}"
+             f" (resident {fmt(None if res is None else res / PAGE)}, swapped {fmt(None if swp is None else swp / PAGE)})")
+        if k in released_in:
+            print(f"# {show(k)}: an enclave of this label set was released with pages swapped out: "
+                  f"swapped = evicted - loaded back does not hold per label set, not checked")
+        else:
+            ev, lb = s_ev.get(k), s_lb.get(k)
+            c.eq(f"steady.{show(k)}.swapped=evicted-loaded_back", None if swp is None else swp / PAGE,
+                 None if ev is None or lb is None else ev - lb, f"(evicted {fmt(ev)}, loaded back {fmt(lb)})")
+    extra = {k: v for k, v in s_res.items() if k not in keys and v}
+    c.check("steady.no_resident_outside_the_workloads", not extra,
+            f"resident bytes of label sets no workload created: {({show(k): v for k, v in extra.items()}) or 'none'}")
+
+    # --- node level, steady
+    free = emu["free_pages"]["steady"]
+    c.eq("steady.sum_resident_pages = EPC - free", total(steady, "sgx_epc_resident_bytes") / PAGE,
+         epc_pages - free, f"(EPC {epc_pages}, free {free})")
+    c.eq("steady.sgx_epc_free_bytes", total(steady, "sgx_epc_free_bytes") if "sgx_epc_free_bytes" in steady else None,
+         free * PAGE)
+    c.eq("steady.sum_evicted = EWB", total(steady, "sgx_epc_evicted_pages_total"), lc_s["EWB"])
+    c.eq("steady.sum_loaded_back = ELDU", total(steady, "sgx_epc_loaded_back_pages_total"), lc_s["ELDU"])
+    if released_in:
+        print("# sum_swapped = EWB - ELDU not checked: an enclave was released before the scrape (its swapped "
+              "pages went without ELDU)")
+    else:
+        c.eq("steady.sum_swapped = EWB - ELDU", total(steady, "sgx_epc_swapped_bytes") / PAGE,
+             lc_s["EWB"] - lc_s["ELDU"])
+
+    # --- fault stall
+    delays = scenario.get("leaf_delay_us") or emu.get("delay_us") or {}
+    want_stall = scenario.get("assert", {}).get("fault_stall", bool(delays) and lc_s["EWB"] > 0)
+    if want_stall:
+        st = by_workload(steady, "sgx_enclave_page_fault_seconds_total")
+        st0 = by_workload(start, "sgx_enclave_page_fault_seconds_total") if start else {}
+        pods = {}
+        for e in encls:
+            k = enclave_key(e)
+            pk = k[:3] if k[0] == "k8s" else k
+            pods.setdefault(pk, 0.0)
+            pods[pk] += e["blocked_seconds"]
+        for pk, blocked in pods.items():
+            got = sum(v - st0.get(k, 0.0) for k, v in st.items() if (k[:3] if k[0] == "k8s" else k) == pk) \
+                if st else None
+            name = f"{pk[1]}/{pk[2]}" if pk[0] == "k8s" else f"cgroup={pk[1]}"
+            ok = got is not None and blocked > 0 and abs(got - blocked) <= a.stall_tolerance * blocked
+            rel = "" if got is None or blocked == 0 else f" ({(got - blocked) / blocked:+.1%})"
+            c.check(f"stall.{name}.page_fault_seconds ~ blocked_seconds", ok,
+                    f"exporter {fmt(got)} s, workload blocked {blocked:.6g} s{rel}, tolerance "
+                    f"{a.stall_tolerance:.0%}")
+    else:
+        print("# fault stall not checked (needs leaf_delay_us and EPC exhausted, or assert.fault_stall)")
+
+    # --- dropped events
+    for nm, m in (("steady", steady), ("released", released)):
+        if m is None:
+            continue
+        drops = [(l.get("reason"), v) for l, v in m.get("sgx_exporter_bpf_dropped_events_total", []) if v]
+        c.check(f"{nm}.no_dropped_events", "sgx_exporter_bpf_dropped_events_total" in m and not drops,
+                f"non-zero: {drops or 'none'}" if "sgx_exporter_bpf_dropped_events_total" in m else "metric missing")
+
+    # --- after release
+    if released is None:
+        c.check("released.scrape", False, "no metrics-released.txt")
+        return finish(c, d)
+    free_r = emu["free_pages"]["released"]
+    c.check("released.emu_free = capacity", free_r == epc_pages, f"free {free_r}, EPC {epc_pages}")
+    r_res = by_workload(released, "sgx_epc_resident_bytes")
+    held = {show(k): v / PAGE for k, v in r_res.items() if v}
+    c.check("released.no_workload_holds_EPC", not held, f"resident pages left: {held or 'none'}")
+    r_swp = {show(k): v / PAGE for k, v in by_workload(released, "sgx_epc_swapped_bytes").items() if v}
+    c.check("released.no_workload_has_swapped_pages", not r_swp, f"swapped pages left: {r_swp or 'none'}")
+    r_encl = {show(k): v for k, v in by_workload(released, "sgx_enclaves").items() if v}
+    c.check("released.no_live_enclaves", not r_encl, f"enclaves left: {r_encl or 'none'}")
+    c.eq("released.sgx_epc_free_bytes = capacity",
+         total(released, "sgx_epc_free_bytes") if "sgx_epc_free_bytes" in released else None, epc_pages * PAGE)
+    c.eq("released.sum_evicted = EWB", total(released, "sgx_epc_evicted_pages_total"), lc_r["EWB"])
+    c.eq("released.sum_loaded_back = ELDU", total(released, "sgx_epc_loaded_back_pages_total"), lc_r["ELDU"])
+    # Counters never go backwards per label set across the release.
+    back = []
+    for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total", "sgx_enclave_page_faults_total",
+               "sgx_enclave_page_fault_seconds_total"):
+        a1, a2 = by_workload(steady, nm), by_workload(released, nm)
+        for k, v in a1.items():
+            if a2.get(k, 0.0) < v - 1e-9:
+                back.append(f"{nm}{{{show(k)}}} {fmt(v)} -> {fmt(a2.get(k))}")
+    c.check("released.counters_monotonic", not back, f"went backwards or vanished: {back or 'none'}")
+    return finish(c, d)
+
+
+def finish(c, d):
+    with open(os.path.join(d, "check.json"), "w") as f:
+        json.dump(c.results, f, indent=1)
+        f.write("\n")
+    bad = c.failed()
+    print(f"# {len(c.results) - len(bad)}/{len(c.results)} assertions pass"
+          + (f"; FAILED: {', '.join(r['name'] for r in bad)}" if bad else ""))
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,922 @@
+// sgx_emu_workload: the guest side of tests/sgx_emu. Runs a plan (written by tests/sgx_emu/run-scenario) of
+// processes placed in cgroups laid out as the kubelet makes them, each creating enclaves through the in-kernel
+// driver's real ioctls (bench/sgx's create_enclave: CREATE, ADD_PAGES, INIT with a real SIGSTRUCT, mmap
+// MAP_SHARED) and touching their pages from outside the enclave. On the SGX-emulating test kernel the EPC is
+// plain RAM, so every page written must read back intact after eviction and load-back: checked, reported.
+//
+//   sgx_emu_workload run --plan FILE --out workload.json --ready FILE --release FIFO [--cgroup-root DIR]
+//   sgx_emu_workload idle [--stats FILE] [--stable-ms 1000] [--poll-ms 50] [--timeout-s 120]
+//
+// `run`: one process per plan `proc` (container or service), one thread per enclave, all concurrently. After
+// every enclave finished its passes (and restarted containers ran), it writes the ready file, then keeps every
+// enclave alive until a line is written to the release FIFO; then releases everything, waits for all
+// processes and writes workload.json. Exit 0 when no operation failed (data mismatches are reported, not
+// judged), 2 when one did.
+// `idle`: waits until the emulation's EWB and ELDU counts stop changing (ksgxd idle), prints the stats file.
+//
+// Plan lines (key=value, values without spaces, empty allowed):
+//   proc <i> cgroup=<path below the cgroup root> ns=<namespace> pod=<pod> container=<name> container_id=<hex>
+//        restart_count=<n> after=<proc index or -1>
+//   encl <e> proc=<i> size=<ELRANGE bytes> add=<pages EADDed> passes=<n> eaug=<pages> remove=<pages>
+//        debug=0|1 toucher=self|fork|proc:<j>
+// A proc with after=i starts once proc i finished its passes and exited (a container restart: the old
+// container's enclaves are released and its cgroup removed first).
+//
+// Blocked time: every access (read + check + write of one page) is timed with CLOCK_MONOTONIC and classified as
+// faulted or not by the thread's minor-fault count (getrusage RUSAGE_THREAD; every enclave fault, including
+// -EBUSY retries, is one); baseline = median latency of the accesses that did not fault; blocked_seconds =
+// sum over faulted accesses of (latency - baseline).
+#include <asm/sgx.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sgx/image.h"
+#include "sgx/sgx_backend.h"
+
+namespace {
+
+using epcbench::sgx::BuiltEnclave;
+using epcbench::sgx::CreateOptions;
+using epcbench::sgx::Layout;
+
+constexpr std::uint64_t kPage = 4096;
+constexpr std::uint32_t kPageTypeTrim = 4;  // SGX_PAGE_TYPE_TRIM (arch/x86/include/asm/sgx.h, not uapi)
+constexpr std::uintptr_t kBaseStart = 0x100000000000ull;  // ELRANGE e at kBaseStart + e * kBaseSlot, in every
+constexpr std::uintptr_t kBaseSlot = 0x100000000ull;      // process, so a received fd maps at the same address
+
+std::uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::string json_str(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += c;
+    }
+  }
+  return o + "\"";
+}
+
+bool write_all(int fd, const void* p, std::size_t n) {
+  auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    c += w;
+    n -= std::size_t(w);
+  }
+  return true;
+}
+bool read_all(int fd, void* p, std::size_t n) {
+  auto* c = static_cast<char*>(p);
+  while (n > 0) {
+    ssize_t r = read(fd, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    c += r;
+    n -= std::size_t(r);
+  }
+  return true;
+}
+
+// ---- the plan ----
+
+struct Proc {
+  int idx = 0;
+  std::string cgroup, ns, pod, container, container_id;
+  int restart_count = 0;
+  int after = -1;
+};
+struct Encl {
+  int idx = 0;
+  int proc = 0;
+  std::uint64_t size = 0;
+  std::uint64_t add = 0, passes = 0, eaug = 0, remove = 0;
+  bool debug = false;
+  std::string toucher = "self";  // self | fork | proc:<j>
+  int toucher_proc = -1;
+};
+struct Plan {
+  std::vector<Proc> procs;
+  std::vector<Encl> encls;
+};
+
+std::map<std::string, std::string> kv_fields(std::istringstream& in) {
+  std::map<std::string, std::string> m;
+  std::string tok;
+  while (in >> tok) {
+    auto eq = tok.find('=');
+    if (eq == std::string::npos) throw std::runtime_error("plan: token without '=': " + tok);
+    m[tok.substr(0, eq)] = tok.substr(eq + 1);
+  }
+  return m;
+}
+
+Plan read_plan(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read plan " + path);
+  Plan p;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream in(line);
+    std::string kind;
+    int idx;
+    in >> kind >> idx;
+    auto m = kv_fields(in);
+    auto num = [&](const char* k) -> std::uint64_t { return m.count(k) ? std::stoull(m[k]) : 0; };
+    if (kind == "proc") {
+      Proc pr;
+      pr.idx = idx;
+      pr.cgroup = m["cgroup"];
+      pr.ns = m["ns"];
+      pr.pod = m["pod"];
+      pr.container = m["container"];
+      pr.container_id = m["container_id"];
+      pr.restart_count = int(num("restart_count"));
+      pr.after = m.count("after") ? std::stoi(m["after"]) : -1;
+      if (idx != int(p.procs.size())) throw std::runtime_error("plan: procs must be numbered 0.. in order");
+      p.procs.push_back(pr);
+    } else if (kind == "encl") {
+      Encl e;
+      e.idx = idx;
+      e.proc = int(num("proc"));
+      e.size = num("size");
+      e.add = num("add");
+      e.passes = num("passes");
+      e.eaug = num("eaug");
+      e.remove = num("remove");
+      e.debug = num("debug") != 0;
+      e.toucher = m.count("toucher") ? m["toucher"] : "self";
+      if (e.toucher.rfind("proc:", 0) == 0) e.toucher_proc = std::stoi(e.toucher.substr(5));
+      if (idx != int(p.encls.size())) throw std::runtime_error("plan: enclaves must be numbered 0.. in order");
+      p.encls.push_back(e);
+    } else {
+      throw std::runtime_error("plan: unknown record " + kind);
+    }
+  }
+  for (auto& e : p.encls) {
+    if (e.proc < 0 || e.proc >= int(p.procs.size())) throw std::runtime_error("plan: enclave of an unknown proc");
+    if (e.toucher_proc >= int(p.procs.size())) throw std::runtime_error("plan: toucher is an unknown proc");
+  }
+  return p;
+}
+
+// ---- touching ----
+
+// Fixed-size result of one enclave's touches (crosses pipes and sockets as bytes).
+struct TouchResult {
+  std::uint64_t pages_touched = 0, pages_eaug = 0, pages_removed = 0;
+  std::uint64_t accesses = 0, faulted_accesses = 0, faults = 0;
+  std::uint64_t data_mismatches = 0, image_mismatches = 0;
+  std::uint64_t baseline_ns = 0, faulted_p50_ns = 0, faulted_max_ns = 0;
+  double blocked_seconds = 0, touch_seconds = 0, access_seconds = 0;
+  std::uint64_t touch_start_ns = 0, touch_end_ns = 0;
+  char first_mismatch[160] = {};
+  char error[256] = {};
+};
+static_assert(sizeof(TouchResult) < 1024);
+
+void set_error(TouchResult& r, const std::string& s) {
+  if (r.error[0] == 0) std::snprintf(r.error, sizeof r.error, "%s", s.c_str());
+}
+
+// What a toucher needs besides the fd (the layout is recomputed from the embedded image).
+struct EnclInfo {
+  std::uint64_t base = 0, encl_size = 0, heap_pages = 0;
+  std::uint64_t passes = 0, eaug = 0, remove = 0;
+  std::uint64_t id = 0;
+};
+
+std::uint64_t tag_of(std::uint64_t id, std::uint64_t page, std::uint64_t generation) {
+  return ((id + 1) << 48) ^ (page << 16) ^ (generation + 1);
+}
+
+// EAUG growth (first touches of unadded ELRANGE pages), `passes` sweeps over every page (image pages read and
+// compared with the image, heap and EAUG pages read, checked and rewritten), then removal of the last `remove`
+// heap pages (MODIFY_TYPES to TRIM, REMOVE_PAGES). Runs in whichever task the scenario says touches.
+TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
+  TouchResult r;
+  auto* base = reinterpret_cast<std::uint8_t*>(in.base);
+  if (in.eaug > 0) {
+    if (l.image_size + in.eaug * kPage > l.encl_size) {
+      set_error(r, "eaug pages do not fit in ELRANGE");
+      return r;
+    }
+    void* m = mmap(base + l.image_size, in.eaug * kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (m == MAP_FAILED) {
+      set_error(r, errno_text("mmap EAUG range"));
+      return r;
+    }
+  }
+  // Access list: (page number, kind) with kind 0 = image page (read only), 1 = writable page.
+  struct Access {
+    std::uint32_t page;
+    std::uint8_t writable;
+  };
+  std::vector<Access> sweep;
+  for (const auto& s : l.segments)
+    for (std::uint64_t off = 0; off < s.size; off += kPage)
+      sweep.push_back({std::uint32_t((s.offset + off) / kPage), std::uint8_t(s.src == nullptr ? 1 : 0)});
+  std::vector<Access> growth;
+  for (std::uint64_t i = 0; i < in.eaug; ++i) growth.push_back({std::uint32_t(l.image_size / kPage + i), 1});
+  sweep.insert(sweep.end(), growth.begin(), growth.end());
+  r.pages_touched = sweep.size();
+
+  const std::size_t total = growth.size() + in.passes * sweep.size();
+  std::vector<std::uint32_t> lat(total, 0);  // zero-filled: resident before the timed loop
+  std::vector<std::uint8_t> faulted(total, 0);
+  std::vector<std::uint64_t> generation(l.encl_size / kPage, 0);  // writes so far per page
+  std::size_t k = 0;
+  auto minflt = [] {
+    rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return std::uint64_t(ru.ru_minflt) + std::uint64_t(ru.ru_majflt);
+  };
+  auto image_word = [&](std::uint32_t page) -> std::uint64_t {
+    for (const auto& s : l.segments)
+      if (s.src != nullptr && page * kPage >= s.offset && page * kPage < s.offset + s.size) {
+        std::uint64_t v;
+        std::memcpy(&v, s.src + (page * kPage - s.offset), 8);
+        return v;
+      }
+    return 0;
+  };
+  auto run = [&](const std::vector<Access>& list) {
+    std::uint64_t f0 = minflt();
+    for (const Access& a : list) {
+      volatile std::uint64_t* w0 = reinterpret_cast<volatile std::uint64_t*>(base + std::uint64_t(a.page) * kPage);
+      volatile std::uint64_t* w1 = w0 + (kPage / 8 - 1);
+      std::uint64_t g = generation[a.page];
+      std::uint64_t t0 = now_ns();
+      std::uint64_t v0 = *w0;
+      std::uint64_t v1 = a.writable ? *w1 : 0;
+      if (a.writable) {
+        std::uint64_t t = tag_of(in.id, a.page, g);
+        *w0 = t;
+        *w1 = t;
+      }
+      std::uint64_t t1 = now_ns();
+      std::uint64_t f1 = minflt();
+      lat[k] = std::uint32_t(std::min<std::uint64_t>(t1 - t0, UINT32_MAX));
+      faulted[k] = f1 != f0;
+      r.faults += f1 - f0;
+      ++k;
+      f0 = f1;
+      if (a.writable) {
+        std::uint64_t want = g == 0 ? 0 : tag_of(in.id, a.page, g - 1);
+        if (v0 != want || v1 != want) {
+          if (r.data_mismatches++ == 0)
+            std::snprintf(r.first_mismatch, sizeof r.first_mismatch,
+                          "page %u write %llu: read 0x%llx/0x%llx, expected 0x%llx", a.page,
+                          (unsigned long long)g, (unsigned long long)v0, (unsigned long long)v1,
+                          (unsigned long long)want);
+        }
+        generation[a.page] = g + 1;
+      } else if (v0 != image_word(a.page)) {
+        if (r.image_mismatches++ == 0 && r.first_mismatch[0] == 0)
+          std::snprintf(r.first_mismatch, sizeof r.first_mismatch, "image page %u: read 0x%llx, expected 0x%llx",
+                        a.page, (unsigned long long)v0, (unsigned long long)image_word(a.page));
+      }
+    }
+  };
+  r.touch_start_ns = now_ns();
+  run(growth);
+  r.pages_eaug = growth.size();
+  for (std::uint64_t p = 0; p < in.passes; ++p) run(sweep);
+  r.touch_end_ns = now_ns();
+  r.touch_seconds = double(r.touch_end_ns - r.touch_start_ns) / 1e9;
+
+  std::vector<std::uint32_t> resident;
+  std::vector<std::uint32_t> slow;
+  std::uint64_t sum_all = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    sum_all += lat[i];
+    (faulted[i] ? slow : resident).push_back(lat[i]);
+  }
+  r.accesses = k;
+  r.faulted_accesses = slow.size();
+  r.access_seconds = double(sum_all) / 1e9;
+  if (!resident.empty()) {
+    std::nth_element(resident.begin(), resident.begin() + resident.size() / 2, resident.end());
+    r.baseline_ns = resident[resident.size() / 2];
+  }
+  double blocked = 0;
+  for (auto v : slow) blocked += v > r.baseline_ns ? double(v - r.baseline_ns) : 0.0;
+  r.blocked_seconds = blocked / 1e9;
+  if (!slow.empty()) {
+    std::nth_element(slow.begin(), slow.begin() + slow.size() / 2, slow.end());
+    r.faulted_p50_ns = slow[slow.size() / 2];
+    r.faulted_max_ns = *std::max_element(slow.begin(), slow.end());
+  }
+
+  if (in.remove > 0) {
+    if (in.remove > in.heap_pages) {
+      set_error(r, "remove_pages exceeds the heap");
+      return r;
+    }
+    const std::uint64_t off = l.heap_offset + (in.heap_pages - in.remove) * kPage;
+    const std::uint64_t len = in.remove * kPage;
+    std::uint64_t done = 0;
+    while (done < len) {
+      sgx_enclave_modify_types mt{};
+      mt.offset = off + done;
+      mt.length = len - done;
+      mt.page_type = kPageTypeTrim;
+      int rc = ioctl(fd, SGX_IOC_ENCLAVE_MODIFY_TYPES, &mt);
+      done += mt.count;
+      if (rc != 0 && errno != EAGAIN && errno != EINTR) {
+        set_error(r, errno_text("SGX_IOC_ENCLAVE_MODIFY_TYPES") + " (result " + std::to_string(mt.result) + ")");
+        return r;
+      }
+      if (rc == 0 && mt.count == 0) break;
+    }
+    done = 0;
+    while (done < len) {
+      sgx_enclave_remove_pages rp{};
+      rp.offset = off + done;
+      rp.length = len - done;
+      int rc = ioctl(fd, SGX_IOC_ENCLAVE_REMOVE_PAGES, &rp);
+      done += rp.count;
+      if (rc != 0 && errno != EAGAIN && errno != EINTR) {
+        set_error(r, errno_text("SGX_IOC_ENCLAVE_REMOVE_PAGES"));
+        return r;
+      }
+      if (rc == 0 && rp.count == 0) break;
+    }
+    r.pages_removed = done / kPage;
+  }
+  return r;
+}
+
+// ---- SCM_RIGHTS ----
+
+bool send_fd(int sock, int fd, const EnclInfo& info) {
+  msghdr msg{};
+  iovec iov{const_cast<EnclInfo*>(&info), sizeof info};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  return sendmsg(sock, &msg, 0) == ssize_t(sizeof info);
+}
+
+int recv_fd(int sock, EnclInfo& info) {
+  msghdr msg{};
+  iovec iov{&info, sizeof info};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != ssize_t(sizeof info)) return -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      return fd;
+    }
+  return -1;
+}
+
+// ---- one process (container or service) ----
+
+struct Channels {
+  std::vector<std::array<int, 2>> fdpass;  // per enclave: [0] creator's end, [1] toucher's end (or -1)
+  int results = -1;                        // write end to the driver
+};
+
+std::mutex g_report_mu;
+void report(int fd, const std::string& line) {
+  std::lock_guard<std::mutex> g(g_report_mu);
+  write_all(fd, line.data(), line.size());
+}
+
+struct Held {  // what stays alive until release
+  int fd = -1;
+  std::uint8_t* base = nullptr;
+  std::uint64_t size = 0;
+};
+
+std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, const std::string& create_error,
+                        std::uint64_t create_ns, std::uint64_t image_pages, bool alive) {
+  const Proc& p = plan.procs[e.proc];
+  std::string toucher_cgroup = p.cgroup;
+  if (e.toucher_proc >= 0) toucher_cgroup = plan.procs[e.toucher_proc].cgroup;
+  std::ostringstream o;
+  o.precision(9);
+  o << "{\"id\": " << e.idx << ", \"namespace\": " << json_str(p.ns) << ", \"pod\": " << json_str(p.pod)
+    << ", \"container\": " << json_str(p.container) << ", \"container_id\": " << json_str(p.container_id)
+    << ", \"restart_count\": " << p.restart_count << ", \"cgroup\": " << json_str(p.cgroup)
+    << ", \"toucher\": " << json_str(e.toucher) << ", \"toucher_cgroup\": " << json_str(toucher_cgroup)
+    << ", \"alive_at_scrape\": " << (alive ? "true" : "false") << ", \"debug\": " << (e.debug ? "true" : "false")
+    << ", \"size_bytes\": " << e.size << ", \"pages_added\": " << (create_error.empty() ? e.add : 0)
+    << ", \"image_pages\": " << image_pages << ", \"pages_eaug\": " << r.pages_eaug
+    << ", \"pages_removed\": " << r.pages_removed << ", \"pages_touched\": " << r.pages_touched
+    << ", \"touch_passes\": " << e.passes << ", \"accesses\": " << r.accesses
+    << ", \"faulted_accesses\": " << r.faulted_accesses << ", \"faults\": " << r.faults
+    << ", \"baseline_ns\": " << r.baseline_ns << ", \"faulted_p50_ns\": " << r.faulted_p50_ns
+    << ", \"faulted_max_ns\": " << r.faulted_max_ns << ", \"blocked_seconds\": " << r.blocked_seconds
+    << ", \"access_seconds\": " << r.access_seconds << ", \"touch_seconds\": " << r.touch_seconds
+    << ", \"create_seconds\": " << double(create_ns) / 1e9 << ", \"touch_start_ns\": " << r.touch_start_ns
+    << ", \"touch_end_ns\": " << r.touch_end_ns << ", \"data_mismatches\": " << r.data_mismatches
+    << ", \"image_mismatches\": " << r.image_mismatches << ", \"first_mismatch\": " << json_str(r.first_mismatch)
+    << ", \"error\": " << json_str(!create_error.empty() ? create_error : std::string(r.error)) << "}";
+  return o.str();
+}
+
+// Creator thread of enclave e: build it, have it touched (here, by a forked child or by another process that
+// receives the fd), report.
+void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch, bool alive, std::mutex& mu,
+                    std::vector<Held>& held) {
+  TouchResult r;
+  std::string err;
+  auto image = epcbench::sgx::embedded_enclave_image();
+  auto probe = epcbench::sgx::layout_from_elf(image, 0);
+  std::uint64_t image_pages = probe ? probe.value().image_size / kPage : 0;
+  std::uint64_t t0 = now_ns(), t1 = t0;
+  do {
+    if (!probe) {
+      err = probe.error();
+      break;
+    }
+    if (e.add < image_pages + 1) {
+      err = "add_pages " + std::to_string(e.add) + " < image pages + 1 (" + std::to_string(image_pages + 1) + ")";
+      break;
+    }
+    auto lay = epcbench::sgx::layout_from_elf(image, e.add - image_pages);
+    if (!lay) {
+      err = lay.error();
+      break;
+    }
+    CreateOptions co;
+    co.encl_size = e.size;
+    co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
+    co.debug = e.debug;
+    auto b = epcbench::sgx::create_enclave(lay.value(), key, co);
+    t1 = now_ns();
+    if (!b) {
+      err = b.error();
+      break;
+    }
+    BuiltEnclave& be = b.value();
+    {
+      std::lock_guard<std::mutex> g(mu);
+      held.push_back({be.fd, be.base, be.layout.encl_size});
+    }
+    EnclInfo info;
+    info.base = reinterpret_cast<std::uint64_t>(be.base);
+    info.encl_size = be.layout.encl_size;
+    info.heap_pages = be.layout.heap_pages;
+    info.passes = e.passes;
+    info.eaug = e.eaug;
+    info.remove = e.remove;
+    info.id = std::uint64_t(e.idx);
+    if (e.toucher == "self") {
+      r = touch_enclave(be.fd, be.layout, info);
+    } else if (e.toucher == "fork") {
+      int pp[2];
+      if (pipe2(pp, O_CLOEXEC) != 0) {
+        err = errno_text("pipe");
+        break;
+      }
+      pid_t pid = fork();
+      if (pid < 0) {
+        err = errno_text("fork");
+        break;
+      }
+      if (pid == 0) {  // the child: only this thread exists here; touches the parent's enclave
+        close(pp[0]);
+        TouchResult cr = touch_enclave(be.fd, be.layout, info);
+        write_all(pp[1], &cr, sizeof cr);
+        _exit(0);
+      }
+      close(pp[1]);
+      if (!read_all(pp[0], &r, sizeof r)) set_error(r, "forked toucher died without a result");
+      close(pp[0]);
+      int st;
+      waitpid(pid, &st, 0);
+    } else {
+      int sock = ch.fdpass[e.idx][0];
+      if (!send_fd(sock, be.fd, info)) {
+        err = errno_text("sendmsg SCM_RIGHTS");
+        break;
+      }
+      if (!read_all(sock, &r, sizeof r)) set_error(r, "fd receiver died without a result");
+    }
+  } while (false);
+  report(ch.results, "result " + result_json(plan, e, r, err, t1 - t0, image_pages, alive) + "\n");
+}
+
+// Receiver thread: gets enclave e's fd from its creator in another process, maps it at the same ELRANGE and
+// touches it; sends the result back (the creator reports it).
+void receiver_thread(const Encl& e, Channels& ch, std::mutex& mu, std::vector<Held>& held) {
+  int sock = ch.fdpass[e.idx][1];
+  EnclInfo info;
+  TouchResult r;
+  int fd = recv_fd(sock, info);
+  do {
+    if (fd < 0) {
+      set_error(r, errno_text("recvmsg SCM_RIGHTS"));
+      break;
+    }
+    auto lay = epcbench::sgx::layout_from_elf(epcbench::sgx::embedded_enclave_image(), info.heap_pages);
+    if (!lay) {
+      set_error(r, lay.error());
+      break;
+    }
+    Layout l = lay.value();
+    l.encl_size = info.encl_size;
+    auto* base = reinterpret_cast<std::uint8_t*>(info.base);
+    void* area = mmap(base, l.encl_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (area == MAP_FAILED) {
+      set_error(r, errno_text("reserve the received ELRANGE"));
+      break;
+    }
+    {
+      std::lock_guard<std::mutex> g(mu);
+      held.push_back({fd, base, l.encl_size});
+    }
+    bool ok = true;
+    for (const auto& s : l.segments)
+      if (mmap(base + s.offset, s.size, s.prot, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        set_error(r, errno_text("mmap received enclave segment"));
+        ok = false;
+        break;
+      }
+    if (ok) r = touch_enclave(fd, l, info);
+  } while (false);
+  write_all(sock, &r, sizeof r);
+}
+
+bool join_cgroup(const std::string& root, const std::string& cg, std::string& err) {
+  std::string path = root + "/" + cg + "/cgroup.procs";
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "0\n", 2) != 2) {
+    err = errno_text("join cgroup " + path);
+    if (fd >= 0) close(fd);
+    return false;
+  }
+  close(fd);
+  return true;
+}
+
+[[noreturn]] void proc_main(const Plan& plan, int me, const std::string& cg_root, Channels& ch, int ctl,
+                            const std::vector<bool>& alive) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  const Proc& p = plan.procs[me];
+  std::string err;
+  if (!join_cgroup(cg_root, p.cgroup, err)) {
+    report(ch.results, "error " + std::to_string(me) + " " + err + "\n");
+    report(ch.results, "done " + std::to_string(me) + "\n");
+    _exit(2);
+  }
+  // Close the fd-passing ends this process does not use, so a dead peer reads as EOF.
+  for (const auto& e : plan.encls) {
+    if (e.toucher_proc < 0) continue;
+    if (e.proc != me && ch.fdpass[e.idx][0] >= 0) close(ch.fdpass[e.idx][0]);
+    if (e.toucher_proc != me && ch.fdpass[e.idx][1] >= 0) close(ch.fdpass[e.idx][1]);
+  }
+  auto key = epcbench::sgx::load_private_key_pem(epcbench::sgx::embedded_signing_key_pem());
+  if (!key) {
+    report(ch.results, "error " + std::to_string(me) + " signing key: " + key.error() + "\n");
+    report(ch.results, "done " + std::to_string(me) + "\n");
+    _exit(2);
+  }
+  std::mutex mu;
+  std::vector<Held> held;
+  std::vector<std::thread> threads;
+  for (const auto& e : plan.encls) {
+    if (e.proc == me)
+      threads.emplace_back(creator_thread, std::cref(plan), std::cref(e), key.value().get(), std::ref(ch),
+                           bool(alive[me]), std::ref(mu), std::ref(held));
+    if (e.toucher_proc == me) threads.emplace_back(receiver_thread, std::cref(e), std::ref(ch), std::ref(mu), std::ref(held));
+  }
+  for (auto& t : threads) t.join();
+  report(ch.results, "done " + std::to_string(me) + "\n");
+  char c;
+  while (read(ctl, &c, 1) > 0 || errno == EINTR) {
+  }
+  for (const auto& h : held) {
+    munmap(h.base, h.size);
+    close(h.fd);
+  }
+  _exit(0);
+}
+
+// ---- the driver ----
+
+bool mkdirs(const std::string& path) {
+  std::string cur;
+  std::istringstream in(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') cur = "";
+  while (std::getline(in, part, '/')) {
+    if (part.empty()) continue;
+    cur += "/" + part;
+    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+int cmd_run(int argc, char** argv) {
+  std::string plan_path, out = "workload.json", ready, release, cg_root = "/sys/fs/cgroup";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--plan") plan_path = argv[i + 1];
+    else if (a == "--out") out = argv[i + 1];
+    else if (a == "--ready") ready = argv[i + 1];
+    else if (a == "--release") release = argv[i + 1];
+    else if (a == "--cgroup-root") cg_root = argv[i + 1];
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 64;
+    }
+  }
+  Plan plan = read_plan(plan_path);
+  const int np = int(plan.procs.size());
+  // A proc is alive at the scrape unless a restart replaces it.
+  std::vector<bool> alive(np, true);
+  for (const auto& p : plan.procs)
+    if (p.after >= 0) alive[p.after] = false;
+
+  Channels ch;
+  ch.fdpass.assign(plan.encls.size(), {-1, -1});
+  for (const auto& e : plan.encls)
+    if (e.toucher_proc >= 0) {
+      int sv[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) throw std::runtime_error(errno_text("socketpair"));
+      ch.fdpass[e.idx] = {sv[0], sv[1]};
+    }
+  int rp[2];
+  if (pipe2(rp, O_CLOEXEC) != 0) throw std::runtime_error(errno_text("pipe"));
+  ch.results = rp[1];
+
+  std::vector<pid_t> pids(np, -1);
+  std::vector<int> ctl(np, -1);
+  std::vector<bool> done(np, false), exited(np, false);
+  std::vector<std::string> errors;
+  const std::uint64_t start_ns = now_ns();
+  auto spawn = [&](int i) {
+    if (!mkdirs(cg_root + "/" + plan.procs[i].cgroup))
+      errors.push_back(errno_text("mkdir cgroup " + plan.procs[i].cgroup));
+    int cp[2];
+    if (pipe2(cp, O_CLOEXEC) != 0) throw std::runtime_error(errno_text("pipe"));
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(errno_text("fork"));
+    if (pid == 0) {
+      close(cp[1]);
+      close(rp[0]);
+      for (int k = 0; k < np; ++k)  // other containers' control pipes: theirs alone, or they never see EOF
+        if (ctl[k] >= 0) close(ctl[k]);
+      proc_main(plan, i, cg_root, ch, cp[0], alive);
+    }
+    close(cp[0]);
+    pids[i] = pid;
+    ctl[i] = cp[1];
+  };
+  auto reap = [&](int i) {
+    if (pids[i] < 0 || exited[i]) return;
+    if (ctl[i] >= 0) close(ctl[i]);
+    ctl[i] = -1;
+    int st = 0;
+    waitpid(pids[i], &st, 0);
+    exited[i] = true;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+      errors.push_back("proc " + std::to_string(i) + " exited with status " + std::to_string(st));
+  };
+  for (int i = 0; i < np; ++i)
+    if (plan.procs[i].after < 0) spawn(i);
+  // The driver keeps no fd-passing end both of whose processes run, so a dead peer reads as EOF.
+  for (const auto& e : plan.encls)
+    if (e.toucher_proc >= 0 && pids[e.proc] >= 0 && pids[e.toucher_proc] >= 0) {
+      close(ch.fdpass[e.idx][0]);
+      close(ch.fdpass[e.idx][1]);
+      ch.fdpass[e.idx] = {-1, -1};
+    }
+
+  std::vector<std::string> results;
+  std::string buf;
+  auto all_ready = [&] {
+    for (int i = 0; i < np; ++i)
+      if (alive[i] && !done[i]) return false;
+    return true;
+  };
+  while (!all_ready()) {
+    pollfd pfd{rp[0], POLLIN, 0};
+    int pr = poll(&pfd, 1, 500);
+    if (pr == 0) {  // a process that died before reporting done would block us forever
+      for (int i = 0; i < np; ++i) {
+        if (pids[i] < 0 || exited[i] || done[i]) continue;
+        int st = 0;
+        if (waitpid(pids[i], &st, WNOHANG) == pids[i]) {
+          exited[i] = done[i] = true;
+          errors.push_back("proc " + std::to_string(i) + " died before finishing (status " + std::to_string(st) + ")");
+        }
+      }
+      continue;
+    }
+    char tmp[4096];
+    ssize_t n = read(rp[0], tmp, sizeof tmp);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(tmp, std::size_t(n));
+    std::size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.rfind("result ", 0) == 0) {
+        results.push_back(line.substr(7));
+      } else if (line.rfind("error ", 0) == 0) {
+        errors.push_back(line.substr(6));
+      } else if (line.rfind("done ", 0) == 0) {
+        int i = std::stoi(line.substr(5));
+        done[i] = true;
+        // A container restart: the old container exits (its enclaves are released), its cgroup goes, then
+        // the new container starts in a new cgroup of the same pod.
+        for (int j = 0; j < np; ++j)
+          if (plan.procs[j].after == i) {
+            reap(i);
+            if (rmdir((cg_root + "/" + plan.procs[i].cgroup).c_str()) != 0)
+              errors.push_back(errno_text("rmdir " + plan.procs[i].cgroup));
+            spawn(j);
+          }
+      }
+    }
+  }
+  const std::uint64_t ready_ns = now_ns();
+  if (!ready.empty()) {
+    std::ofstream(ready) << "ready\n";
+  }
+  std::fprintf(stderr, "sgx_emu_workload: every enclave finished its passes (%.3f s); waiting for release\n",
+               double(ready_ns - start_ns) / 1e9);
+  if (!release.empty()) {
+    std::ifstream rel(release);  // blocks until the FIFO's writer opens it
+    std::string line;
+    std::getline(rel, line);
+  }
+  const std::uint64_t release_ns = now_ns();
+  for (int i = 0; i < np; ++i) reap(i);
+  // Collect results written after the ready point (none expected) until every writer is gone.
+  close(rp[1]);
+  {
+    char tmp[4096];
+    ssize_t n;
+    while ((n = read(rp[0], tmp, sizeof tmp)) > 0) buf.append(tmp, std::size_t(n));
+    std::size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.rfind("result ", 0) == 0) results.push_back(line.substr(7));
+      if (line.rfind("error ", 0) == 0) errors.push_back(line.substr(6));
+    }
+  }
+  const std::uint64_t end_ns = now_ns();
+  // Results sorted by enclave id.
+  std::sort(results.begin(), results.end(), [](const std::string& a, const std::string& b) {
+    return std::stoi(a.substr(a.find(':') + 1)) < std::stoi(b.substr(b.find(':') + 1));
+  });
+  bool failed = !errors.empty() || results.size() != plan.encls.size();
+  for (const auto& r : results)
+    if (r.find("\"error\": \"\"}") == std::string::npos) failed = true;
+  std::ofstream o(out);
+  o.precision(9);
+  o << "{\"enclaves\": [";
+  for (std::size_t i = 0; i < results.size(); ++i) o << (i ? ",\n  " : "\n  ") << results[i];
+  o << "\n], \"errors\": [";
+  for (std::size_t i = 0; i < errors.size(); ++i) o << (i ? ", " : "") << json_str(errors[i]);
+  o << "], \"ready_seconds\": " << double(ready_ns - start_ns) / 1e9
+    << ", \"release_seconds\": " << double(end_ns - release_ns) / 1e9 << ", \"ok\": " << (failed ? "false" : "true")
+    << "}\n";
+  o.close();
+  return failed ? 2 : 0;
+}
+
+// ---- idle ----
+
+std::map<std::string, long long> read_stats(const std::string& path, std::string& text) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  text = ss.str();
+  std::map<std::string, long long> m;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string a, b;
+    long long v;
+    if (!(l >> a)) continue;
+    if (a == "leaf" || a == "delay_us") {
+      if (l >> b >> v) m[a + " " + b] = v;
+    } else if (l >> v) {
+      m[a] = v;
+    }
+  }
+  return m;
+}
+
+int cmd_idle(int argc, char** argv) {
+  std::string stats = "/sys/kernel/debug/sgx_emu/stats";
+  long stable_ms = 1000, poll_ms = 50, timeout_s = 120;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--stats") stats = argv[i + 1];
+    else if (a == "--stable-ms") stable_ms = std::stol(argv[i + 1]);
+    else if (a == "--poll-ms") poll_ms = std::stol(argv[i + 1]);
+    else if (a == "--timeout-s") timeout_s = std::stol(argv[i + 1]);
+  }
+  std::string text;
+  auto key = [](std::map<std::string, long long>& m) {
+    return std::to_string(m["leaf EWB"]) + "/" + std::to_string(m["leaf ELDU"]) + "/" + std::to_string(m["free_pages"]);
+  };
+  auto m = read_stats(stats, text);
+  if (text.empty()) {
+    std::fprintf(stderr, "idle: cannot read %s\n", stats.c_str());
+    return 2;
+  }
+  std::string last = key(m);
+  std::uint64_t t0 = now_ns(), since = t0;
+  while (true) {
+    usleep(useconds_t(poll_ms * 1000));
+    m = read_stats(stats, text);
+    std::string k = key(m);
+    std::uint64_t t = now_ns();
+    if (k != last) {
+      last = k;
+      since = t;
+    } else if (t - since >= std::uint64_t(stable_ms) * 1000000ull) {
+      std::fputs(text.c_str(), stdout);
+      std::fprintf(stdout, "idle_wait_seconds %.3f\n", double(t - t0) / 1e9);
+      return 0;
+    }
+    if (t - t0 > std::uint64_t(timeout_s) * 1000000000ull) {
+      std::fputs(text.c_str(), stdout);
+      std::fprintf(stdout, "idle_wait_seconds %.3f\nidle_timeout 1\n", double(t - t0) / 1e9);
+      return 1;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string cmd = argc > 1 ? argv[1] : "";
+  try {
+    if (cmd == "run") return cmd_run(argc, argv);
+    if (cmd == "idle") return cmd_idle(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sgx_emu_workload: %s\n", e.what());
+    return 2;
+  }
+  std::fprintf(stderr,
+               "usage: sgx_emu_workload run --plan FILE --out FILE --ready FILE --release FIFO [--cgroup-root DIR]\n"
+               "       sgx_emu_workload idle [--stats FILE] [--stable-ms N] [--poll-ms N] [--timeout-s N]\n");
+  return 64;
+}
