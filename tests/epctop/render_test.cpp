@@ -1,0 +1,180 @@
+#include "render.h"
+
+#include <gtest/gtest.h>
+
+using namespace epctop;
+
+namespace {
+
+Snapshot snap(const std::string& body, double t) {
+  return std::get<Snapshot>(make_snapshot(std::get<0>(parse_prometheus_text(body)), t));
+}
+
+const char* kNode =
+    "sgx_platform_info{cpu_sgx=\"1\",cpu_sgx_lc=\"1\",sgx1=\"1\",sgx2=\"1\",driver=\"in-kernel\"} 1\n"
+    "sgx_exporter_build_info{version=\"0.1.0\",revision=\"x\",compiler=\"y\"} 1\n"
+    "sgx_epc_capacity_bytes{numa_node=\"0\"} 34359738368\n"
+    "sgx_epc_capacity_bytes{numa_node=\"1\"} 34359738368\n"
+    "sgx_epc_free_bytes 51539607552\n"
+    "sgx_epc_used_bytes 17179869184\n"
+    "sgx_epc_reclaim_passes_total{reclaimer=\"ksgxd\"} 100\n"
+    "sgx_epc_reclaim_passes_total{reclaimer=\"direct\"} 4\n"
+    "sgx_vepc_bytes 4194304\n"
+    "sgx_exporter_probe_attached{probe=\"a\"} 1\n"
+    "sgx_exporter_probe_attached{probe=\"b\"} 1\n"
+    "sgx_exporter_probe_attached{probe=\"c\"} 0\n"
+    "sgx_enclaves{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"} 1\n"
+    "sgx_epc_resident_bytes{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"} 2147483648\n"
+    "sgx_epc_swapped_bytes{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"} 536870912\n"
+    "sgx_epc_evicted_pages_total{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"} 1000\n"
+    "sgx_enclave_page_fault_seconds_total{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"} 10\n"
+    "sgx_enclaves{namespace=\"default\",pod=\"quote-job-with-a-very-long-name-9tq4z\",container=\"quote\"} 2\n"
+    "sgx_epc_resident_bytes{namespace=\"default\",pod=\"quote-job-with-a-very-long-name-9tq4z\",container=\"quote\"} 8388608\n"
+    "sgx_epc_evicted_pages_total{namespace=\"default\",pod=\"quote-job-with-a-very-long-name-9tq4z\",container=\"quote\"} 50\n"
+    "sgx_enclaves{cgroup=\"system.slice/aesmd.service\"} 3\n"
+    "sgx_epc_resident_bytes{cgroup=\"system.slice/aesmd.service\"} 2097152\n";
+
+Frame frame(const Snapshot* cur, const Snapshot* prev) {
+  Frame f;
+  f.target = "127.0.0.1:9840";
+  f.clock = "12:00:00";
+  f.cur = cur;
+  f.prev = prev;
+  f.data_age_s = 0.5;
+  return f;
+}
+
+}  // namespace
+
+TEST(Render, Formats) {
+  EXPECT_EQ(format_bytes(0), "0");
+  EXPECT_EQ(format_bytes(512), "512B");
+  EXPECT_EQ(format_bytes(1048576), "1.0M");
+  EXPECT_EQ(format_bytes(268435456), "256M");
+  EXPECT_EQ(format_bytes(68719476736.0), "64G");
+  EXPECT_EQ(format_rate(0), "0");
+  EXPECT_EQ(format_rate(0.001), "<0.01");
+  EXPECT_EQ(format_rate(2.5), "2.50");
+  EXPECT_EQ(format_rate(123.45), "123.5");
+  EXPECT_EQ(format_rate(4321), "4321");
+  EXPECT_EQ(format_rate(12345), "12.3k");
+}
+
+TEST(Render, Exact80x24ScreenFirstScrape) {
+  Snapshot a = snap(kNode, 100);
+  Screen s = render(frame(&a, nullptr), ViewState{}, 80, 24);
+  ASSERT_EQ(s.lines.size(), 24u);
+  for (const auto& l : s.lines) EXPECT_LE(l.size(), 80u) << l;
+  EXPECT_EQ(s.lines[0], "epctop 127.0.0.1:9840  in-kernel SGX1 SGX2 FLC  exporter 0.1.0 12:00:00 every 2s");
+  EXPECT_EQ(s.lines[1], "EPC 64G  used 16G  free 48G [##########..............................] 25.0%");
+  EXPECT_EQ(s.lines[2], "NUMA  0: 32G  1: 32G  (used/free node-wide only)");
+  EXPECT_EQ(s.lines[3], "reclaim/s ksgxd - direct -  vEPC 4.0M  probes 2/3  scrape 0.5s ago");
+  EXPECT_EQ(s.lines[4], "level container  sort RESIDENT desc  ns all  3 rows");
+  EXPECT_EQ(s.table_header, 5);
+  EXPECT_EQ(s.lines[5].substr(s.sort_x, s.sort_w), "RESIDENT");
+  EXPECT_EQ(s.lines[5], "WORKLOAD                  ENCL RESIDENT  SWAPPED EVICT/s LOADB/s FAULT/s STALL/s");
+  EXPECT_EQ(s.lines[6], "sgx-apps/enclave-db-0/db     1     2.0G     512M       -       -       -       -");
+  EXPECT_EQ(s.lines[7], "default/quot~-9tq4z/quote    2     8.0M        -       -       -       -       -");
+  EXPECT_EQ(s.lines[8], "system.slice~esmd.service    3     2.0M        -       -       -       -       -");
+  EXPECT_EQ(s.lines[9], "");
+  EXPECT_EQ(s.status, 23);
+  EXPECT_EQ(s.lines[23], "h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t");
+}
+
+TEST(Render, RatesSortFilterAndLevel) {
+  Snapshot a = snap(kNode, 100);
+  std::string body = kNode;
+  body.replace(body.find("container=\"db\"} 1000"), 20, "container=\"db\"} 1400");  // +100/s
+  body.replace(body.find("container=\"quote\"} 50"), 21, "container=\"quote\"} 850");  // +200/s
+  body.replace(body.find("container=\"db\"} 10\n"), 19, "container=\"db\"} 12\n");    // 0.5 s/s
+  body.replace(body.find("\"ksgxd\"} 100"), 12, "\"ksgxd\"} 112");
+  Snapshot b = snap(body, 104);
+  ViewState v;
+  v.sort = Column::Evict;
+  Screen s = render(frame(&b, &a), v, 80, 24);
+  EXPECT_EQ(s.lines[3], "reclaim/s ksgxd 3.00 direct 0  vEPC 4.0M  probes 2/3  scrape 0.5s ago");
+  EXPECT_EQ(s.lines[5], "WORKLOAD                  ENCL RESIDENT  SWAPPED EVICT/s LOADB/s FAULT/s STALL/s");
+  EXPECT_EQ(s.lines[5].substr(s.sort_x, s.sort_w), "EVICT/s");
+  EXPECT_EQ(s.lines[6], "default/quot~-9tq4z/quote    2     8.0M        -   200.0       -       -       -");
+  EXPECT_EQ(s.lines[7], "sgx-apps/enclave-db-0/db     1     2.0G     512M   100.0       -       -    0.50");
+  EXPECT_EQ(s.lines[8], "system.slice~esmd.service    3     2.0M        -       -       -       -       -");
+
+  v.descending = false;
+  s = render(frame(&b, &a), v, 80, 24);
+  EXPECT_EQ(s.lines[6].substr(0, 8), "sgx-apps");
+  EXPECT_EQ(s.lines[8].substr(0, 12), "system.slice");  // unknown last in both orders
+
+  v = ViewState{};
+  v.ns_filter = "sgx";
+  s = render(frame(&b, &a), v, 80, 24);
+  EXPECT_EQ(s.lines[4], "level container  sort RESIDENT desc  ns sgx  1 row");
+  EXPECT_EQ(s.lines[6].substr(0, 24), "sgx-apps/enclave-db-0/db");
+  EXPECT_EQ(s.lines[7], "");
+
+  v = ViewState{};
+  v.level = Level::Pod;
+  s = render(frame(&b, &a), v, 80, 24);
+  EXPECT_EQ(s.lines[6].substr(0, 22), "sgx-apps/enclave-db-0 ");
+
+  v.level = Level::Enclave;
+  s = render(frame(&b, &a), v, 80, 24);
+  EXPECT_EQ(s.lines[6], "no per-enclave data: this exporter exports no sgx_enclave_info series.");
+}
+
+TEST(Render, ErrorLineKeepsTheLastData) {
+  Snapshot a = snap(kNode, 100);
+  Frame f = frame(&a, nullptr);
+  f.error = "Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server";
+  f.retry_in_s = 2;
+  f.data_age_s = 12;
+  Screen s = render(f, ViewState{}, 160, 24);
+  EXPECT_TRUE(s.status_is_error);
+  EXPECT_EQ(s.lines[23],
+            "ERROR: Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server; retry in 2s; "
+            "data shown is 12s old");
+  EXPECT_EQ(s.lines[6].substr(0, 24), "sgx-apps/enclave-db-0/db");
+
+  Frame none = frame(nullptr, nullptr);
+  none.error = "HTTP 404 Not Found";
+  s = render(none, ViewState{}, 80, 24);
+  EXPECT_EQ(s.lines[6], "no data from 127.0.0.1:9840:");
+  EXPECT_EQ(s.lines[7], "  HTTP 404 Not Found");
+}
+
+TEST(Render, DegradesOnSmallTerminals) {
+  Snapshot a = snap(kNode, 100);
+  Screen s = render(frame(&a, nullptr), ViewState{}, 50, 9);
+  ASSERT_EQ(s.lines.size(), 9u);
+  for (const auto& l : s.lines) EXPECT_LE(l.size(), 50u) << l;
+  EXPECT_EQ(s.lines[5], "WORKLOAD          RESIDENT EVICT/s FAULT/s STALL/s");
+  EXPECT_EQ(s.lines[6], "sgx-apps~-db-0/db     2.0G       -       -       -");
+  EXPECT_EQ(s.lines[7], "... 2 more (filter with /, or a taller terminal)");
+  EXPECT_EQ(s.lines[8], "3 columns hidden (wider terminal)  h help  q quit ");  // clipped to 50
+  s = render(frame(&a, nullptr), ViewState{}, 30, 5);
+  ASSERT_EQ(s.lines.size(), 5u);
+  EXPECT_EQ(s.lines[0], "epctop: terminal 30x5 too smal");
+}
+
+TEST(Render, IdentityColumnsWhenWide) {
+  std::string body = std::string(kNode) +
+      "sgx_enclave_info{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\",mrenclave=\"0123456789abcdef\","
+      "mrsigner=\"fedcba9876543210\",isv_svn=\"7\",debug=\"0\"} 1\n";
+  Snapshot a = snap(body, 100);
+  Screen s = render(frame(&a, nullptr), ViewState{}, 120, 24);
+  EXPECT_EQ(s.lines[5], "WORKLOAD                      ENCL RESIDENT  SWAPPED EVICT/s LOADB/s FAULT/s STALL/s    MRENCLAVE"
+                        "     MRSIGNER   SVN DBG");
+  EXPECT_EQ(s.lines[6], "sgx-apps/enclave-db-0/db         1     2.0G     512M       -       -       -       - "
+                        "0123456789ab fedcba987654     7   0");
+  s = render(frame(&a, nullptr), ViewState{}, 80, 24);
+  EXPECT_EQ(s.lines[5].find("MRENCLAVE"), std::string::npos);
+  EXPECT_EQ(s.lines[23], "4 columns hidden (wider terminal)  h help  q quit  / namespace  1 2 3 level  sor");
+}
+
+TEST(Render, HelpScreen) {
+  Snapshot a = snap(kNode, 100);
+  ViewState v;
+  v.help = true;
+  Screen s = render(frame(&a, nullptr), v, 80, 24);
+  EXPECT_EQ(s.lines[6], "epctop keys");
+  EXPECT_EQ(s.lines[19], "was reset, its new value is what it counted since. '-': no data (yet).");
+}
