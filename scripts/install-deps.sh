@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential cmake pkg-config git
   # exporter
   prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
+  # epctop (terminal view): ncurses screen, libcurl fetch; its tests drive it under tmux
+  libncurses-dev libcurl4-openssl-dev tmux
   # BPF side
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # tests and benchmarks
