@@ -358,7 +358,20 @@ Screen render(const Frame& f, const ViewState& v, int width, int height) {
       table.push_back("waiting for the first scrape of " + f.target);
     } else {
       table.push_back("no data from " + f.target + ":");
-      for (std::size_t i = 0; i < f.error.size(); i += width - 2) table.push_back("  " + f.error.substr(i, width - 2));
+      // Word-wrapped: the whole message is readable even on 80 columns (the status line is clipped).
+      std::string line;
+      std::size_t i = 0;
+      while (i < f.error.size()) {
+        std::size_t sp = f.error.find(' ', i);
+        std::string word = f.error.substr(i, sp == std::string::npos ? std::string::npos : sp - i);
+        i = sp == std::string::npos ? f.error.size() : sp + 1;
+        if (!line.empty() && static_cast<int>(line.size() + 1 + word.size()) > width - 2) {
+          table.push_back("  " + line);
+          line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+      }
+      if (!line.empty()) table.push_back("  " + line);
     }
   } else if (v.level == Level::Enclave && !rows.has_enclave_series) {
     table.push_back("no per-enclave data: this exporter exports no sgx_enclave_info series.");

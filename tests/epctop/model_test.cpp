@@ -33,20 +33,20 @@ const char* kTwoContainers =
 
 }  // namespace
 
-TEST(Model, RejectsAPageWithoutSgxSeries) {
+TEST(EpctopModel, RejectsAPageWithoutSgxSeries) {
   auto p = std::get<0>(parse_prometheus_text("node_load1 0.5\nnode_load5 0.4\n"));
   auto s = make_snapshot(p, 0);
   ASSERT_EQ(s.index(), 1u);
   EXPECT_EQ(std::get<std::string>(s), "no sgx_* series in the page: not an epc_exporter /metrics (2 series, e.g. node_load1)");
 }
 
-TEST(Model, CounterRateHandlesResets) {
+TEST(EpctopModel, CounterRateHandlesResets) {
   EXPECT_DOUBLE_EQ(counter_rate(100, 300, 2), 100);
   EXPECT_DOUBLE_EQ(counter_rate(300, 50, 2), 25);  // reset: 50 counted since
   EXPECT_DOUBLE_EQ(counter_rate(1, 2, 0), 0);
 }
 
-TEST(Model, ContainerAndPodLevels) {
+TEST(EpctopModel, ContainerAndPodLevels) {
   Snapshot a = snap(kTwoContainers, 10);
   Rows c = build_rows(a, nullptr, Level::Container);
   ASSERT_EQ(c.rows.size(), 3u);
@@ -65,7 +65,7 @@ TEST(Model, ContainerAndPodLevels) {
   EXPECT_EQ(pod->ns, "ns");
 }
 
-TEST(Model, RatesPerSeriesThenSummedWithReset) {
+TEST(EpctopModel, RatesPerSeriesThenSummedWithReset) {
   Snapshot a = snap(kTwoContainers, 10);
   std::string body = kTwoContainers;
   // a: +200 in 4 s; b: restarted (reset) and counted 40 since; reclaim ksgxd +8.
@@ -83,7 +83,7 @@ TEST(Model, RatesPerSeriesThenSummedWithReset) {
   EXPECT_DOUBLE_EQ(*n.reclaim_direct_rate, 0);
 }
 
-TEST(Model, NodeInfo) {
+TEST(EpctopModel, NodeInfo) {
   Snapshot a = snap(
       "sgx_platform_info{cpu_sgx=\"1\",cpu_sgx_lc=\"1\",sgx1=\"1\",sgx2=\"0\",driver=\"in-kernel\"} 1\n"
       "sgx_epc_capacity_bytes{numa_node=\"1\"} 200\n"
@@ -108,7 +108,7 @@ TEST(Model, NodeInfo) {
   EXPECT_FALSE(n.has_reclaim);
 }
 
-TEST(Model, EnclaveIdentityAndEnclaveLevel) {
+TEST(EpctopModel, EnclaveIdentityAndEnclaveLevel) {
   const char* body =
       "sgx_enclaves{namespace=\"ns\",pod=\"p\",container=\"a\"} 2\n"
       "sgx_epc_resident_bytes{namespace=\"ns\",pod=\"p\",container=\"a\"} 8192\n"
@@ -133,7 +133,7 @@ TEST(Model, EnclaveIdentityAndEnclaveLevel) {
   EXPECT_FALSE(find(e, "ns/p/a/bbbbbbbbbbbb")->resident.has_value());
 }
 
-TEST(Model, NoIdentityNoEnclaveLevel) {
+TEST(EpctopModel, NoIdentityNoEnclaveLevel) {
   Snapshot a = snap(kTwoContainers, 0);
   Rows e = build_rows(a, nullptr, Level::Enclave);
   EXPECT_FALSE(e.has_identity);
@@ -141,7 +141,7 @@ TEST(Model, NoIdentityNoEnclaveLevel) {
   EXPECT_TRUE(e.rows.empty());
 }
 
-TEST(Model, CgroupUsageFallbackTakesEachLevelsOwnSeries) {
+TEST(EpctopModel, CgroupUsageFallbackTakesEachLevelsOwnSeries) {
   Snapshot a = snap(
       "sgx_cgroup_epc_usage_bytes{cgroup=\"/\"} 999\n"
       "sgx_cgroup_epc_usage_bytes{namespace=\"ns\",pod=\"p\"} 300\n"

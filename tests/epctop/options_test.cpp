@@ -16,7 +16,7 @@ Options ok(std::vector<std::string> a) {
 }
 }  // namespace
 
-TEST(Options, Defaults) {
+TEST(EpctopOptions, Defaults) {
   Options o = ok({});
   EXPECT_EQ(o.fetch.url, "http://127.0.0.1:9840/metrics");
   EXPECT_EQ(o.interval_s, 2);
@@ -24,7 +24,7 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o.batch);
 }
 
-TEST(Options, UrlForms) {
+TEST(EpctopOptions, UrlForms) {
   EXPECT_EQ(normalize_url("node1:9840"), "http://node1:9840/metrics");
   EXPECT_EQ(normalize_url("https://node1:9840"), "https://node1:9840/metrics");
   EXPECT_EQ(normalize_url("https://node1:9840/x"), "https://node1:9840/x");
@@ -33,7 +33,7 @@ TEST(Options, UrlForms) {
   EXPECT_EQ(err({"a:1", "b:2"}), "more than one URL: http://a:1/metrics and b:2");
 }
 
-TEST(Options, AllFlags) {
+TEST(EpctopOptions, AllFlags) {
   Options o = ok({"--once", "-d", "0.5", "--timeout=3", "--max-size=1M", "--tls.ca-file=ca.pem", "--tls.cert-file",
                   "c.pem", "--tls.key-file=k.pem", "--basic-auth.username=u", "--basic-auth.password-file=pw",
                   "--level=pod", "--sort=evict", "--namespace=sgx", "--width=160", "https://n:1"});
@@ -54,7 +54,7 @@ TEST(Options, AllFlags) {
   EXPECT_EQ(o.fetch.url, "https://n:1/metrics");
 }
 
-TEST(Options, Errors) {
+TEST(EpctopOptions, Errors) {
   EXPECT_EQ(err({"--bogus"}), "unknown option --bogus (epctop --help lists them)");
   EXPECT_EQ(err({"-d"}), "-d needs a value");
   EXPECT_EQ(err({"-d", "0"}), "-d: '0' is not a number of seconds between 0.2 and 3600");

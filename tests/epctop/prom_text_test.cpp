@@ -22,7 +22,7 @@ std::string err(std::string_view body, const ParseLimits& l = {}) {
 
 }  // namespace
 
-TEST(PromText, SamplesLabelsCommentsAndValues) {
+TEST(EpctopPromText, SamplesLabelsCommentsAndValues) {
   auto s = ok("# HELP sgx_enclaves Live enclaves.\n# TYPE sgx_enclaves gauge\n"
               "sgx_enclaves{namespace=\"a\",pod=\"p\",container=\"c\"} 3\n"
               "\n"
@@ -44,21 +44,21 @@ TEST(PromText, SamplesLabelsCommentsAndValues) {
   EXPECT_TRUE(std::isinf(s[4].value) && s[4].value > 0);
 }
 
-TEST(PromText, HtmlIsRejectedWithTheLine) {
+TEST(EpctopPromText, HtmlIsRejectedWithTheLine) {
   EXPECT_EQ(err("<!DOCTYPE html>\n<html><body>hi</body></html>\n"),
             "line 1: not Prometheus text format: '<!DOCTYPE html>'");
 }
 
-TEST(PromText, TruncatedBodyIsAnError) {
+TEST(EpctopPromText, TruncatedBodyIsAnError) {
   EXPECT_EQ(err("a 1\nb 2\nsgx_epc_free_bytes 66"), "line 3: response truncated (last line has no end of line)");
 }
 
-TEST(PromText, EmptyAndBinary) {
+TEST(EpctopPromText, EmptyAndBinary) {
   EXPECT_EQ(err(""), "empty response");
   EXPECT_EQ(err(std::string_view("a 1\n\0\n", 6)), "binary data, not Prometheus text format");
 }
 
-TEST(PromText, BadSamples) {
+TEST(EpctopPromText, BadSamples) {
   EXPECT_EQ(err("a{b=\"c} 1\n"), "line 1: unterminated value of label b");
   EXPECT_EQ(err("a{b=c} 1\n"), "line 1: expected '\"' after b=");
   EXPECT_EQ(err("a{1=\"c\"} 1\n"), "line 1: bad label name in 'a{1=\"c\"} 1'");
@@ -69,7 +69,7 @@ TEST(PromText, BadSamples) {
   EXPECT_EQ(err("a{b=\"\\x\"} 1\n"), "line 1: bad escape \\x in label b");
 }
 
-TEST(PromText, Limits) {
+TEST(EpctopPromText, Limits) {
   ParseLimits l;
   l.max_line_bytes = 16;
   EXPECT_EQ(err("short 1\nthis_line_is_too_long 1\n", l), "line 2: line longer than 16 bytes");
@@ -81,13 +81,13 @@ TEST(PromText, Limits) {
   EXPECT_EQ(err("a{x=\"1\",y=\"2\"} 1\n", l), "line 1: more than 1 labels");
 }
 
-TEST(PromText, HugeBodyOfGarbageFailsFastAtLineOne) {
+TEST(EpctopPromText, HugeBodyOfGarbageFailsFastAtLineOne) {
   std::string big(8 * 1024 * 1024, 'x');
   big += '\n';
   EXPECT_EQ(err(big), "line 1: line longer than 65536 bytes");
 }
 
-TEST(PromText, OutOfRangeValueIsInfinity) {
+TEST(EpctopPromText, OutOfRangeValueIsInfinity) {
   auto s = ok("a 1e999\nb -1e999\n");
   ASSERT_EQ(s.size(), 2u);
   EXPECT_TRUE(std::isinf(s[0].value) && s[0].value > 0);

@@ -46,7 +46,7 @@ Frame frame(const Snapshot* cur, const Snapshot* prev) {
 
 }  // namespace
 
-TEST(Render, Formats) {
+TEST(EpctopRender, Formats) {
   EXPECT_EQ(format_bytes(0), "0");
   EXPECT_EQ(format_bytes(512), "512B");
   EXPECT_EQ(format_bytes(1048576), "1.0M");
@@ -60,7 +60,7 @@ TEST(Render, Formats) {
   EXPECT_EQ(format_rate(12345), "12.3k");
 }
 
-TEST(Render, Exact80x24ScreenFirstScrape) {
+TEST(EpctopRender, Exact80x24ScreenFirstScrape) {
   Snapshot a = snap(kNode, 100);
   Screen s = render(frame(&a, nullptr), ViewState{}, 80, 24);
   ASSERT_EQ(s.lines.size(), 24u);
@@ -81,7 +81,7 @@ TEST(Render, Exact80x24ScreenFirstScrape) {
   EXPECT_EQ(s.lines[23], "h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t");
 }
 
-TEST(Render, RatesSortFilterAndLevel) {
+TEST(EpctopRender, RatesSortFilterAndLevel) {
   Snapshot a = snap(kNode, 100);
   std::string body = kNode;
   body.replace(body.find("container=\"db\"} 1000"), 20, "container=\"db\"} 1400");  // +100/s
@@ -121,7 +121,7 @@ TEST(Render, RatesSortFilterAndLevel) {
   EXPECT_EQ(s.lines[6], "no per-enclave data: this exporter exports no sgx_enclave_info series.");
 }
 
-TEST(Render, ErrorLineKeepsTheLastData) {
+TEST(EpctopRender, ErrorLineKeepsTheLastData) {
   Snapshot a = snap(kNode, 100);
   Frame f = frame(&a, nullptr);
   f.error = "Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server";
@@ -139,9 +139,13 @@ TEST(Render, ErrorLineKeepsTheLastData) {
   s = render(none, ViewState{}, 80, 24);
   EXPECT_EQ(s.lines[6], "no data from 127.0.0.1:9840:");
   EXPECT_EQ(s.lines[7], "  HTTP 404 Not Found");
+  none.error = "not Prometheus text: line 102: response truncated (last line has no end of line) and more words here";
+  s = render(none, ViewState{}, 60, 24);
+  EXPECT_EQ(s.lines[7], "  not Prometheus text: line 102: response truncated (last");
+  EXPECT_EQ(s.lines[8], "  line has no end of line) and more words here");
 }
 
-TEST(Render, DegradesOnSmallTerminals) {
+TEST(EpctopRender, DegradesOnSmallTerminals) {
   Snapshot a = snap(kNode, 100);
   Screen s = render(frame(&a, nullptr), ViewState{}, 50, 9);
   ASSERT_EQ(s.lines.size(), 9u);
@@ -155,7 +159,7 @@ TEST(Render, DegradesOnSmallTerminals) {
   EXPECT_EQ(s.lines[0], "epctop: terminal 30x5 too smal");
 }
 
-TEST(Render, IdentityColumnsWhenWide) {
+TEST(EpctopRender, IdentityColumnsWhenWide) {
   std::string body = std::string(kNode) +
       "sgx_enclave_info{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\",mrenclave=\"0123456789abcdef\","
       "mrsigner=\"fedcba9876543210\",isv_svn=\"7\",debug=\"0\"} 1\n";
@@ -170,7 +174,7 @@ TEST(Render, IdentityColumnsWhenWide) {
   EXPECT_EQ(s.lines[23], "4 columns hidden (wider terminal)  h help  q quit  / namespace  1 2 3 level  sor");
 }
 
-TEST(Render, HelpScreen) {
+TEST(EpctopRender, HelpScreen) {
   Snapshot a = snap(kNode, 100);
   ViewState v;
   v.help = true;
