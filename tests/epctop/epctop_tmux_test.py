@@ -332,6 +332,7 @@ def main():
         run_wide_identity(tm, res, top, bad, bad_url)
         run_batch(res, top, url)
         run_bad_input(tm, res, top, bad, bad_url)
+        run_tls(tm, res, top, args.exporter, fixture, ticking.dst, tmp)
     except Exception as e:  # a harness failure is a test failure, with the reason
         import traceback
         traceback.print_exc()
@@ -517,6 +518,95 @@ def run_batch(res, top, url):
               "--once, unreachable port: exit 1, message on stderr and in the snapshot", r.stdout + r.stderr)
     r = subprocess.run([top, "--bogus"], capture_output=True, text=True, timeout=60)
     res.check(r.returncode == 2 and "unknown option --bogus" in r.stderr, "bad flag: exit 2 and a message", r.stderr)
+
+
+def make_tls(tmp):
+    """CA, server certificate for 127.0.0.1, client certificate, a bcrypt hash: None when openssl or bcrypt is
+    missing (the TLS checks are then skipped with the reason)."""
+    if not shutil.which("openssl"):
+        return None, "openssl not installed"
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import crypt
+        pw_hash = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1024))
+    except Exception as e:  # noqa: BLE001 - any failure means: no bcrypt here
+        return None, f"no bcrypt in python3 crypt ({e})"
+    if not pw_hash or not pw_hash.startswith("$2"):
+        return None, "no bcrypt in python3 crypt"
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+
+    def ossl(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+         "-subj", "/CN=epctop-test-ca")
+    with open(os.path.join(d, "san.ext"), "w") as fh:
+        fh.write("subjectAltName=IP:127.0.0.1\n")
+    for name, cn, ext in (("server", "127.0.0.1", ["-extfile", "san.ext"]), ("client", "prometheus", [])):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+             "-out", f"{name}.crt", *ext)
+    with open(os.path.join(d, "web.yml"), "w") as fh:
+        fh.write("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n"
+                 f"basic_auth_users:\n  prometheus: {pw_hash}\n")
+    for name, text in (("pw", "s3cret\n"), ("badpw", "wrong\n")):
+        with open(os.path.join(d, name), "w") as fh:
+            fh.write(text)
+    return d, ""
+
+
+def run_tls(tm, res, top, exporter, fixture, replay, tmp):
+    d, why = make_tls(tmp)
+    if not d:
+        print(f"skip  TLS and basic auth checks: {why}")
+        return
+    port = free_port()
+    log = open(os.path.join(tmp, "exporter-tls.log"), "w")
+    proc = subprocess.Popen([exporter, f"--web.listen-address=127.0.0.1:{port}", f"--path.rootfs={fixture}",
+                             f"--collector.platform.cpuid-file={fixture}/cpuid.txt",
+                             f"--collector.ebpf.replay-file={replay}", f"--web.config.file={d}/web.yml",
+                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        end = time.monotonic() + DEADLINE
+        up = False
+        while time.monotonic() < end and proc.poll() is None and not up:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                up = True
+            except OSError:
+                time.sleep(0.05)
+        if not res.check(up, "TLS exporter listening"):
+            return
+        url = f"https://127.0.0.1:{port}/metrics"
+        tls = ["--tls.ca-file", f"{d}/ca.crt", "--tls.cert-file", f"{d}/client.crt", "--tls.key-file", f"{d}/client.key"]
+        auth = ["--basic-auth.username", "prometheus", "--basic-auth.password-file", f"{d}/pw"]
+
+        def once(*a):
+            return subprocess.run([top, "--once", "--timeout", "5", *a, url], capture_output=True, text=True, timeout=60)
+        r = once(*tls, *auth)
+        res.check(r.returncode == 0 and "sgx-apps/enclave-db-0/db" in r.stdout,
+                  "TLS: CA file, client certificate and basic auth from a password file", r.stdout + r.stderr)
+        r = once(*tls)
+        res.check(r.returncode == 1 and "HTTP 401 Unauthorized" in r.stderr, "TLS without credentials: 401 named", r.stderr)
+        r = once(*tls, "--basic-auth.username", "prometheus", "--basic-auth.password-file", f"{d}/badpw")
+        res.check(r.returncode == 1 and "HTTP 401" in r.stderr, "TLS, wrong password: 401", r.stderr)
+        r = once(*tls[2:], *auth)
+        res.check(r.returncode == 1 and "certificate" in r.stderr.lower(), "TLS without the CA file: certificate error",
+                  r.stderr)
+        r = once(*tls[:2], *auth)
+        res.check(r.returncode == 1 and "sgx-apps" not in r.stdout, "TLS without the client certificate: refused",
+                  r.stdout + r.stderr)
+        r = once(*tls, "--basic-auth.username", "prometheus", "--basic-auth.password-file", f"{d}/missing")
+        res.check(r.returncode == 2 and "cannot open" in r.stderr, "missing password file: exit 2 and a message", r.stderr)
+        s = "tls"
+        tm.start(s, " ".join([top, "-d", "1", *tls, url]), 80, 24)
+        wait_screen(tm, s, lambda x: "ERROR: HTTP 401 Unauthorized" in x, "live view, no credentials: 401 on screen", res)
+        tm.keys(s, "q")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def run_bad_input(tm, res, top, bad, bad_url):
