@@ -414,6 +414,11 @@ Screen render(const Frame& f, const ViewState& v, int width, int height) {
   }
   s.status = static_cast<int>(s.lines.size());
   s.lines.push_back(clip(st, width));
+  // Label values may hold newlines and control bytes (the format escapes them) and the widths above count bytes:
+  // the screen gets printable ASCII only, one byte one column.
+  for (auto& l : s.lines)
+    for (char& c : l)
+      if (c < 0x20 || c > 0x7e) c = '?';
   return s;
 }
 

@@ -182,3 +182,12 @@ TEST(EpctopRender, HelpScreen) {
   EXPECT_EQ(s.lines[6], "epctop keys");
   EXPECT_EQ(s.lines[19], "was reset, its new value is what it counted since. '-': no data (yet).");
 }
+
+TEST(EpctopRender, ControlBytesInLabelsDoNotReachTheTerminal) {
+  // An escaped newline (\n in the page), a raw ESC byte and UTF-8: none reaches the terminal as such.
+  Snapshot a = snap("sgx_enclaves{namespace=\"n\\ns\",pod=\"p\x1b[2J\",container=\"c\"} 1\n"
+                    "sgx_enclaves{cgroup=\"caf\xc3\xa9\"} 1\n", 0);
+  Screen s = render(frame(&a, nullptr), ViewState{}, 80, 24);
+  EXPECT_EQ(s.lines[6].substr(0, 12), "caf??       ");
+  EXPECT_EQ(s.lines[7].substr(0, 12), "n?s/p?[2J/c ");
+}
