@@ -53,7 +53,7 @@ esac
 patch=$kdir/$series.patch
 [ -f "$patch" ] || { log "no patch $patch"; exit 1; }
 # Bump when the build steps below change what ends up in the cache.
-recipe=1
+recipe=2
 key=$( { echo "$source_id recipe $recipe"; cat "$patch" "$kdir/emu.c" "$kdir/config"; } | sha256sum | cut -c1-16)
 out=$cache/$series-$key
 if [ -f "$out/bzImage" ]; then
@@ -66,18 +66,36 @@ exec 9>"$cache/$series.lock"
 flock 9
 if [ -f "$out/bzImage" ]; then echo "$out"; exit 0; fi  # built by a concurrent run meanwhile
 
-work=$cache/build-$series
-rm -rf "$work" && mkdir -p "$work"
-trap 'cp "$work/build.log" "$cache/$series-last-build.log" 2>/dev/null; rm -rf "$work"' EXIT
+# The build tree is kept ($cache/tree-<series>, EPC_KERNEL_KEEP_TREE=0 removes it after a build): a later change
+# of the patch, emu.c or the config is then an incremental build (the old patch reversed, the new one applied).
+tree=$cache/tree-$series
+buildlog=$cache/$series-last-build.log
 start=$(date +%s)
-log "extracting $source_id"
-case $series in
-  5.15) tar -xJf "$tarball" -C "$work" ;;
-  *) dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$pkg.tar.xz" | xz -dc | tar -x -C "$work" ;;
-esac
-src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -1)
+src=""
+if [ -f "$tree/.epc-source" ] && [ "$(cat "$tree/.epc-source")" = "$source_id" ] && [ -f "$tree/.epc-patch" ]; then
+  src=$(cat "$tree/.epc-srcdir")
+  if (cd "$src" && patch -R -p1 --quiet < "$tree/.epc-patch"); then
+    log "incremental build in $src"
+  else
+    log "kept tree does not take the old patch back: extracting anew"
+    src=""
+  fi
+fi
+if [ -z "$src" ]; then
+  rm -rf "$tree" && mkdir -p "$tree"
+  log "extracting $source_id"
+  case $series in
+    5.15) tar -xJf "$tarball" -C "$tree" ;;
+    *) dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/$pkg.tar.xz" | xz -dc | tar -x -C "$tree" ;;
+  esac
+  src=$(find "$tree" -mindepth 1 -maxdepth 1 -type d | head -1)
+  echo "$src" > "$tree/.epc-srcdir"
+  echo "$source_id" > "$tree/.epc-source"
+fi
 cd "$src"
+rm -f "$tree/.epc-patch"
 patch -p1 --forward --quiet < "$patch"
+cp "$patch" "$tree/.epc-patch"
 cp "$kdir/emu.c" arch/x86/kernel/cpu/sgx/emu.c
 log "configuring"
 make -s tinyconfig >/dev/null
@@ -89,8 +107,8 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 log "building bzImage with $(nproc) jobs"
-if ! make -j"$(nproc)" bzImage > "$work/build.log" 2>&1; then
-  tail -40 "$work/build.log" >&2
+if ! make -j"$(nproc)" bzImage > "$buildlog" 2>&1; then
+  tail -40 "$buildlog" >&2
   log "build failed"
   exit 1
 fi
@@ -103,6 +121,7 @@ objcopy -O binary --only-section=.BTF vmlinux "$tmp/vmlinux.btf"
 make -s kernelrelease > "$tmp/release"
 echo $(( $(date +%s) - start )) > "$tmp/build-seconds"
 rm -rf "$out" && mv "$tmp" "$out"
+[ "${EPC_KERNEL_KEEP_TREE:-1}" = 1 ] || rm -rf "$tree"
 log "built in $(cat "$out/build-seconds") s ($out)"
 echo "$out"
 }

@@ -24,10 +24,16 @@
 #include <linux/mm.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
+#include <linux/xarray.h>
 #include <asm/cpufeature.h>
+#include <asm/trapnr.h>
 #include <asm/sgx.h>
 #include "sgx.h"
 #include "encls.h"
+
+#ifndef SGX_ENCLS_FAULT_FLAG
+#define SGX_ENCLS_FAULT_FLAG ENCLS_FAULT_FLAG	/* its name before 6.0 */
+#endif
 
 static const char *const sgx_emu_leaf_names[SGX_EMU_NR_LEAVES] = {
 	[ECREATE] = "ECREATE", [EADD] = "EADD",     [EINIT] = "EINIT",
@@ -41,6 +47,27 @@ static atomic64_t sgx_emu_counts[SGX_EMU_NR_LEAVES];
 static atomic64_t sgx_emu_integrity_failures;
 static atomic64_t sgx_emu_version = ATOMIC64_INIT(0);
 static unsigned int sgx_emu_delay_us[SGX_EMU_NR_LEAVES];
+
+/* The one piece of EPCM state the driver depends on: which EPC pages EMODT made TRIM pages. EACCEPT (ENCLU, run
+ * inside the enclave) cannot happen here, so a TRIM page counts as accepted at once: EMODPR on it faults with #PF,
+ * which is how sgx_encl_remove_pages() learns that the enclave accepted the removal. The type travels with the
+ * page through EWB/ELDU in the PCMD's SECINFO, as on hardware. Keyed by the EPC page's virtual page number. */
+static DEFINE_XARRAY(sgx_emu_trimmed);
+
+static bool sgx_emu_is_trimmed(void *epc)
+{
+	return xa_load(&sgx_emu_trimmed, (unsigned long)epc >> PAGE_SHIFT) != NULL;
+}
+
+static void sgx_emu_set_trimmed(void *epc, bool trimmed)
+{
+	unsigned long index = (unsigned long)epc >> PAGE_SHIFT;
+
+	if (trimmed)
+		xa_store(&sgx_emu_trimmed, index, xa_mk_value(1), GFP_KERNEL);
+	else if (xa_load(&sgx_emu_trimmed, index))
+		xa_erase(&sgx_emu_trimmed, index);
+}
 
 #define SGX_EMU_MAX_SECTIONS 2
 static struct {
@@ -156,6 +183,17 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 
 	sgx_emu_count(leaf);
 	switch (leaf) {
+	case EMODT: {		/* rbx: SECINFO with the new page type, rcx: EPC page */
+		struct sgx_secinfo *secinfo = rbx;
+
+		sgx_emu_set_trimmed(rcx, ((secinfo->flags >> 8) & 0xff) == SGX_PAGE_TYPE_TRIM);
+		return 0;
+	}
+	case EMODPR:		/* rbx: SECINFO, rcx: EPC page; on an accepted TRIM page: #PF */
+		return sgx_emu_is_trimmed(rcx) ? (SGX_ENCLS_FAULT_FLAG | X86_TRAP_PF) : 0;
+	case EREMOVE:		/* rcx: EPC page, free again */
+		sgx_emu_set_trimmed(rcx, false);
+		return 0;
 	case ECREATE:	/* rbx: PAGEINFO (contents = SECS), rcx: EPC page */
 	case EADD:	/* rbx: PAGEINFO (contents = source page), rcx: EPC page */
 		memcpy(rcx, (void *)(unsigned long)pginfo->contents, PAGE_SIZE);
@@ -173,6 +211,10 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 
 		memcpy((void *)(unsigned long)pginfo->contents, rcx, PAGE_SIZE);
 		memset(pcmd, 0, sizeof(*pcmd));
+		if (sgx_emu_is_trimmed(rcx)) {
+			pcmd->secinfo.flags = (u64)SGX_PAGE_TYPE_TRIM << 8;
+			sgx_emu_set_trimmed(rcx, false);
+		}
 		pcmd->enclave_id = mac.version;
 		BUILD_BUG_ON(sizeof(mac) > sizeof(pcmd->mac));
 		memcpy(pcmd->mac, &mac, sizeof(mac));
@@ -190,6 +232,7 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 			return SGX_EMU_MAC_COMPARE_FAIL;
 		}
 		*(u64 *)rdx = 0;
+		sgx_emu_set_trimmed(rcx, ((pcmd->secinfo.flags >> 8) & 0xff) == SGX_PAGE_TYPE_TRIM);
 		return 0;
 	}
 	case EDGBRD:	/* rcx: address in the EPC, rbx: out */
@@ -198,7 +241,7 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 	case EDGBWR:	/* rcx: address in the EPC, rbx: value */
 		*(u64 *)rcx = (u64)(unsigned long)rbx;
 		return 0;
-	default:		/* EINIT, EREMOVE, EEXTEND, EBLOCK, ETRACK, EMODPR, EMODT: succeed */
+	default:		/* EINIT, EEXTEND, EBLOCK, ETRACK: succeed */
 		return 0;
 	}
 }
