@@ -220,6 +220,7 @@ class Tmux:
 
     def __init__(self, tmpdir):
         self.sock = os.path.join(tmpdir, "tmux.sock")
+        self.tmpdir = tmpdir
 
     def run(self, *args, check=True):
         return subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null", *args], capture_output=True, text=True,
@@ -228,7 +229,9 @@ class Tmux:
     def start(self, name, cmd, w, h):
         env = {"TERM": "screen", "LANG": "C.UTF-8"}
         self.run("new-session", "-d", "-s", name, "-x", str(w), "-y", str(h),
-                 *sum((["-e", f"{k}={v}"] for k, v in env.items()), []), "sh", "-c", cmd)
+                 *sum((["-e", f"{k}={v}"] for k, v in env.items()), []), "sh", "-c",
+                 # A crash leaves a core in the test's directory (kept with --keep); exec: the pane's process is epctop.
+                 f"ulimit -c unlimited 2>/dev/null; cd {self.tmpdir}; exec {cmd}")
         self.run("set-option", "-t", name, "remain-on-exit", "on")
 
     def screen(self, name):
@@ -238,9 +241,26 @@ class Tmux:
         self.run("send-keys", "-t", name, *keys)
 
     def dead(self, name):
-        r = self.run("display-message", "-p", "-t", name, "#{pane_dead} #{pane_dead_status}", check=False)
-        parts = r.stdout.split()
-        return (parts[0] == "1", parts[1] if len(parts) > 1 else "") if parts else (True, "?")
+        r = self.run("display-message", "-p", "-t", name, "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}",
+                     check=False)
+        parts = r.stdout.strip().split("|")
+        if len(parts) != 3:
+            return True, "?"
+        dead, status, sig = parts
+        if sig:
+            return True, "signal " + sig
+        return dead == "1", status  # status "" while tmux has not reaped the process yet
+
+    def why(self, name):
+        """The pane's process as the kernel sees it, for a failure message."""
+        pid = self.run("display-message", "-p", "-t", name, "#{pane_pid}", check=False).stdout.strip()
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                st = [l for l in fh.read().splitlines() if l.startswith(("State", "Threads"))]
+            return f"pid {pid}: " + ", ".join(st)
+        except OSError:
+            cores = [f for f in os.listdir(self.tmpdir) if f.startswith("core")]
+            return f"pid {pid} gone; cores in {self.tmpdir}: {cores}"
 
     def kill(self):
         self.run("kill-server", check=False)
@@ -325,7 +345,7 @@ def main():
     bad = BadServer(url)
     threading.Thread(target=bad.serve_forever, daemon=True).start()
     bad_url = f"http://127.0.0.1:{bad.server_address[1]}/metrics"
-    top = args.epctop
+    top = os.path.abspath(args.epctop)
     try:
         exp.start()
         run_live_80x24(tm, res, top, url, exp, ticking)
@@ -467,9 +487,9 @@ def run_live_80x24(tm, res, top, url, exp, ticking):
     tm.keys(s, "q")
     end = time.monotonic() + DEADLINE
     # tmux marks the pane dead when the pty closes and fills in the status when it has reaped the process.
-    while time.monotonic() < end and tm.dead(s)[1] == "":
+    while time.monotonic() < end and not tm.dead(s)[1]:
         time.sleep(0.05)
-    res.check(tm.dead(s) == (True, "0"), f"key q: exits 0 ({tm.dead(s)})")
+    res.check(tm.dead(s) == (True, "0"), f"key q: exits 0 ({tm.dead(s)})", tm.why(s))
 
 
 def run_wide_identity(tm, res, top, bad, bad_url):
