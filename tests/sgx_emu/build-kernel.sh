@@ -6,7 +6,8 @@
 #
 # Usage: build-kernel.sh 6.1|6.12|5.15     last line of stdout: the cache directory holding
 #        bzImage, vmlinux.btf (raw BTF, for libbpf's btf_custom_path), System.map, config, build-seconds, release
-# Env:   EPC_KERNEL_CACHE (default /var/cache/epc-exporter/kernels), EPC_SHARED_DIR (default <repo>/../shared)
+# Env:   EPC_KERNEL_CACHE (default /var/cache/epc-exporter/kernels), EPC_SHARED_DIR (default <repo>/../shared,
+#        else /work/shared)
 # Exit:  0 built or cached, 1 build failed, 77 sources not available (offline, no cached package)
 set -euo pipefail
 # The whole script is one function, parsed before it runs: editing this file during a build cannot derail it.
@@ -16,6 +17,7 @@ top=$(cd "$here/../.." && pwd)
 series=${1:?usage: build-kernel.sh 6.1|6.12|5.15}
 cache=${EPC_KERNEL_CACHE:-/var/cache/epc-exporter/kernels}
 shared=${EPC_SHARED_DIR:-$top/../shared}
+[ -d "$shared/kernels" ] || shared=/work/shared  # a clone outside the workplace layout
 kdir=$here/kernel
 mkdir -p "$cache/src"
 
