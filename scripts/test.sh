@@ -6,7 +6,7 @@
 # repository are built in the background from the start, beside everything else (EPC_KERNEL_SERIES, default
 # "6.1 6.12 5.15"; log in $build/kernels.log).
 # Arguments go to the main ctest run (e.g. -R golden, -L unit) and skip the hardened and emu stages.
-# The last line totals both stages: "total: N passed, N failed".
+# The last line totals every stage: "total: N passed, N failed, N skipped".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
@@ -56,6 +56,9 @@ if fuzz=$(grep -o 'fuzzing [0-9]* targets, [0-9]* executions, [0-9]*s each, [0-9
   passed=$((passed + targets - fuzz_failed))
   failed=$((failed + fuzz_failed))
 fi
+# ctest counts a skipped test (SKIP_RETURN_CODE, GTEST_SKIP) among the passed ones; report it apart.
+skipped=$(grep -c '\*\*\*Skipped' "$log" || true)
+passed=$((passed - skipped))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a stage failed without a count (e.g. a build error)
-echo "total: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
