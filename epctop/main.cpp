@@ -64,6 +64,20 @@ void print_batch(const Screen& s) {
   std::cout.flush();
 }
 
+// What the renderer needs from one fetch loop's state (batch and live views alike).
+Frame make_frame(const Options& o, const std::optional<Snapshot>& cur, const std::optional<Snapshot>& prev,
+                 const std::string& error, double now) {
+  Frame f;
+  f.target = url_target(o.fetch.url);
+  f.clock = wall_clock();
+  f.interval_s = o.interval_s;
+  f.cur = cur ? &*cur : nullptr;
+  f.prev = prev ? &*prev : nullptr;
+  if (cur) f.data_age_s = now - cur->t;
+  f.error = error;
+  return f;
+}
+
 int run_batch(const Options& o) {
   std::optional<Snapshot> prev, cur;
   std::string error;
@@ -87,14 +101,7 @@ int run_batch(const Options& o) {
       rc = 1;
       std::cerr << "epctop: " << o.fetch.url << ": " << error << '\n';
     }
-    Frame f;
-    f.target = url_target(o.fetch.url);
-    f.clock = wall_clock();
-    f.interval_s = o.interval_s;
-    f.cur = cur ? &*cur : nullptr;
-    f.prev = prev ? &*prev : nullptr;
-    if (cur) f.data_age_s = now_s() - cur->t;
-    f.error = error;
+    Frame f = make_frame(o, cur, prev, error, now_s());
     f.retry_in_s = o.interval_s;
     f.batch = true;
     int height = o.height > 0 ? o.height : 100000;
@@ -255,14 +262,7 @@ int run_live(const Options& o) {
     }
     double t = now_s();
     if (dirty || t - last_draw >= 1.0) {
-      Frame f;
-      f.target = url_target(o.fetch.url);
-      f.clock = wall_clock();
-      f.interval_s = o.interval_s;
-      f.cur = cur ? &*cur : nullptr;
-      f.prev = prev ? &*prev : nullptr;
-      if (cur) f.data_age_s = t - cur->t;
-      f.error = error;
+      Frame f = make_frame(o, cur, prev, error, t);
       {
         std::lock_guard lk(sh.mu);
         f.retry_in_s = sh.next_attempt - t;
