@@ -381,23 +381,9 @@ std::uint64_t count_keys(int fd) {
 }  // namespace
 
 namespace {
-WorkloadCounters counters_of(const epc_encl_state& e) {
-  WorkloadCounters c;
-  c.enclaves = 1;
-  c.size_bytes = static_cast<std::int64_t>(e.size_bytes);
-  c.resident_pages = e.resident_pages;
-  c.swapped_pages = e.swapped_pages;
-  c.va_pages = e.va_pages;
-  c.evicted_pages = e.evicted_pages;
-  c.loaded_back_pages = e.loaded_back_pages;
-  c.page_faults = e.page_faults;
-  c.page_fault_ns = e.page_fault_ns;
-  c.alloc_failures = e.alloc_failures;
-  c.fault_retries = e.fault_retries;
-  return c;
-}
-
-WorkloadCounters counters_of(const epc_cgroup_stats& v) {
+// The monotonic counters, which a live enclave's entry and a cgroup's released-enclave entry both carry.
+template <class Entry>
+WorkloadCounters monotonic_counters_of(const Entry& v) {
   WorkloadCounters c;
   c.evicted_pages = v.evicted_pages;
   c.loaded_back_pages = v.loaded_back_pages;
@@ -407,6 +393,18 @@ WorkloadCounters counters_of(const epc_cgroup_stats& v) {
   c.fault_retries = v.fault_retries;
   return c;
 }
+
+WorkloadCounters counters_of(const epc_encl_state& e) {
+  WorkloadCounters c = monotonic_counters_of(e);
+  c.enclaves = 1;
+  c.size_bytes = static_cast<std::int64_t>(e.size_bytes);
+  c.resident_pages = e.resident_pages;
+  c.swapped_pages = e.swapped_pages;
+  c.va_pages = e.va_pages;
+  return c;
+}
+
+WorkloadCounters counters_of(const epc_cgroup_stats& v) { return monotonic_counters_of(v); }
 }  // namespace
 
 Snapshot Probes::read(const std::function<void()>& between_walks) {
