@@ -100,4 +100,27 @@ static __always_inline __u64 epc_encl_of_vmf(struct vm_fault *vmf) {
   return (__u64)BPF_CORE_READ(vmf, vma, vm_private_data);
 }
 
+/* The cgroup v2 (default hierarchy) kernfs node of the current task: its id is bpf_get_current_cgroup_id(). */
+static __always_inline struct kernfs_node *epc_current_cgroup_kn(void) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+}
+
+/* kernfs_node::parent became the RCU-protected __parent in 6.15 ("kernfs: Use RCU to access
+ * kernfs_node::parent"); 5.15-6.14 have parent. Both are declared here (vmlinux.h has whichever the build host's
+ * kernel has) and CO-RE keeps the one the target kernel's BTF has. */
+struct kernfs_node___parent {
+  struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___rcu_parent {
+  struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *epc_kn_parent(struct kernfs_node *kn) {
+  if (bpf_core_field_exists(struct kernfs_node___rcu_parent, __parent))
+    return BPF_CORE_READ((struct kernfs_node___rcu_parent *)kn, __parent);
+  return BPF_CORE_READ((struct kernfs_node___parent *)kn, parent);
+}
+
 #endif

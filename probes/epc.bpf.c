@@ -22,11 +22,56 @@ static __always_inline int is_err(__u64 ptr) { return ptr >= (__u64)-4095; }
 
 static __always_inline __u64 cur_tid(void) { return (__u32)bpf_get_current_pid_tgid(); }
 
+/* cgroup id -> path of the cgroup (struct epc_cgroup_path), for cgroups that created enclaves. Written once, at the
+ * cgroup's first enclave; userspace deletes it with the cgroup's `cgroups` entry (Probes::forget_gone_cgroups). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, EPC_MAX_CGROUPS);
+  __type(key, __u64);
+  __type(value, struct epc_cgroup_path);
+} cgroup_paths SEC(".maps");
+
+/* The value is larger than the BPF stack: it is built here. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct epc_cgroup_path);
+} cgroup_path_scratch SEC(".maps");
+
+/* Records the current task's cgroup path under cgroup_id unless it is known. The names are read from kernfs while
+ * the task runs in the cgroup, so the cgroup exists; a failed read records nothing (userspace then resolves the id
+ * from the cgroup tree, as before). Never touches the accounting. */
+static __always_inline void record_cgroup_path(__u64 cgroup_id) {
+  if (bpf_map_lookup_elem(&cgroup_paths, &cgroup_id)) return;
+  __u32 zero = 0;
+  struct epc_cgroup_path *p = bpf_map_lookup_elem(&cgroup_path_scratch, &zero);
+  if (!p) return;
+  struct kernfs_node *kn = epc_current_cgroup_kn();
+  if (!kn || BPF_CORE_READ(kn, id) != cgroup_id) return; /* moved between the two reads */
+  p->depth = 0;
+  p->truncated = 0;
+#pragma unroll
+  for (int i = 0; i < EPC_CGROUP_PATH_LEVELS; i++) {
+    struct kernfs_node *parent = epc_kn_parent(kn);
+    if (!parent) break; /* kn is the root, which has no name in the path */
+    long n = bpf_probe_read_kernel_str(p->names[i], EPC_CGROUP_NAME_LEN, BPF_CORE_READ(kn, name));
+    if (n < 0) return;
+    if (n >= EPC_CGROUP_NAME_LEN) p->truncated = 1;
+    p->depth = i + 1;
+    kn = parent;
+  }
+  if (epc_kn_parent(kn)) p->truncated = 1; /* levels left above the last recorded one */
+  bpf_map_update_elem(&cgroup_paths, &cgroup_id, p, BPF_NOEXIST);
+}
+
 /* ---- handlers, shared by both flavors: read the kernel, then call the accounting ---- */
 
 static __always_inline void on_create(void *encl, void *secs) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
-  acct_encl_create((__u32)pid_tgid, (__u64)encl, bpf_get_current_cgroup_id(), pid_tgid >> 32, epc_secs_size(secs));
+  __u64 cgroup_id = bpf_get_current_cgroup_id();
+  acct_encl_create((__u32)pid_tgid, (__u64)encl, cgroup_id, pid_tgid >> 32, epc_secs_size(secs));
+  record_cgroup_path(cgroup_id);
 }
 
 static __always_inline void on_create_ret(long ret) { acct_encl_create_ret(cur_tid(), ret); }

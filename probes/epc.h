@@ -17,6 +17,12 @@
 
 #define EPC_PAGE_SIZE 4096
 
+/* Recorded cgroup paths (struct epc_cgroup_path): levels below the root and bytes per name, NUL included. Deep
+ * enough for the kubelet's layouts (kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice/
+ * cri-containerd-<64 hex>.scope is 4 levels, its longest name 85 bytes) with room for nested node runtimes. */
+#define EPC_CGROUP_PATH_LEVELS 8
+#define EPC_CGROUP_NAME_LEN 96
+
 /* Why an event was not recorded (sgx_exporter_bpf_dropped_events_total{reason}). */
 enum epc_drop_reason {
   EPC_DROP_ENCL_MAP_FULL = 0,
@@ -55,6 +61,17 @@ struct epc_cgroup_stats {
   __u64 page_fault_ns;
   __u64 alloc_failures;
   __u64 fault_retries;
+};
+
+/* The path of a cgroup that created an enclave, recorded from the creating task's cgroup (kernfs names) when the
+ * cgroup's first enclave is created, so that a container which lives and ends between two scrapes still resolves
+ * to its pod and container after its cgroup directory is gone. names[0] is the cgroup's own name, names[1] its
+ * parent's, ...; the root has depth 0. truncated: deeper than EPC_CGROUP_PATH_LEVELS or a name cut to
+ * EPC_CGROUP_NAME_LEN (userspace then does not use it). Deleted with the cgroup's entry in `cgroups`. */
+struct epc_cgroup_path {
+  __u32 depth;
+  __u32 truncated;
+  char names[EPC_CGROUP_PATH_LEVELS][EPC_CGROUP_NAME_LEN];
 };
 
 /* Node-wide (array map, one element). */

@@ -380,6 +380,23 @@ std::uint64_t count_keys(int fd) {
 }
 }  // namespace
 
+// "/a/b/c" from a recorded path (names leaf first); "" when it was truncated or a name is not a plain directory
+// name (the kernel wrote it, but the bytes are read as untrusted all the same).
+std::string cgroup_path_of(const epc_cgroup_path& p) {
+  if (p.truncated || p.depth > EPC_CGROUP_PATH_LEVELS) return {};
+  if (p.depth == 0) return "/";
+  std::string out;
+  for (std::uint32_t i = p.depth; i-- > 0;) {
+    const char* name = p.names[i];
+    std::size_t len = strnlen(name, EPC_CGROUP_NAME_LEN);
+    std::string_view n(name, len);
+    if (len == 0 || len == EPC_CGROUP_NAME_LEN || n == "." || n == ".." || n.find('/') != n.npos) return {};
+    out += '/';
+    out += n;
+  }
+  return out;
+}
+
 namespace {
 // The monotonic counters, which a live enclave's entry and a cgroup's released-enclave entry both carry.
 template <class Entry>
@@ -434,10 +451,13 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0) return;  // released meanwhile
     per[e.cgroup_id] += counters_of(e);
   });
+  int path_fd = bpf_map__fd(skel->maps.cgroup_paths);
   for (auto& [id, c] : per) {
     WorkloadEntry w;
     w.cgroup_id = id;
     w.counters = c;
+    epc_cgroup_path p{};
+    if (bpf_map_lookup_elem(path_fd, &id, &p) == 0) w.recorded_path = cgroup_path_of(p);
     s.workloads.push_back(std::move(w));
   }
   std::uint32_t zero = 0;
@@ -450,8 +470,8 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.vepc_alloc_failures = n.vepc_alloc_failures;
     for (int i = 0; i < EPC_DROP_NR; ++i) s.dropped[kDropReasons[i]] = n.dropped[i];
   }
-  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.inflight, skel->maps.va_pages,
-                     skel->maps.evicted, skel->maps.fault_waits}) {
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.inflight,
+                     skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
   }
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
@@ -481,6 +501,14 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
     if (!live.count(id) && !cgroup_exists(id)) gone.push_back(id);
   });
   for (auto id : gone) bpf_map_delete_elem(fd, &id);
+  // Recorded paths go with their cgroup's entry, and so do those whose entry was never made (cgroups map full).
+  int path_fd = bpf_map__fd(obj_->skel->maps.cgroup_paths);
+  std::vector<std::uint64_t> orphans;
+  for_each_key(path_fd, [&](std::uint64_t id) {
+    epc_cgroup_stats v{};
+    if (!live.count(id) && bpf_map_lookup_elem(fd, &id, &v) != 0) orphans.push_back(id);
+  });
+  for (auto id : orphans) bpf_map_delete_elem(path_fd, &id);
   return gone.size();
 }
 
@@ -488,8 +516,8 @@ std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() co
   std::vector<std::pair<std::string, std::uint64_t>> out;
   if (!obj_) return out;
   auto* skel = obj_->skel;
-  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.node, skel->maps.inflight, skel->maps.va_pages,
-                     skel->maps.evicted, skel->maps.fault_waits}) {
+  for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.node,
+                     skel->maps.inflight, skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
     std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
     std::string line;
     std::uint64_t bytes = 0;

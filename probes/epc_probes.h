@@ -13,6 +13,7 @@
 #include "epc_snapshot.h"
 
 struct epc_test_event;
+struct epc_cgroup_path;
 struct btf;
 
 namespace epc::probes {
@@ -49,6 +50,10 @@ int btf_function_arity(const struct btf* btf, const char* fn);
 // The fexit program that reads sgx_encl_grow()'s return value at the right ctx index: "fx_va_grow" (encl, reclaim:
 // the SGX2 series, 6.0+), "fx_va_grow1" (encl: 5.15), "" (unknown signature or absent: use the kprobe flavor).
 std::string encl_grow_fexit_variant(const struct btf* btf);
+
+// The path a cgroup_paths entry records ("/kubepods.slice/.../cri-containerd-<id>.scope", "/" for the root); ""
+// when it was truncated or holds anything but plain directory names (exposed for tests).
+std::string cgroup_path_of(const epc_cgroup_path& p);
 
 // Which kernel symbols exist, parsed from /proc/kallsyms text (exposed for tests).
 struct KallsymsInfo {

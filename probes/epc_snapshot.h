@@ -43,6 +43,9 @@ struct WorkloadCounters {
 struct WorkloadEntry {
   std::uint64_t cgroup_id = 0;
   std::string cgroup_path;  // set by the replay source; the live one resolves ids through Attribution
+  // Live source: the path the probes recorded when the cgroup created its first enclave ("/kubepods.slice/...";
+  // empty when none was recorded). Used when the id no longer resolves (the cgroup is gone).
+  std::string recorded_path;
   WorkloadCounters counters;
 };
 

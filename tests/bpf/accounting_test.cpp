@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <string>
@@ -574,6 +575,36 @@ TEST(Kallsyms, ParsesFunctionsClonesAndTheFreePagesCounter) {
   auto hidden = epc::probes::parse_kallsyms("0000000000000000 b sgx_nr_free_pages\n");
   EXPECT_EQ(hidden.nr_free_pages_addr, 0u);
   EXPECT_FALSE(hidden.any_sgx);
+}
+
+// Recorded cgroup paths (probes/epc.h, struct epc_cgroup_path): names leaf first, joined root first; anything that
+// is not a plain directory name, or a truncated record, gives "" (the id is then resolved from the cgroup tree only).
+TEST(RecordedCgroupPath, JoinsNamesAndRejectsWhatIsNotAPath) {
+  auto rec = [](std::vector<std::string> leaf_first, std::uint32_t truncated = 0) {
+    epc_cgroup_path p{};
+    p.depth = static_cast<std::uint32_t>(leaf_first.size());
+    p.truncated = truncated;
+    for (std::size_t i = 0; i < leaf_first.size() && i < EPC_CGROUP_PATH_LEVELS; ++i)
+      std::strncpy(p.names[i], leaf_first[i].c_str(), EPC_CGROUP_NAME_LEN);
+    return p;
+  };
+  using epc::probes::cgroup_path_of;
+  EXPECT_EQ(cgroup_path_of(rec({})), "/");
+  EXPECT_EQ(cgroup_path_of(rec({"aesmd.service", "system.slice"})), "/system.slice/aesmd.service");
+  EXPECT_EQ(cgroup_path_of(rec({"cri-containerd-ab.scope", "kubepods-burstable-pod1.slice", "kubepods-burstable.slice",
+                                "kubepods.slice"})),
+            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-ab.scope");
+  EXPECT_EQ(cgroup_path_of(rec({"a", "b"}, 1)), "");         // deeper than recorded, or a name was cut
+  EXPECT_EQ(cgroup_path_of(rec({"a", ".."})), "");
+  EXPECT_EQ(cgroup_path_of(rec({"a", "."})), "");
+  EXPECT_EQ(cgroup_path_of(rec({"a/b", "c"})), "");
+  EXPECT_EQ(cgroup_path_of(rec({"a", ""})), "");
+  epc_cgroup_path deep = rec({"a"});
+  deep.depth = EPC_CGROUP_PATH_LEVELS + 1;  // garbage depth
+  EXPECT_EQ(cgroup_path_of(deep), "");
+  epc_cgroup_path full = rec({"a"});
+  std::memset(full.names[0], 'x', EPC_CGROUP_NAME_LEN);  // no NUL
+  EXPECT_EQ(cgroup_path_of(full), "");
 }
 
 }  // namespace

@@ -50,6 +50,8 @@ bool has_family(std::vector<prometheus::MetricFamily>& fams, const std::string& 
   return false;
 }
 
+std::string kAllProbesForward();
+
 TEST(EbpfReplay, AksFixtureAttributesToPods) {
   auto snap = parse_ebpf_replay(slurp(kFixtures + "/ebpf/aks-dcsv3.txt"));
   ASSERT_TRUE(snap.ok()) << snap.error().message;
@@ -111,6 +113,31 @@ TEST(EbpfReplay, RejectsBrokenFiles) {
   EXPECT_NE(r.error().message.find("line 3"), std::string::npos) << r.error().message;
 }
 
+// A container that lived and ended between two scrapes: its cgroup id no longer resolves in the cgroup tree, so
+// the path the probes recorded at its first enclave names the pod and container. Without one: cgroup="unknown".
+TEST(EbpfMetrics, GoneCgroupResolvesByTheRecordedPath) {
+  auto snap = parse_ebpf_replay(kAllProbesForward());
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  probes::WorkloadEntry gone;
+  gone.cgroup_id = 0xfffffff0;  // no cgroup of the fixture has this inode
+  gone.recorded_path =
+      "/kubepods.slice/kubepods-pod3f1c2a9e_8b7d_4e6f_9a21_5c0d7e4b8a13.slice/"
+      "cri-containerd-5b688557f410eb9e9cce89ece6103d27550fd3a24818bd49d8aaf460cf4be97e.scope";
+  gone.counters.evicted_pages = 700;
+  probes::WorkloadEntry unrecorded;
+  unrecorded.cgroup_id = 0xfffffff1;
+  unrecorded.counters.evicted_pages = 5;
+  snap->workloads = {gone, unrecorded};
+  HostPaths paths(kFixtures + "/aks-dcsv3");
+  Attribution attribution(paths);
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+  auto& f = sink.families();
+  const Labels db = {{"namespace", "sgx-apps"}, {"pod", "enclave-db-0"}, {"container", "db"}};
+  EXPECT_EQ(value(f, "sgx_epc_evicted_pages_total", db), 700);
+  EXPECT_EQ(value(f, "sgx_epc_evicted_pages_total", {{"cgroup", "unknown"}}), 5);
+}
+
 TEST(EbpfMetrics, NoProbeAttachedMeansProbeHealthOnly) {
   auto snap = parse_ebpf_replay(
       "probe ewb sgx_encl_ewb - \"off: no SGX driver in this kernel\"\n"
@@ -131,6 +158,8 @@ const char* kAllProbes =
     "probe epc_free f kprobe attached\nprobe ewb f kprobe attached\nprobe eldu f kprobe attached\n"
     "probe page_fault f kprobe attached\nprobe reclaim f kprobe attached\nprobe va_grow f kprobe attached\n"
     "probe va_shrink f kprobe attached\nprobe vepc_fault f kprobe attached\nprobe vepc_free f kprobe attached\n";
+
+std::string kAllProbesForward() { return kAllProbes; }
 
 // A probe that is off removes the metrics it feeds (not zeros); the others stay.
 TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {
