@@ -3,7 +3,10 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -167,14 +170,138 @@ KallsymsInfo parse_kallsyms(const std::string& text) {
   return info;
 }
 
+namespace {
+// kretprobes with an explicit maxactive, through tracefs. The kernel keeps `maxactive` return instances per
+// kretprobe and misses the return of every call beyond them that is in flight at once. Created through the perf
+// kprobe PMU (libbpf's way) it takes the default: max(10, 2 x possible CPUs) since 5.18, but on 5.15 kernels
+// without CONFIG_PREEMPTION (PREEMPT_NONE or PREEMPT_VOLUNTARY, as Ubuntu's) only num_possible_cpus()
+// (5.15 kernel/kprobes.c:2023-2028). sgx_vma_fault and sgx_encl_eldu sleep on the enclave's mutex and its backing
+// pages, so more threads than CPUs are inside them under paging and returns were lost (the emulated 5.15 kernel,
+// one CPU: 18,213 of 37,496 sgx_encl_eldu returns). A tracefs kretprobe event ("r<N>:group/event func") sets N.
+constexpr int kKretprobeMaxactive = 1024;  // trace_kprobe's upper bound is 4096 (KRETPROBE_MAXACTIVE_MAX)
+constexpr const char* kTracefsGroupPrefix = "epc_exporter_";
+
+struct TracefsKretprobe {
+  std::string tracefs;  // directory with kprobe_events
+  std::string group, event;
+};
+
+bool append_line(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = ::write(fd, line.data(), line.size());
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return n == static_cast<ssize_t>(line.size());
+}
+
+std::string tracefs_dir(const std::string& sys_path) {
+  for (const char* d : {"/kernel/tracing", "/kernel/debug/tracing"}) {
+    std::string dir = sys_path + d;
+    if (::access((dir + "/kprobe_events").c_str(), W_OK) == 0) return dir;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::string& proc_path) {
+  std::ifstream in(tracefs + "/kprobe_events");
+  std::string line;
+  std::vector<std::string> stale;
+  while (std::getline(in, line)) {
+    // "r1024:epc_exporter_123/kr_eldu sgx_encl_eldu"
+    auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
+    if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
+      continue;
+    std::string group = line.substr(colon + 1, slash - colon - 1);
+    if (group.rfind(kTracefsGroupPrefix, 0) != 0) continue;
+    std::string pid = group.substr(std::strlen(kTracefsGroupPrefix));
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid == std::to_string(::getpid()) || ::access((proc_path + "/" + pid).c_str(), F_OK) == 0) continue;
+    stale.push_back("-:" + line.substr(colon + 1, space - colon - 1) + "\n");
+  }
+  for (const auto& s : stale)
+    if (!append_line(tracefs + "/kprobe_events", s)) spdlog::debug("ebpf: removing a stale kprobe event failed");
+  if (!stale.empty()) spdlog::info("ebpf: removed {} kprobe events left by exporters no longer running", stale.size());
+  return stale.size();
+}
+
+namespace {
+
+// The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; nullptr (errno set) when tracefs
+// refuses, and the caller falls back to the PMU (default maxactive).
+bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
+                                   TracefsKretprobe& made) {
+  made = {tracefs, kTracefsGroupPrefix + std::to_string(::getpid()), bpf_program__name(prog)};
+  const std::string def = "r" + std::to_string(kKretprobeMaxactive) + ":" + made.group + "/" + made.event + " " +
+                          func + "\n";
+  if (!append_line(tracefs + "/kprobe_events", def)) return nullptr;
+  auto undo = [&] {
+    int saved = errno;
+    append_line(tracefs + "/kprobe_events", "-:" + made.group + "/" + made.event + "\n");
+    errno = saved;
+  };
+  std::string id_text = read_small_file(tracefs + "/events/" + made.group + "/" + made.event + "/id");
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long id = std::strtoull(id_text.c_str(), &end, 10);
+  if (id_text.empty() || errno != 0 || !end || (*end != '\0' && *end != '\n')) {
+    errno = ENOENT;
+    undo();
+    return nullptr;
+  }
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.config = id;
+  attr.sample_period = 1;
+  attr.wakeup_events = 1;
+  int pfd = static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+  if (pfd < 0) {
+    undo();
+    return nullptr;
+  }
+  bpf_link* l = bpf_program__attach_perf_event(prog, pfd);  // owns pfd from here
+  if (!l) {
+    int saved = errno;
+    ::close(pfd);
+    errno = saved;
+    undo();
+    return nullptr;
+  }
+  return l;
+}
+}  // namespace
+
 struct Probes::Obj {
   epc_bpf* skel = nullptr;
   std::vector<bpf_link*> links;
+  std::vector<TracefsKretprobe> tracefs_events;  // removed after their links
   ~Obj() {
     for (auto* l : links) bpf_link__destroy(l);
+    for (const auto& e : tracefs_events)
+      append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
     epc_bpf__destroy(skel);
   }
 };
+
+namespace {
+// kprobe_profile: "<group>/<event> <hits> <misses>" per kprobe event (ours: the tracefs kretprobes).
+std::map<std::string, std::uint64_t> kretprobe_misses(const std::vector<TracefsKretprobe>& events) {
+  std::map<std::string, std::uint64_t> out;
+  if (events.empty()) return out;
+  std::ifstream in(events.front().tracefs + "/kprobe_profile");
+  std::string name;
+  std::uint64_t hits = 0, misses = 0;
+  while (in >> name >> hits >> misses) {
+    for (const auto& e : events)
+      if (name == e.group + "/" + e.event || name == e.event) out[e.event] = misses;
+  }
+  return out;
+}
+}  // namespace
 
 Probes::~Probes() { delete obj_; }
 
@@ -305,6 +432,8 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
 
   auto progs = programs_of(p->obj_->skel);
   std::size_t attached = 0;
+  const std::string tracefs = tracefs_dir(options.sys_path);
+  if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
   for (std::size_t i = 0; i < progs.size(); ++i) {
     if (choice[i] == Choice::kOff) continue;
     const bool f = choice[i] == Choice::kFentry;
@@ -313,9 +442,20 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
     std::vector<bpf_link*> links;
     std::string fail;
+    std::vector<TracefsKretprobe> made_events;
     for (auto* prog : list) {
       if (!prog) continue;
-      bpf_link* l = bpf_program__attach(prog);
+      bpf_link* l = nullptr;
+      if (!f && prog == progs[i].kr && !tracefs.empty()) {
+        TracefsKretprobe made;
+        l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, made);
+        if (l)
+          made_events.push_back(made);
+        else
+          spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
+                       bpf_program__name(prog), errstr(errno));
+      }
+      if (!l) l = bpf_program__attach(prog);
       if (!l) {
         fail = std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(errno);
         break;
@@ -325,10 +465,13 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     auto& st = p->states_[i];
     if (!fail.empty()) {
       for (auto* l : links) bpf_link__destroy(l);
+      for (const auto& e : made_events)
+        append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
       st.reason = fail;
       continue;
     }
     p->obj_->links.insert(p->obj_->links.end(), links.begin(), links.end());
+    p->obj_->tracefs_events.insert(p->obj_->tracefs_events.end(), made_events.begin(), made_events.end());
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
@@ -474,6 +617,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
                      skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
   }
+  s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {

@@ -55,6 +55,11 @@ std::string encl_grow_fexit_variant(const struct btf* btf);
 // when it was truncated or holds anything but plain directory names (exposed for tests).
 std::string cgroup_path_of(const epc_cgroup_path& p);
 
+// Removes from <tracefs>/kprobe_events the kretprobe events of exporters that died without removing them
+// (SIGKILL, OOM): groups epc_exporter_<pid> whose pid is not alive under proc_path. Returns how many it asked to
+// remove (exposed for tests).
+std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::string& proc_path);
+
 // Which kernel symbols exist, parsed from /proc/kallsyms text (exposed for tests).
 struct KallsymsInfo {
   bool readable = false;

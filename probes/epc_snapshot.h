@@ -78,6 +78,8 @@ struct Snapshot {
   std::uint64_t vepc_alloc_failures = 0;
   std::map<std::string, std::uint64_t> dropped;  // reason -> events
   std::vector<ProbeState> probes;
+  // Returns missed by each kretprobe program attached through tracefs (kprobe_profile), by program name.
+  std::map<std::string, std::uint64_t> kretprobe_misses;
   bool program_stats_enabled = false;  // kernel.bpf_stats_enabled
   std::vector<ProgramStats> programs;
   std::vector<MapFill> maps;

@@ -346,6 +346,10 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
       sink.counter("sgx_exporter_bpf_program_run_seconds_total", "Time spent in the BPF program (kernel BPF stats).",
                    {{"program", p.program}}, static_cast<double>(p.run_time_ns) / 1e9);
   }
+  for (const auto& [program, n] : s.kretprobe_misses)
+    sink.counter("sgx_exporter_kretprobe_missed_total",
+                 "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
+                 {{"program", program}}, static_cast<double>(n));
   for (const auto& m : s.maps)
     sink.gauge("sgx_exporter_bpf_map_entries", "Entries in the BPF map now.", {{"map", m.map}},
                static_cast<double>(m.entries));

@@ -607,4 +607,31 @@ TEST(RecordedCgroupPath, JoinsNamesAndRejectsWhatIsNotAPath) {
   EXPECT_EQ(cgroup_path_of(full), "");
 }
 
+// kretprobe events left in tracefs by a dead exporter are removed at start-up; live exporters' and other tools'
+// events are not. kprobe_events is a plain file here: removal requests are appended lines, as tracefs takes them.
+TEST(TracefsKretprobes, StaleEventsOfDeadExportersAreRemoved) {
+  char dir[] = "/tmp/epc-tracefs-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string events = std::string(dir) + "/kprobe_events";
+  const std::string self = std::to_string(getpid());
+  {
+    std::ofstream out(events);
+    out << "r1024:epc_exporter_999999999/kr_eldu sgx_encl_eldu\n"
+        << "r1024:epc_exporter_" << self << "/kr_page_fault sgx_vma_fault\n"
+        << "r1024:epc_exporter_1/kr_ewb sgx_encl_ewb\n"  // pid 1 is alive
+        << "p:kprobes/other_tool do_sys_open\n"
+        << "r:epc_exporter_x/kr_bad sgx_encl_eldu\n"     // not a pid
+        << "garbage line\n";
+  }
+  EXPECT_EQ(epc::probes::remove_stale_tracefs_events(dir, "/proc"), 1u);
+  std::ifstream in(events);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_EQ(lines.back(), "-:epc_exporter_999999999/kr_eldu");
+  EXPECT_EQ(epc::probes::remove_stale_tracefs_events(std::string(dir) + "/missing", "/proc"), 0u);
+  std::remove(events.c_str());
+  rmdir(dir);
+}
+
 }  // namespace

@@ -125,6 +125,8 @@ def main():
     emu = json.load(open(os.path.join(d, "emu.json")))
     wl = json.load(open(os.path.join(d, "workload.json")))
     scenario = json.load(open(a.scenario)) if a.scenario else {}
+    run_json = os.path.join(d, "run.json")
+    flavor = json.load(open(run_json)).get("flavor", "") if os.path.exists(run_json) else ""
     steady = parse_prom(os.path.join(d, "metrics.txt"))
     released = parse_prom(os.path.join(d, "metrics-released.txt"))
     start = parse_prom(os.path.join(d, "metrics-start.txt"))
@@ -267,6 +269,12 @@ def main():
         drops = [(l.get("reason"), v) for l, v in m.get("sgx_exporter_bpf_dropped_events_total", []) if v]
         c.check(f"{nm}.no_dropped_events", "sgx_exporter_bpf_dropped_events_total" in m and not drops,
                 f"non-zero: {drops or 'none'}" if "sgx_exporter_bpf_dropped_events_total" in m else "metric missing")
+        # kprobe flavor: every kretprobe is made through tracefs with its own maxactive, and must miss nothing.
+        if flavor == "kprobe":
+            missed = m.get("sgx_exporter_kretprobe_missed_total", [])
+            c.check(f"{nm}.no_missed_kretprobes", bool(missed) and not any(v for _, v in missed),
+                    f"non-zero: {[(l.get('program'), v) for l, v in missed if v] or 'none'}" if missed
+                    else "sgx_exporter_kretprobe_missed_total missing (kretprobes not made through tracefs)")
 
     # --- after release
     if released is None:
