@@ -276,6 +276,15 @@ def main():
                     f"non-zero: {[(l.get('program'), v) for l, v in missed if v] or 'none'}" if missed
                     else "sgx_exporter_kretprobe_missed_total missing (kretprobes not made through tracefs)")
 
+    # --- the exporter's exit (SIGTERM after the released scrape)
+    rc_path = os.path.join(d, "exporter.rc")
+    if os.path.exists(rc_path):
+        rc = open(rc_path).read().strip()
+        c.check("exit.sigterm_exits_0", rc == "0", f"exit status after SIGTERM: {rc}")
+        ev_path = os.path.join(d, "kprobe-events-after-exit.txt")
+        left = [l for l in open(ev_path).read().splitlines() if "epc_exporter_" in l] if os.path.exists(ev_path) else []
+        c.check("exit.no_kprobe_events_left", not left, f"left in kprobe_events: {left or 'none'}")
+
     # --- after release
     if released is None:
         c.check("released.scrape", False, "no metrics-released.txt")
