@@ -98,7 +98,9 @@ cat >"$stage/DEBIAN/postinst" <<'SCRIPT'
 set -e
 if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ]; then
 	if command -v deb-systemd-helper >/dev/null; then
-		if deb-systemd-helper --quiet was-enabled epc-exporter.service; then
+		# On upgrade, keep an enabled unit enabled; on a first install, was-enabled is true and would enable it.
+		if deb-systemd-helper debian-installed epc-exporter.service &&
+			deb-systemd-helper --quiet was-enabled epc-exporter.service; then
 			deb-systemd-helper enable epc-exporter.service >/dev/null || true
 		fi
 		deb-systemd-helper update-state epc-exporter.service >/dev/null || true
