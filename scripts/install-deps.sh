@@ -22,8 +22,8 @@ PACKAGES=(
   # SGX-emulating test kernels (tests/sgx_emu/build-kernel.sh): kernel build tools, pahole for BTF
   flex bison bc dwarves patch
   # Debian package (scripts/build-deb.sh) and its tests (tests/package): man page, lintian, a clean bookworm root,
-  # systemd-analyze
-  help2man lintian mmdebstrap systemd
+  # systemd-analyze, systemd-nspawn (the unit under systemd as a container's PID 1), openssl (a test certificate)
+  help2man lintian mmdebstrap systemd systemd-container openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -10,10 +10,9 @@
 # usage: install_test.sh <deb dir> <fixture rootfs> <work dir>
 set -euo pipefail
 DIR=$1
-FIXTURE=$(realpath "$2")
+FIXTURE=$2
 WORK=$3
 SUITE=bookworm
-CACHE=${EPC_DEBROOT_CACHE:-/var/cache/epc-exporter}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 skip() { echo "SKIP: $*"; exit 77; }
@@ -24,32 +23,13 @@ for tool in mmdebstrap unshare chroot curl flock; do
 done
 unshare --mount --propagation private true 2>/dev/null || skip "cannot create a mount namespace here"
 [ -s "$DIR/deb-path" ] || skip "no .deb: package_deb_build did not run or failed"
+FIXTURE=$(realpath "$FIXTURE")
 deb=$(cat "$DIR/deb-path")
 version=$(dpkg-deb -f "$deb" Version)
 
 # 1. the cached base root
-recipe="mmdebstrap --variant=apt --include=init-system-helpers --skip=cleanup/apt/lists $SUITE v1"
-key=$(echo "$recipe" | sha256sum | cut -c1-12)
-base="$CACHE/debroot-$key"
-archives="$CACHE/debroot-$key-archives"
-mkdir -p "$CACHE" "$archives/partial"
-exec 9>"$CACHE/debroot-$key.lock"
-flock 9
-if [ ! -e "$base/.complete" ]; then
-  echo "creating $base ($recipe)"
-  rm -rf "$base.tmp" "$base"
-  if ! mmdebstrap --variant=apt --include=init-system-helpers --skip=cleanup/apt/lists "$SUITE" "$base.tmp" \
-      >"$CACHE/debroot-$key.log" 2>&1; then
-    tail -20 "$CACHE/debroot-$key.log"
-    rm -rf "$base.tmp"
-    skip "mmdebstrap $SUITE failed (no Debian mirror reachable?); log: $CACHE/debroot-$key.log"
-  fi
-  touch "$base.tmp/.complete"
-  mv "$base.tmp" "$base"
-else
-  echo "cached root $base"
-fi
-flock -u 9
+. "$(dirname "$0")/debroot.sh"
+debroot "$SUITE" init-system-helpers
 
 # 2. install and run, in a private mount namespace: overlay on the base, fixture at its own path
 rm -rf "$WORK"
@@ -57,22 +37,13 @@ mkdir -p "$WORK/upper" "$WORK/ovl" "$WORK/root"
 cp "$deb" "$WORK/pkg.deb"
 cat >"$WORK/inside.sh" <<'INSIDE'
 set -euo pipefail
-base=$1 archives=$2 work=$3 fixture=$4
+base=$1 archives=$2 work=$3 fixture=$4 helpers=$5
 root=$work/root
-mount -t overlay overlay -o "lowerdir=$base,upperdir=$work/upper,workdir=$work/ovl" "$root"
+. "$helpers"
+overlay_install "$base" "$archives" "$work"
 mount -t proc proc "$root/proc"
-mount --bind "$archives" "$root/var/cache/apt/archives"
 mkdir -p "$root$fixture"
 mount --bind -o ro "$fixture" "$root$fixture"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-cp "$work/pkg.deb" "$root/tmp/pkg.deb"
-export DEBIAN_FRONTEND=noninteractive LC_ALL=C
-echo "== apt-get install /tmp/pkg.deb"
-if ! chroot "$root" apt-get install -y --no-install-recommends /tmp/pkg.deb; then
-  echo "== cached package lists stale? apt-get update, then again"
-  chroot "$root" apt-get update
-  chroot "$root" apt-get install -y --no-install-recommends /tmp/pkg.deb
-fi
 echo "== installed"
 chroot "$root" dpkg-query -W -f='${Status} ${Version}\n' epc-exporter
 chroot "$root" dpkg-query -W -f='${Conffiles}\n' epc-exporter
@@ -88,8 +59,8 @@ INSIDE
 log="$(realpath "$WORK")/exporter.log"
 : >"$log"
 # unshare and chroot exec, they do not fork: $! ends up being the exporter itself.
-unshare --mount --propagation private bash "$WORK/inside.sh" "$base" "$archives" "$(realpath "$WORK")" "$FIXTURE" \
-  >"$log" 2>&1 &
+unshare --mount --propagation private bash "$WORK/inside.sh" "$BASE" "$ARCHIVES" "$(realpath "$WORK")" "$FIXTURE" \
+  "$(realpath "$(dirname "$0")/debroot.sh")" >"$log" 2>&1 &
 PID=$!
 trap 'kill "$PID" 2>/dev/null || true' EXIT
 dump() { echo "--- $log" >&2; cat "$log" >&2; }
