@@ -21,6 +21,9 @@ PACKAGES=(
   qemu-system-x86 busybox-static cpio xz-utils kmod
   # SGX-emulating test kernels (tests/sgx_emu/build-kernel.sh): kernel build tools, pahole for BTF
   flex bison bc dwarves patch
+  # Debian package (scripts/build-deb.sh) and its tests (tests/package): man page, lintian, a clean bookworm root,
+  # systemd-analyze, systemd-nspawn (the unit under systemd as a container's PID 1), openssl (a test certificate)
+  help2man lintian mmdebstrap systemd systemd-container openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then
