@@ -219,7 +219,9 @@ std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::s
     if (group.rfind(kTracefsGroupPrefix, 0) != 0) continue;
     std::string pid = group.substr(std::strlen(kTracefsGroupPrefix));
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (pid == std::to_string(::getpid()) || ::access((proc_path + "/" + pid).c_str(), F_OK) == 0) continue;
+    // Our own pid's group cannot be ours yet (this runs before any event is made): it is a dead instance's that
+    // had the same pid, as every restart of a container whose exporter is its pid 1 does.
+    if (pid != std::to_string(::getpid()) && ::access((proc_path + "/" + pid).c_str(), F_OK) == 0) continue;
     stale.push_back("-:" + line.substr(colon + 1, space - colon - 1) + "\n");
   }
   for (const auto& s : stale)

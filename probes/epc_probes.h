@@ -56,7 +56,8 @@ std::string encl_grow_fexit_variant(const struct btf* btf);
 std::string cgroup_path_of(const epc_cgroup_path& p);
 
 // Removes from <tracefs>/kprobe_events the kretprobe events of exporters that died without removing them
-// (SIGKILL, OOM): groups epc_exporter_<pid> whose pid is not alive under proc_path. Returns how many it asked to
+// (SIGKILL, OOM): groups epc_exporter_<pid> whose pid is not alive under proc_path, and the group of our own pid
+// (call it before making any: a container's exporter is pid 1 at every restart). Returns how many it asked to
 // remove (exposed for tests).
 std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::string& proc_path);
 
