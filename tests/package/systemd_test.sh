@@ -42,6 +42,8 @@ caps=CAP_BPF,CAP_PERFMON,CAP_SYSLOG
 bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
 (( 0x$bnd >> 24 & 1 )) && caps=$caps,CAP_SYS_RESOURCE
 
+# The fixture is bound at /srv/epc-fixture: at its own path it may lie under /tmp, which the unit's PrivateTmp=
+# hides from the service.
 cat >"$WORK/inside.sh" <<'INSIDE'
 set -euo pipefail
 base=$1 archives=$2 work=$3 fixture=$4 helpers=$5 port=$6 caps=$7
@@ -50,7 +52,7 @@ root=$work/root
 overlay_install "$base" "$archives" "$work"
 install -d -m 0700 "$root/etc/epc-exporter"
 cp -p "$work/etc/"* "$root/etc/epc-exporter/"
-echo "ARGS=\"--web.listen-address=127.0.0.1:$port --web.config.file=/run/credentials/epc-exporter.service/web.yml --path.rootfs=$fixture --collector.platform.cpuid-file=$fixture/cpuid.txt --no-collector.ebpf\"" \
+echo "ARGS=\"--web.listen-address=127.0.0.1:$port --web.config.file=/run/credentials/epc-exporter.service/web.yml --path.rootfs=/srv/epc-fixture --collector.platform.cpuid-file=/srv/epc-fixture/cpuid.txt --no-collector.ebpf\"" \
   >"$root/etc/default/epc-exporter"
 mkdir -p "$root/etc/systemd/system/epc-exporter.service.d"
 cat >"$root/etc/systemd/system/epc-exporter.service.d/test.conf" <<CONF
@@ -64,7 +66,7 @@ CONF
 chroot "$root" systemctl enable epc-exporter.service
 echo "== boot"
 exec systemd-nspawn -q -D "$root" -b --register=no --keep-unit --capability="$caps" \
-  --system-call-filter="bpf perf_event_open" --bind="$work/out:/run/epc-test" --bind-ro="$fixture"
+  --system-call-filter="bpf perf_event_open" --bind="$work/out:/run/epc-test" --bind-ro="$fixture:/srv/epc-fixture"
 INSIDE
 boot_log="$WORK/nspawn.log"
 log="$WORK/out/exporter.log"
