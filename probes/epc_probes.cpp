@@ -196,6 +196,11 @@ bool append_line(const std::string& path, const std::string& line) {
   return n == static_cast<ssize_t>(line.size());
 }
 
+// Asks tracefs to delete the event (the kernel refuses while it is in use: EBUSY).
+bool remove_tracefs_event(const TracefsKretprobe& e) {
+  return append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
+}
+
 std::string tracefs_dir(const std::string& sys_path) {
   for (const char* d : {"/kernel/tracing", "/kernel/debug/tracing"}) {
     std::string dir = sys_path + d;
@@ -242,7 +247,7 @@ bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, c
   if (!append_line(tracefs + "/kprobe_events", def)) return nullptr;
   auto undo = [&] {
     int saved = errno;
-    append_line(tracefs + "/kprobe_events", "-:" + made.group + "/" + made.event + "\n");
+    remove_tracefs_event(made);
     errno = saved;
   };
   std::string id_text = read_small_file(tracefs + "/events/" + made.group + "/" + made.event + "/id");
@@ -283,8 +288,7 @@ struct Probes::Obj {
   std::vector<TracefsKretprobe> tracefs_events;  // removed after their links
   ~Obj() {
     for (auto* l : links) bpf_link__destroy(l);
-    for (const auto& e : tracefs_events)
-      append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
+    for (const auto& e : tracefs_events) remove_tracefs_event(e);
     epc_bpf__destroy(skel);
   }
 };
@@ -467,8 +471,7 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     auto& st = p->states_[i];
     if (!fail.empty()) {
       for (auto* l : links) bpf_link__destroy(l);
-      for (const auto& e : made_events)
-        append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
+      for (const auto& e : made_events) remove_tracefs_event(e);
       st.reason = fail;
       continue;
     }
