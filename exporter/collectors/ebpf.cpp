@@ -249,10 +249,9 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
       in.key = "id:" + std::to_string(w.cgroup_id);
       // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the
       // path the probes recorded at its first enclave.
-      if (auto path = attribution.cgroup_path_for_id(w.cgroup_id))
-        in.labels = attribution.resolve_cgroup_path(*path).labels();
-      else if (!w.recorded_path.empty())
-        in.labels = attribution.resolve_cgroup_path(w.recorded_path).labels();
+      auto path = attribution.cgroup_path_for_id(w.cgroup_id);
+      if (!path && !w.recorded_path.empty()) path = w.recorded_path;
+      if (path) in.labels = attribution.resolve_cgroup_path(*path).labels();
     } else {
       in.key = "path:" + w.cgroup_path;
       in.labels = attribution.resolve_cgroup_path(w.cgroup_path).labels();
