@@ -5,9 +5,8 @@
 set -euo pipefail
 TOP=$1
 DIR=$2
-for tool in dpkg-deb dpkg-shlibdeps help2man; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool not found (scripts/install-deps.sh installs it)"; exit 77; }
-done
+. "$(dirname "$0")/common.sh"
+need_tools "scripts/install-deps.sh installs it" dpkg-deb dpkg-shlibdeps help2man
 mkdir -p "$DIR"
 rm -f "$DIR/deb-path"
 if ! BUILD_DIR="$DIR/build" "$TOP/scripts/build-deb.sh" >"$DIR/build-deb.out" 2>"$DIR/build-deb.log"; then

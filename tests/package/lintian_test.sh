@@ -4,9 +4,9 @@
 # usage: lintian_test.sh <deb dir>
 set -euo pipefail
 DIR=$1
-fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v lintian >/dev/null || { echo "SKIP: lintian not found (scripts/install-deps.sh installs it)"; exit 77; }
-[ -s "$DIR/deb-path" ] || { echo "SKIP: no .deb: package_deb_build did not run or failed"; exit 77; }
+. "$(dirname "$0")/common.sh"
+need_tools "scripts/install-deps.sh installs it" lintian
+need_deb "$DIR"
 deb=$(cat "$DIR/deb-path")
 
 rc=0

@@ -13,16 +13,11 @@ DIR=$1
 FIXTURE=$2
 WORK=$3
 SUITE=bookworm
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "ok: $*"; }
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/common.sh"
 
-[ "$(id -u)" = 0 ] || skip "needs root (mounts, systemd-nspawn; CI runs as root)"
-for tool in mmdebstrap systemd-nspawn unshare chroot curl flock openssl python3 nsenter; do
-  command -v "$tool" >/dev/null || skip "$tool not found (scripts/install-deps.sh installs it)"
-done
-unshare --mount --propagation private true 2>/dev/null || skip "cannot create a mount namespace here"
-[ -s "$DIR/deb-path" ] || skip "no .deb: package_deb_build did not run or failed"
+need_root_and_mount_ns "mounts, systemd-nspawn"
+need_tools "scripts/install-deps.sh installs it" mmdebstrap systemd-nspawn chroot curl flock openssl python3 nsenter
+need_deb "$DIR"
 FIXTURE=$(realpath "$FIXTURE")
 deb=$(cat "$DIR/deb-path")
 

@@ -8,9 +8,8 @@ set -euo pipefail
 EXPORTER=$1
 UNIT=$2
 WORK=$3
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "ok: $*"; }
-command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze not found (package systemd)"; exit 77; }
+. "$(dirname "$0")/common.sh"
+need_tools "package systemd" systemd-analyze
 [ -d /lib/systemd/system ] || { echo "SKIP: no /lib/systemd/system to stage the targets from"; exit 77; }
 
 rm -rf "$WORK"

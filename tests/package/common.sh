@@ -1,0 +1,25 @@
+# Sourced by the package tests: their verdicts and the checks that make a test skip (77) instead of fail.
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+# need_tools HINT TOOL...: skip unless every TOOL is on PATH ("<tool> not found (HINT)").
+need_tools() {
+  local hint=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || skip "$tool not found ($hint)"
+  done
+}
+
+# need_root_and_mount_ns WHY: skip unless root (WHY says what for) and a private mount namespace can be made.
+need_root_and_mount_ns() {
+  [ "$(id -u)" = 0 ] || skip "needs root ($1; CI runs as root)"
+  command -v unshare >/dev/null || skip "unshare not found (util-linux)"
+  unshare --mount --propagation private true 2>/dev/null || skip "cannot create a mount namespace here"
+}
+
+# need_deb DIR: skip unless package_deb_build left the .deb's path in DIR/deb-path.
+need_deb() {
+  [ -s "$1/deb-path" ] || skip "no .deb: package_deb_build did not run or failed"
+}
