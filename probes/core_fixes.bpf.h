@@ -16,16 +16,23 @@
 
 struct sgx_encl___epc;
 
+struct sgx_epc_page___epc;
+
 struct sgx_encl_page___epc {
   unsigned long desc;
+  struct sgx_epc_page___epc *epc_page;
   struct sgx_encl___epc *encl;
 } __attribute__((preserve_access_index));
 
+/* flags, secs_child_cnt and va_pages are read by the start-up iterators only (epc.bpf.c, seed_*). */
 struct sgx_encl___epc {
   unsigned long base;
   unsigned long size;
+  unsigned long flags;
+  unsigned int secs_child_cnt;
   struct sgx_encl_page___epc secs;
   struct kref refcount;
+  struct list_head va_pages;
 } __attribute__((preserve_access_index));
 
 struct sgx_epc_page___epc {
@@ -35,7 +42,13 @@ struct sgx_epc_page___epc {
 /* sgx_encl_grow() returns the new struct sgx_va_page * (NULL when the tail VA page still had a slot). */
 struct sgx_va_page___epc {
   struct sgx_epc_page___epc *epc_page;
+  unsigned long slots[8]; /* DECLARE_BITMAP(slots, SGX_VA_SLOT_COUNT = 512): a set bit holds an evicted page */
+  struct list_head list;
 } __attribute__((preserve_access_index));
+
+/* enum sgx_encl_flags (encl.h): SGX_ENCL_CREATED = BIT(2), set once ECREATE succeeded (ioctl.c sgx_encl_create)
+ * with set_bit(SGX_ENCL_CREATED, &encl->flags): the enum's value is used as a bit number, so the bit is 1 << 4. */
+#define EPC_SGX_ENCL_CREATED (1UL << 4)
 
 struct sgx_secs___epc {
   __u64 size;
@@ -100,10 +113,14 @@ static __always_inline __u64 epc_encl_of_vmf(struct vm_fault *vmf) {
   return (__u64)BPF_CORE_READ(vmf, vma, vm_private_data);
 }
 
-/* The cgroup v2 (default hierarchy) kernfs node of the current task: its id is bpf_get_current_cgroup_id(). */
-static __always_inline struct kernfs_node *epc_current_cgroup_kn(void) {
-  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+/* The cgroup v2 (default hierarchy) kernfs node of a task; of the current task its id is
+ * bpf_get_current_cgroup_id(). */
+static __always_inline struct kernfs_node *epc_task_cgroup_kn(struct task_struct *t) {
   return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+}
+
+static __always_inline struct kernfs_node *epc_current_cgroup_kn(void) {
+  return epc_task_cgroup_kn((struct task_struct *)bpf_get_current_task());
 }
 
 /* kernfs_node::parent became the RCU-protected __parent in 6.15 ("kernfs: Use RCU to access

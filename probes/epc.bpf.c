@@ -18,6 +18,12 @@ char LICENSE[] SEC("license") = "GPL";
 /* Address of the kernel's `static atomic_long_t sgx_nr_free_pages` (from kallsyms), 0 when unknown. */
 const volatile __u64 nr_free_pages_addr = 0;
 
+/* How the start-up iterators recognise an enclave file: its f_op is the driver's `static const struct
+ * file_operations sgx_encl_fops` (driver.c; address from kallsyms, 0 when unknown), or its inode is the
+ * /dev/sgx_enclave character device (kernel dev_t, MKDEV(major, minor); 0 when unknown). */
+const volatile __u64 sgx_encl_fops_addr = 0;
+const volatile __u32 sgx_enclave_rdev = 0;
+
 static __always_inline int is_err(__u64 ptr) { return ptr >= (__u64)-4095; }
 
 static __always_inline __u64 cur_tid(void) { return (__u32)bpf_get_current_pid_tgid(); }
@@ -39,15 +45,14 @@ struct {
   __type(value, struct epc_cgroup_path);
 } cgroup_path_scratch SEC(".maps");
 
-/* Records the current task's cgroup path under cgroup_id unless it is known. The names are read from kernfs while
- * the task runs in the cgroup, so the cgroup exists; a failed read records nothing (userspace then resolves the id
- * from the cgroup tree, as before). Never touches the accounting. */
-static __always_inline void record_cgroup_path(__u64 cgroup_id) {
+/* Records the path of cgroup kn under cgroup_id unless it is known. The names are read from kernfs while a task of
+ * the cgroup runs or holds an enclave, so the cgroup exists; a failed read records nothing (userspace then resolves
+ * the id from the cgroup tree, as before). Never touches the accounting. */
+static __always_inline void record_cgroup_path(__u64 cgroup_id, struct kernfs_node *kn) {
   if (bpf_map_lookup_elem(&cgroup_paths, &cgroup_id)) return;
   __u32 zero = 0;
   struct epc_cgroup_path *p = bpf_map_lookup_elem(&cgroup_path_scratch, &zero);
   if (!p) return;
-  struct kernfs_node *kn = epc_current_cgroup_kn();
   if (!kn || BPF_CORE_READ(kn, id) != cgroup_id) return; /* moved between the two reads */
   p->depth = 0;
   p->truncated = 0;
@@ -71,7 +76,7 @@ static __always_inline void on_create(void *encl, void *secs) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u64 cgroup_id = bpf_get_current_cgroup_id();
   acct_encl_create((__u32)pid_tgid, (__u64)encl, cgroup_id, pid_tgid >> 32, epc_secs_size(secs));
-  record_cgroup_path(cgroup_id);
+  record_cgroup_path(cgroup_id, epc_current_cgroup_kn());
 }
 
 static __always_inline void on_create_ret(long ret) { acct_encl_create_ret(cur_tid(), ret); }
@@ -246,6 +251,133 @@ SEC("fentry/sgx_vepc_free_page")
 int BPF_PROG(fe_vepc_free) { on_vepc(); return 0; }
 SEC("fexit/sgx_vepc_free_page")
 int BPF_PROG(fx_vepc_free) { on_vepc_ret(); return 0; }
+
+/* ---- start-up discovery: enclaves that existed before the probes (task iterators) ----
+ * Userspace runs these once, after the probes are attached and only when it starts without pinned state
+ * (docs/probes.md, "Restarts"). Each enclave file held by a task (iter/task_file) or mapped by one
+ * (iter/task_vma: an enclave whose fd was closed after mmap()) seeds the enclave's entry as if its creation had been
+ * seen: owner = the task's cgroup, resident = SECS (if in EPC) + child pages in EPC (secs_child_cnt, which the
+ * driver keeps exact under the enclave's lock: +1 at EADD/EAUG/ELDU, -1 at EWB/EREMOVE) + VA pages, swapped = the
+ * VA slots in use (one per evicted page, SECS included). Counters start at 0: the seeded entry covers what happens
+ * from now on. The fields are read without the enclave's lock: a page event racing the read can be off by that
+ * event (docs/probes.md says so). An enclave already in the map (created while the probes ran) is left alone. */
+
+struct seed_walk {
+  __u64 head;    /* &encl->va_pages */
+  __u64 pos;     /* current list node */
+  __u64 encl;
+  __u64 va;      /* VA pages seen */
+  __u64 swapped; /* VA slots in use */
+  int failed;
+};
+
+/* One VA page of the walk: its slots and its va_pages entry (so its later free is charged to the enclave). */
+static __always_inline int seed_va_step(struct seed_walk *w) {
+  struct list_head *node = (struct list_head *)w->pos;
+  __u64 next = (__u64)BPF_CORE_READ(node, next);
+  if (!next) {
+    w->failed = 1;
+    return 1;
+  }
+  struct sgx_va_page___epc *va =
+      (struct sgx_va_page___epc *)(w->pos - bpf_core_field_offset(struct sgx_va_page___epc, list));
+  unsigned long slots[8] = {};
+  __u64 epc_page = (__u64)BPF_CORE_READ(va, epc_page);
+  if (!epc_page || bpf_core_read(&slots, sizeof(slots), &va->slots)) {
+    w->failed = 1;
+    return 1;
+  }
+  for (int i = 0; i < 8; i++) w->swapped += __builtin_popcountl(slots[i]);
+  __u64 encl = w->encl; /* a map value must come from the stack or a map, not from a global function's argument */
+  if (bpf_map_update_elem(&va_pages, &epc_page, &encl, BPF_ANY)) {
+    epc_drop(EPC_DROP_VA_MAP_FULL);
+    w->failed = 1;
+    return 1;
+  }
+  w->va++;
+  w->pos = next;
+  return 0;
+}
+
+/* Walks encl->va_pages (a global function: verified once, not per caller). 0, or -1 when the enclave must stay
+ * untracked (a read failed, a map is full, or more than EPC_SEED_MAX_VA_PAGES). */
+__noinline int seed_walk_va(struct seed_walk *w) {
+  if (!w) return -1;
+  struct list_head *head = (struct list_head *)w->head;
+  w->pos = (__u64)BPF_CORE_READ(head, next);
+  for (int i = 0; i < EPC_SEED_MAX_VA_PAGES + 1; i++) {
+    if (w->pos == w->head) return 0;
+    if (!w->pos || i == EPC_SEED_MAX_VA_PAGES) return -1;
+    if (seed_va_step(w)) return -1;
+  }
+  return -1;
+}
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct seed_walk);
+} seed_scratch SEC(".maps");
+
+static __always_inline int is_enclave_file(struct file *f) {
+  if (!f) return 0;
+  if (sgx_encl_fops_addr) return (__u64)BPF_CORE_READ(f, f_op) == sgx_encl_fops_addr;
+  return sgx_enclave_rdev && BPF_CORE_READ(f, f_inode, i_rdev) == sgx_enclave_rdev;
+}
+
+static __always_inline void seed_file(struct task_struct *task, struct file *f) {
+  if (!task || !is_enclave_file(f)) return;
+  __u64 encl = (__u64)BPF_CORE_READ(f, private_data);
+  if (!encl || bpf_map_lookup_elem(&encls, &encl)) return; /* no enclave yet, or known (seen created or seeded) */
+  struct sgx_encl___epc *e = (struct sgx_encl___epc *)encl;
+  if (!(BPF_CORE_READ(e, flags) & EPC_SGX_ENCL_CREATED)) return; /* opened, no ECREATE yet: its create is an event */
+  struct epc_node_stats *n = epc_node();
+  __u32 zero = 0;
+  struct seed_walk *w = bpf_map_lookup_elem(&seed_scratch, &zero);
+  if (!n || !w) return;
+  __sync_fetch_and_add(&n->seed_found, 1);
+  w->head = encl + bpf_core_field_offset(struct sgx_encl___epc, va_pages);
+  w->encl = encl;
+  w->va = 0;
+  w->swapped = 0;
+  w->failed = 0;
+  if (seed_walk_va(w) != 0) {
+    __sync_fetch_and_add(&n->seed_skipped, 1);
+    return;
+  }
+  struct kernfs_node *kn = epc_task_cgroup_kn(task);
+  __u64 cgroup_id = kn ? BPF_CORE_READ(kn, id) : 0;
+  const __u64 secs_resident = BPF_CORE_READ(e, secs.epc_page) ? 1 : 0;
+  struct epc_encl_state st = {
+      .cgroup_id = cgroup_id,
+      .size_bytes = BPF_CORE_READ(e, size),
+      .resident_pages = (__s64)(BPF_CORE_READ(e, secs_child_cnt) + secs_resident + w->va),
+      .swapped_pages = (__s64)w->swapped,
+      .va_pages = (__s64)w->va,
+      .tgid = BPF_CORE_READ(task, tgid),
+      .origin = EPC_ORIGIN_DISCOVERED,
+  };
+  if (bpf_map_update_elem(&encls, &encl, &st, BPF_NOEXIST)) {
+    if (!bpf_map_lookup_elem(&encls, &encl)) epc_drop(EPC_DROP_ENCL_MAP_FULL);
+    return;
+  }
+  epc_cgroup(cgroup_id);
+  record_cgroup_path(cgroup_id, kn);
+}
+
+SEC("iter/task_file")
+int seed_task_file(struct bpf_iter__task_file *ctx) {
+  seed_file(ctx->task, ctx->file);
+  return 0;
+}
+
+SEC("iter/task_vma")
+int seed_task_vma(struct bpf_iter__task_vma *ctx) {
+  struct vm_area_struct *vma = ctx->vma;
+  if (vma) seed_file(ctx->task, BPF_CORE_READ(vma, vm_file));
+  return 0;
+}
 
 /* ---- on demand (BPF_PROG_TEST_RUN from userspace) ----
  * EPC_EV_READ_FREE_PAGES: reads sgx_nr_free_pages at scrape time (the exporter's node free EPC).

@@ -49,8 +49,18 @@ struct epc_encl_state {
   __u64 alloc_failures;
   __u64 fault_retries;
   __u32 tgid;
-  __u32 pad;
+  __u32 origin; /* enum epc_encl_origin */
 };
+
+/* How an enclave's entry came to be (sgx_exporter_ebpf_enclaves_tracked{origin}). */
+enum epc_encl_origin {
+  EPC_ORIGIN_CREATED = 0,    /* its sgx_encl_create() was seen */
+  EPC_ORIGIN_DISCOVERED = 1, /* it existed before the probes: found by the start-up iterators (seed_*) */
+};
+
+/* The start-up iterators read at most this many VA pages of one enclave (1 VA page per 512 pages added: 2048 is
+ * 4 GiB of added pages); a larger enclave is left untracked and counted in epc_node_stats.seed_skipped. */
+#define EPC_SEED_MAX_VA_PAGES 2048
 
 /* Per cgroup (key: cgroup v2 id of the task that created the enclave): the monotonic counters of its released
  * enclaves, plus allocation failures no enclave could be charged with. */
@@ -83,6 +93,8 @@ struct epc_node_stats {
   __u64 reclaim_direct;
   __u64 dropped[EPC_DROP_NR];
   __u64 vepc_alloc_failures;
+  __u64 seed_found;   /* live enclaves the start-up iterators visited (each once) */
+  __u64 seed_skipped; /* of those, left untracked: more VA pages than EPC_SEED_MAX_VA_PAGES, or a read failed */
 };
 
 /* Synthetic events for the test entry program (BPF_PROG_TEST_RUN). Each type is one handler step of epc.bpf.c

@@ -6,6 +6,11 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,7 +76,7 @@ std::vector<HookPrograms> programs_of(epc_bpf* s) {
 
 int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !spdlog::should_log(spdlog::level::trace)) return 0;
-  char buf[2048];
+  static thread_local char buf[65536];  // a verifier log comes in one call: its end (the reason) matters most
   int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
   if (n <= 0) return 0;
   std::string_view line(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
@@ -160,11 +165,13 @@ KallsymsInfo parse_kallsyms(const std::string& text) {
     if (t == 't' || t == 'T') {
       info.any_sgx = true;
       info.functions.push_back(name);
-    } else if (name == "sgx_nr_free_pages" && (t == 'b' || t == 'B' || t == 'd' || t == 'D')) {
+    } else if ((name == "sgx_nr_free_pages" && (t == 'b' || t == 'B' || t == 'd' || t == 'D')) ||
+               (name == "sgx_encl_fops" && (t == 'r' || t == 'R' || t == 'd' || t == 'D'))) {
       errno = 0;
       char* end = nullptr;
       unsigned long long a = std::strtoull(addr.c_str(), &end, 16);
-      if (errno == 0 && end && *end == '\0') info.nr_free_pages_addr = a;
+      if (errno == 0 && end && *end == '\0')
+        (name == "sgx_nr_free_pages" ? info.nr_free_pages_addr : info.encl_fops_addr) = a;
     }
   }
   return info;
@@ -240,8 +247,8 @@ namespace {
 // The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; nullptr (errno set) when tracefs
 // refuses, and the caller falls back to the PMU (default maxactive).
 bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
-                                   TracefsKretprobe& made) {
-  made = {tracefs, kTracefsGroupPrefix + std::to_string(::getpid()), bpf_program__name(prog)};
+                                   const std::string& group, TracefsKretprobe& made) {
+  made = {tracefs, group, bpf_program__name(prog)};
   const std::string def = "r" + std::to_string(kKretprobeMaxactive) + ":" + made.group + "/" + made.event + " " +
                           func + "\n";
   if (!append_line(tracefs + "/kprobe_events", def)) return nullptr;
@@ -285,13 +292,126 @@ bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, c
 struct Probes::Obj {
   epc_bpf* skel = nullptr;
   std::vector<bpf_link*> links;
-  std::vector<TracefsKretprobe> tracefs_events;  // removed after their links
+  std::vector<TracefsKretprobe> tracefs_events;  // removed after their links, unless the links are pinned
+  std::vector<std::pair<std::string, int>> attached_progs;  // name, fd (owned when taken over from pinned links)
+  bool keep_tracefs_events = false;
   ~Obj() {
-    for (auto* l : links) bpf_link__destroy(l);
-    for (const auto& e : tracefs_events) remove_tracefs_event(e);
+    for (auto* l : links) bpf_link__destroy(l);  // a pinned link stays attached: only our fd goes
+    if (!keep_tracefs_events)
+      for (const auto& e : tracefs_events) remove_tracefs_event(e);
+    for (auto& [name, fd] : attached_progs)
+      if (fd >= 0 && owned_prog_fds) ::close(fd);
     epc_bpf__destroy(skel);
   }
+  bool owned_prog_fds = false;
 };
+
+namespace {
+// ---- pinned state (docs/probes.md, "Restarts") ----
+// <pin_path>/<layout id>/map_<name> for every map of the object, link_<program> for every attached program. A
+// kretprobe made through tracefs for pinned state is in group epc_exporter_p<layout id> (not a pid's group: it
+// outlives the process), removed when the state is.
+constexpr const char* kPinnedGroupPrefix = "epc_exporter_p";
+
+bool is_bpffs(const std::string& path) {
+  struct statfs st{};
+  return ::statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Removes a layout directory: its pins (links detach when their last reference goes), then itself. Returns the
+// number of pins removed; err set on the first failure.
+std::size_t remove_layout_dir(const std::string& dir, std::string& err) {
+  std::size_t n = 0;
+  for (const auto& name : list_dir(dir)) {
+    if (::unlink((dir + "/" + name).c_str()) == 0)
+      ++n;
+    else if (err.empty())
+      err = "removing " + dir + "/" + name + ": " + std::strerror(errno);
+  }
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT && err.empty()) err = "removing " + dir + ": " + std::strerror(errno);
+  return n;
+}
+
+// Removes the kretprobe events of pinned state of the given layout ids ("" = every layout). The kernel frees a link
+// (and closes its perf event) after an RCU grace period once its last pin is gone; until then tracefs refuses with
+// EBUSY, so a refused event is asked again for up to 5 s. Returns how many are left.
+std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::string& only_layout) {
+  if (tracefs.empty()) return 0;
+  std::ifstream in(tracefs + "/kprobe_events");
+  std::string line;
+  std::vector<std::string> ours;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
+    if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
+      continue;
+    std::string group = line.substr(colon + 1, slash - colon - 1);
+    if (group.rfind(kPinnedGroupPrefix, 0) != 0) continue;
+    if (!only_layout.empty() && group != kPinnedGroupPrefix + only_layout) continue;
+    ours.push_back("-:" + line.substr(colon + 1, space - colon - 1) + "\n");
+  }
+  for (int round = 0; !ours.empty(); ++round) {
+    std::vector<std::string> busy;
+    for (const auto& s : ours) {
+      if (append_line(tracefs + "/kprobe_events", s)) continue;
+      if (errno == EBUSY && round < 100) {
+        busy.push_back(s);
+      } else {
+        spdlog::warn("ebpf: could not remove kprobe event {} of removed pinned state: {}", s.substr(2, s.size() - 3),
+                     std::strerror(errno));
+        return ours.size();
+      }
+    }
+    ours.swap(busy);
+    if (!ours.empty()) ::usleep(50'000);
+  }
+  return 0;
+}
+
+bool internal_map(const bpf_map* m) { return bpf_map__is_internal(m); }
+}  // namespace
+
+std::string layout_id(const std::string& tag) {
+  std::size_t size = 0;
+  const auto* bytes = static_cast<const unsigned char*>(epc_bpf__elf_bytes(&size));
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: a content id, not a security check
+  auto mix = [&](unsigned char c) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  };
+  for (std::size_t i = 0; i < size; ++i) mix(bytes[i]);
+  for (char c : tag) mix(static_cast<unsigned char>(c));
+  char out[17];
+  std::snprintf(out, sizeof(out), "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err) {
+  std::size_t n = 0;
+  struct stat st{};
+  if (::stat(pin_path.c_str(), &st) != 0) {
+    if (errno != ENOENT) err = pin_path + ": " + std::strerror(errno);
+    return 0;
+  }
+  for (const auto& layout : list_dir(pin_path)) n += remove_layout_dir(pin_path + "/" + layout, err);
+  if (::rmdir(pin_path.c_str()) != 0 && errno != ENOENT && err.empty())
+    err = "removing " + pin_path + ": " + std::strerror(errno);
+  if (std::size_t left = remove_pinned_tracefs_events(tracefs_dir(sys_path), ""); left && err.empty())
+    err = std::to_string(left) + " kprobe events of the pinned state could not be removed";
+  return n;
+}
 
 namespace {
 // kprobe_profile: "<group>/<event> <hits> <misses>" per kprobe event (ours: the tracefs kretprobes).
@@ -312,6 +432,16 @@ std::map<std::string, std::uint64_t> kretprobe_misses(const std::vector<TracefsK
 Probes::~Probes() { delete obj_; }
 
 std::unique_ptr<Probes> Probes::start(const Options& options) {
+  auto p = start_once(options, true);
+  if (!p->reuse_failed_) return p;
+  spdlog::warn("ebpf: taking over the pinned state failed; starting with fresh state");
+  std::string err;
+  remove_layout_dir(options.pin_path + "/" + p->state_.layout, err);
+  p.reset();
+  return start_once(options, false);
+}
+
+std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_reuse) {
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
@@ -325,6 +455,7 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
 
   KallsymsInfo ks;
   std::string grow_fexit;  // chosen fexit program of va_grow (when its choice is kFentry)
+  bool iter_file = false, iter_vma = false;  // the kernel has the task_file / task_vma BPF iterators
   if (options.mode == Mode::kRun) {
     std::string lines;
     if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
@@ -367,6 +498,8 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       }
     }
     grow_fexit = encl_grow_fexit_variant(vmlinux);
+    iter_file = tracing && btf__find_by_name_kind(vmlinux, "bpf_iter__task_file", BTF_KIND_STRUCT) > 0;
+    iter_vma = tracing && btf__find_by_name_kind(vmlinux, "bpf_iter__task_vma", BTF_KIND_STRUCT) > 0;
     if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
     btf__free(vmlinux);
     bool any = false;
@@ -383,13 +516,94 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     }
   } else if (options.mode == Mode::kLoadCheck) {
     std::fill(choice.begin(), choice.end(), Choice::kKprobe);
+    // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
+    struct btf* vmlinux = btf__load_vmlinux_btf();
+    if (vmlinux && !libbpf_get_error(vmlinux)) {
+      iter_file = btf__find_by_name_kind(vmlinux, "bpf_iter__task_file", BTF_KIND_STRUCT) > 0;
+      iter_vma = btf__find_by_name_kind(vmlinux, "bpf_iter__task_vma", BTF_KIND_STRUCT) > 0;
+      btf__free(vmlinux);
+    }
   } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
     std::string lines;
     if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
   }
 
-  // Load; if a fentry program is refused, fall back to kprobes for all hooks once.
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
+  std::uint32_t enclave_rdev = 0;
+  if (options.mode == Mode::kRun) {
+    struct stat st{};
+    if (::stat((options.dev_path + "/sgx_enclave").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
+      enclave_rdev = (major(st.st_rdev) << 20) | minor(st.st_rdev);
+  }
+
+  // Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
+  std::string pin_dir;  // our layout's directory when pinning
+  bool reuse = false;
+  std::vector<std::string> want_links;  // programs this instance attaches (kRun)
+  {  // program names are <kp|kr|fe|fx>_<hook name> (programs_of checks them against the skeleton)
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      if (choice[i] == Choice::kOff) continue;
+      const bool f = choice[i] == Choice::kFentry;
+      const std::string n = specs[i].name;
+      want_links.push_back((f ? "fe_" : "kp_") + n);
+      if (specs[i].has_return) {
+        std::string ret = (f ? "fx_" : "kr_") + n;
+        if (f && i == kVaGrowHook) ret = grow_fexit;
+        want_links.push_back(ret);
+      }
+    }
+  }
+  if (options.mode == Mode::kRun && !options.pin_path.empty()) {
+    p->state_.layout = layout_id(options.layout_tag);
+    const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
+    ::mkdir(options.pin_path.c_str(), 0700);
+    if (!is_bpffs(options.pin_path)) {
+      spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs) or cannot be made ({}): state is not pinned, a "
+                   "restart starts over",
+                   options.pin_path, parent);
+      p->state_.layout.clear();
+    } else {
+      const std::string tracefs = tracefs_dir(options.sys_path);
+      for (const auto& other : list_dir(options.pin_path)) {
+        if (other == p->state_.layout) continue;
+        std::string err;
+        std::size_t n = remove_layout_dir(options.pin_path + "/" + other, err);
+        spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, n,
+                     err.empty() ? "" : ": " + err);
+        remove_pinned_tracefs_events(tracefs, other);
+      }
+      pin_dir = options.pin_path + "/" + p->state_.layout;
+      auto have = list_dir(pin_dir);
+      if (!have.empty()) {
+        std::set<std::string> links, maps;
+        for (const auto& h : have) {
+          if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
+          if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
+        }
+        const std::set<std::string> want(want_links.begin(), want_links.end());
+        if (allow_reuse && links == want && !maps.empty()) {
+          reuse = true;
+        } else {
+          std::string err;
+          remove_layout_dir(pin_dir, err);
+          remove_pinned_tracefs_events(tracefs, p->state_.layout);
+          spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
+                       pin_dir, err.empty() ? "" : " (" + err + ")");
+        }
+      }
+      if (::mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", pin_dir, std::strerror(errno));
+        pin_dir.clear();
+        p->state_.layout.clear();
+        reuse = false;
+      }
+    }
+  }
+
+  // Load; if the start-up iterators are refused, load without them; if a fentry program is refused, fall back to
+  // kprobes for all hooks once.
+  bool seeds_refused = false;
+  for (int attempt = 0; attempt < 3; ++attempt) {
     auto obj = std::make_unique<Obj>();
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
     if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
@@ -399,9 +613,29 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       break;
     }
     obj->skel->rodata->nr_free_pages_addr = ks.nr_free_pages_addr;
+    obj->skel->rodata->sgx_encl_fops_addr = ks.encl_fops_addr;
+    obj->skel->rodata->sgx_enclave_rdev = enclave_rdev;
+    if (reuse) {  // the maps of the pinned state, before load: our programs read and write the same maps
+      bpf_map* m;
+      bool ok = true;
+      bpf_object__for_each_map(m, obj->skel->obj) {
+        if (internal_map(m)) continue;
+        int fd = bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str());
+        if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) {
+          spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
+          ok = false;
+        }
+        if (fd >= 0) ::close(fd);
+        if (!ok) break;
+      }
+      if (!ok) {
+        p->reuse_failed_ = true;
+        return p;
+      }
+    }
     auto progs = programs_of(obj->skel);
     for (std::size_t i = 0; i < progs.size(); ++i) {
-      const bool k = choice[i] == Choice::kKprobe, f = choice[i] == Choice::kFentry;
+      const bool k = !reuse && choice[i] == Choice::kKprobe, f = !reuse && choice[i] == Choice::kFentry;
       bpf_program__set_autoload(progs[i].kp, k);
       if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
       bpf_program__set_autoload(progs[i].fe, f);
@@ -413,6 +647,11 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       }
     }
     bpf_program__set_autoload(obj->skel->progs.epc_event_repeat, options.load_bench_program);
+    const bool seed = !seeds_refused && (options.mode == Mode::kLoadCheck ||
+                                         (options.mode == Mode::kRun && !reuse && options.discover &&
+                                          (ks.encl_fops_addr != 0 || enclave_rdev != 0)));
+    bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && iter_file);
+    bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && iter_vma);
     int err = epc_bpf__load(obj->skel);
     if (err == 0) {
       p->obj_ = obj.release();
@@ -420,6 +659,13 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       break;
     }
     p->load_error_ = "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)";
+    if (seed && (iter_file || iter_vma) && options.mode == Mode::kRun) {
+      spdlog::warn("ebpf: the start-up iterators were refused ({}); loading without them: enclaves older than the "
+                   "probes stay untracked",
+                   errstr(err));
+      seeds_refused = true;
+      continue;
+    }
     bool had_fentry = false;
     for (auto& c : choice)
       if (c == Choice::kFentry) {
@@ -440,6 +686,71 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   std::size_t attached = 0;
   const std::string tracefs = tracefs_dir(options.sys_path);
   if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
+  if (reuse) {  // the pinned links stay attached; we hold them (and their programs, for the stats)
+    p->obj_->owned_prog_fds = true;
+    for (std::size_t i = 0; i < progs.size() && !p->reuse_failed_; ++i) {
+      if (choice[i] == Choice::kOff) continue;
+      for (const auto& name : want_links) {
+        const bool mine = name.substr(3) == specs[i].name || (i == kVaGrowHook && name == grow_fexit);
+        if (!mine) continue;
+        bpf_link* l = bpf_link__open((pin_dir + "/link_" + name).c_str());
+        if (!l) {
+          spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
+          p->reuse_failed_ = true;
+          break;
+        }
+        p->obj_->links.push_back(l);
+        bpf_link_info info{};
+        __u32 len = sizeof(info);
+        int prog_fd = -1;
+        if (bpf_obj_get_info_by_fd(bpf_link__fd(l), &info, &len) == 0) prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+        p->obj_->attached_progs.emplace_back(name, prog_fd);
+      }
+      auto& st = p->states_[i];
+      st.attached = true;
+      st.attach_type = choice[i] == Choice::kFentry ? "fentry" : "kprobe";
+      ++attached;
+    }
+    if (p->reuse_failed_) return p;
+    // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
+    if (!tracefs.empty()) {
+      std::ifstream in(tracefs + "/kprobe_events");
+      std::string line;
+      const std::string group = kPinnedGroupPrefix + p->state_.layout;
+      while (std::getline(in, line)) {
+        auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
+        if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
+          continue;
+        if (line.substr(colon + 1, slash - colon - 1) != group) continue;
+        p->obj_->tracefs_events.push_back({tracefs, group, line.substr(slash + 1, space - slash - 1)});
+      }
+    }
+    p->obj_->keep_tracefs_events = true;
+    p->state_.pinned = true;
+    p->state_.reused = true;
+    p->state_.discovery = "not_needed";
+    spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
+                 pin_dir, attached);
+    return p;
+  }
+  const std::string group =
+      pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + p->state_.layout;
+  if (!pin_dir.empty()) {
+    remove_pinned_tracefs_events(tracefs, p->state_.layout);  // left by an instance that died before pinning
+    bpf_map* m;
+    bpf_object__for_each_map(m, p->obj_->skel->obj) {
+      if (internal_map(m)) continue;
+      if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
+        spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
+                     bpf_map__name(m), errstr(errno));
+        std::string err;
+        remove_layout_dir(pin_dir, err);
+        pin_dir.clear();
+        break;
+      }
+    }
+  }
+  bool pin_failed = false;
   for (std::size_t i = 0; i < progs.size(); ++i) {
     if (choice[i] == Choice::kOff) continue;
     const bool f = choice[i] == Choice::kFentry;
@@ -454,7 +765,7 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
       bpf_link* l = nullptr;
       if (!f && prog == progs[i].kr && !tracefs.empty()) {
         TracefsKretprobe made;
-        l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, made);
+        l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made);
         if (l)
           made_events.push_back(made);
         else
@@ -477,11 +788,42 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
     }
     p->obj_->links.insert(p->obj_->links.end(), links.begin(), links.end());
     p->obj_->tracefs_events.insert(p->obj_->tracefs_events.end(), made_events.begin(), made_events.end());
+    for (auto* prog : list)
+      if (prog) p->obj_->attached_progs.emplace_back(bpf_program__name(prog), bpf_program__fd(prog));
+    if (!pin_dir.empty() && !pin_failed) {
+      for (std::size_t k = 0; k < links.size() && !pin_failed; ++k) {
+        const char* name = bpf_program__name(list[k]);  // list[0] is never null: links[k] is list[k]'s
+        if (bpf_link__pin(links[k], (pin_dir + "/link_" + name).c_str()) != 0) {
+          spdlog::warn("ebpf: pinning link {} failed ({}): state is not pinned, a restart starts over", name,
+                       errstr(errno));
+          pin_failed = true;
+        }
+      }
+    }
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
   }
-  spdlog::info("ebpf: {}/{} probes attached", attached, progs.size());
+  if (!pin_dir.empty() && pin_failed) {
+    for (auto* l : p->obj_->links) bpf_link__unpin(l);
+    std::string err;
+    remove_layout_dir(pin_dir, err);
+    pin_dir.clear();
+  }
+  if (!pin_dir.empty() && attached > 0) {
+    p->state_.pinned = true;
+    p->obj_->keep_tracefs_events = true;
+  } else if (!pin_dir.empty()) {
+    std::string err;
+    remove_layout_dir(pin_dir, err);
+  }
+  if (!p->state_.pinned) p->state_.layout.clear();
+  spdlog::info("ebpf: {}/{} probes attached{}", attached, progs.size(),
+               p->state_.pinned ? ", pinned in " + pin_dir : "");
+  if (!options.discover)
+    p->state_.discovery = "off";
+  else if (attached > 0)
+    p->discover_enclaves();
   for (const auto& st : p->states_) {
     if (st.attached)
       spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
@@ -491,6 +833,57 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   if (ks.nr_free_pages_addr == 0)
     spdlog::warn("ebpf: sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC");
   return p;
+}
+
+// Runs the start-up iterators once (enclaves that existed before the probes: epc.bpf.c, seed_*). The probes are
+// attached already, so an enclave created meanwhile is in the map and left alone by the iterators.
+void Probes::discover_enclaves() {
+  auto* skel = obj_->skel;
+  std::uint32_t zero = 0;
+  epc_node_stats before{}, after{};
+  bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &before);
+  int ran = 0;
+  std::string why;
+  for (bpf_program* prog : {skel->progs.seed_task_file, skel->progs.seed_task_vma}) {
+    if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
+    bpf_link* l = bpf_program__attach_iter(prog, nullptr);
+    if (!l) {
+      why = std::string("attaching ") + bpf_program__name(prog) + ": " + errstr(errno);
+      continue;
+    }
+    int fd = bpf_iter_create(bpf_link__fd(l));
+    if (fd < 0) {
+      why = std::string("bpf_iter_create ") + bpf_program__name(prog) + ": " + errstr(errno);
+      bpf_link__destroy(l);
+      continue;
+    }
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) {
+    }
+    if (n < 0) why = std::string("reading ") + bpf_program__name(prog) + ": " + errstr(errno);
+    ::close(fd);
+    bpf_link__destroy(l);
+    ++ran;
+  }
+  bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &after);
+  if (ran == 0) {
+    state_.discovery = "unavailable";
+    spdlog::warn("ebpf: cannot look for enclaves that existed before the exporter ({}): they stay untracked until "
+                 "they end",
+                 why.empty() ? "no BPF task iterators in this kernel, or the enclave file cannot be recognised "
+                               "(no sgx_encl_fops in kallsyms and no /dev/sgx_enclave)"
+                             : why);
+    return;
+  }
+  state_.discovery = "iterator";
+  const std::uint64_t found = after.seed_found - before.seed_found, skipped = after.seed_skipped - before.seed_skipped;
+  if (skipped)
+    spdlog::warn("ebpf: {} enclaves that existed before the exporter could not be read (more than {} VA pages, or "
+                 "changing while read): untracked until they end",
+                 skipped, EPC_SEED_MAX_VA_PAGES);
+  spdlog::info("ebpf: found {} enclaves that existed before the probes (task iterators){}", found - skipped,
+               why.empty() ? "" : "; " + why);
 }
 
 int Probes::event_program_fd() const { return obj_ ? bpf_program__fd(obj_->skel->progs.epc_event) : -1; }
@@ -598,6 +991,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     epc_encl_state e{};
     if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0) return;  // released meanwhile
     per[e.cgroup_id] += counters_of(e);
+    ++(e.origin == EPC_ORIGIN_DISCOVERED ? s.enclaves_discovered : s.enclaves_created);
   });
   int path_fd = bpf_map__fd(skel->maps.cgroup_paths);
   for (auto& [id, c] : per) {
@@ -617,6 +1011,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.vepc_pages = n.vepc_pages;
     s.vepc_alloc_failures = n.vepc_alloc_failures;
     for (int i = 0; i < EPC_DROP_NR; ++i) s.dropped[kDropReasons[i]] = n.dropped[i];
+    s.discovery_skipped = n.seed_skipped;
   }
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.inflight,
                      skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
@@ -624,15 +1019,14 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) {
-    if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
-    if (prog == skel->progs.epc_event || prog == skel->progs.epc_event_repeat) continue;  // on demand, not probes
+  for (const auto& [name, fd] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links' programs
+    if (fd < 0) continue;
     bpf_prog_info info{};
     __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
-    s.programs.push_back(ProgramStats{bpf_program__name(prog), info.run_cnt, info.run_time_ns});
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) continue;
+    s.programs.push_back(ProgramStats{name, info.run_cnt, info.run_time_ns});
   }
+  s.state = state_;
   return s;
 }
 

@@ -43,7 +43,22 @@ struct Options {
   std::vector<std::string> disabled;  // hook names switched off by configuration
   // Also load the batch runner of synthetic events (epc_event_repeat: bpf_loop, 5.17+), for the cost benchmark.
   bool load_bench_program = false;
+  // kRun: a bpffs directory where maps and links are pinned (one subdirectory per layout id), so the probes keep
+  // counting while the exporter is down and the next instance takes their state over. "" = no pinning.
+  std::string pin_path;
+  // Mixed into the layout id: a different tag reads as a different map layout (tests of an upgrade).
+  std::string layout_tag;
+  // kRun, starting without pinned state: find the enclaves that already exist (task iterators) and seed them.
+  bool discover = true;
+  std::string dev_path = "/dev";  // /dev/sgx_enclave's device number, for the iterators' file test
 };
+
+// The layout id of this build's BPF object (+ tag): pinned state is taken over only by an identical object.
+std::string layout_id(const std::string& tag);
+
+// Removes pinned state below pin_path (every layout) and the kprobe events its links used. Returns the number of
+// pinned objects removed; sets err (and returns what it removed so far) when something could not be removed.
+std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err);
 
 // Parameters of kernel function `fn` in `btf` (its FUNC's FUNC_PROTO vlen); -1 when the BTF has no such FUNC.
 int btf_function_arity(const struct btf* btf, const char* fn);
@@ -66,6 +81,7 @@ struct KallsymsInfo {
   bool readable = false;
   bool any_sgx = false;
   std::uint64_t nr_free_pages_addr = 0;  // 0 if absent or hidden (kptr_restrict)
+  std::uint64_t encl_fops_addr = 0;      // sgx_encl_fops (data symbol: needs CONFIG_KALLSYMS_ALL)
   std::vector<std::string> functions;    // text symbols starting with "sgx_", as listed (may carry .isra.0 etc.)
   bool has_function(const std::string& name) const;
   bool has_renamed(const std::string& name) const;  // name.isra.N / name.constprop.N / name.part.N
@@ -84,6 +100,7 @@ class Probes {
   bool loaded() const { return obj_ != nullptr; }
   const std::string& load_error() const { return load_error_; }
   const std::vector<ProbeState>& states() const { return states_; }
+  const StateInfo& state_info() const { return state_; }
 
   // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages. Per-cgroup counters are read
   // before the enclaves: a release during the read can hide an enclave's counters once, never count them twice.
@@ -106,8 +123,12 @@ class Probes {
 
  private:
   Probes() = default;
+  static std::unique_ptr<Probes> start_once(const Options& options, bool allow_reuse);
+  void discover_enclaves();
   struct Obj;
   Obj* obj_ = nullptr;
+  StateInfo state_;
+  bool reuse_failed_ = false;
   std::string load_error_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;

@@ -63,6 +63,15 @@ struct ProgramStats {
   std::uint64_t run_time_ns = 0;
 };
 
+// How the probes' state came to be (sgx_exporter_ebpf_state_info).
+struct StateInfo {
+  bool pinned = false;     // maps and links are pinned in bpffs: they outlive this process
+  bool reused = false;     // an earlier instance's pinned state was taken over (counters continue)
+  std::string discovery;   // "iterator": pre-existing enclaves were searched at start; "not_needed": reused
+                           // state; "unavailable": could not search (reason logged); "off": by configuration
+  std::string layout;      // layout id of the state ("" without pinning)
+};
+
 struct MapFill {
   std::string map;
   std::uint64_t entries = 0;
@@ -83,6 +92,10 @@ struct Snapshot {
   bool program_stats_enabled = false;  // kernel.bpf_stats_enabled
   std::vector<ProgramStats> programs;
   std::vector<MapFill> maps;
+  StateInfo state;
+  std::uint64_t enclaves_created = 0;     // live enclaves whose creation the probes saw
+  std::uint64_t enclaves_discovered = 0;  // live enclaves found at start-up (they existed before the probes)
+  std::uint64_t discovery_skipped = 0;    // enclaves found at start-up but left untracked (too large, read failed)
   bool any_attached() const {
     for (const auto& p : probes)
       if (p.attached) return true;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -572,8 +573,12 @@ TEST(Kallsyms, ParsesFunctionsClonesAndTheFreePagesCounter) {
   EXPECT_TRUE(ks.has_renamed("sgx_encl_ewb"));
   EXPECT_TRUE(ks.has_function("sgx_vma_fault"));
   EXPECT_EQ(ks.nr_free_pages_addr, 0xffffffff83a00000ull);
-  auto hidden = epc::probes::parse_kallsyms("0000000000000000 b sgx_nr_free_pages\n");
+  EXPECT_EQ(ks.encl_fops_addr, 0u);
+  auto fops = epc::probes::parse_kallsyms("ffffffff81a08ae0 d sgx_encl_fops\nffffffff81a08b00 t sgx_encl_fops_x\n");
+  EXPECT_EQ(fops.encl_fops_addr, 0xffffffff81a08ae0ull);  // the start-up iterators' enclave file test
+  auto hidden = epc::probes::parse_kallsyms("0000000000000000 b sgx_nr_free_pages\n0000000000000000 r sgx_encl_fops\n");
   EXPECT_EQ(hidden.nr_free_pages_addr, 0u);
+  EXPECT_EQ(hidden.encl_fops_addr, 0u);
   EXPECT_FALSE(hidden.any_sgx);
 }
 
@@ -634,6 +639,49 @@ TEST(TracefsKretprobes, StaleEventsOfDeadExportersAreRemoved) {
   EXPECT_EQ(epc::probes::remove_stale_tracefs_events(std::string(dir) + "/missing", "/proc"), 0u);
   std::remove(events.c_str());
   rmdir(dir);
+}
+
+// Pinned state is taken over only by an identical BPF object: the layout id is the object's content id, and a tag
+// (the tests' stand-in for an upgrade) changes it.
+TEST(PinnedState, LayoutIdIsStableAndTagged) {
+  const std::string id = epc::probes::layout_id("");
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(epc::probes::layout_id(""), id);
+  EXPECT_NE(epc::probes::layout_id("upgrade-0"), id);
+  EXPECT_NE(epc::probes::layout_id("upgrade-0"), epc::probes::layout_id("upgrade-1"));
+}
+
+// --collector.ebpf.unpin: every layout's pins go, then the pin directory, then the kretprobe events of pinned state
+// (group epc_exporter_p<layout>); other events stay. A plain directory and a plain kprobe_events file stand in for
+// bpffs and tracefs (unlink and appended removal lines are what the real ones take).
+TEST(PinnedState, UnpinRemovesEveryLayoutAndItsEvents) {
+  char dir[] = "/tmp/epc-pins-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string root = dir, pins = root + "/fs/bpf/epc_exporter", tracing = root + "/kernel/tracing";
+  ASSERT_EQ(std::system(("mkdir -p " + pins + "/aaaa " + pins + "/bbbb " + tracing).c_str()), 0);
+  for (const char* f : {"/aaaa/map_encls", "/aaaa/link_fe_ewb", "/bbbb/map_encls"}) std::ofstream(pins + f) << "";
+  {
+    std::ofstream out(tracing + "/kprobe_events");
+    out << "r1024:epc_exporter_paaaa/kr_eldu sgx_encl_eldu\n"
+        << "r1024:epc_exporter_999999998/kr_eldu sgx_encl_eldu\n"
+        << "p:kprobes/other_tool do_sys_open\n";
+  }
+  std::string err;
+  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 3u);
+  EXPECT_EQ(err, "");
+  EXPECT_NE(access(pins.c_str(), F_OK), 0) << "the pin directory is removed";
+  std::ifstream in(tracing + "/kprobe_events");
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[3], "-:epc_exporter_paaaa/kr_eldu");
+  // A stale-event sweep at start-up leaves pinned state's events alone (they are in use by pinned links).
+  EXPECT_EQ(epc::probes::remove_stale_tracefs_events(tracing, "/proc"), 1u);  // the dead pid's only
+  // Nothing pinned: nothing removed, no error.
+  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 0u);
+  EXPECT_EQ(err, "");
+  std::system(("rm -rf " + root).c_str());
 }
 
 }  // namespace

@@ -153,6 +153,32 @@ TEST(EbpfMetrics, NoProbeAttachedMeansProbeHealthOnly) {
   EXPECT_FALSE(has_family(f, "sgx_epc_free_bytes"));
 }
 
+// How the live source's state came to be: reported with the live source only (the replay has no state).
+TEST(EbpfMetrics, StateInfoAndTrackedEnclavesByOrigin) {
+  auto snap = parse_ebpf_replay(std::string(kAllProbesForward()));
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  HostPaths paths(kFixtures + "/no-sgx");
+  Attribution attribution(paths);
+  {
+    MetricSink sink;
+    write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+    EXPECT_FALSE(has_family(sink.families(), "sgx_exporter_ebpf_state_info")) << "replay: no state of its own";
+  }
+  snap->state = {true, true, "not_needed", "0123456789abcdef"};
+  snap->enclaves_created = 2;
+  snap->enclaves_discovered = 3;
+  snap->discovery_skipped = 1;
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+  auto& f = sink.families();
+  EXPECT_EQ(value(f, "sgx_exporter_ebpf_state_info",
+                  {{"pinned", "true"}, {"reused", "true"}, {"discovery", "not_needed"}, {"layout", "0123456789abcdef"}}),
+            1);
+  EXPECT_EQ(value(f, "sgx_exporter_ebpf_enclaves_tracked", {{"origin", "created"}}), 2);
+  EXPECT_EQ(value(f, "sgx_exporter_ebpf_enclaves_tracked", {{"origin", "discovered"}}), 3);
+  EXPECT_EQ(value(f, "sgx_exporter_ebpf_discovery_skipped", {}), 1);
+}
+
 const char* kAllProbes =
     "probe encl_create f kprobe attached\nprobe encl_release f kprobe attached\nprobe epc_alloc f kprobe attached\n"
     "probe epc_free f kprobe attached\nprobe ewb f kprobe attached\nprobe eldu f kprobe attached\n"

@@ -36,6 +36,8 @@ Version section_version(const std::string& sec) {
   if (sec.rfind("kprobe/", 0) == 0 || sec.rfind("kretprobe/", 0) == 0) return {4, 1};
   if (sec.rfind("fentry/", 0) == 0 || sec.rfind("fexit/", 0) == 0) return {5, 5};
   if (sec == "syscall") return {5, 14};
+  if (sec == "iter/task_file") return {5, 8};  // bpf_iter__task_file
+  if (sec == "iter/task_vma") return {5, 12};  // bpf_iter__task_vma
   return {99, 0};
 }
 
