@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/privileges.h"
 #include "core/scraper.h"
+#include "collectors/ebpf.h"
 #include "core/version.h"
 #include "core/web_config.h"
 
@@ -47,6 +48,7 @@ int run(const epc::Config& cfg) {
   epc::HostPaths paths(cfg.rootfs);
   epc::Attribution attribution(paths);
   epc::CollectorServices services{cfg, paths, attribution};
+  if (cfg.collector_flag("ebpf", "unpin") == "true") return epc::unpin_ebpf_state(services) ? 0 : 1;
 
   std::vector<epc::Scraper::Named> collectors;
   for (const auto& spec : epc::all_collectors()) {

@@ -28,6 +28,40 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
+std::string pin_path(const CollectorServices& s) {
+  const std::string& v = s.config.collector_flag("ebpf", "pin-path");
+  if (v == "auto") return (s.paths.sys() / "fs/bpf/epc_exporter").string();
+  if (!v.empty() && v.front() != '/')
+    throw std::runtime_error("--collector.ebpf.pin-path: expected an absolute path, 'auto' or '', got '" + v + "'");
+  return v;
+}
+
+bool unpin_ebpf_state(const CollectorServices& s) {
+  std::string path;
+  try {
+    path = pin_path(s);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return false;
+  }
+  if (path.empty()) {
+    spdlog::error("--collector.ebpf.unpin: --collector.ebpf.pin-path is empty: nothing to remove");
+    return false;
+  }
+  std::string err;
+  std::size_t n = probes::unpin_all(path, s.paths.sys().string(), err);
+  if (!err.empty()) {
+    spdlog::error("ebpf: unpin: removed {} pinned objects from {}, then: {}", n, path, err);
+    return false;
+  }
+  spdlog::info("ebpf: unpin: removed {} pinned objects from {} (the probes they kept attached are gone)", n, path);
+  return true;
+}
+
+namespace {
+
 class LiveSource : public EbpfSource {
  public:
   explicit LiveSource(const CollectorServices& s) {
@@ -46,6 +80,13 @@ class LiveSource : public EbpfSource {
       bool ok = std::any_of(known.begin(), known.end(), [&](const auto& h) { return d == h.name; });
       if (!ok) throw std::runtime_error("--collector.ebpf.disable-probes: unknown probe '" + d + "'");
     }
+    o.pin_path = pin_path(s);
+    o.layout_tag = s.config.collector_flag("ebpf", "layout-tag");
+    const std::string& discover = s.config.collector_flag("ebpf", "discover");
+    if (discover != "true" && discover != "false" && !discover.empty())
+      throw std::runtime_error("--collector.ebpf.discover: expected true or false, got '" + discover + "'");
+    o.discover = discover != "false";
+    o.dev_path = paths.dev().string();
     probes_ = probes::Probes::start(o);
   }
   Result<probes::Snapshot> snapshot() override { return probes_->read(); }
@@ -358,6 +399,23 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   for (const auto& [reason, n] : s.dropped)
     sink.counter("sgx_exporter_bpf_dropped_events_total", "Probe events not recorded, by reason.", {{"reason", reason}},
                  static_cast<double>(n));
+  if (!s.state.discovery.empty()) {  // the live source (the replay has no state of its own)
+    sink.gauge("sgx_exporter_ebpf_state_info",
+               "How the probes' state came to be: pinned (survives exporter restarts), reused (taken over from an "
+               "earlier instance, counters continued), discovery of enclaves older than the probes.",
+               {{"pinned", s.state.pinned ? "true" : "false"},
+                {"reused", s.state.reused ? "true" : "false"},
+                {"discovery", s.state.discovery},
+                {"layout", s.state.layout}},
+               1);
+    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
+               {{"origin", "created"}}, static_cast<double>(s.enclaves_created));
+    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
+               {{"origin", "discovered"}}, static_cast<double>(s.enclaves_discovered));
+    sink.gauge("sgx_exporter_ebpf_discovery_skipped",
+               "Enclaves found at start-up that could not be read and stay untracked until they end.", {},
+               static_cast<double>(s.discovery_skipped));
+  }
 }
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,

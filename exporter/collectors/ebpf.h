@@ -32,6 +32,13 @@ class EbpfSource {
   virtual void forget_gone_cgroups(Attribution&) {}
 };
 
+// --collector.ebpf.pin-path resolved ("auto": <path.sysfs>/fs/bpf/epc_exporter; "": no pinning). Throws
+// std::runtime_error for a relative path.
+std::string pin_path(const CollectorServices& services);
+// --collector.ebpf.unpin: removes the pinned state (every layout) and its kprobe events; logs what it did. False
+// when something could not be removed.
+bool unpin_ebpf_state(const CollectorServices& services);
+
 // Live source: loads and attaches the probes (never fails; probes that cannot attach report why).
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services);
 // Replay source: reads and parses the file on every scrape.

@@ -17,6 +17,18 @@ const std::vector<CollectorSpec>& all_collectors() {
        {{"prefer-fentry", "Attach with fentry/fexit where the kernel supports it (else kprobes): true or false", "true"},
         {"disable-probes", "Comma-separated probes to leave off (names as in sgx_exporter_probe_attached)", ""},
         {"replay-file", "TEST/DEMO ONLY: serve a recorded probe snapshot (text file) instead of probing the kernel",
+         ""},
+        {"pin-path",
+         "bpffs directory for the probes' pinned maps and links, which keep counting across exporter restarts and "
+         "are taken over by the next instance of the same version; 'auto' = <path.sysfs>/fs/bpf/epc_exporter, '' "
+         "= no pinning",
+         "auto"},
+        {"unpin", "Remove the pinned state (maps, links, their kprobe events) from --collector.ebpf.pin-path and exit",
+         "false"},
+        {"discover", "At start without pinned state, find the enclaves that already exist (BPF task iterators): "
+                     "true or false",
+         "true"},
+        {"layout-tag", "TEST ONLY: mixed into the pinned state's layout id (simulates an upgrade that changes it)",
          ""}},
        make_ebpf_collector},
   };

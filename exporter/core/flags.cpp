@@ -204,9 +204,16 @@ Result<ParsedFlags> parse_flags(const std::vector<std::string>& args, const std:
         continue;
       }
       std::string f = rest.substr(dot + 1);
-      bool known = false;
-      for (const auto& cf : spec->flags) known = known || cf.name == f;
-      if (!known) return make_error("unknown flag --" + name);
+      const CollectorFlag* flag = nullptr;
+      for (const auto& cf : spec->flags)
+        if (cf.name == f) flag = &cf;
+      if (!flag) return make_error("unknown flag --" + name);
+      // A true/false flag given bare (no value, next argument another flag or none) means true.
+      const bool boolean = flag->default_value == "true" || flag->default_value == "false";
+      if (boolean && !has_value && (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)) {
+        cfg.collector_flags[c + "." + f] = "true";
+        continue;
+      }
       auto v = take_value();
       if (!v) return v.error();
       cfg.collector_flags[c + "." + f] = *v;

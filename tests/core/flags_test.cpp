@@ -8,7 +8,7 @@ namespace {
 std::vector<CollectorSpec> specs() {
   return {
       {"platform", true, "p", {}, nullptr},
-      {"cgroup", true, "c", {{"max-depth", "how deep", "8"}}, nullptr},
+      {"cgroup", true, "c", {{"max-depth", "how deep", "8"}, {"unpin", "an action", "false"}}, nullptr},
       {"extra", false, "e", {}, nullptr},
   };
 }
@@ -46,6 +46,23 @@ TEST(Flags, CollectorSwitches) {
   auto d = parse({"--collector.disable-defaults", "--collector.cgroup"});
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->config.enabled_collectors, (std::set<std::string>{"cgroup"}));
+}
+
+// A true/false collector flag given bare means true; with a value, or a value in the next argument, it is that.
+TEST(Flags, BareBooleanCollectorFlag) {
+  auto bare = parse({"--collector.cgroup.unpin"});
+  ASSERT_TRUE(bare.ok()) << bare.error().message;
+  EXPECT_EQ(bare->config.collector_flag("cgroup", "unpin"), "true");
+  auto then = parse({"--collector.cgroup.unpin", "--path.rootfs=/host"});
+  ASSERT_TRUE(then.ok()) << then.error().message;
+  EXPECT_EQ(then->config.collector_flag("cgroup", "unpin"), "true");
+  EXPECT_EQ(then->config.rootfs, "/host");
+  auto spaced = parse({"--collector.cgroup.unpin", "false"});
+  ASSERT_TRUE(spaced.ok()) << spaced.error().message;
+  EXPECT_EQ(spaced->config.collector_flag("cgroup", "unpin"), "false");
+  EXPECT_EQ(parse({"--collector.cgroup.unpin=false"})->config.collector_flag("cgroup", "unpin"), "false");
+  // Not boolean: a value is still required.
+  EXPECT_FALSE(parse({"--collector.cgroup.max-depth"}).ok());
 }
 
 TEST(Flags, HelpAndVersion) {
