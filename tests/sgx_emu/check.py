@@ -88,6 +88,22 @@ def epc_pages_held(e):
     return e["pages_added"] + e["pages_eaug"] - e["pages_removed"] + 1 + va_pages(e)
 
 
+def first_generation_enclaves(d):
+    """Enclaves of the plan's first-generation procs (after=-1): those alive at every exporter (re)start."""
+    path = os.path.join(d, "plan.txt")
+    if not os.path.exists(path):
+        return None
+    first, n = set(), 0
+    for line in open(path):
+        f = line.split()
+        kv = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+        if f and f[0] == "proc" and kv.get("after") == "-1":
+            first.add(f[1])
+        elif f and f[0] == "encl" and kv.get("proc") in first:
+            n += 1
+    return n
+
+
 # ------------------------------------------------------------------ checks
 
 class Checker:
@@ -139,6 +155,20 @@ def main():
     if not emu.get("epc_bytes") or lc_s.get("EADD") is None or lc_r.get("EADD") is None:
         c.check("emu.stats", False, "no /sys/kernel/debug/sgx_emu/stats snapshot (not an emulating kernel?)")
         return finish(c, d)
+    # The point the exporter's state covers: the start of the last instance that did not take over pinned state
+    # (its counters count from there); the boot when the first instance started before the workload.
+    instances = emu.get("exporter_instances") or []
+    base = {"EWB": 0, "ELDU": 0}
+    base_from = "boot"
+    starts = [parse_prom(os.path.join(d, f"metrics-start-{i['index']}.txt")) for i in instances]
+    for i, m in zip(instances, starts):
+        st = (m or {}).get("sgx_exporter_ebpf_state_info", [])
+        reused = bool(st) and st[0][0].get("reused") == "true"
+        if not reused and i["after_pass"] is not None:
+            base = {k: i["leaf_counts_at_start"].get(k) or 0 for k in ("EWB", "ELDU")}
+            base_from = f"instance {i['index']}'s start"
+        elif not reused:
+            base, base_from = {"EWB": 0, "ELDU": 0}, "boot"
     epc_pages = emu["epc_bytes"] // PAGE
     print(f"# {d}: kernel {emu['kernel']}, {emu['flavor']}, EPC {epc_pages} pages, {len(encls)} enclaves "
           f"({len(alive)} alive at the scrape); steady EWB {lc_s['EWB']} ELDU {lc_s['ELDU']} EPA {lc_s['EPA']} "
@@ -185,6 +215,49 @@ def main():
     c.check(f"probes.attached_{emu['flavor']}", info and not off,
             f"{len(info) - len(off)}/{len(info)} probes attached as {emu['flavor']}; others: {off or 'none'}")
 
+    # --- exporter instances (scenario key "exporter"): how each took its state, how each ended
+    first_gen = first_generation_enclaves(d)
+    prev_layout = None
+    for n, (i, m) in enumerate(zip(instances, starts)):
+        st = (m or {}).get("sgx_exporter_ebpf_state_info", [])
+        lab = st[0][0] if st else {}
+        tracked = {l.get("origin"): v for l, v in (m or {}).get("sgx_exporter_ebpf_enclaves_tracked", [])}
+        name = f"instance{i['index']}"
+        if i["after_pass"] is None:
+            pass  # started before the workload: nothing to take over or find
+        elif i["signal_before"] is None or i["upgrade"]:
+            why = "started after the enclaves" if i["signal_before"] is None else "upgrade (new map layout)"
+            c.check(f"{name}.fresh_state_found_every_enclave",
+                    lab.get("reused") == "false" and lab.get("discovery") == "iterator" and
+                    tracked.get("discovered") == first_gen and tracked.get("created") == 0,
+                    f"{why}: state_info {lab or 'missing'}, tracked {tracked or 'missing'}, expected {first_gen} "
+                    f"discovered, 0 created")
+            if i["upgrade"]:
+                c.check(f"{name}.upgrade_changed_layout", lab.get("layout") and lab.get("layout") != prev_layout,
+                        f"layout {lab.get('layout')!r}, before {prev_layout!r}")
+        else:
+            c.check(f"{name}.took_over_pinned_state", lab.get("reused") == "true" and lab.get("pinned") == "true",
+                    f"after {i['signal_before']}: state_info {lab or 'missing'}")
+            # A taken-over state continues every counter: its first scrape has at least what the previous instance's
+            # first scrape had, per label set.
+            back = []
+            for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total",
+                       "sgx_enclave_page_faults_total", "sgx_enclave_page_fault_seconds_total"):
+                a1, a2 = by_workload(starts[n - 1], nm), by_workload(m, nm)
+                back += [f"{nm}{{{show(k)}}} {fmt(v)} -> {fmt(a2.get(k))}" for k, v in a1.items()
+                         if a2.get(k, 0.0) < v - 1e-9]
+            c.check(f"{name}.counters_continue", m is not None and not back,
+                    f"went backwards or vanished since instance {i['index'] - 1}'s first scrape: {back or 'none'}")
+        prev_layout = lab.get("layout")
+        if n + 1 < len(instances):
+            sig = instances[n + 1]["signal_before"]
+            want = "137" if sig == "KILL" else "0"
+            rc = open(os.path.join(d, f"exporter-{i['index']}.rc")).read().strip() if os.path.exists(
+                os.path.join(d, f"exporter-{i['index']}.rc")) else None
+            c.check(f"{name}.exit_after_{sig}", rc == want, f"exit status {rc}, expected {want}")
+    if instances:
+        print(f"# counters are checked from {base_from} (EWB {base['EWB']}, ELDU {base['ELDU']} before it)")
+
     # --- per workload, every enclave alive
     s_encl = by_workload(steady, "sgx_enclaves")
     s_size = by_workload(steady, "sgx_enclave_size_bytes")
@@ -211,6 +284,9 @@ def main():
         if k in released_in:
             print(f"# {show(k)}: an enclave of this label set was released with pages swapped out: "
                   f"swapped = evicted - loaded back does not hold per label set, not checked")
+        elif base_from != "boot":
+            print(f"# {show(k)}: counters count from {base_from}, swapped pages from before: swapped = evicted - "
+                  f"loaded back not checked per label set")
         else:
             ev, lb = s_ev.get(k), s_lb.get(k)
             c.eq(f"steady.{show(k)}.swapped=evicted-loaded_back", None if swp is None else swp / PAGE,
@@ -229,8 +305,10 @@ def main():
          epc_pages - free, f"(EPC {epc_pages}, free {free})")
     c.eq("steady.sgx_epc_free_bytes", total(steady, "sgx_epc_free_bytes") if "sgx_epc_free_bytes" in steady else None,
          free * PAGE)
-    c.eq("steady.sum_evicted = EWB", total(steady, "sgx_epc_evicted_pages_total"), lc_s["EWB"])
-    c.eq("steady.sum_loaded_back = ELDU", total(steady, "sgx_epc_loaded_back_pages_total"), lc_s["ELDU"])
+    c.eq("steady.sum_evicted = EWB", total(steady, "sgx_epc_evicted_pages_total"), lc_s["EWB"] - base["EWB"],
+         f"(since {base_from})")
+    c.eq("steady.sum_loaded_back = ELDU", total(steady, "sgx_epc_loaded_back_pages_total"),
+         lc_s["ELDU"] - base["ELDU"], f"(since {base_from})")
     if released_in:
         print("# sum_swapped = EWB - ELDU not checked: an enclave was released before the scrape (its swapped "
               "pages went without ELDU)")
@@ -241,6 +319,10 @@ def main():
     # --- fault stall
     delays = scenario.get("leaf_delay_us") or emu.get("delay_us") or {}
     want_stall = scenario.get("assert", {}).get("fault_stall", bool(delays) and lc_s["EWB"] > 0)
+    if want_stall and base_from != "boot":
+        print(f"# fault stall not checked: the exporter counts from {base_from}, the workload's blocked time from "
+              f"its start")
+        want_stall = False
     if want_stall:
         st = by_workload(steady, "sgx_enclave_page_fault_seconds_total")
         st0 = by_workload(start, "sgx_enclave_page_fault_seconds_total") if start else {}
@@ -283,7 +365,13 @@ def main():
         c.check("exit.sigterm_exits_0", rc == "0", f"exit status after SIGTERM: {rc}")
         ev_path = os.path.join(d, "kprobe-events-after-exit.txt")
         left = [l for l in open(ev_path).read().splitlines() if "epc_exporter_" in l] if os.path.exists(ev_path) else []
-        c.check("exit.no_kprobe_events_left", not left, f"left in kprobe_events: {left or 'none'}")
+        unpin_rc = open(os.path.join(d, "unpin.rc")).read().strip() if os.path.exists(
+            os.path.join(d, "unpin.rc")) else None
+        bpffs = open(os.path.join(d, "bpffs-after-unpin.txt")).read().split() if os.path.exists(
+            os.path.join(d, "bpffs-after-unpin.txt")) else None
+        c.check("exit.unpin_removes_pinned_state", unpin_rc == "0" and bpffs is not None and
+                "epc_exporter" not in bpffs, f"--collector.ebpf.unpin exit {unpin_rc}; /sys/fs/bpf then: {bpffs}")
+        c.check("exit.no_kprobe_events_left", not left, f"left in kprobe_events after unpin: {left or 'none'}")
 
     # --- after release
     if released is None:
@@ -300,8 +388,10 @@ def main():
     c.check("released.no_live_enclaves", not r_encl, f"enclaves left: {r_encl or 'none'}")
     c.eq("released.sgx_epc_free_bytes = capacity",
          total(released, "sgx_epc_free_bytes") if "sgx_epc_free_bytes" in released else None, epc_pages * PAGE)
-    c.eq("released.sum_evicted = EWB", total(released, "sgx_epc_evicted_pages_total"), lc_r["EWB"])
-    c.eq("released.sum_loaded_back = ELDU", total(released, "sgx_epc_loaded_back_pages_total"), lc_r["ELDU"])
+    c.eq("released.sum_evicted = EWB", total(released, "sgx_epc_evicted_pages_total"), lc_r["EWB"] - base["EWB"],
+         f"(since {base_from})")
+    c.eq("released.sum_loaded_back = ELDU", total(released, "sgx_epc_loaded_back_pages_total"),
+         lc_r["ELDU"] - base["ELDU"], f"(since {base_from})")
     # Counters never go backwards per label set across the release.
     back = []
     for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total", "sgx_enclave_page_faults_total",

@@ -21,6 +21,10 @@
 //        debug=0|1 toucher=self|fork|proc:<j>
 // A proc with after=i starts once proc i finished its passes and exited (a container restart: the old
 // container's enclaves are released and its cgroup removed first).
+//   pause <k> after_pass=<n> fifo=<path> marks=<dir>
+// Every enclave of a proc with after=-1 and more than n passes (n = 0: before its first pass, after its
+// creation) stops there: it opens the FIFO (the guest's /init holds it open for writing from the start, so the
+// open does not block), creates <marks>/<k>.<enclave>, and reads the FIFO until /init closes it (EOF).
 //
 // Blocked time: every access (read + check + write of one page) is timed with CLOCK_MONOTONIC and classified as
 // faulted or not by the thread's minor-fault count (getrusage RUSAGE_THREAD; every enclave fault, including
@@ -138,10 +142,17 @@ struct Encl {
   std::string toucher = "self";  // self | fork | proc:<j>
   int toucher_proc = -1;
 };
+struct Pause {
+  int idx = 0;
+  std::uint64_t after_pass = 0;
+  std::string fifo, marks;
+};
 struct Plan {
   std::vector<Proc> procs;
   std::vector<Encl> encls;
+  std::vector<Pause> pauses;
 };
+std::vector<Pause> g_pauses;  // the plan's, for the touchers (forked processes inherit it)
 
 std::map<std::string, std::string> kv_fields(std::istringstream& in) {
   std::map<std::string, std::string> m;
@@ -193,6 +204,14 @@ Plan read_plan(const std::string& path) {
       if (e.toucher.rfind("proc:", 0) == 0) e.toucher_proc = std::stoi(e.toucher.substr(5));
       if (idx != int(p.encls.size())) throw std::runtime_error("plan: enclaves must be numbered 0.. in order");
       p.encls.push_back(e);
+    } else if (kind == "pause") {
+      Pause pa;
+      pa.idx = idx;
+      pa.after_pass = num("after_pass");
+      pa.fifo = m["fifo"];
+      pa.marks = m["marks"];
+      if (pa.fifo.empty() || pa.marks.empty()) throw std::runtime_error("plan: pause needs fifo= and marks=");
+      p.pauses.push_back(pa);
     } else {
       throw std::runtime_error("plan: unknown record " + kind);
     }
@@ -231,7 +250,27 @@ struct EnclInfo {
   std::uint64_t base = 0, encl_size = 0, heap_pages = 0;
   std::uint64_t passes = 0, eaug = 0, remove = 0;
   std::uint64_t id = 0;
+  std::uint64_t pausable = 0;  // 1: stops at the plan's pauses (a first-generation proc's enclave)
 };
+
+// Stops at the plan's pauses after pass `pass` (see the plan format above); false when the FIFO cannot be used.
+bool pause_after(const EnclInfo& in, std::uint64_t pass, std::string& err) {
+  if (!in.pausable) return true;
+  for (const Pause& pa : g_pauses) {
+    if (pa.after_pass != pass || in.passes <= pass) continue;
+    int fd = open(pa.fifo.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      err = "pause " + std::to_string(pa.idx) + ": open " + pa.fifo + ": " + std::strerror(errno);
+      return false;
+    }
+    std::ofstream(pa.marks + "/" + std::to_string(pa.idx) + "." + std::to_string(in.id)) << "at pause\n";
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    close(fd);
+  }
+  return true;
+}
 
 std::uint64_t tag_of(std::uint64_t id, std::uint64_t page, std::uint64_t generation) {
   return ((id + 1) << 48) ^ (page << 16) ^ (generation + 1);
@@ -533,11 +572,16 @@ TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
       munmap(m, kTrap * kPage);
     }
   }
+  std::string pause_err;
+  if (!pause_after(in, 0, pause_err)) set_error(r, pause_err);
   r.touch_start_ns = now_ns();
   run(calib);
   run(growth);
   r.pages_eaug = growth.size();
-  for (std::uint64_t p = 0; p < in.passes; ++p) run(sweep);
+  for (std::uint64_t p = 0; p < in.passes; ++p) {
+    run(sweep);
+    if (p + 1 < in.passes && !pause_after(in, p + 1, pause_err)) set_error(r, pause_err);
+  }
   run(calib);
   r.touch_end_ns = now_ns();
   r.touch_seconds = double(r.touch_end_ns - r.touch_start_ns) / 1e9;
@@ -752,6 +796,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch
     info.eaug = e.eaug;
     info.remove = e.remove;
     info.id = std::uint64_t(e.idx);
+    info.pausable = plan.procs[e.proc].after == -1 ? 1 : 0;
     if (e.toucher == "self") {
       r = touch_enclave(be.fd, be.layout, info);
     } else if (e.toucher == "fork") {
@@ -914,6 +959,7 @@ int cmd_run(int argc, char** argv) {
     }
   }
   Plan plan = read_plan(plan_path);
+  g_pauses = plan.pauses;
   const int np = int(plan.procs.size());
   // A proc is alive at the scrape unless a restart replaces it.
   std::vector<bool> alive(np, true);
