@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes deploy/prometheusrule.yaml (prometheus-operator PrometheusRule) from the rule files in alerts/.
+"""Writes deploy/base/prometheusrule.yaml (prometheus-operator PrometheusRule) from the rule files in alerts/.
 
 alerts/*.rules.yml are the source (promtool-tested); this wraps their groups for clusters that load rules
 through the operator. `--check` exits 1 when the committed file is stale (run by CTest).
@@ -11,7 +11,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ALERTS = HERE.parent / "alerts"
-OUT = HERE / "prometheusrule.yaml"
+OUT = HERE / "base" / "prometheusrule.yaml"
 
 
 class Dumper(yaml.SafeDumper):
@@ -45,7 +45,7 @@ def main(argv):
     text = render()
     if "--check" in argv:
         if not OUT.exists() or OUT.read_text() != text:
-            print("deploy/prometheusrule.yaml is stale: run python3 deploy/generate_prometheusrule.py", file=sys.stderr)
+            print("deploy/base/prometheusrule.yaml is stale: run python3 deploy/generate_prometheusrule.py", file=sys.stderr)
             return 1
         return 0
     OUT.write_text(text)

@@ -4,7 +4,8 @@
 # deploy/systemd/, a man page from `epc_exporter --help` (help2man) and Depends from dpkg-shlibdeps, packed
 # with dpkg-deb. The version is the CMake project version. Build output goes to stderr; stdout has one line,
 # the .deb's absolute path.
-# usage: scripts/build-deb.sh    (BUILD_DIR, JOBS, DEB_MAINTAINER="Name <email>" override the defaults)
+# usage: scripts/build-deb.sh    (BUILD_DIR, JOBS, DEB_MAINTAINER="Name <email>" override the defaults; EPC_REVISION
+# names the source revision where the tree has no .git, e.g. in a container build)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${BUILD_DIR:-$top/build-deb}")
@@ -22,8 +23,10 @@ cppflags=$(dpkg-buildflags --get CPPFLAGS)
 cflags=$(dpkg-buildflags --get CFLAGS)
 cxxflags=$(dpkg-buildflags --get CXXFLAGS)
 ldflags=$(dpkg-buildflags --get LDFLAGS)
+revision=${EPC_REVISION:-$(git -C "$top" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 log "configuring $build"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DEPC_BUILD_BENCH=OFF \
+  -DEPC_REVISION="$revision" \
   -DCMAKE_C_FLAGS="$cppflags $cflags" -DCMAKE_CXX_FLAGS="$cppflags $cxxflags" \
   -DCMAKE_EXE_LINKER_FLAGS="$ldflags" -DCMAKE_SHARED_LINKER_FLAGS="$ldflags" -DCMAKE_MODULE_LINKER_FLAGS="$ldflags" >&2
 log "building epc_exporter"
@@ -32,7 +35,6 @@ cmake --build "$build" -j"$jobs" --target epc_exporter >&2
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 [ -n "$version" ] || { log "no CMAKE_PROJECT_VERSION in $build/CMakeCache.txt"; exit 1; }
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
-revision=$(git -C "$top" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 # Reproducible: file times, gzip headers and the man page date come from the last commit.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$top" log -1 --format=%ct 2>/dev/null || date +%s)}
 maintainer=${DEB_MAINTAINER:-"$(git -C "$top" config user.name 2>/dev/null || echo epc_exporter maintainers) <$(git -C "$top" config user.email 2>/dev/null || echo root@localhost)>"}
@@ -65,7 +67,7 @@ $pkg ($version) unstable; urgency=medium
 
  -- $maintainer  $changelog_date
 CHANGELOG
-years=$(git -C "$top" log --format=%cd --date=format:%Y 2>/dev/null | sort -u | sed -n '1p;$p' | uniq | paste -sd-)
+years=$(git -C "$top" log --format=%cd --date=format:%Y 2>/dev/null | sort -u | sed -n '1p;$p' | uniq | paste -sd- || true)
 years=${years:-$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)}
 cat >"$doc/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

@@ -24,6 +24,9 @@ PACKAGES=(
   # Debian package (scripts/build-deb.sh) and its tests (tests/package): man page, lintian, a clean bookworm root,
   # systemd-analyze, systemd-nspawn (the unit under systemd as a container's PID 1), openssl (a test certificate)
   help2man lintian mmdebstrap systemd systemd-container openssl
+  # container image (scripts/build-image.sh) and its test: podman, with runc beside crun (crun refuses hybrid
+  # cgroup hosts)
+  podman runc crun
 )
 
 if [ "$(id -u)" -ne 0 ]; then

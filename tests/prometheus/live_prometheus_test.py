@@ -336,7 +336,7 @@ def main():
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
             "rule_files": rule_files,
             "scrape_configs": [
-                # As deploy/servicemonitor.yaml: honorLabels, node label from the pod's node.
+                # As deploy/base/servicemonitor.yaml: honorLabels, node label from the pod's node.
                 {"job_name": "epc-exporter", "honor_labels": True,
                  "static_configs": [{"targets": [f"127.0.0.1:{exp_port}"], "labels": {"node": FIXTURE_NODE}}]},
                 {"job_name": "kube-state-metrics", "honor_labels": True,
