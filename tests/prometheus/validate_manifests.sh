@@ -24,7 +24,7 @@ fi
 # Every manifest file on its own (kustomization files are rendered below instead), then the plain set and every
 # overlay rendered (kustomize subset of validate_manifests.mjs) and each rendered object validated.
 manifests=()
-for f in "$src"/deploy/base/*.yaml "$src"/deploy/hpa/*.yaml "$src"/deploy/overlays/*/*.yaml; do
+for f in "$src"/deploy/base/*.yaml "$src"/deploy/uninstall/*.yaml "$src"/deploy/hpa/*.yaml "$src"/deploy/overlays/*/*.yaml; do
   case $(basename "$f") in kustomization.yaml) ;; *patch*.yaml|*-ports.yaml) ;; *) manifests+=("$f") ;; esac
 done
 kustomizations=("$src/deploy" "$src/deploy/base")
