@@ -53,6 +53,14 @@ def main():
     print(f"# boot to /init {run['console_marks_seconds'].get('init')} s, guest run {run['host_seconds']['qemu']} s, "
           f"clocksource {run.get('clocksource')}")
     r = subprocess.run([sys.executable, os.path.join(HERE, "check.py"), a.outdir, "--scenario", a.scenario])
+    ex = json.load(open(a.scenario)).get("exporter")
+    if isinstance(ex, dict) and ex.get("restarts"):
+        # Counters across the exporter's restarts, as a real Prometheus reads the periodic scrapes.
+        p = subprocess.run([sys.executable, os.path.join(HERE, "prom_restarts.py"), a.outdir])
+        if p.returncode == 77:
+            print("FAIL: the restart scenario's scrapes could not be read into Prometheus (see above)")
+            return 1
+        return r.returncode or p.returncode
     return r.returncode
 
 
