@@ -72,12 +72,17 @@ def main():
         return 77
     emu = json.load(open(os.path.join(a.outdir, "emu.json")))
     instances = emu.get("exporter_instances") or []
-    up = {}
+    # Instance j's scrapes are those after instance j-1 stopped (its own "up" mark comes after its first answer) and
+    # up to its own stop.
+    stopped = {}
     for line in open(os.path.join(a.outdir, "guest-timeline.txt")):
         f = line.split()
-        m = re.fullmatch(r"exporter-up-(\d+)", f[0]) if len(f) == 2 else None
+        m = re.fullmatch(r"exporter-stopped-(\d+)", f[0]) if len(f) == 2 else None
         if m:
-            up[int(m.group(1))] = float(f[1])
+            stopped[int(m.group(1))] = float(f[1])
+
+    def since(j):  # instance j's scrapes are after this
+        return stopped.get(j - 1, 0.0)
 
     # Samples per family, per series, in time order. Timestamps: guest uptime + base (two hours ago).
     base = time.time() - 7200
@@ -106,11 +111,18 @@ def main():
     fresh = [i["index"] for i in instances if i["index"] == 0 or i["upgrade"]]
     segments = []
     for n, idx in enumerate(fresh):
-        start = up.get(idx, times[0])
-        end = up.get(fresh[n + 1]) if n + 1 < len(fresh) else None
-        pts = [t for t in times if t >= start and (end is None or t < end)]
-        if len(pts) >= 2:
-            segments.append((idx, pts[0], pts[-1]))
+        start = since(idx)
+        end = since(fresh[n + 1]) if n + 1 < len(fresh) else None
+        pts = [t for t in times if t > start and (end is None or t <= end)]
+        segments.append((idx, pts[0] if pts else start, pts[-1] if pts else start))
+        # Every instance of the segment must have samples (run-scenario keeps a scrape after each start and before
+        # each stop), or a restart would go unchecked.
+        last = fresh[n + 1] if n + 1 < len(fresh) else len(instances)
+        for j in range(idx, last):
+            j_end = stopped.get(j, float("inf"))
+            if not any(since(j) < t <= j_end for t in times):
+                print(f"FAIL samples.instance{j}: no kept scrape while instance {j} ran (after {since(j)})")
+                return 1
 
     results = []
 
