@@ -556,10 +556,10 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   if (options.mode == Mode::kRun && !options.pin_path.empty()) {
     p->state_.layout = layout_id(options.layout_tag);
     const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
-    ::mkdir(options.pin_path.c_str(), 0700);
+    if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
     if (!is_bpffs(options.pin_path)) {
-      spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs) or cannot be made ({}): state is not pinned, a "
-                   "restart starts over",
+      spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
+                   "a restart starts over",
                    options.pin_path, parent);
       p->state_.layout.clear();
     } else {
