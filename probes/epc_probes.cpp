@@ -216,25 +216,39 @@ std::string tracefs_dir(const std::string& sys_path) {
   return {};
 }
 
+// The events listed in <tracefs>/kprobe_events ("r1024:epc_exporter_123/kr_eldu sgx_encl_eldu"): group and event of
+// each well-formed line.
+struct KprobeEvent {
+  std::string group, event;
+  std::string removal() const { return "-:" + group + "/" + event + "\n"; }
+};
+std::vector<KprobeEvent> read_kprobe_events(const std::string& tracefs) {
+  std::vector<KprobeEvent> out;
+  std::ifstream in(tracefs + "/kprobe_events");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
+    if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space ||
+        colon > slash)
+      continue;
+    out.push_back({line.substr(colon + 1, slash - colon - 1), line.substr(slash + 1, space - slash - 1)});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::string& proc_path) {
-  std::ifstream in(tracefs + "/kprobe_events");
-  std::string line;
   std::vector<std::string> stale;
-  while (std::getline(in, line)) {
-    // "r1024:epc_exporter_123/kr_eldu sgx_encl_eldu"
-    auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
-    if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
-      continue;
-    std::string group = line.substr(colon + 1, slash - colon - 1);
+  for (const auto& ev : read_kprobe_events(tracefs)) {
+    const std::string& group = ev.group;
     if (group.rfind(kTracefsGroupPrefix, 0) != 0) continue;
     std::string pid = group.substr(std::strlen(kTracefsGroupPrefix));
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
     // Our own pid's group cannot be ours yet (this runs before any event is made): it is a dead instance's that
     // had the same pid, as every restart of a container whose exporter is its pid 1 does.
     if (pid != std::to_string(::getpid()) && ::access((proc_path + "/" + pid).c_str(), F_OK) == 0) continue;
-    stale.push_back("-:" + line.substr(colon + 1, space - colon - 1) + "\n");
+    stale.push_back(ev.removal());
   }
   for (const auto& s : stale)
     if (!append_line(tracefs + "/kprobe_events", s)) spdlog::debug("ebpf: removing a stale kprobe event failed");
@@ -350,17 +364,11 @@ std::size_t remove_layout_dir(const std::string& dir, std::string& err) {
 // EBUSY, so a refused event is asked again for up to 5 s. Returns how many are left.
 std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::string& only_layout) {
   if (tracefs.empty()) return 0;
-  std::ifstream in(tracefs + "/kprobe_events");
-  std::string line;
   std::vector<std::string> ours;
-  while (std::getline(in, line)) {
-    auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
-    if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
-      continue;
-    std::string group = line.substr(colon + 1, slash - colon - 1);
-    if (group.rfind(kPinnedGroupPrefix, 0) != 0) continue;
-    if (!only_layout.empty() && group != kPinnedGroupPrefix + only_layout) continue;
-    ours.push_back("-:" + line.substr(colon + 1, space - colon - 1) + "\n");
+  for (const auto& ev : read_kprobe_events(tracefs)) {
+    if (ev.group.rfind(kPinnedGroupPrefix, 0) != 0) continue;
+    if (!only_layout.empty() && ev.group != kPinnedGroupPrefix + only_layout) continue;
+    ours.push_back(ev.removal());
   }
   for (int round = 0; !ours.empty(); ++round) {
     std::vector<std::string> busy;
@@ -714,16 +722,9 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (p->reuse_failed_) return p;
     // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
     if (!tracefs.empty()) {
-      std::ifstream in(tracefs + "/kprobe_events");
-      std::string line;
       const std::string group = kPinnedGroupPrefix + p->state_.layout;
-      while (std::getline(in, line)) {
-        auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
-        if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space)
-          continue;
-        if (line.substr(colon + 1, slash - colon - 1) != group) continue;
-        p->obj_->tracefs_events.push_back({tracefs, group, line.substr(slash + 1, space - slash - 1)});
-      }
+      for (const auto& ev : read_kprobe_events(tracefs))
+        if (ev.group == group) p->obj_->tracefs_events.push_back({tracefs, group, ev.event});
     }
     p->obj_->keep_tracefs_events = true;
     p->state_.pinned = true;
