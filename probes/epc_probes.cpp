@@ -572,14 +572,6 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       p->state_.layout.clear();
     } else {
       const std::string tracefs = tracefs_dir(options.sys_path);
-      for (const auto& other : list_dir(options.pin_path)) {
-        if (other == p->state_.layout) continue;
-        std::string err;
-        std::size_t n = remove_layout_dir(options.pin_path + "/" + other, err);
-        spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, n,
-                     err.empty() ? "" : ": " + err);
-        remove_pinned_tracefs_events(tracefs, other);
-      }
       pin_dir = options.pin_path + "/" + p->state_.layout;
       auto have = list_dir(pin_dir);
       if (!have.empty()) {
@@ -825,6 +817,19 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     p->state_.discovery = "off";
   else if (attached > 0)
     p->discover_enclaves();
+  // Pinned state of other layouts (another version of the exporter) goes only now: its probes counted until ours
+  // were attached and had found the live enclaves, so no event falls in between. Its maps are never read.
+  if (options.mode == Mode::kRun && !options.pin_path.empty() && is_bpffs(options.pin_path)) {
+    const std::string mine = p->state_.pinned ? layout_id(options.layout_tag) : "";
+    for (const auto& other : list_dir(options.pin_path)) {
+      if (other == mine) continue;
+      std::string err;
+      std::size_t n = remove_layout_dir(options.pin_path + "/" + other, err);
+      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, n,
+                   err.empty() ? "" : ": " + err);
+      remove_pinned_tracefs_events(tracefs, other);
+    }
+  }
   for (const auto& st : p->states_) {
     if (st.attached)
       spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
