@@ -76,7 +76,11 @@ std::vector<HookPrograms> programs_of(epc_bpf* s) {
 
 int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !spdlog::should_log(spdlog::level::trace)) return 0;
-  static thread_local char buf[65536];  // a verifier log comes in one call: its end (the reason) matters most
+  // A verifier log comes in one call: its end (the reason) matters most. One buffer for the process (not
+  // thread_local: that would take 64 KiB of static TLS from every thread's stack, the web server's included).
+  static std::mutex mu;
+  static char buf[65536];
+  std::lock_guard<std::mutex> lock(mu);
   int n = std::vsnprintf(buf, sizeof(buf), fmt, args);
   if (n <= 0) return 0;
   std::string_view line(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof(buf) - 1));
