@@ -38,14 +38,7 @@ unshare --mount --propagation private bash -c '
   touch /.epc-rofs-probe 2>/dev/null && exit 91
   exec "$0" --web.listen-address=127.0.0.1:0 --path.rootfs="$1"' "$EXPORTER" "$ROOTFS" >"$WORK/rolog" 2>&1 &
 PID=$!
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's/.*msg="listening address=[^ ]* port=\([0-9]*\).*/\1/p' "$WORK/rolog" | head -1)
-  [ -n "$PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat "$WORK/rolog" >&2; fail "exporter exited on a read-only root"; }
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "no port on a read-only root"
+wait_listening "$WORK/rolog" "$PID"
 for i in 1 2 3; do
   curl -sf "http://127.0.0.1:$PORT/metrics" -o "$WORK/ro.prom" || fail "scrape $i failed on a read-only root"
 done
