@@ -325,6 +325,13 @@ struct Probes::Obj {
 };
 
 namespace {
+// Whether the kernel's BTF has the task_file (5.8+) and task_vma (5.12+) iterator types the start-up discovery
+// programs attach to.
+void iterator_types(const struct btf* vmlinux, bool& file, bool& vma) {
+  file = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_iter__task_file", BTF_KIND_STRUCT) > 0;
+  vma = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_iter__task_vma", BTF_KIND_STRUCT) > 0;
+}
+
 // ---- pinned state (docs/probes.md, "Restarts") ----
 // <pin_path>/<layout id>/map_<name> for every map of the object, link_<program> for every attached program. A
 // kretprobe made through tracefs for pinned state is in group epc_exporter_p<layout id> (not a pid's group: it
@@ -392,7 +399,6 @@ std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::
   return 0;
 }
 
-bool internal_map(const bpf_map* m) { return bpf_map__is_internal(m); }
 }  // namespace
 
 std::string layout_id(const std::string& tag) {
@@ -447,10 +453,8 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   auto p = start_once(options, true);
   if (!p->reuse_failed_) return p;
   spdlog::warn("ebpf: taking over the pinned state failed; starting with fresh state");
-  std::string err;
-  remove_layout_dir(options.pin_path + "/" + p->state_.layout, err);
   p.reset();
-  return start_once(options, false);
+  return start_once(options, false);  // removes the unusable state and its kprobe events, as for a mismatch
 }
 
 std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_reuse) {
@@ -510,8 +514,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       }
     }
     grow_fexit = encl_grow_fexit_variant(vmlinux);
-    iter_file = tracing && btf__find_by_name_kind(vmlinux, "bpf_iter__task_file", BTF_KIND_STRUCT) > 0;
-    iter_vma = tracing && btf__find_by_name_kind(vmlinux, "bpf_iter__task_vma", BTF_KIND_STRUCT) > 0;
+    iterator_types(tracing ? vmlinux : nullptr, iter_file, iter_vma);
     if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
     btf__free(vmlinux);
     bool any = false;
@@ -531,8 +534,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
     struct btf* vmlinux = btf__load_vmlinux_btf();
     if (vmlinux && !libbpf_get_error(vmlinux)) {
-      iter_file = btf__find_by_name_kind(vmlinux, "bpf_iter__task_file", BTF_KIND_STRUCT) > 0;
-      iter_vma = btf__find_by_name_kind(vmlinux, "bpf_iter__task_vma", BTF_KIND_STRUCT) > 0;
+      iterator_types(vmlinux, iter_file, iter_vma);
       btf__free(vmlinux);
     }
   } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
@@ -551,19 +553,15 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   // Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
   std::string pin_dir;  // our layout's directory when pinning
   bool reuse = false;
-  std::vector<std::string> want_links;  // programs this instance attaches (kRun)
-  {  // program names are <kp|kr|fe|fx>_<hook name> (programs_of checks them against the skeleton)
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      if (choice[i] == Choice::kOff) continue;
-      const bool f = choice[i] == Choice::kFentry;
-      const std::string n = specs[i].name;
-      want_links.push_back((f ? "fe_" : "kp_") + n);
-      if (specs[i].has_return) {
-        std::string ret = (f ? "fx_" : "kr_") + n;
-        if (f && i == kVaGrowHook) ret = grow_fexit;
-        want_links.push_back(ret);
-      }
-    }
+  // Programs this instance attaches (kRun), with their hook's index; program names are <kp|kr|fe|fx>_<hook name>
+  // (programs_of checks them against the skeleton), the va_grow fexit is the chosen variant.
+  std::vector<std::pair<std::size_t, std::string>> want_links;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (choice[i] == Choice::kOff) continue;
+    const bool f = choice[i] == Choice::kFentry;
+    const std::string n = specs[i].name;
+    want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
+    if (specs[i].has_return) want_links.emplace_back(i, f && i == kVaGrowHook ? grow_fexit : (f ? "fx_" : "kr_") + n);
   }
   if (options.mode == Mode::kRun && !options.pin_path.empty()) {
     p->state_.layout = layout_id(options.layout_tag);
@@ -584,7 +582,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
           if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
           if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
         }
-        const std::set<std::string> want(want_links.begin(), want_links.end());
+        std::set<std::string> want;
+        for (const auto& wl : want_links) want.insert(wl.second);
         if (allow_reuse && links == want && !maps.empty()) {
           reuse = true;
         } else {
@@ -623,7 +622,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       bpf_map* m;
       bool ok = true;
       bpf_object__for_each_map(m, obj->skel->obj) {
-        if (internal_map(m)) continue;
+        if (bpf_map__is_internal(m)) continue;
         int fd = bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str());
         if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) {
           spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
@@ -694,9 +693,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     p->obj_->owned_prog_fds = true;
     for (std::size_t i = 0; i < progs.size() && !p->reuse_failed_; ++i) {
       if (choice[i] == Choice::kOff) continue;
-      for (const auto& name : want_links) {
-        const bool mine = name.substr(3) == specs[i].name || (i == kVaGrowHook && name == grow_fexit);
-        if (!mine) continue;
+      for (const auto& [hook, name] : want_links) {
+        if (hook != i) continue;
         bpf_link* l = bpf_link__open((pin_dir + "/link_" + name).c_str());
         if (!l) {
           spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
@@ -736,7 +734,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     remove_pinned_tracefs_events(tracefs, p->state_.layout);  // left by an instance that died before pinning
     bpf_map* m;
     bpf_object__for_each_map(m, p->obj_->skel->obj) {
-      if (internal_map(m)) continue;
+      if (bpf_map__is_internal(m)) continue;
       if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
         spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
                      bpf_map__name(m), errstr(errno));
@@ -824,7 +822,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   // Pinned state of other layouts (another version of the exporter) goes only now: its probes counted until ours
   // were attached and had found the live enclaves, so no event falls in between. Its maps are never read.
   if (options.mode == Mode::kRun && !options.pin_path.empty() && is_bpffs(options.pin_path)) {
-    const std::string mine = p->state_.pinned ? layout_id(options.layout_tag) : "";
+    const std::string& mine = p->state_.layout;  // "" when this instance is not pinned
     for (const auto& other : list_dir(options.pin_path)) {
       if (other == mine) continue;
       std::string err;
