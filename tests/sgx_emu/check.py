@@ -46,6 +46,12 @@ def parse_prom(path):
     return out
 
 
+def read_text(d, name):
+    """OUTDIR/name's text, None when the file is missing."""
+    path = os.path.join(d, name)
+    return open(path).read() if os.path.exists(path) else None
+
+
 def wkey(labels):
     """The workload a label set names: ('k8s', ns, pod, container) or ('cgroup', path)."""
     if "pod" in labels:
@@ -252,8 +258,7 @@ def main():
         if n + 1 < len(instances):
             sig = instances[n + 1]["signal_before"]
             want = "137" if sig == "KILL" else "0"
-            rc = open(os.path.join(d, f"exporter-{i['index']}.rc")).read().strip() if os.path.exists(
-                os.path.join(d, f"exporter-{i['index']}.rc")) else None
+            rc = (read_text(d, f"exporter-{i['index']}.rc") or "").strip() or None
             c.check(f"{name}.exit_after_{sig}", rc == want, f"exit status {rc}, expected {want}")
     if instances:
         print(f"# counters are checked from {base_from} (EWB {base['EWB']}, ELDU {base['ELDU']} before it)")
@@ -359,16 +364,14 @@ def main():
                     else "sgx_exporter_kretprobe_missed_total missing (kretprobes not made through tracefs)")
 
     # --- the exporter's exit (SIGTERM after the released scrape)
-    rc_path = os.path.join(d, "exporter.rc")
-    if os.path.exists(rc_path):
-        rc = open(rc_path).read().strip()
+    rc = read_text(d, "exporter.rc")
+    if rc is not None:
+        rc = rc.strip()
         c.check("exit.sigterm_exits_0", rc == "0", f"exit status after SIGTERM: {rc}")
-        ev_path = os.path.join(d, "kprobe-events-after-exit.txt")
-        left = [l for l in open(ev_path).read().splitlines() if "epc_exporter_" in l] if os.path.exists(ev_path) else []
-        unpin_rc = open(os.path.join(d, "unpin.rc")).read().strip() if os.path.exists(
-            os.path.join(d, "unpin.rc")) else None
-        bpffs = open(os.path.join(d, "bpffs-after-unpin.txt")).read().split() if os.path.exists(
-            os.path.join(d, "bpffs-after-unpin.txt")) else None
+        left = [l for l in (read_text(d, "kprobe-events-after-exit.txt") or "").splitlines() if "epc_exporter_" in l]
+        unpin_rc = (read_text(d, "unpin.rc") or "").strip() or None
+        bpffs = read_text(d, "bpffs-after-unpin.txt")
+        bpffs = bpffs.split() if bpffs is not None else None
         c.check("exit.unpin_removes_pinned_state", unpin_rc == "0" and bpffs is not None and
                 "epc_exporter" not in bpffs, f"--collector.ebpf.unpin exit {unpin_rc}; /sys/fs/bpf then: {bpffs}")
         c.check("exit.no_kprobe_events_left", not left, f"left in kprobe_events after unpin: {left or 'none'}")
