@@ -48,7 +48,12 @@ int run(const epc::Config& cfg) {
   epc::HostPaths paths(cfg.rootfs);
   epc::Attribution attribution(paths);
   epc::CollectorServices services{cfg, paths, attribution};
-  if (cfg.collector_flag("ebpf", "unpin") == "true") return epc::unpin_ebpf_state(services) ? 0 : 1;
+  try {
+    if (epc::unpin_requested(cfg)) return epc::unpin_ebpf_state(services) ? 0 : 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitUsage;
+  }
 
   std::vector<epc::Scraper::Named> collectors;
   for (const auto& spec : epc::all_collectors()) {

@@ -100,7 +100,6 @@ class Probes {
   bool loaded() const { return obj_ != nullptr; }
   const std::string& load_error() const { return load_error_; }
   const std::vector<ProbeState>& states() const { return states_; }
-  const StateInfo& state_info() const { return state_; }
 
   // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages. Per-cgroup counters are read
   // before the enclaves: a release during the read can hide an enclave's counters once, never count them twice.

@@ -22,6 +22,15 @@ constexpr double kPage = 4096.0;
 
 double gauge_pages(std::int64_t pages) { return pages > 0 ? static_cast<double>(pages) * kPage : 0.0; }
 
+// --collector.ebpf.<name>: true or false ("" = fallback); anything else is a start-up configuration error.
+bool bool_flag(const Config& config, const std::string& name, bool fallback) {
+  const std::string& v = config.collector_flag("ebpf", name);
+  if (v.empty()) return fallback;
+  if (v != "true" && v != "false")
+    throw std::runtime_error("--collector.ebpf." + name + ": expected true or false, got '" + v + "'");
+  return v == "true";
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   for (auto item : split_fields(s, ",")) out.emplace_back(item);
@@ -37,6 +46,8 @@ std::string pin_path(const CollectorServices& s) {
     throw std::runtime_error("--collector.ebpf.pin-path: expected an absolute path, 'auto' or '', got '" + v + "'");
   return v;
 }
+
+bool unpin_requested(const Config& config) { return bool_flag(config, "unpin", false); }
 
 bool unpin_ebpf_state(const CollectorServices& s) {
   std::string path;
@@ -70,10 +81,7 @@ class LiveSource : public EbpfSource {
     o.kallsyms_path = paths.proc("kallsyms").string();
     o.proc_path = paths.proc().string();
     o.sys_path = paths.sys().string();
-    const std::string& fentry = s.config.collector_flag("ebpf", "prefer-fentry");
-    if (fentry != "true" && fentry != "false" && !fentry.empty())
-      throw std::runtime_error("--collector.ebpf.prefer-fentry: expected true or false, got '" + fentry + "'");
-    o.prefer_fentry = fentry != "false";
+    o.prefer_fentry = bool_flag(s.config, "prefer-fentry", true);
     o.disabled = split_list(s.config.collector_flag("ebpf", "disable-probes"));
     const auto& known = probes::hook_specs();
     for (const auto& d : o.disabled) {
@@ -82,10 +90,7 @@ class LiveSource : public EbpfSource {
     }
     o.pin_path = pin_path(s);
     o.layout_tag = s.config.collector_flag("ebpf", "layout-tag");
-    const std::string& discover = s.config.collector_flag("ebpf", "discover");
-    if (discover != "true" && discover != "false" && !discover.empty())
-      throw std::runtime_error("--collector.ebpf.discover: expected true or false, got '" + discover + "'");
-    o.discover = discover != "false";
+    o.discover = bool_flag(s.config, "discover", true);
     o.dev_path = paths.dev().string();
     probes_ = probes::Probes::start(o);
   }

@@ -35,6 +35,8 @@ class EbpfSource {
 // --collector.ebpf.pin-path resolved ("auto": <path.sysfs>/fs/bpf/epc_exporter; "": no pinning). Throws
 // std::runtime_error for a relative path.
 std::string pin_path(const CollectorServices& services);
+// --collector.ebpf.unpin given (throws std::runtime_error for a value other than true or false).
+bool unpin_requested(const Config& config);
 // --collector.ebpf.unpin: removes the pinned state (every layout) and its kprobe events; logs what it did. False
 // when something could not be removed.
 bool unpin_ebpf_state(const CollectorServices& services);
