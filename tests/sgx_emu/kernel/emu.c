@@ -7,8 +7,11 @@
  * What it is: EPC sections come from RAM reserved with memmap= (sgx_emu_epc=SIZE@BASE[,SIZE@BASE]); CPUID leaf
  * 0x12 is answered from that; the SGX CPU features are forced on; each leaf keeps the driver-visible effects the
  * driver relies on (page contents copied in and out of the EPC, a version in the VA slot, a check value in the
- * PCMD that ELDU verifies) and nothing of SGX's security (no EPCM, no encryption, no measurement, no access
- * control: pages are readable from outside the enclave, which on hardware reads the abort page).
+ * PCMD that ELDU verifies) and nothing of SGX's security (no EPCM, no encryption, no signature check, no access
+ * control: pages are readable from outside the enclave, which on hardware reads the abort page). One part of SGX's
+ * integrity is kept: the measurement. ECREATE, EADD and EEXTEND extend MRENCLAVE as the CPU does (SHA-256 over the
+ * same 64-byte records, SDM Vol. 3D 38.x), and EINIT refuses a SIGSTRUCT whose ENCLAVEHASH is not that measurement
+ * or whose attribute, XFRM or MISCSELECT masks the SECS does not meet (the RSA signature itself is not checked).
  *
  * Ground truth for the tests: per-leaf counts, the kernel's free EPC pages and the EPC size in
  * /sys/kernel/debug/sgx_emu/stats. Optional per-leaf busy-wait (sgx_emu_delay=EWB:12,ELDU:12, microseconds)
@@ -25,6 +28,7 @@
 #include <linux/seq_file.h>
 #include <linux/string.h>
 #include <linux/xarray.h>
+#include <crypto/sha2.h>
 #include <asm/cpufeature.h>
 #include <asm/trapnr.h>
 #include <asm/sgx.h>
@@ -45,6 +49,7 @@ static const char *const sgx_emu_leaf_names[SGX_EMU_NR_LEAVES] = {
 
 static atomic64_t sgx_emu_counts[SGX_EMU_NR_LEAVES];
 static atomic64_t sgx_emu_integrity_failures;
+static atomic64_t sgx_emu_einit_rejected;
 static atomic64_t sgx_emu_version = ATOMIC64_INIT(0);
 static unsigned int sgx_emu_delay_us[SGX_EMU_NR_LEAVES];
 
@@ -177,6 +182,102 @@ static u64 sgx_emu_checksum(const void *page)
 	return h;
 }
 
+/* EINIT's refusals (SDM Vol. 3D, EINIT status codes): the driver turns any of them into -EPERM. */
+#define SGX_EMU_INVALID_ATTRIBUTE	2
+#define SGX_EMU_INVALID_MEASUREMENT	4
+
+/* The running measurement, kept where the CPU keeps it: in the SECS page (its reserved tail), so it travels with
+ * the page through EWB/ELDU. last_eadd_*: the EPC page and enclave offset of the latest EADD, which EEXTEND (given
+ * only EPC addresses) needs for its record; the driver extends a page right after adding it, under the enclave's
+ * lock. */
+struct sgx_emu_measure {
+	struct sha256_state sha;
+	u64 last_eadd_epc;
+	u64 last_eadd_offset;
+	u32 valid;		/* 0: an EEXTEND outside the latest added page: EINIT refuses the measurement */
+};
+static_assert(sizeof(struct sgx_emu_measure) <= sizeof(((struct sgx_secs *)0)->reserved4));
+
+static struct sgx_emu_measure *sgx_emu_measure_of(void *secs)
+{
+	return (struct sgx_emu_measure *)((struct sgx_secs *)secs)->reserved4;
+}
+
+/* One 64-byte record: an 8-byte tag ("ECREATE", "EADD", "EEXTEND", NUL padded), then the leaf's fields. */
+static void sgx_emu_measure_record(struct sgx_emu_measure *m, const char *tag, const void *fields, size_t len)
+{
+	u8 rec[64] = {};
+
+	memcpy(rec, tag, strlen(tag));
+	memcpy(rec + 8, fields, min_t(size_t, len, 56));
+	sha256_update(&m->sha, rec, sizeof(rec));
+}
+
+static void sgx_emu_measure_create(void *secs_epc)
+{
+	struct sgx_secs *secs = secs_epc;
+	struct sgx_emu_measure *m = sgx_emu_measure_of(secs);
+	u8 f[12];
+
+	memset(m, 0, sizeof(*m));
+	sha256_init(&m->sha);
+	m->valid = 1;
+	memcpy(f, &secs->ssa_frame_size, 4);
+	memcpy(f + 4, &secs->size, 8);
+	sgx_emu_measure_record(m, "ECREATE", f, sizeof(f));
+}
+
+static void sgx_emu_measure_add(struct sgx_pageinfo *pginfo, void *epc)
+{
+	struct sgx_secs *secs = (void *)(unsigned long)pginfo->secs;
+	struct sgx_emu_measure *m = sgx_emu_measure_of(secs);
+	u8 f[56];
+	u64 offset = pginfo->addr - secs->base;
+
+	memcpy(f, &offset, 8);
+	memcpy(f + 8, (void *)(unsigned long)pginfo->metadata, 48);	/* SECINFO's first 48 bytes */
+	sgx_emu_measure_record(m, "EADD", f, sizeof(f));
+	m->last_eadd_epc = (unsigned long)epc;
+	m->last_eadd_offset = offset;
+}
+
+static void sgx_emu_measure_extend(void *secs, void *chunk)
+{
+	struct sgx_emu_measure *m = sgx_emu_measure_of(secs);
+	u64 in_page = (unsigned long)chunk - m->last_eadd_epc;
+	u64 offset = m->last_eadd_offset + in_page;
+
+	if (in_page >= PAGE_SIZE || (in_page & 255))
+		m->valid = 0;
+	sgx_emu_measure_record(m, "EEXTEND", &offset, 8);
+	sha256_update(&m->sha, chunk, 256);
+}
+
+static int sgx_emu_einit(struct sgx_sigstruct *ss, void *secs_epc)
+{
+	struct sgx_secs *secs = secs_epc;
+	struct sgx_emu_measure *m = sgx_emu_measure_of(secs);
+	struct sha256_state done = m->sha;	/* EINIT may be retried: the running state stays */
+	u8 mrenclave[32];
+
+	if ((secs->attributes & ss->body.attributes_mask) != (ss->body.attributes & ss->body.attributes_mask) ||
+	    (secs->xfrm & ss->body.xfrm_mask) != (ss->body.xfrm & ss->body.xfrm_mask) ||
+	    (secs->miscselect & ss->body.misc_mask) != (ss->body.miscselect & ss->body.misc_mask)) {
+		atomic64_inc(&sgx_emu_einit_rejected);
+		return SGX_EMU_INVALID_ATTRIBUTE;
+	}
+	sha256_final(&done, mrenclave);
+	if (!m->valid || memcmp(mrenclave, ss->body.mrenclave, sizeof(mrenclave))) {
+		atomic64_inc(&sgx_emu_einit_rejected);
+		return SGX_EMU_INVALID_MEASUREMENT;
+	}
+	memcpy(secs->mrenclave, mrenclave, sizeof(mrenclave));
+	secs->isv_prod_id = ss->body.isvprodid;
+	secs->isv_svn = ss->body.isvsvn;
+	secs->attributes |= SGX_ATTR_INIT;
+	return 0;
+}
+
 int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 {
 	struct sgx_pageinfo *pginfo = rbx;
@@ -195,9 +296,18 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 		sgx_emu_set_trimmed(rcx, false);
 		return 0;
 	case ECREATE:	/* rbx: PAGEINFO (contents = SECS), rcx: EPC page */
-	case EADD:	/* rbx: PAGEINFO (contents = source page), rcx: EPC page */
 		memcpy(rcx, (void *)(unsigned long)pginfo->contents, PAGE_SIZE);
+		sgx_emu_measure_create(rcx);
 		return 0;
+	case EADD:	/* rbx: PAGEINFO (contents = source page, metadata = SECINFO, secs = SECS), rcx: EPC page */
+		memcpy(rcx, (void *)(unsigned long)pginfo->contents, PAGE_SIZE);
+		sgx_emu_measure_add(pginfo, rcx);
+		return 0;
+	case EEXTEND:	/* rbx: SECS, rcx: 256-byte chunk of an EPC page */
+		sgx_emu_measure_extend(rbx, rcx);
+		return 0;
+	case EINIT:	/* rbx: SIGSTRUCT, rcx: SECS, rdx: EINITTOKEN (unused: flexible launch control) */
+		return sgx_emu_einit(rbx, rcx);
 	case EPA:	/* rcx: EPC page that becomes a version array */
 	case EAUG:	/* rbx: PAGEINFO, rcx: EPC page added zeroed to an initialised enclave */
 		memset(rcx, 0, PAGE_SIZE);
@@ -241,7 +351,7 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 	case EDGBWR:	/* rcx: address in the EPC, rbx: value */
 		*(u64 *)rcx = (u64)(unsigned long)rbx;
 		return 0;
-	default:		/* EINIT, EEXTEND, EBLOCK, ETRACK: succeed */
+	default:		/* EBLOCK, ETRACK: succeed */
 		return 0;
 	}
 }
@@ -261,6 +371,7 @@ static int sgx_emu_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "epc_sections %d\n", sgx_emu_nr_sections);
 	seq_printf(m, "free_pages %lu\n", sgx_emu_nr_free_pages());
 	seq_printf(m, "eldu_integrity_failures %lld\n", (long long)atomic64_read(&sgx_emu_integrity_failures));
+	seq_printf(m, "einit_rejected %lld\n", (long long)atomic64_read(&sgx_emu_einit_rejected));
 	for (i = 0; i < SGX_EMU_NR_LEAVES; i++)
 		if (sgx_emu_delay_us[i])
 			seq_printf(m, "delay_us %s %u\n", sgx_emu_leaf_names[i], sgx_emu_delay_us[i]);
