@@ -158,6 +158,19 @@ Result<Pkey> generate_signing_key() {
   return Pkey(k);
 }
 
+Digest mrsigner_of(EVP_PKEY* key) {
+  Digest d{};
+  BIGNUM* n = nullptr;
+  std::uint8_t le[kModulusSize] = {};
+  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+      BN_bn2lebinpad(n, le, kModulusSize) == static_cast<int>(kModulusSize)) {
+    unsigned int len = 0;
+    EVP_Digest(le, sizeof le, d.data(), &len, EVP_sha256(), nullptr);
+  }
+  BN_free(n);
+  return d;
+}
+
 Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const SigstructOptions& o) {
   using R = Result<Sigstruct>;
   BIGNUM* n = nullptr;

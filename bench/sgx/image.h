@@ -59,6 +59,9 @@ struct SigstructOptions {
   std::uint16_t isvsvn = 0;
 };
 
+// MRSIGNER of the enclaves a key signs: SHA-256 of the 384-byte little-endian modulus, as SIGSTRUCT carries it.
+Digest mrsigner_of(EVP_PKEY* key);
+
 Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const SigstructOptions& opts = {});
 
 // The embedded enclave image and the signing key generated at build time.

@@ -9,6 +9,9 @@ namespace epcbench::sgx {
 
 inline constexpr std::uint64_t kAttrDebug = 1u << 1;
 inline constexpr std::uint64_t kAttrMode64Bit = 1u << 2;
+inline constexpr std::uint64_t kAttrProvisionKey = 1u << 4;  // needs SGX_IOC_ENCLAVE_PROVISION before INIT
+inline constexpr std::uint64_t kAttrEinitTokenKey = 1u << 5;
+inline constexpr std::uint64_t kAttrKss = 1u << 7;
 inline constexpr std::uint64_t kXfrmLegacy = 3;  // x87 + SSE, always allowed
 
 // SECINFO.FLAGS

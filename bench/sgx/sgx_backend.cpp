@@ -21,6 +21,7 @@ namespace sgx {
 namespace {
 
 constexpr const char* kDevice = "/dev/sgx_enclave";
+constexpr const char* kProvisionDevice = "/dev/sgx_provision";
 constexpr unsigned kEenter = 2;
 constexpr unsigned kEexit = 4;
 
@@ -121,10 +122,16 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     l.encl_size = opts.encl_size;
   }
   if (opts.base != 0 && (opts.base & (l.encl_size - 1)) != 0) return R::fail("ELRANGE base not aligned to its size");
-  const std::uint64_t attributes = kAttrMode64Bit | (opts.debug ? kAttrDebug : 0);
+  const std::uint64_t attributes =
+      kAttrMode64Bit | (opts.debug ? kAttrDebug : 0) | (opts.provision_key ? kAttrProvisionKey : 0);
   SigstructOptions so;
   so.attributes = attributes;
-  auto ss = make_sigstruct(compute_mrenclave(l), key, so);
+  so.isvprodid = opts.isvprodid;
+  so.isvsvn = opts.isvsvn;
+  const Digest mrenclave = compute_mrenclave(l);
+  Digest signed_hash = mrenclave;
+  if (opts.wrong_measurement) signed_hash[0] ^= 0xff;
+  auto ss = make_sigstruct(signed_hash, key, so);
   if (!ss) return R::fail(ss.error());
 
   int fd = open(kDevice, O_RDWR | O_CLOEXEC);
@@ -198,18 +205,45 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
       zeros = nullptr;
     }
   }
+  if (opts.provision_key && opts.grant_provision) {
+    int pfd = open(kProvisionDevice, O_RDONLY | O_CLOEXEC);
+    if (pfd < 0) return fail(errno_text(kProvisionDevice));
+    sgx_enclave_provision prov{};
+    prov.fd = static_cast<std::uint64_t>(pfd);
+    int prc = ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &prov);
+    int saved = errno;
+    close(pfd);
+    errno = saved;
+    if (prc != 0) return fail(errno_text("SGX_IOC_ENCLAVE_PROVISION"));
+  }
   sgx_enclave_init init{reinterpret_cast<std::uint64_t>(&ss.value())};
   int rc = ioctl(fd, SGX_IOC_ENCLAVE_INIT, &init);
   if (rc != 0) {
-    if (rc > 0) return fail("SGX_IOC_ENCLAVE_INIT: EINIT error code " + std::to_string(rc));
-    return fail(errno_text("SGX_IOC_ENCLAVE_INIT"));
+    std::string why = rc > 0 ? "SGX_IOC_ENCLAVE_INIT: EINIT error code " + std::to_string(rc)
+                             : errno_text("SGX_IOC_ENCLAVE_INIT");
+    if (!opts.keep_uninitialised) return fail(why);
+    munmap(reinterpret_cast<void*>(base), l.encl_size);
+    BuiltEnclave kept;
+    kept.fd = fd;
+    kept.base = reinterpret_cast<std::uint8_t*>(base);
+    kept.layout = std::move(l);
+    kept.mrenclave = mrenclave;
+    kept.attributes = attributes;
+    kept.init_error = why;
+    return kept;
   }
   // Map after EADD: the pages' SECINFO permissions cap what a VMA may map.
   for (const Segment& s : l.segments) {
     void* m = mmap(reinterpret_cast<void*>(base + s.offset), s.size, s.prot, MAP_SHARED | MAP_FIXED, fd, 0);
     if (m == MAP_FAILED) return fail(errno_text("mmap enclave segment"));
   }
-  return BuiltEnclave{fd, reinterpret_cast<std::uint8_t*>(base), std::move(l)};
+  BuiltEnclave built;
+  built.fd = fd;
+  built.base = reinterpret_cast<std::uint8_t*>(base);
+  built.layout = std::move(l);
+  built.mrenclave = mrenclave;
+  built.attributes = attributes;
+  return built;
 }
 
 std::optional<std::string> sgx_unavailable() {

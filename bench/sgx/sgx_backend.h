@@ -25,11 +25,25 @@ struct CreateOptions {
   std::uint64_t encl_size = 0;  // ELRANGE size, a power of two >= the image; 0: the smallest that fits
   std::uintptr_t base = 0;      // ELRANGE base (aligned to the size, mapped MAP_FIXED_NOREPLACE); 0: anywhere
   bool debug = false;           // SECS/SIGSTRUCT attribute DEBUG
+  bool provision_key = false;   // attribute PROVISIONKEY
+  // With provision_key: grant it through /dev/sgx_provision (SGX_IOC_ENCLAVE_PROVISION) before INIT; false
+  // leaves it ungranted, and the driver refuses INIT (-EACCES).
+  bool grant_provision = true;
+  std::uint16_t isvprodid = 0;  // SIGSTRUCT ISVPRODID / ISVSVN
+  std::uint16_t isvsvn = 0;
+  // Sign an ENCLAVEHASH that is not the image's measurement: EINIT must refuse it (-EPERM).
+  bool wrong_measurement = false;
+  // A failed INIT is returned as a BuiltEnclave with init_error set, fd open and nothing mapped (the enclave
+  // stays alive, uninitialised), not as an error.
+  bool keep_uninitialised = false;
 };
 struct BuiltEnclave {
   int fd = -1;
   std::uint8_t* base = nullptr;
   Layout layout;
+  Digest mrenclave{};      // the image's measurement (what the SIGSTRUCT signs unless wrong_measurement)
+  std::uint64_t attributes = 0;  // SECS attributes
+  std::string init_error;  // keep_uninitialised: why INIT failed ("" when it succeeded)
 };
 Result<BuiltEnclave> create_enclave(Layout layout, EVP_PKEY* key, const CreateOptions& opts);
 }  // namespace sgx
