@@ -24,11 +24,12 @@ struct sgx_encl_page___epc {
   struct sgx_encl___epc *encl;
 } __attribute__((preserve_access_index));
 
-/* flags, secs_child_cnt and va_pages are read by the start-up iterators only (epc.bpf.c, seed_*). */
+/* flags, attributes, secs_child_cnt and va_pages are read by the start-up iterators only (epc.bpf.c, seed_*). */
 struct sgx_encl___epc {
   unsigned long base;
   unsigned long size;
   unsigned long flags;
+  __u64 attributes; /* SECS.ATTRIBUTES as ECREATE got them (u64 in 5.15-6.12) */
   unsigned int secs_child_cnt;
   struct sgx_encl_page___epc secs;
   struct kref refcount;
@@ -52,7 +53,13 @@ struct sgx_va_page___epc {
 
 struct sgx_secs___epc {
   __u64 size;
+  __u32 miscselect;
+  __u64 attributes;
+  __u64 xfrm;
 } __attribute__((preserve_access_index));
+
+/* enum sgx_encl_flags: SGX_ENCL_INITIALIZED = BIT(3), used as a bit number like SGX_ENCL_CREATED (above). */
+#define EPC_SGX_ENCL_INITIALIZED (1UL << 8)
 
 /* The enclave a page owner (struct sgx_encl_page *) belongs to; 0 for NULL owners (VA pages) and for the SECS
  * page while sgx_encl_create() runs (encl->secs.encl is set only after ECREATE). */

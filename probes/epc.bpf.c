@@ -12,6 +12,7 @@
 #include "core_fixes.bpf.h"
 #include "epc.h"
 #include "epc_account.bpf.h"
+#include "epc_identity.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -77,11 +78,16 @@ static __always_inline void on_create(void *encl, void *secs) {
   __u64 cgroup_id = bpf_get_current_cgroup_id();
   acct_encl_create((__u32)pid_tgid, (__u64)encl, cgroup_id, pid_tgid >> 32, epc_secs_size(secs));
   record_cgroup_path(cgroup_id, epc_current_cgroup_kn());
+  identity_create((__u64)encl, cgroup_id, secs);
 }
 
 static __always_inline void on_create_ret(long ret) { acct_encl_create_ret(cur_tid(), ret); }
 
-static __always_inline void on_release(void *ref) { acct_encl_release(cur_tid(), epc_encl_of_kref(ref)); }
+static __always_inline void on_release(void *ref) {
+  __u64 encl = epc_encl_of_kref(ref);
+  acct_encl_release(cur_tid(), encl);
+  identity_release(encl);
+}
 
 static __always_inline void on_release_ret(void) { acct_encl_release_done(cur_tid()); }
 
@@ -137,6 +143,12 @@ static __always_inline void on_grow_ret(__u64 ret) {
 /* sgx_encl_shrink() frees its VA page with sgx_encl_free_epc_page() -> sgx_free_epc_page() (ioctl.c:51), where the
  * VA map charges it; the hook itself accounts nothing (and is inlined where EADD fails, ioctl.c:341). */
 static __always_inline void on_shrink(void *encl, void *va_page) {}
+
+static __always_inline void on_init(struct file *filep, unsigned int cmd, unsigned long arg) {
+  identity_init_enter(cur_tid(), filep, cmd, arg);
+}
+static __always_inline void on_init_ret(long ret) { identity_init_exit(cur_tid(), ret, bpf_get_current_cgroup_id()); }
+static __always_inline void on_sigstruct(const void *modulus) { identity_init_sigstruct(cur_tid(), (__u64)modulus); }
 
 static __always_inline void on_vepc(void) { acct_vepc_enter(cur_tid()); }
 static __always_inline void on_vepc_ret(void) { acct_vepc_exit(cur_tid()); }
@@ -195,6 +207,17 @@ int BPF_KPROBE(kp_vepc_free) { on_vepc(); return 0; }
 SEC("kretprobe/sgx_vepc_free_page")
 int BPF_KRETPROBE(kr_vepc_free) { on_vepc_ret(); return 0; }
 
+SEC("kprobe/sgx_ioctl")
+int BPF_KPROBE(kp_encl_init, struct file *filep, unsigned int cmd, unsigned long arg) {
+  on_init(filep, cmd, arg);
+  return 0;
+}
+SEC("kretprobe/sgx_ioctl")
+int BPF_KRETPROBE(kr_encl_init, long ret) { on_init_ret(ret); return 0; }
+
+SEC("kprobe/__sgx_get_key_hash")
+int BPF_KPROBE(kp_encl_sigstruct, void *tfm, const void *modulus) { on_sigstruct(modulus); return 0; }
+
 /* ---- fentry / fexit (same handlers; arguments as BTF gives them) ---- */
 
 SEC("fentry/sgx_encl_create")
@@ -251,6 +274,20 @@ SEC("fentry/sgx_vepc_free_page")
 int BPF_PROG(fe_vepc_free) { on_vepc(); return 0; }
 SEC("fexit/sgx_vepc_free_page")
 int BPF_PROG(fx_vepc_free) { on_vepc_ret(); return 0; }
+
+SEC("fentry/sgx_ioctl")
+int BPF_PROG(fe_encl_init, struct file *filep, unsigned int cmd, unsigned long arg) {
+  on_init(filep, cmd, arg);
+  return 0;
+}
+SEC("fexit/sgx_ioctl")
+int BPF_PROG(fx_encl_init, struct file *filep, unsigned int cmd, unsigned long arg, long ret) {
+  on_init_ret(ret);
+  return 0;
+}
+
+/* __sgx_get_key_hash(tfm, const void *modulus, hash) has no fentry program: the verifier refuses to read an
+ * argument of type pointer-to-const-void in a tracing program (6.1, 6.12); kp_encl_sigstruct serves both flavors. */
 
 /* ---- start-up discovery: enclaves that existed before the probes (task iterators) ----
  * Userspace runs these once, after the probes are attached and only when it starts without pinned state
@@ -364,6 +401,9 @@ static __always_inline void seed_file(struct task_struct *task, struct file *f) 
   }
   epc_cgroup(cgroup_id);
   record_cgroup_path(cgroup_id, kn);
+  const __u64 flags = BPF_CORE_READ(e, flags);
+  identity_discovered(encl, cgroup_id, st.size_bytes, BPF_CORE_READ(e, attributes),
+                      (flags & EPC_SGX_ENCL_INITIALIZED) != 0);
 }
 
 SEC("iter/task_file")

@@ -71,6 +71,7 @@ struct epc_cgroup_stats {
   __u64 page_fault_ns;
   __u64 alloc_failures;
   __u64 fault_retries;
+  __u64 init_failures; /* failed SGX_IOC_ENCLAVE_INIT calls on its enclaves (epc_identity.bpf.h) */
 };
 
 /* The path of a cgroup that created an enclave, recorded from the creating task's cgroup (kernfs names) when the
@@ -95,6 +96,57 @@ struct epc_node_stats {
   __u64 vepc_alloc_failures;
   __u64 seed_found;   /* live enclaves the start-up iterators visited (each once) */
   __u64 seed_skipped; /* of those, left untracked: more VA pages than EPC_SEED_MAX_VA_PAGES, or a read failed */
+  __u64 enclave_seq;  /* enclaves given an identity since the state was made (epc_identity.bpf.h) */
+};
+
+/* ---- Enclave identity (epc_identity.bpf.h) ---- */
+
+/* SIGSTRUCT is architectural (SDM Vol. 3D, 38.13; the kernel's struct sgx_sigstruct is the same packed layout): the
+ * same offsets hold in the ioctl's user buffer and in the kernel's copy. */
+#define EPC_SIGSTRUCT_MODULUS_OFF 128
+#define EPC_SIGSTRUCT_MODULUS_SIZE 384
+#define EPC_SIGSTRUCT_ENCLAVEHASH_OFF 960 /* body (900) + 60 */
+#define EPC_SIGSTRUCT_ISVPRODID_OFF 1024  /* body + 124; ISVSVN follows */
+#define EPC_SGX_IOC_ENCLAVE_INIT 0x4008a402 /* _IOW(SGX_MAGIC 0xA4, 0x02, struct sgx_enclave_init) */
+#define EPC_MAX_INIT_INFLIGHT 1024        /* threads inside SGX_IOC_ENCLAVE_INIT at once; LRU */
+
+enum epc_identity_flags {
+  EPC_ID_INITIALIZED = 1 << 0, /* SGX_IOC_ENCLAVE_INIT returned 0 */
+  EPC_ID_SIG_KERNEL = 1 << 1,  /* SIGSTRUCT fields read from the kernel's copy (the one EINIT checked) */
+  EPC_ID_SIG_USER = 1 << 2,    /* SIGSTRUCT fields read from the ioctl's user buffer (no kernel copy hook) */
+  EPC_ID_DISCOVERED = 1 << 3,  /* found by the start-up iterators: attributes and size from struct sgx_encl only */
+  EPC_ID_SECS = 1 << 4,        /* attributes, XFRM, MISCSELECT, size read from the SECS at ECREATE */
+};
+
+/* One live enclave's identity (key: kernel address of its struct sgx_encl, as in `encls`). Written at ECREATE (SECS
+ * fields) and at a successful SGX_IOC_ENCLAVE_INIT (SIGSTRUCT fields); deleted when sgx_encl_release() starts. Never
+ * read by the accounting. MRSIGNER is SHA-256 of the modulus: computed by userspace. */
+struct epc_encl_identity {
+  __u64 cgroup_id;  /* the creating task's cgroup */
+  __u64 created_ns; /* bpf_ktime_get_boot_ns() at ECREATE (at discovery for a discovered enclave) */
+  __u64 seq;        /* this boot's enclave number (epc_node_stats.enclave_seq): userspace derives the id from it */
+  __u64 size_bytes;
+  __u64 attributes; /* SECS.ATTRIBUTES */
+  __u64 xfrm;
+  __u32 miscselect;
+  __u32 flags; /* enum epc_identity_flags */
+  __u32 init_failures;
+  __s32 init_ret; /* the last failed SGX_IOC_ENCLAVE_INIT's return value */
+  __u16 isv_prod_id;
+  __u16 isv_svn;
+  __u32 pad;
+  __u8 mrenclave[32];
+  __u8 modulus[EPC_SIGSTRUCT_MODULUS_SIZE];
+};
+
+/* A thread inside SGX_IOC_ENCLAVE_INIT (key: thread id): what it has read of the SIGSTRUCT so far. */
+struct epc_init_pending {
+  __u64 encl;
+  __u32 flags; /* EPC_ID_SIG_KERNEL or EPC_ID_SIG_USER once the fields below are complete */
+  __u16 isv_prod_id;
+  __u16 isv_svn;
+  __u8 mrenclave[32];
+  __u8 modulus[EPC_SIGSTRUCT_MODULUS_SIZE];
 };
 
 /* Synthetic events for the test entry program (BPF_PROG_TEST_RUN). Each type is one handler step of epc.bpf.c

@@ -27,6 +27,9 @@
 #include <system_error>
 #include <unordered_set>
 
+#include <openssl/evp.h>
+#include <time.h>
+
 #include "epc.h"
 #include "epc.skel.h"
 
@@ -41,6 +44,9 @@ const std::vector<HookSpec>& hook_specs() {
       {"page_fault", "sgx_vma_fault", true},        {"reclaim", "sgx_reclaim_pages", false},
       {"va_grow", "sgx_encl_grow", true},           {"va_shrink", "sgx_encl_shrink", false},
       {"vepc_fault", "sgx_vepc_fault", true},       {"vepc_free", "sgx_vepc_free_page", true},
+      // Enclave identity (epc_identity.bpf.h): INIT's outcome and SIGSTRUCT (user buffer), and the kernel's
+      // copy of SIGSTRUCT.
+      {"encl_init", "sgx_ioctl", true},             {"encl_sigstruct", "__sgx_get_key_hash", false, false},
   };
   return specs;
 }
@@ -50,7 +56,7 @@ namespace {
 struct HookPrograms {
   bpf_program* kp;
   bpf_program* kr;  // null without return program
-  bpf_program* fe;
+  bpf_program* fe;  // null for a kprobe-only hook
   bpf_program* fx;
   bpf_program* fx_alt = nullptr;  // another signature of the same fexit (see encl_grow_fexit_variant)
 };
@@ -71,6 +77,8 @@ std::vector<HookPrograms> programs_of(epc_bpf* s) {
       {p.kp_va_shrink, nullptr, p.fe_va_shrink, nullptr},
       {p.kp_vepc_fault, p.kr_vepc_fault, p.fe_vepc_fault, p.fx_vepc_fault},
       {p.kp_vepc_free, p.kr_vepc_free, p.fe_vepc_free, p.fx_vepc_free},
+      {p.kp_encl_init, p.kr_encl_init, p.fe_encl_init, p.fx_encl_init},
+      {p.kp_encl_sigstruct, nullptr, nullptr, nullptr},  // kprobe only (HookSpec::fentry)
   };
 }
 
@@ -461,6 +469,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
+  p->boot_id_ = read_small_file(options.proc_path + "/sys/kernel/random/boot_id");
   const auto& specs = hook_specs();
   std::vector<Choice> choice(specs.size(), Choice::kOff);
   for (const auto& s : specs) p->states_.push_back(ProbeState{s.name, s.function, "", false, ""});
@@ -503,7 +512,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
         } else if (!ks.has_function(fn)) {
           st.reason = ks.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
                                          : fn + " not in kallsyms (inlined or absent)";
-        } else if (options.prefer_fentry && tracing && btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0 &&
+        } else if (options.prefer_fentry && specs[i].fentry && tracing &&
+                   btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0 &&
                    (i != kVaGrowHook || !encl_grow_fexit_variant(vmlinux).empty())) {
           choice[i] = Choice::kFentry;
         } else if (kprobes) {
@@ -641,7 +651,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       const bool k = !reuse && choice[i] == Choice::kKprobe, f = !reuse && choice[i] == Choice::kFentry;
       bpf_program__set_autoload(progs[i].kp, k);
       if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
-      bpf_program__set_autoload(progs[i].fe, f);
+      if (progs[i].fe) bpf_program__set_autoload(progs[i].fe, f);
       if (progs[i].fx_alt) {
         bpf_program__set_autoload(progs[i].fx, f && grow_fexit == bpf_program__name(progs[i].fx));
         bpf_program__set_autoload(progs[i].fx_alt, f && grow_fexit == bpf_program__name(progs[i].fx_alt));
@@ -970,7 +980,69 @@ WorkloadCounters counters_of(const epc_encl_state& e) {
   return c;
 }
 
-WorkloadCounters counters_of(const epc_cgroup_stats& v) { return monotonic_counters_of(v); }
+WorkloadCounters counters_of(const epc_cgroup_stats& v) {
+  WorkloadCounters c = monotonic_counters_of(v);
+  c.init_failures = v.init_failures;
+  return c;
+}
+
+std::string hex_of(const unsigned char* p, std::size_t n) {
+  static const char* k = "0123456789abcdef";
+  std::string o;
+  o.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    o += k[p[i] >> 4];
+    o += k[p[i] & 15];
+  }
+  return o;
+}
+
+std::string sha256_hex(const void* data, std::size_t n) {
+  unsigned char d[32];
+  unsigned int len = 0;
+  if (EVP_Digest(data, n, d, &len, EVP_sha256(), nullptr) != 1 || len != sizeof d) return {};
+  return hex_of(d, sizeof d);
+}
+
+// The identity as the collector reports it. id: 12 hex digits of SHA-256("<boot id>/<enclave number>"): stable for
+// the enclave's life and across exporter restarts that keep the pinned state, unique per node and boot, and not a
+// kernel address.
+EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id);
+
+// Seconds since the epoch of a CLOCK_BOOTTIME reading (bpf_ktime_get_boot_ns), 0 when it cannot be converted.
+double boot_ns_to_unix(std::uint64_t boot_ns) {
+  timespec rt{}, bt{};
+  if (boot_ns == 0 || clock_gettime(CLOCK_REALTIME, &rt) != 0 || clock_gettime(CLOCK_BOOTTIME, &bt) != 0) return 0;
+  const double now_boot = static_cast<double>(bt.tv_sec) + static_cast<double>(bt.tv_nsec) / 1e9;
+  const double now_unix = static_cast<double>(rt.tv_sec) + static_cast<double>(rt.tv_nsec) / 1e9;
+  return now_unix - (now_boot - static_cast<double>(boot_ns) / 1e9);
+}
+
+EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id) {
+  EnclaveIdentity e;
+  e.id = sha256_hex((boot_id + "/" + std::to_string(v.seq)).data(), boot_id.size() + 1 + std::to_string(v.seq).size())
+             .substr(0, 12);
+  e.cgroup_id = v.cgroup_id;
+  e.initialized = (v.flags & EPC_ID_INITIALIZED) != 0;
+  if (v.flags & EPC_ID_DISCOVERED) {
+    e.source = "discovered";
+  } else if (v.flags & (EPC_ID_SIG_KERNEL | EPC_ID_SIG_USER)) {
+    e.source = (v.flags & EPC_ID_SIG_KERNEL) ? "kernel" : "user";
+    e.mrenclave = hex_of(v.mrenclave, sizeof v.mrenclave);
+    e.mrsigner = sha256_hex(v.modulus, sizeof v.modulus);
+    e.isv_prod_id = v.isv_prod_id;
+    e.isv_svn = v.isv_svn;
+  } else {
+    e.source = "unavailable";
+  }
+  e.attributes = v.attributes;
+  e.xfrm = v.xfrm;
+  e.miscselect = v.miscselect;
+  e.size_bytes = v.size_bytes;
+  e.created_unix = boot_ns_to_unix(v.created_ns);
+  e.init_failures = v.init_failures;
+  return e;
+}
 }  // namespace
 
 Snapshot Probes::read(const std::function<void()>& between_walks) {
@@ -1002,6 +1074,21 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     ++(e.origin == EPC_ORIGIN_DISCOVERED ? s.enclaves_discovered : s.enclaves_created);
   });
   int path_fd = bpf_map__fd(skel->maps.cgroup_paths);
+  // Identities, with their enclave's pages (an enclave released between the two lookups keeps 0).
+  int id_fd = bpf_map__fd(skel->maps.identities);
+  for_each_key(id_fd, [&](std::uint64_t key) {
+    epc_encl_identity v{};
+    if (bpf_map_lookup_elem(id_fd, &key, &v) != 0) return;
+    EnclaveIdentity e = identity_of(v, boot_id_);
+    epc_encl_state st{};
+    if (bpf_map_lookup_elem(encl_fd, &key, &st) == 0) {
+      e.resident_pages = st.resident_pages;
+      e.swapped_pages = st.swapped_pages;
+    }
+    epc_cgroup_path p{};
+    if (bpf_map_lookup_elem(path_fd, &e.cgroup_id, &p) == 0) e.recorded_path = cgroup_path_of(p);
+    s.enclaves.push_back(std::move(e));
+  });
   for (auto& [id, c] : per) {
     WorkloadEntry w;
     w.cgroup_id = id;
@@ -1022,7 +1109,8 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.discovery_skipped = n.seed_skipped;
   }
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.inflight,
-                     skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
+                     skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits, skel->maps.identities,
+                     skel->maps.init_pending}) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);

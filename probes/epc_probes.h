@@ -23,6 +23,9 @@ struct HookSpec {
   const char* name;
   const char* function;
   bool has_return;
+  // false: always a kprobe (no fentry program). fentry cannot read an argument whose BTF type is a pointer to
+  // const void (the verifier, 6.1: "func '__sgx_get_key_hash' arg1 type UNKNOWN is not a struct").
+  bool fentry = true;
 };
 const std::vector<HookSpec>& hook_specs();
 
@@ -131,6 +134,7 @@ class Probes {
   std::string load_error_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
+  std::string boot_id_;  // /proc/sys/kernel/random/boot_id: part of the enclave ids
 };
 
 }  // namespace epc::probes

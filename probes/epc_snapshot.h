@@ -22,6 +22,7 @@ struct WorkloadCounters {
   std::uint64_t alloc_failures = 0;
   std::int64_t va_pages = 0;           // gauge: VA pages (also in resident_pages)
   std::uint64_t fault_retries = 0;     // faults returned unmapped for want of an EPC page (retried)
+  std::uint64_t init_failures = 0;     // failed SGX_IOC_ENCLAVE_INIT calls
 
   WorkloadCounters& operator+=(const WorkloadCounters& o) {
     enclaves += o.enclaves;
@@ -35,6 +36,7 @@ struct WorkloadCounters {
     alloc_failures += o.alloc_failures;
     va_pages += o.va_pages;
     fault_retries += o.fault_retries;
+    init_failures += o.init_failures;
     return *this;
   }
 };
@@ -47,6 +49,32 @@ struct WorkloadEntry {
   // empty when none was recorded). Used when the id no longer resolves (the cgroup is gone).
   std::string recorded_path;
   WorkloadCounters counters;
+};
+
+// One live enclave: what it is (issue "which enclaves run where"; probes/epc_identity.bpf.h).
+struct EnclaveIdentity {
+  std::string id;              // 12 hex digits, stable for the enclave's life (never a kernel address)
+  std::uint64_t cgroup_id = 0;  // live source: the creating task's cgroup
+  std::string cgroup_path;     // replay source
+  std::string recorded_path;   // live source: the path the probes recorded for cgroup_id ("" when none)
+  bool initialized = false;    // SGX_IOC_ENCLAVE_INIT succeeded (or the enclave was found initialised)
+  // Where the SIGSTRUCT fields come from: "kernel" (the kernel's copy EINIT checked), "user" (the ioctl's user
+  // buffer), "discovered" (found at start-up: the SIGSTRUCT is gone), "unavailable" (the reads failed).
+  std::string source;
+  std::string mrenclave;       // 64 lowercase hex digits, "" when unknown
+  std::string mrsigner;        // SHA-256 of the signer's modulus, 64 hex digits, "" when unknown
+  std::optional<std::uint16_t> isv_prod_id, isv_svn;
+  std::uint64_t attributes = 0;  // SECS.ATTRIBUTES
+  std::uint64_t xfrm = 0;
+  std::uint32_t miscselect = 0;
+  std::uint64_t size_bytes = 0;
+  double created_unix = 0;     // seconds since the epoch; 0 when unknown
+  std::int64_t resident_pages = 0;
+  std::int64_t swapped_pages = 0;
+  std::uint64_t init_failures = 0;  // failed INIT calls on this enclave
+
+  static constexpr std::uint64_t kAttrDebug = 1u << 1, kAttrMode64Bit = 1u << 2, kAttrProvisionKey = 1u << 4,
+                                 kAttrEinitTokenKey = 1u << 5, kAttrKss = 1u << 7;
 };
 
 struct ProbeState {
@@ -80,6 +108,7 @@ struct MapFill {
 
 struct Snapshot {
   std::vector<WorkloadEntry> workloads;
+  std::vector<EnclaveIdentity> enclaves;  // live enclaves whose identity the probes hold
   std::optional<std::int64_t> free_pages;  // sgx_nr_free_pages, when it could be read
   std::uint64_t reclaim_ksgxd = 0;
   std::uint64_t reclaim_direct = 0;

@@ -26,6 +26,7 @@ const std::map<int, Version>& helper_versions() {
       {BPF_FUNC_get_current_pid_tgid, {4, 2}},  {BPF_FUNC_get_current_comm, {4, 2}},
       {BPF_FUNC_get_current_cgroup_id, {4, 18}}, {BPF_FUNC_probe_read_kernel, {5, 5}},
       {BPF_FUNC_get_current_task, {4, 8}},      {BPF_FUNC_probe_read_kernel_str, {5, 5}},
+      {BPF_FUNC_probe_read_user, {5, 5}},        {BPF_FUNC_ktime_get_boot_ns, {5, 8}},
       {BPF_FUNC_loop, {5, 17}},
   };
   return v;
