@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <stdexcept>
@@ -121,13 +123,13 @@ class ReplaySource : public EbpfSource {
 
 class EbpfCollector : public Collector {
  public:
-  EbpfCollector(std::unique_ptr<EbpfSource> source, const CollectorServices& s)
-      : source_(std::move(source)), paths_(s.paths), attribution_(s.attribution) {}
+  EbpfCollector(std::unique_ptr<EbpfSource> source, const CollectorServices& s, EnclaveMetricsOptions enclaves)
+      : source_(std::move(source)), paths_(s.paths), attribution_(s.attribution), enclaves_(std::move(enclaves)) {}
 
   Status collect(MetricSink& sink) override {
     auto snap = source_->snapshot();
     if (!snap) return snap.error();
-    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_);
+    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_, enclaves_);
     source_->forget_gone_cgroups(attribution_);
     return Status::Ok();
   }
@@ -137,6 +139,7 @@ class EbpfCollector : public Collector {
   const HostPaths& paths_;
   Attribution& attribution_;
   WorkloadAggregator aggregator_;
+  EnclaveMetricsOptions enclaves_;
 };
 
 using Counters = probes::WorkloadCounters;
@@ -150,6 +153,7 @@ void each_counter(Counters& a, const Counters& b, Fn fn) {
   fn(a.page_fault_ns, b.page_fault_ns);
   fn(a.alloc_failures, b.alloc_failures);
   fn(a.fault_retries, b.fault_retries);
+  fn(a.init_failures, b.init_failures);
 }
 
 void max_counters(Counters& a, const Counters& b) {
@@ -167,7 +171,121 @@ Counters sub_counters(const Counters& a, const Counters& b) {
 
 Labels unknown_labels() { return {{"cgroup", "unknown"}}; }
 
+bool is_hex64(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+const char* tf(bool b) { return b ? "true" : "false"; }
+
+// The per-enclave series: sgx_enclave_info (initialised enclaves), creation time, optionally resident/swapped
+// bytes; at most max_enclaves enclaves, the oldest first (a new enclave never takes an older one's series).
+void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, MetricSink& sink,
+                           const EnclaveMetricsOptions& o, bool init_probe) {
+  std::vector<const probes::EnclaveIdentity*> order;
+  order.reserve(s.enclaves.size());
+  for (const auto& e : s.enclaves) order.push_back(&e);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    return a->created_unix != b->created_unix ? a->created_unix < b->created_unix : a->id < b->id;
+  });
+  const std::size_t shown = std::min(order.size(), o.max_enclaves);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& e = *order[i];
+    std::optional<std::string> path;
+    if (!e.cgroup_path.empty()) {
+      path = e.cgroup_path;
+    } else {
+      path = attribution.cgroup_path_for_id(e.cgroup_id);
+      if (!path && !e.recorded_path.empty()) path = e.recorded_path;
+    }
+    Labels l = path ? attribution.resolve_cgroup_path(*path).labels() : unknown_labels();
+    l.emplace_back("enclave", e.id);
+    // An enclave INIT has not made (or that failed INIT) runs nothing yet: no info. Discovered ones carry their
+    // state; created ones need the INIT probe to know.
+    if (e.initialized && (init_probe || e.source == "discovered")) {
+      Labels info = l;
+      const bool sig = !e.mrenclave.empty();
+      auto it = o.signer_names.find(e.mrsigner);
+      info.emplace_back("mrenclave", sig ? e.mrenclave : "unknown");
+      info.emplace_back("mrsigner", sig ? e.mrsigner : "unknown");
+      info.emplace_back("signer", it != o.signer_names.end() ? it->second : "");
+      info.emplace_back("isv_prod_id", e.isv_prod_id ? std::to_string(*e.isv_prod_id) : "unknown");
+      info.emplace_back("isv_svn", e.isv_svn ? std::to_string(*e.isv_svn) : "unknown");
+      using I = probes::EnclaveIdentity;
+      info.emplace_back("debug", tf(e.attributes & I::kAttrDebug));
+      info.emplace_back("provision_key", tf(e.attributes & I::kAttrProvisionKey));
+      info.emplace_back("mode64bit", tf(e.attributes & I::kAttrMode64Bit));
+      info.emplace_back("kss", tf(e.attributes & I::kAttrKss));
+      info.emplace_back("source", e.source);
+      sink.info("sgx_enclave_info",
+                "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and "
+                "attributes.",
+                info);
+    }
+    if (e.created_unix > 0)
+      sink.gauge("sgx_enclave_created_timestamp_seconds",
+                 "When the enclave was created (SGX_IOC_ENCLAVE_CREATE; for an enclave older than the exporter's "
+                 "probes, when they found it), seconds since the epoch.",
+                 l, e.created_unix);
+    if (o.per_enclave_bytes) {
+      sink.gauge("sgx_enclave_epc_resident_bytes", "EPC held by the enclave now, incl. its SECS and VA pages.", l,
+                 gauge_pages(e.resident_pages));
+      sink.gauge("sgx_enclave_epc_swapped_bytes", "The enclave's pages evicted from EPC and not loaded back.", l,
+                 gauge_pages(e.swapped_pages));
+    }
+  }
+  sink.gauge("sgx_exporter_ebpf_enclave_series_dropped",
+             "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.", {},
+             static_cast<double>(order.size() - shown));
+}
+
 }  // namespace
+
+Result<std::map<std::string, std::string>> parse_signers_file(std::string_view text) {
+  std::map<std::string, std::string> out;
+  std::size_t lineno = 0;
+  for (auto raw : split_lines(text)) {
+    ++lineno;
+    auto err = [&](const std::string& m) { return make_error("line " + std::to_string(lineno) + ": " + m); };
+    auto line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+    auto f = split_fields(line);
+    if (f.size() != 2) return err("expected '<MRSIGNER> <name>', got " + std::to_string(f.size()) + " fields");
+    std::string mr(f[0]);
+    std::transform(mr.begin(), mr.end(), mr.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!is_hex64(mr)) return err("MRSIGNER must be 64 hex digits");
+    const auto name = f[1];
+    const bool name_ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._:/@+-", c) != nullptr;
+    });
+    if (!name_ok) return err("name must be 1-64 characters of A-Z a-z 0-9 . _ : / @ + -");
+    if (!out.emplace(mr, std::string(name)).second) return err("MRSIGNER " + mr + " named twice");
+  }
+  return out;
+}
+
+EnclaveMetricsOptions enclave_metrics_options(const Config& config) {
+  EnclaveMetricsOptions o;
+  o.per_enclave_bytes = bool_flag(config, "per-enclave", false);
+  const std::string& max = config.collector_flag("ebpf", "max-enclaves");
+  if (!max.empty()) {
+    auto v = parse_u64(max);
+    if (!v || *v > 65536)
+      throw std::runtime_error("--collector.ebpf.max-enclaves: expected a number from 0 to 65536, got '" + max + "'");
+    o.max_enclaves = static_cast<std::size_t>(*v);
+  }
+  const std::string& file = config.collector_flag("ebpf", "signers-file");
+  if (!file.empty()) {
+    auto text = read_file(file, 1 << 20);
+    if (!text) throw std::runtime_error("--collector.ebpf.signers-file " + file + ": " + text.error().message);
+    auto names = parse_signers_file(*text);
+    if (!names) throw std::runtime_error("--collector.ebpf.signers-file " + file + ": " + names.error().message);
+    o.signer_names = std::move(*names);
+    spdlog::info("ebpf: {} signer names from {}", o.signer_names.size(), file);
+  }
+  return o;
+}
 
 std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
                                                       std::chrono::steady_clock::time_point now) {
@@ -265,7 +383,7 @@ std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths) {
 }
 
 void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std::optional<std::uint64_t> capacity,
-                        MetricSink& sink, WorkloadAggregator* aggregator) {
+                        MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves) {
   for (const auto& p : s.probes)
     sink.gauge("sgx_exporter_probe_attached", "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
                {{"probe", p.name}}, p.attached ? 1 : 0);
@@ -362,6 +480,13 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations for enclaves.", l,
                  static_cast<double>(c.alloc_failures));
   });
+  each(on({"encl_init"}), [&](const Labels& l, const Counters& c) {
+    sink.counter("sgx_enclave_init_failures_total",
+                 "SGX_IOC_ENCLAVE_INIT calls on the workload's enclaves that failed (the driver refused, or EINIT "
+                 "rejected the SIGSTRUCT).",
+                 l, static_cast<double>(c.init_failures));
+  });
+  if (lifecycle) write_enclave_metrics(s, attribution, sink, enclaves, on({"encl_init"}));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {
@@ -424,17 +549,20 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
 }
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
-                                                    const CollectorServices& services) {
-  return std::make_unique<EbpfCollector>(std::move(source), services);
+                                                    const CollectorServices& services,
+                                                    std::optional<EnclaveMetricsOptions> enclaves) {
+  if (!enclaves) enclaves = enclave_metrics_options(services.config);
+  return std::make_unique<EbpfCollector>(std::move(source), services, std::move(*enclaves));
 }
 
 std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services) {
+  auto enclaves = enclave_metrics_options(services.config);  // a bad flag or signers file fails before any probe
   const std::string& replay = services.config.collector_flag("ebpf", "replay-file");
   if (!replay.empty()) {
     spdlog::warn("ebpf: replaying {} instead of probing the kernel (test/demo mode)", replay);
-    return make_ebpf_collector_from(make_replay_ebpf_source(replay), services);
+    return make_ebpf_collector_from(make_replay_ebpf_source(replay), services, std::move(enclaves));
   }
-  return make_ebpf_collector_from(make_live_ebpf_source(services), services);
+  return make_ebpf_collector_from(make_live_ebpf_source(services), services, std::move(enclaves));
 }
 
 }  // namespace epc

@@ -54,6 +54,11 @@ std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 //   dropped <reason> N
 //   map <name> entries=N max_entries=N
 //   program <name> runs=N run_ns=N        (program stats are reported only when a program line exists)
+//   enclave <cgroup path> id=<12 hex> state=initialized|created source=kernel|user|discovered|unavailable
+//           mrenclave=<64 hex> mrsigner=<64 hex> isv_prod_id=N isv_svn=N attributes=0xN xfrm=0xN miscselect=0xN
+//           size_bytes=N created=<unix seconds> resident_pages=N swapped_pages=N init_failures=N
+//           (mrenclave, mrsigner and the isv fields may be left out: unknown)
+//   a workload's init_failures=N counts its failed SGX_IOC_ENCLAVE_INIT calls
 Result<probes::Snapshot> parse_ebpf_replay(std::string_view text);
 
 // Node EPC capacity: sum of sys/devices/system/node/node*/x86/sgx_total_bytes; nullopt when there is none.
@@ -100,12 +105,27 @@ class WorkloadAggregator {
   std::map<Labels, LabelState> labels_;
 };
 
+// Per-enclave series (sgx_enclave_info and the rest, docs/metrics.md "Enclave identity").
+struct EnclaveMetricsOptions {
+  bool per_enclave_bytes = false;  // --collector.ebpf.per-enclave
+  std::size_t max_enclaves = 1000;  // --collector.ebpf.max-enclaves: enclaves with per-enclave series, oldest first
+  std::map<std::string, std::string> signer_names;  // MRSIGNER (64 hex) -> name (--collector.ebpf.signers-file)
+};
+// From the collector flags; throws std::runtime_error for a bad value or signers file (a start-up error).
+EnclaveMetricsOptions enclave_metrics_options(const Config& config);
+
+// Signers file: one "<MRSIGNER, 64 hex digits> <name>" a line; '#' comments and blank lines ignored; a name is 1-64
+// characters of [A-Za-z0-9._:/@+-]. Errors name the line (a duplicate MRSIGNER is one).
+Result<std::map<std::string, std::string>> parse_signers_file(std::string_view text);
+
 // aggregator: the collector's state across scrapes; null = a fresh one (plain per-label-set sums).
 void write_ebpf_metrics(const probes::Snapshot& snapshot, Attribution& attribution,
                         std::optional<std::uint64_t> capacity_bytes, MetricSink& sink,
-                        WorkloadAggregator* aggregator = nullptr);
+                        WorkloadAggregator* aggregator = nullptr, const EnclaveMetricsOptions& enclaves = {});
 
+// enclaves: nullopt reads them from the collector flags.
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
-                                                    const CollectorServices& services);
+                                                    const CollectorServices& services,
+                                                    std::optional<EnclaveMetricsOptions> enclaves = std::nullopt);
 
 }  // namespace epc

@@ -1,5 +1,6 @@
 // Parser of the ebpf collector's replay file (format in ebpf.h). Strict: an unknown record, a bad number or a
 // missing field is an error naming the line, so a broken fixture fails loudly instead of scraping zeros.
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <string>
@@ -37,6 +38,12 @@ std::vector<std::string_view> fields_of(std::string_view line) {
 template <class T>
 bool parse_num(std::string_view s, T& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_hex(std::string_view s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, 16);
   return ec == std::errc() && p == s.data() + s.size();
 }
 
@@ -111,7 +118,8 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
                                     {"page_faults", &c.page_faults},
                                     {"page_fault_ns", &c.page_fault_ns},
                                     {"fault_retries", &c.fault_retries},
-                                    {"alloc_failures", &c.alloc_failures}});
+                                    {"alloc_failures", &c.alloc_failures},
+                                    {"init_failures", &c.init_failures}});
       if (!m.empty()) return err(m);
       c.enclaves = enclaves;
       c.size_bytes = size;
@@ -119,6 +127,82 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
       c.swapped_pages = swapped;
       c.va_pages = va;
       s.workloads.push_back(std::move(w));
+    } else if (kind == "enclave") {
+      if (f.size() < 2 || f[1].front() != '/') return err("enclave needs an absolute cgroup path");
+      probes::EnclaveIdentity e;
+      e.cgroup_path = f[1];
+      std::map<std::string, std::string_view> kv;
+      for (std::size_t i = 2; i < f.size(); ++i) {
+        auto eq = f[i].find('=');
+        if (eq == std::string_view::npos) return err("expected key=value, got '" + std::string(f[i]) + "'");
+        kv[std::string(f[i].substr(0, eq))] = f[i].substr(eq + 1);
+      }
+      auto take = [&](const char* k) -> std::optional<std::string_view> {
+        auto it = kv.find(k);
+        if (it == kv.end()) return std::nullopt;
+        auto v = it->second;
+        kv.erase(it);
+        return v;
+      };
+      auto hex = [](std::string_view v, std::size_t n) {
+        return v.size() == n && std::all_of(v.begin(), v.end(), [](char c) {
+                 return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+               });
+      };
+      auto id = take("id");
+      if (!id || !hex(*id, 12)) return err("enclave needs id=<12 lowercase hex digits>");
+      e.id = *id;
+      auto state = take("state");
+      if (!state || (*state != "initialized" && *state != "created")) return err("state must be initialized or created");
+      e.initialized = *state == "initialized";
+      auto source = take("source");
+      if (!source || (*source != "kernel" && *source != "user" && *source != "discovered" && *source != "unavailable"))
+        return err("source must be kernel, user, discovered or unavailable");
+      e.source = *source;
+      for (auto [key, out] : {std::pair{"mrenclave", &e.mrenclave}, std::pair{"mrsigner", &e.mrsigner}}) {
+        if (auto v = take(key)) {
+          if (!hex(*v, 64)) return err(std::string(key) + " must be 64 lowercase hex digits");
+          *out = *v;
+        }
+      }
+      for (auto [key, out] : {std::pair{"isv_prod_id", &e.isv_prod_id}, std::pair{"isv_svn", &e.isv_svn}}) {
+        if (auto v = take(key)) {
+          std::uint16_t n = 0;
+          if (!parse_num(*v, n)) return err(std::string("bad number for '") + key + "'");
+          *out = n;
+        }
+      }
+      for (auto [key, out] : {std::pair{"attributes", &e.attributes}, std::pair{"xfrm", &e.xfrm}}) {
+        if (auto v = take(key)) {
+          if (v->substr(0, 2) != "0x" || !parse_hex(v->substr(2), *out)) return err(std::string(key) + " must be 0x<hex>");
+        }
+      }
+      if (auto v = take("miscselect")) {
+        std::uint64_t m = 0;
+        if (v->substr(0, 2) != "0x" || !parse_hex(v->substr(2), m) || m > 0xffffffffu) return err("miscselect must be 0x<hex>");
+        e.miscselect = static_cast<std::uint32_t>(m);
+      }
+      std::vector<std::string_view> rest{f[0], f[1]};
+      std::vector<std::string> kept;
+      for (const auto& [k, v] : kv) kept.push_back(k + "=" + std::string(v));
+      for (const auto& k : kept) rest.push_back(k);
+      std::uint64_t size = 0, created = 0, failures = 0;
+      std::int64_t resident = 0, swapped = 0;
+      std::vector<std::string_view> uf{f[0], f[1]}, sf{f[0], f[1]};
+      for (std::size_t i = 2; i < rest.size(); ++i) {
+        auto key = rest[i].substr(0, rest[i].find('='));
+        (key == "resident_pages" || key == "swapped_pages" ? sf : uf).push_back(rest[i]);
+      }
+      std::string m = kv_fields<std::uint64_t>(uf, 2, {{"size_bytes", &size}, {"created", &created},
+                                                       {"init_failures", &failures}});
+      if (m.empty()) m = kv_fields<std::int64_t>(sf, 2, {{"resident_pages", &resident}, {"swapped_pages", &swapped}});
+      if (!m.empty()) return err(m);
+      e.size_bytes = size;
+      e.created_unix = static_cast<double>(created);
+      e.init_failures = failures;
+      e.resident_pages = resident;
+      e.swapped_pages = swapped;
+      s.enclaves.push_back(std::move(e));
     } else if (kind == "node") {
       std::int64_t free_pages = -1, vepc = 0;
       std::uint64_t ksgxd = 0, direct = 0, vepc_failures = 0;

@@ -29,7 +29,14 @@ const std::vector<CollectorSpec>& all_collectors() {
                      "true or false",
          "true"},
         {"layout-tag", "TEST ONLY: mixed into the pinned state's layout id (simulates an upgrade that changes it)",
-         ""}},
+         ""},
+        {"per-enclave", "Also export each enclave's resident and swapped EPC bytes (sgx_enclave_epc_*_bytes): "
+                        "true or false",
+         "false"},
+        {"max-enclaves", "Enclaves with per-enclave series (sgx_enclave_info and the rest), the oldest first; the "
+                         "others are counted in sgx_exporter_ebpf_enclave_series_dropped (0-65536)",
+         "1000"},
+        {"signers-file", "File of '<MRSIGNER hex> <name>' lines: sgx_enclave_info{signer} names known signers", ""}},
        make_ebpf_collector},
   };
   return specs;
