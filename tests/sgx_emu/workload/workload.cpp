@@ -18,7 +18,13 @@
 //   proc <i> cgroup=<path below the cgroup root> ns=<namespace> pod=<pod> container=<name> container_id=<hex>
 //        restart_count=<n> after=<proc index or -1>
 //   encl <e> proc=<i> size=<ELRANGE bytes> add=<pages EADDed> passes=<n> eaug=<pages> remove=<pages>
-//        debug=0|1 toucher=self|fork|proc:<j>
+//        debug=0|1 toucher=self|fork|proc:<j> provision=0|1 grant=0|1 key=0|1 isvprodid=<n> isvsvn=<n>
+//        bad_measurement=0|1
+// Identity (issue: which enclaves run where): provision sets PROVISIONKEY, granted through /dev/sgx_provision
+// unless grant=0 (the driver then refuses INIT); key 0 is bench/sgx's signing key, key 1 a second one (two
+// MRSIGNERs); bad_measurement signs a wrong ENCLAVEHASH (the emulated EINIT refuses it). An enclave whose INIT
+// was meant to fail stays alive uninitialised, untouched, until release; one whose INIT failed unplanned is an
+// error.
 // A proc with after=i starts once proc i finished its passes and exited (a container restart: the old
 // container's enclaves are released and its cgroup removed first).
 //   pause <k> after_pass=<n> fifo=<path> marks=<dir>
@@ -65,6 +71,8 @@
 
 #include "sgx/image.h"
 #include "sgx/sgx_backend.h"
+
+extern "C" const char epc_emu_second_key[], epc_emu_second_key_end[];  // second_key.c
 
 namespace {
 
@@ -139,7 +147,11 @@ struct Encl {
   std::uint64_t size = 0;
   std::uint64_t add = 0, passes = 0, eaug = 0, remove = 0;
   bool debug = false;
+  bool provision = false, grant = true, bad_measurement = false;
+  int key = 0;
+  std::uint16_t isvprodid = 0, isvsvn = 0;
   std::string toucher = "self";  // self | fork | proc:<j>
+  bool init_should_fail() const { return bad_measurement || (provision && !grant); }
   int toucher_proc = -1;
 };
 struct Pause {
@@ -200,6 +212,14 @@ Plan read_plan(const std::string& path) {
       e.eaug = num("eaug");
       e.remove = num("remove");
       e.debug = num("debug") != 0;
+      e.provision = num("provision") != 0;
+      e.grant = !m.count("grant") || num("grant") != 0;
+      e.bad_measurement = num("bad_measurement") != 0;
+      e.key = int(num("key"));
+      if (e.key != 0 && e.key != 1) throw std::runtime_error("plan: key must be 0 or 1");
+      if (num("isvprodid") > 0xffff || num("isvsvn") > 0xffff) throw std::runtime_error("plan: isv fields are 16-bit");
+      e.isvprodid = std::uint16_t(num("isvprodid"));
+      e.isvsvn = std::uint16_t(num("isvsvn"));
       e.toucher = m.count("toucher") ? m["toucher"] : "self";
       if (e.toucher.rfind("proc:", 0) == 0) e.toucher_proc = std::stoi(e.toucher.substr(5));
       if (idx != int(p.encls.size())) throw std::runtime_error("plan: enclaves must be numbered 0.. in order");
@@ -219,6 +239,8 @@ Plan read_plan(const std::string& path) {
   for (auto& e : p.encls) {
     if (e.proc < 0 || e.proc >= int(p.procs.size())) throw std::runtime_error("plan: enclave of an unknown proc");
     if (e.toucher_proc >= int(p.procs.size())) throw std::runtime_error("plan: toucher is an unknown proc");
+    if (e.init_should_fail() && e.toucher != "self")
+      throw std::runtime_error("plan: an enclave whose INIT is to fail is never touched (toucher=self)");
   }
   return p;
 }
@@ -720,8 +742,25 @@ struct Held {  // what stays alive until release
   std::uint64_t size = 0;
 };
 
+// What the enclave is, as built and signed here: what the exporter must report (empty until it was built).
+struct Identity {
+  std::string mrenclave, mrsigner;  // hex
+  std::uint64_t attributes = 0;
+  std::string init_error;  // a planned INIT failure: why
+};
+
+std::string hex_of(const epcbench::sgx::Digest& d) {
+  static const char* k = "0123456789abcdef";
+  std::string o;
+  for (auto b : d) {
+    o += k[b >> 4];
+    o += k[b & 15];
+  }
+  return o;
+}
+
 std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, const std::string& create_error,
-                        std::uint64_t create_ns, std::uint64_t image_pages, bool alive) {
+                        std::uint64_t create_ns, std::uint64_t image_pages, bool alive, const Identity& id) {
   const Proc& p = plan.procs[e.proc];
   std::string toucher_cgroup = p.cgroup;
   if (e.toucher_proc >= 0) toucher_cgroup = plan.procs[e.toucher_proc].cgroup;
@@ -732,6 +771,11 @@ std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, c
     << ", \"restart_count\": " << p.restart_count << ", \"cgroup\": " << json_str(p.cgroup)
     << ", \"toucher\": " << json_str(e.toucher) << ", \"toucher_cgroup\": " << json_str(toucher_cgroup)
     << ", \"alive_at_scrape\": " << (alive ? "true" : "false") << ", \"debug\": " << (e.debug ? "true" : "false")
+    << ", \"provision_key\": " << (e.provision ? "true" : "false") << ", \"signing_key\": " << e.key
+    << ", \"isv_prod_id\": " << e.isvprodid << ", \"isv_svn\": " << e.isvsvn
+    << ", \"mrenclave\": " << json_str(id.mrenclave) << ", \"mrsigner\": " << json_str(id.mrsigner)
+    << ", \"attributes\": " << id.attributes << ", \"init_expected_to_fail\": " << (e.init_should_fail() ? "true" : "false")
+    << ", \"init_error\": " << json_str(id.init_error)
     << ", \"size_bytes\": " << e.size << ", \"pages_added\": " << (create_error.empty() ? e.add : 0)
     << ", \"image_pages\": " << image_pages << ", \"pages_eaug\": " << r.pages_eaug
     << ", \"pages_removed\": " << r.pages_removed << ", \"pages_touched\": " << r.pages_touched
@@ -751,10 +795,12 @@ std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, c
 
 // Creator thread of enclave e: build it, have it touched (here, by a forked child or by another process that
 // receives the fd), report.
-void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch, bool alive, std::mutex& mu,
-                    std::vector<Held>& held) {
+void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Channels& ch, bool alive,
+                    std::mutex& mu, std::vector<Held>& held) {
   TouchResult r;
   std::string err;
+  Identity ident;
+  EVP_PKEY* key = keys[e.key];
   auto image = epcbench::sgx::embedded_enclave_image();
   auto probe = epcbench::sgx::layout_from_elf(image, 0);
   std::uint64_t image_pages = probe ? probe.value().image_size / kPage : 0;
@@ -777,6 +823,12 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch
     co.encl_size = e.size;
     co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
     co.debug = e.debug;
+    co.provision_key = e.provision;
+    co.grant_provision = e.grant;
+    co.isvprodid = e.isvprodid;
+    co.isvsvn = e.isvsvn;
+    co.wrong_measurement = e.bad_measurement;
+    co.keep_uninitialised = e.init_should_fail();
     auto b = epcbench::sgx::create_enclave(lay.value(), key, co);
     t1 = now_ns();
     if (!b) {
@@ -784,9 +836,17 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch
       break;
     }
     BuiltEnclave& be = b.value();
+    ident.mrenclave = hex_of(be.mrenclave);
+    ident.mrsigner = hex_of(epcbench::sgx::mrsigner_of(key));
+    ident.attributes = be.attributes;
     {
       std::lock_guard<std::mutex> g(mu);
-      held.push_back({be.fd, be.base, be.layout.encl_size});
+      held.push_back({be.fd, be.base, be.init_error.empty() ? be.layout.encl_size : 0});
+    }
+    if (e.init_should_fail()) {  // planned: kept alive uninitialised, not touched
+      if (be.init_error.empty()) err = "INIT succeeded but was planned to fail";
+      ident.init_error = be.init_error;
+      break;
     }
     EnclInfo info;
     info.base = reinterpret_cast<std::uint64_t>(be.base);
@@ -830,7 +890,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* key, Channels& ch
       if (!read_all(sock, &r, sizeof r)) set_error(r, "fd receiver died without a result");
     }
   } while (false);
-  report(ch.results, "result " + result_json(plan, e, r, err, t1 - t0, image_pages, alive) + "\n");
+  report(ch.results, "result " + result_json(plan, e, r, err, t1 - t0, image_pages, alive, ident) + "\n");
 }
 
 // Receiver thread: gets enclave e's fd from its creator in another process, maps it at the same ELRANGE and
@@ -903,17 +963,21 @@ bool join_cgroup(const std::string& root, const std::string& cg, std::string& er
     if (e.toucher_proc != me && ch.fdpass[e.idx][1] >= 0) close(ch.fdpass[e.idx][1]);
   }
   auto key = epcbench::sgx::load_private_key_pem(epcbench::sgx::embedded_signing_key_pem());
-  if (!key) {
-    report(ch.results, "error " + std::to_string(me) + " signing key: " + key.error() + "\n");
+  auto key2 = epcbench::sgx::load_private_key_pem(
+      {reinterpret_cast<const std::uint8_t*>(epc_emu_second_key),
+       std::size_t(epc_emu_second_key_end - epc_emu_second_key)});
+  if (!key || !key2) {
+    report(ch.results, "error " + std::to_string(me) + " signing key: " + (!key ? key.error() : key2.error()) + "\n");
     report(ch.results, "done " + std::to_string(me) + "\n");
     _exit(2);
   }
+  EVP_PKEY* const keys[2] = {key.value().get(), key2.value().get()};
   std::mutex mu;
   std::vector<Held> held;
   std::vector<std::thread> threads;
   for (const auto& e : plan.encls) {
     if (e.proc == me)
-      threads.emplace_back(creator_thread, std::cref(plan), std::cref(e), key.value().get(), std::ref(ch),
+      threads.emplace_back(creator_thread, std::cref(plan), std::cref(e), keys, std::ref(ch),
                            bool(alive[me]), std::ref(mu), std::ref(held));
     if (e.toucher_proc == me) threads.emplace_back(receiver_thread, std::cref(e), std::ref(ch), std::ref(mu), std::ref(held));
   }
@@ -923,7 +987,7 @@ bool join_cgroup(const std::string& root, const std::string& cg, std::string& er
   while (read(ctl, &c, 1) > 0 || errno == EINTR) {
   }
   for (const auto& h : held) {
-    munmap(h.base, h.size);
+    if (h.size) munmap(h.base, h.size);
     close(h.fd);
   }
   _exit(0);
