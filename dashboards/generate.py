@@ -83,19 +83,28 @@ def timeseries(title, specs, unit, description, axis_label="", stack=False, thre
     }
 
 
-def table(title, specs, description, unit="short", merge=False, exclude=(), units=None):
-    """units: refId -> unit of that query's value column ("Value #A" once merged)."""
+def table(title, specs, description, unit="short", merge=False, exclude=(), units=None, order=(), colors=None):
+    """units: refId -> unit of that query's value column ("Value #A" once merged).
+    order: columns to show first, in this order (the others follow). colors: column -> {cell value: color}."""
     tr = []
     if merge:
         tr.append({"id": "merge", "options": {}})
-    tr.append({"id": "organize", "options": {"excludeByName": {k: True for k in ("Time", "__name__") + tuple(exclude)}}})
+    organize = {"excludeByName": {k: True for k in ("Time", "__name__") + tuple(exclude)}}
+    if order:
+        organize["indexByName"] = {k: i for i, k in enumerate(order)}
+    tr.append({"id": "organize", "options": organize})
+    overrides = [{"matcher": {"id": "byName", "options": f"Value #{ref}"},
+                  "properties": [{"id": "unit", "value": u}]} for ref, u in (units or {}).items()]
+    overrides += [{"matcher": {"id": "byName", "options": col},
+                   "properties": [{"id": "mappings", "value": [{"type": "value", "options": {
+                       v: {"color": c, "index": i} for i, (v, c) in enumerate(m.items())}}]},
+                                  {"id": "custom.cellOptions", "value": {"type": "color-text"}}]}
+                  for col, m in (colors or {}).items()]
     return {
         "type": "table", "title": title, "description": description, "datasource": DS,
         "targets": targets(*specs, instant=True, fmt="table"),
         "transformations": tr,
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": [
-            {"matcher": {"id": "byName", "options": f"Value #{ref}"},
-             "properties": [{"id": "unit", "value": u}]} for ref, u in (units or {}).items()]},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": overrides},
         "options": {"showHeader": True, "cellHeight": "sm"},
     }
 
@@ -280,6 +289,21 @@ def pods():
     L.add(timeseries("misc cgroup sgx_epc limit hits", [
         (f"sum by (namespace, pod) (increase(sgx_cgroup_epc_max_events_total{{{POD}}}{RATE}))", "{{namespace}}/{{pod}}"),
     ], "short", "Times a cgroup of the pod hit its sgx_epc limit (misc.events)."), 12, 8)
+    L.row("Enclave inventory")
+    # The signer column: the operator's name for the MRSIGNER (--collector.ebpf.signers-file), else the MRSIGNER
+    # itself. label_join makes "name,mrsigner" or ",mrsigner"; the regex keeps the name, or the MRSIGNER after a
+    # leading comma ($1 / $2 are regex groups, not dashboard variables).
+    L.add(table("Enclave inventory", [
+        (f'label_replace(label_join(sgx_enclave_info{{{POD}}}, "signer", ",", "signer", "mrsigner"), '
+         f'"signer", "$1$2", "signer", "(.+),.*|,(.*)")', ""),
+    ], "Every live, initialised enclave of the selected pods (and, with Pod = All, of non-Kubernetes cgroups): "
+       "signer (the name from --collector.ebpf.signers-file, else the MRSIGNER), enclave id, MRENCLAVE, ISV product "
+       "id and SVN, and the DEBUG and PROVISIONKEY attributes (SgxDebugEnclaveRunning, SgxProvisioningKeyEnclave). "
+       "\"unknown\": an enclave found at exporter start whose SIGSTRUCT was not seen.",
+        exclude=("Value", "job", "instance", "mrsigner", "mode64bit", "kss", "source"),
+        order=("signer", "enclave", "mrenclave", "isv_prod_id", "isv_svn", "debug", "provision_key", "namespace",
+               "pod", "container", "cgroup", "node"),
+        colors={"debug": {"true": "red"}, "provision_key": {"true": "orange"}}), 24, 10)
     return dashboard("sgx-epc-pods", "SGX EPC / Pods",
                      "Per-pod EPC held vs requested, paging, fault stall and top pods (epc_exporter).", L, ["pods"])
 

@@ -121,7 +121,8 @@ def check(dash):
             if not (t.get("expr") or "").strip():
                 errs.append(f"{what} {t.get('refId')}: empty expr")
     text = json.dumps(dash)
-    for m in re.finditer(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", text):
+    # $1, ${2}: regex group references (label_replace replacements), not variables (names start with a letter or _).
+    for m in re.finditer(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)", text):
         name = m.group(1) or m.group(2)
         if name not in names and name not in BUILTINS and not name.startswith("__"):
             errs.append(f"undefined variable ${name}")

@@ -185,4 +185,5 @@ def substitute(expr, values):
         if name not in values:
             raise KeyError(f"no value for Grafana variable ${name} in {expr!r}")
         return values[name]
-    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", repl, expr)
+    # $1, ${2}: regex group references in label_replace, left alone.
+    return re.sub(r"\$\{([A-Za-z_]\w*)(?::\w+)?\}|\$([A-Za-z_]\w*)", repl, expr)
