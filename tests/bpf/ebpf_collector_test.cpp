@@ -113,6 +113,134 @@ TEST(EbpfReplay, RejectsBrokenFiles) {
   EXPECT_NE(r.error().message.find("line 3"), std::string::npos) << r.error().message;
 }
 
+// Enclave identity on the fixture node: the inventory a security team reads (docs/metrics.md "Enclave identity").
+TEST(EbpfReplay, AksFixtureEnclaveInventory) {
+  auto snap = parse_ebpf_replay(slurp(kFixtures + "/ebpf/aks-dcsv3.txt"));
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  ASSERT_EQ(snap->enclaves.size(), 3u);
+  HostPaths paths(kFixtures + "/aks-dcsv3");
+  Attribution attribution(paths);
+  const std::string db_signer = "c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2";
+  EnclaveMetricsOptions o;
+  o.signer_names[db_signer] = "sgx-apps-release";
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), sink, nullptr, o);
+  auto& f = sink.families();
+  const Labels web = {{"namespace", "sgx-apps"}, {"pod", "attest-web-7d9f8c6b5-xk2lp"}, {"container", "web"}};
+  Labels web_info = web;
+  for (auto kv : Labels{{"enclave", "3a5f0c9e1b27"},
+                        {"mrenclave", "9b1c0f4e2a7d6c5b8e3f1a0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"},
+                        {"mrsigner", db_signer}, {"signer", "sgx-apps-release"}, {"isv_prod_id", "1"},
+                        {"isv_svn", "4"}, {"debug", "true"}, {"provision_key", "false"}, {"mode64bit", "true"},
+                        {"kss", "false"}, {"source", "kernel"}})
+    web_info.push_back(kv);
+  EXPECT_EQ(value(f, "sgx_enclave_info", web_info), 1);
+  EXPECT_EQ(value(f, "sgx_enclave_info", {{"cgroup", "system.slice/aesmd.service"}, {"provision_key", "true"},
+                                          {"debug", "false"}, {"signer", ""}}),
+            1);
+  EXPECT_EQ(value(f, "sgx_enclave_created_timestamp_seconds", {{"enclave", "c0ffee123456"}}), 1764500000);
+  EXPECT_EQ(value(f, "sgx_enclave_init_failures_total",
+                  {{"namespace", "default"}, {"pod", "sgx-quote-job-9tq4z"}, {"container", "quote"}}),
+            2);
+  EXPECT_EQ(value(f, "sgx_enclave_init_failures_total", web), 0);
+  EXPECT_FALSE(has_family(f, "sgx_enclave_epc_resident_bytes"));  // off by default
+  EXPECT_EQ(value(f, "sgx_exporter_ebpf_enclave_series_dropped", {}), 0);
+
+  // Per-enclave bytes on, and a cap of one enclave: the oldest keeps its series, the two others are counted.
+  o.per_enclave_bytes = true;
+  o.max_enclaves = 1;
+  MetricSink capped;
+  write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), capped, nullptr, o);
+  auto& g = capped.families();
+  EXPECT_EQ(value(g, "sgx_enclave_epc_resident_bytes", {{"enclave", "c0ffee123456"}}), 524288.0 * 4096);
+  EXPECT_EQ(value(g, "sgx_enclave_epc_swapped_bytes", {{"enclave", "c0ffee123456"}}), 131072.0 * 4096);
+  EXPECT_EQ(value(g, "sgx_enclave_info", {{"enclave", "3a5f0c9e1b27"}}), -1);
+  EXPECT_EQ(value(g, "sgx_exporter_ebpf_enclave_series_dropped", {}), 2);
+
+  // Without the INIT probe nothing says an enclave was initialised: no info series (creation times stay).
+  auto no_init = *snap;
+  for (auto& p : no_init.probes)
+    if (p.name == "encl_init") p.attached = false;
+  MetricSink off;
+  write_ebpf_metrics(no_init, attribution, epc_capacity_bytes(paths), off, nullptr, {});
+  EXPECT_FALSE(has_family(off.families(), "sgx_enclave_info"));
+  EXPECT_FALSE(has_family(off.families(), "sgx_enclave_init_failures_total"));
+  EXPECT_TRUE(has_family(off.families(), "sgx_enclave_created_timestamp_seconds"));
+}
+
+// A discovered enclave (older than the probes): its SIGSTRUCT is gone, so the identity says "unknown"; an enclave
+// whose INIT has not succeeded has no info series.
+TEST(EbpfMetrics, DiscoveredAndUninitialisedEnclaves) {
+  probes::Snapshot s;
+  s.probes = {{"encl_create", "sgx_encl_create", "fentry", true, ""},
+              {"encl_release", "sgx_encl_release", "fentry", true, ""},
+              {"encl_init", "sgx_ioctl", "fentry", true, ""}};
+  probes::EnclaveIdentity d;
+  d.id = "aaaaaaaaaaaa";
+  d.cgroup_path = "/system.slice/old.service";
+  d.initialized = true;
+  d.source = "discovered";
+  d.attributes = probes::EnclaveIdentity::kAttrDebug | probes::EnclaveIdentity::kAttrMode64Bit;
+  d.created_unix = 100;
+  probes::EnclaveIdentity u = d;
+  u.id = "bbbbbbbbbbbb";
+  u.initialized = false;
+  u.source = "kernel";
+  s.enclaves = {d, u};
+  HostPaths paths("/nonexistent-root");
+  Attribution attribution(paths);
+  MetricSink sink;
+  write_ebpf_metrics(s, attribution, std::nullopt, sink, nullptr, {});
+  auto& f = sink.families();
+  EXPECT_EQ(value(f, "sgx_enclave_info", {{"cgroup", "system.slice/old.service"}, {"enclave", "aaaaaaaaaaaa"},
+                                          {"mrenclave", "unknown"}, {"mrsigner", "unknown"},
+                                          {"isv_prod_id", "unknown"}, {"debug", "true"}, {"source", "discovered"}}),
+            1);
+  EXPECT_EQ(value(f, "sgx_enclave_info", {{"enclave", "bbbbbbbbbbbb"}}), -1);
+  EXPECT_EQ(value(f, "sgx_enclave_created_timestamp_seconds", {{"enclave", "bbbbbbbbbbbb"}}), 100);
+}
+
+TEST(EbpfReplay, EnclaveRecordsAreStrict) {
+  const std::string ok = "enclave /a id=0123456789ab state=initialized source=kernel";
+  ASSERT_TRUE(parse_ebpf_replay(ok + "\n").ok()) << parse_ebpf_replay(ok + "\n").error().message;
+  const char* bad[] = {
+      "enclave relative id=0123456789ab state=initialized source=kernel\n",
+      "enclave /a id=0123456789a state=initialized source=kernel\n",      // 11 digits
+      "enclave /a id=0123456789AB state=initialized source=kernel\n",     // upper case
+      "enclave /a id=0123456789ab state=running source=kernel\n",
+      "enclave /a id=0123456789ab state=initialized source=guess\n",
+      "enclave /a id=0123456789ab state=initialized source=kernel mrenclave=00\n",
+      "enclave /a id=0123456789ab state=initialized source=kernel isv_svn=65536\n",
+      "enclave /a id=0123456789ab state=initialized source=kernel attributes=6\n",
+      "enclave /a id=0123456789ab state=initialized source=kernel nosuch=1\n",
+      "enclave /a id=0123456789ab state=initialized source=kernel resident_pages=x\n",
+      "workload /a init_failures=-1\n",
+  };
+  for (const char* text : bad) EXPECT_FALSE(parse_ebpf_replay(text).ok()) << "accepted: " << text;
+}
+
+TEST(SignersFile, NamesSignersAndRejectsWhatIsNotOne) {
+  const std::string a(64, 'a'), b = std::string(63, 'B') + "C";
+  auto r = parse_signers_file("# known signers\n\n" + a + " gramine-example-signer\n  " + b + "\tvendor/qe@1\n");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->size(), 2u);
+  EXPECT_EQ(r->at(a), "gramine-example-signer");
+  EXPECT_EQ(r->at(std::string(63, 'b') + "c"), "vendor/qe@1");  // MRSIGNER compared in lower case
+  const std::string bad[] = {
+      a + "\n",                                   // no name
+      a + " two names\n",
+      std::string(63, 'a') + " short\n",
+      std::string(64, 'g') + " nothex\n",
+      a + " bad\"quote\n",
+      a + " " + std::string(65, 'n') + "\n",
+      a + " one\n" + a + " again\n",             // named twice
+  };
+  for (const auto& text : bad) EXPECT_FALSE(parse_signers_file(text).ok()) << "accepted: " << text;
+  auto dup = parse_signers_file("# c\n" + a + " one\n" + a + " again\n");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.error().message.find("line 3"), std::string::npos) << dup.error().message;
+}
+
 // A container that lived and ended between two scrapes: its cgroup id no longer resolves in the cgroup tree, so
 // the path the probes recorded at its first enclave names the pod and container. Without one: cgroup="unknown".
 TEST(EbpfMetrics, GoneCgroupResolvesByTheRecordedPath) {
@@ -408,6 +536,23 @@ TEST(EbpfCollector, BadFlagsAreConfigurationErrors) {
   env.config.collector_flags["ebpf.prefer-fentry"] = "true";
   env.config.collector_flags["ebpf.disable-probes"] = "ewb,nosuchprobe";
   EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
+}
+
+TEST(EbpfCollector, BadEnclaveFlagsAreStartupErrors) {
+  CollectorEnv env("/");
+  env.config.collector_flags["ebpf.replay-file"] = kFixtures + "/ebpf/aks-dcsv3.txt";
+  env.config.collector_flags["ebpf.max-enclaves"] = "lots";
+  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
+  env.config.collector_flags["ebpf.max-enclaves"] = "10";
+  env.config.collector_flags["ebpf.signers-file"] = kFixtures + "/ebpf/no-such-signers-file";
+  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
+  env.config.collector_flags["ebpf.signers-file"] = kFixtures + "/ebpf/aks-dcsv3.txt";  // not a signers file
+  try {
+    make_ebpf_collector(env.services());
+    ADD_FAILURE() << "a replay file was accepted as a signers file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("line "), std::string::npos) << e.what();
+  }
 }
 
 // On a kernel without the SGX driver (like the development machine) the live source reports every probe off,
