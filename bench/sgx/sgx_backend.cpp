@@ -216,6 +216,16 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     errno = saved;
     if (prc != 0) return fail(errno_text("SGX_IOC_ENCLAVE_PROVISION"));
   }
+  auto built = [&](std::string init_error) {
+    BuiltEnclave b;
+    b.fd = fd;
+    b.base = reinterpret_cast<std::uint8_t*>(base);
+    b.layout = std::move(l);
+    b.mrenclave = mrenclave;
+    b.attributes = attributes;
+    b.init_error = std::move(init_error);
+    return b;
+  };
   sgx_enclave_init init{reinterpret_cast<std::uint64_t>(&ss.value())};
   int rc = ioctl(fd, SGX_IOC_ENCLAVE_INIT, &init);
   if (rc != 0) {
@@ -223,27 +233,14 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
                              : errno_text("SGX_IOC_ENCLAVE_INIT");
     if (!opts.keep_uninitialised) return fail(why);
     munmap(reinterpret_cast<void*>(base), l.encl_size);
-    BuiltEnclave kept;
-    kept.fd = fd;
-    kept.base = reinterpret_cast<std::uint8_t*>(base);
-    kept.layout = std::move(l);
-    kept.mrenclave = mrenclave;
-    kept.attributes = attributes;
-    kept.init_error = why;
-    return kept;
+    return built(std::move(why));
   }
   // Map after EADD: the pages' SECINFO permissions cap what a VMA may map.
   for (const Segment& s : l.segments) {
     void* m = mmap(reinterpret_cast<void*>(base + s.offset), s.size, s.prot, MAP_SHARED | MAP_FIXED, fd, 0);
     if (m == MAP_FAILED) return fail(errno_text("mmap enclave segment"));
   }
-  BuiltEnclave built;
-  built.fd = fd;
-  built.base = reinterpret_cast<std::uint8_t*>(base);
-  built.layout = std::move(l);
-  built.mrenclave = mrenclave;
-  built.attributes = attributes;
-  return built;
+  return built("");
 }
 
 std::optional<std::string> sgx_unavailable() {
