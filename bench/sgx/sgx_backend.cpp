@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -64,9 +65,12 @@ class SgxEnclave final : public Enclave {
     run.tcs = reinterpret_cast<std::uint64_t>(base_) + layout_.segments.front().offset;
     int rc = enter_(reinterpret_cast<unsigned long>(&op), 0, 0, kEenter, 0, 0, &run);
     if (rc != 0) return "__vdso_sgx_enter_enclave returned " + std::to_string(rc);
-    if (run.function != kEexit)
+    if (run.function != kEexit) {
+      char addr[24];
+      std::snprintf(addr, sizeof addr, "0x%llx", static_cast<unsigned long long>(run.exception_addr));
       return "enclave did not exit normally: ENCLU leaf " + std::to_string(run.function) + ", exception vector " +
-             std::to_string(run.exception_vector) + " at 0x" + std::to_string(run.exception_addr);
+             std::to_string(run.exception_vector) + " at " + addr;
+    }
     return std::nullopt;
   }
   int fd_;

@@ -25,8 +25,10 @@ encl_entry:
 	push	%rax			/* untrusted RSP */
 	push	%rcx			/* EEXIT target */
 	push	%rbx
+	sub	$8, %rsp		/* RSP % 16 == 0 at the call (SysV ABI): three pushes left it at 8 */
 	mov	%rbx, %rsi		/* encl_body(op = RDI, base = RSI) */
 	call	encl_body
+	add	$8, %rsp
 	pop	%rbx
 	/* Do not leak enclave state in volatile registers. */
 	xor	%rcx, %rcx
