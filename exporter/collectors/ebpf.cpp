@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
 #include <map>
@@ -179,6 +180,12 @@ bool is_hex64(std::string_view s) {
 
 const char* tf(bool b) { return b ? "true" : "false"; }
 
+std::string hex_label(std::uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
 // The per-enclave series: sgx_enclave_info (initialised enclaves), creation time, optionally resident/swapped
 // bytes; at most max_enclaves enclaves, the oldest first (a new enclave never takes an older one's series).
 void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, MetricSink& sink,
@@ -217,6 +224,11 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
       info.emplace_back("provision_key", tf(e.attributes & I::kAttrProvisionKey));
       info.emplace_back("mode64bit", tf(e.attributes & I::kAttrMode64Bit));
       info.emplace_back("kss", tf(e.attributes & I::kAttrKss));
+      info.emplace_back("einittoken_key", tf(e.attributes & I::kAttrEinitTokenKey));
+      // XFRM and MISCSELECT come from the SECS at creation: unknown for an enclave found at start-up.
+      const bool secs = e.source != "discovered";
+      info.emplace_back("xfrm", secs ? hex_label(e.xfrm) : "unknown");
+      info.emplace_back("miscselect", secs ? hex_label(e.miscselect) : "unknown");
       info.emplace_back("source", e.source);
       sink.info("sgx_enclave_info",
                 "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and "
@@ -229,6 +241,8 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
                  "probes, when they found it), seconds since the epoch.",
                  l, e.created_unix);
     if (o.per_enclave_bytes) {
+      sink.gauge("sgx_enclave_declared_size_bytes", "The enclave's declared size (SECS size, its ELRANGE).", l,
+                 static_cast<double>(e.size_bytes));
       sink.gauge("sgx_enclave_epc_resident_bytes", "EPC held by the enclave now, incl. its SECS and VA pages.", l,
                  gauge_pages(e.resident_pages));
       sink.gauge("sgx_enclave_epc_swapped_bytes", "The enclave's pages evicted from EPC and not loaded back.", l,

@@ -132,7 +132,8 @@ TEST(EbpfReplay, AksFixtureEnclaveInventory) {
                         {"mrenclave", "9b1c0f4e2a7d6c5b8e3f1a0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"},
                         {"mrsigner", db_signer}, {"signer", "sgx-apps-release"}, {"isv_prod_id", "1"},
                         {"isv_svn", "4"}, {"debug", "true"}, {"provision_key", "false"}, {"mode64bit", "true"},
-                        {"kss", "false"}, {"source", "kernel"}})
+                        {"kss", "false"}, {"einittoken_key", "false"}, {"xfrm", "0x3"}, {"miscselect", "0x0"},
+                        {"source", "kernel"}})
     web_info.push_back(kv);
   EXPECT_EQ(value(f, "sgx_enclave_info", web_info), 1);
   EXPECT_EQ(value(f, "sgx_enclave_info", {{"cgroup", "system.slice/aesmd.service"}, {"provision_key", "true"},
@@ -153,6 +154,7 @@ TEST(EbpfReplay, AksFixtureEnclaveInventory) {
   write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), capped, nullptr, o);
   auto& g = capped.families();
   EXPECT_EQ(value(g, "sgx_enclave_epc_resident_bytes", {{"enclave", "c0ffee123456"}}), 524288.0 * 4096);
+  EXPECT_EQ(value(g, "sgx_enclave_declared_size_bytes", {{"enclave", "c0ffee123456"}}), 4294967296.0);
   EXPECT_EQ(value(g, "sgx_enclave_epc_swapped_bytes", {{"enclave", "c0ffee123456"}}), 131072.0 * 4096);
   EXPECT_EQ(value(g, "sgx_enclave_info", {{"enclave", "3a5f0c9e1b27"}}), -1);
   EXPECT_EQ(value(g, "sgx_exporter_ebpf_enclave_series_dropped", {}), 2);
@@ -194,7 +196,8 @@ TEST(EbpfMetrics, DiscoveredAndUninitialisedEnclaves) {
   auto& f = sink.families();
   EXPECT_EQ(value(f, "sgx_enclave_info", {{"cgroup", "system.slice/old.service"}, {"enclave", "aaaaaaaaaaaa"},
                                           {"mrenclave", "unknown"}, {"mrsigner", "unknown"},
-                                          {"isv_prod_id", "unknown"}, {"debug", "true"}, {"source", "discovered"}}),
+                                          {"isv_prod_id", "unknown"}, {"debug", "true"}, {"xfrm", "unknown"},
+                                          {"source", "discovered"}}),
             1);
   EXPECT_EQ(value(f, "sgx_enclave_info", {{"enclave", "bbbbbbbbbbbb"}}), -1);
   EXPECT_EQ(value(f, "sgx_enclave_created_timestamp_seconds", {{"enclave", "bbbbbbbbbbbb"}}), 100);

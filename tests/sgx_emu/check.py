@@ -456,12 +456,15 @@ def check_identity(c, steady, released, alive, emu, encls):
                 ok = m is not None and t[:4] == ("unknown",) * 4
             else:
                 m = t if t in left else None
-                ok = m is not None and l.get("source") == want_source and l.get("mode64bit") == "true"
+                # bench/sgx's SECS: XFRM x87+SSE (0x3), MISCSELECT 0, no KSS.
+                ok = (m is not None and l.get("source") == want_source and l.get("mode64bit") == "true" and
+                      l.get("xfrm") == "0x3" and l.get("miscselect") == "0x0" and l.get("kss") == "false")
             if ok:
                 left.remove(m)
             else:
                 bad.append({x: l.get(x) for x in ("mrenclave", "mrsigner", "isv_prod_id", "isv_svn", "debug",
-                                                   "provision_key", "mode64bit", "source")})
+                                                   "provision_key", "mode64bit", "kss", "xfrm", "miscselect",
+                                                   "source")})
         c.check(f"identity.{show(k)}.info = what was built and signed", not bad and not left,
                 f"{len(got)} series for {len(want)} initialised enclaves; unmatched series {bad or 'none'}; "
                 f"enclaves without a series {left or 'none'}")
