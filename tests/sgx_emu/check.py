@@ -367,6 +367,17 @@ def main():
                     f"non-zero: {[(l.get('program'), v) for l, v in missed if v] or 'none'}" if missed
                     else "sgx_exporter_kretprobe_missed_total missing (kretprobes not made through tracefs)")
 
+    # --- enclaves that ran (ENCLU from the invalid-opcode trap): every planned pass inside read what it should
+    inside = [e for e in encls if e.get("inside_planned")]
+    if inside:
+        bad = [(e["id"], e["inside_passes"], e["inside_planned"], e["inside_error"]) for e in inside
+               if e["inside_passes"] != e["inside_planned"] or e["inside_error"]]
+        c.check("enclu.enclaves_ran_their_passes", not bad, f"(id, passes, planned, error): {bad or 'none'}")
+        enclu = emu.get("enclu", {}).get("steady", {})
+        want = sum(e["inside_passes"] for e in inside)
+        c.check("enclu.EENTER = EEXIT = passes inside", enclu.get("EENTER") == want and enclu.get("EEXIT") == want,
+                f"EENTER {enclu.get('EENTER')}, EEXIT {enclu.get('EEXIT')}, passes {want}")
+
     # --- enclave identity (sgx_enclave_info): what the workload built and signed, per live enclave
     check_identity(c, steady, released, alive, emu, encls)
 

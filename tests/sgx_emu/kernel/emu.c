@@ -12,6 +12,7 @@
  * integrity is kept: the measurement. ECREATE, EADD and EEXTEND extend MRENCLAVE as the CPU does (SHA-256 over the
  * same 64-byte records, SDM Vol. 3D 38.x), and EINIT refuses a SIGSTRUCT whose ENCLAVEHASH is not that measurement
  * or whose attribute, XFRM or MISCSELECT masks the SECS does not meet (the RSA signature itself is not checked).
+ * ENCLU's EENTER and EEXIT are done from the invalid-opcode trap (sgx_emu_enclu(), below), so enclaves run.
  *
  * Ground truth for the tests: per-leaf counts, the kernel's free EPC pages and the EPC size in
  * /sys/kernel/debug/sgx_emu/stats. Optional per-leaf busy-wait (sgx_emu_delay=EWB:12,ELDU:12, microseconds)
@@ -32,7 +33,12 @@
 #include <asm/cpufeature.h>
 #include <asm/trapnr.h>
 #include <asm/sgx.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/uaccess.h>
+#include <asm/ptrace.h>
 #include "sgx.h"
+#include "encl.h"
 #include "encls.h"
 
 #ifndef SGX_ENCLS_FAULT_FLAG
@@ -356,6 +362,104 @@ int sgx_emu_encls(enum sgx_encls_function leaf, void *rbx, void *rcx, void *rdx)
 	}
 }
 
+/*
+ * ENCLU, the user-mode leaves, from the invalid-opcode trap (arch/x86/kernel/traps.c, test kernels only): QEMU/TCG
+ * raises #UD for ENCLU, and the leaves an enclave needs to run are done here, so that the vDSO's
+ * __vdso_sgx_enter_enclave and an unmodified enclave run. The enclave's code runs as ordinary user code in the
+ * enclave's mapping (its pages are plain RAM, faulted in through the driver's sgx_vma_fault like every access), so
+ * there is no enclave mode: no AEX (an exception inside the enclave is the process's, a page fault is served in
+ * place), no SSA save, no TCS state, FS/GS not switched.
+ *   EENTER  (RAX 2): RBX = TCS (in the enclave's mapping); RCX <- the address after ENCLU (the EEXIT target),
+ *                    RAX <- TCS.CSSA, RIP <- enclave base + TCS.OENTRY.
+ *   ERESUME (RAX 3): as EENTER (without AEX there is nothing to resume).
+ *   EEXIT   (RAX 4): RIP <- RBX, RCX <- the address after ENCLU.
+ *   EACCEPT (RAX 5), EMODPE (6), EACCEPTCOPY (7): RAX <- 0 (SGX2 page changes are already done by the driver).
+ * Anything else (EREPORT, EGETKEY, ...) stays an invalid opcode (SIGILL).
+ */
+#define SGX_EMU_EENTER		2
+#define SGX_EMU_ERESUME		3
+#define SGX_EMU_EEXIT		4
+#define SGX_EMU_EACCEPT		5
+#define SGX_EMU_EMODPE		6
+#define SGX_EMU_EACCEPTCOPY	7
+#define SGX_EMU_NR_ENCLU	8
+static atomic64_t sgx_emu_enclu_counts[SGX_EMU_NR_ENCLU];
+static const char *const sgx_emu_enclu_names[SGX_EMU_NR_ENCLU] = {
+	[SGX_EMU_EENTER] = "EENTER", [SGX_EMU_ERESUME] = "ERESUME", [SGX_EMU_EEXIT] = "EEXIT",
+	[SGX_EMU_EACCEPT] = "EACCEPT", [SGX_EMU_EMODPE] = "EMODPE", [SGX_EMU_EACCEPTCOPY] = "EACCEPTCOPY",
+};
+
+/* The base of the enclave whose mapping holds addr, or 0. */
+static unsigned long sgx_emu_enclave_base(unsigned long addr)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long base = 0;
+
+	if (!mm)
+		return 0;
+	mmap_read_lock(mm);
+	vma = find_vma(mm, addr);
+	if (vma && vma->vm_start <= addr && vma->vm_ops == &sgx_vm_ops && vma->vm_private_data)
+		base = ((struct sgx_encl *)vma->vm_private_data)->base;
+	mmap_read_unlock(mm);
+	return base;
+}
+
+static bool sgx_emu_eenter(struct pt_regs *regs)
+{
+	struct {
+		u64 state, flags, ossa;
+		u32 cssa, nssa;
+		u64 oentry;
+	} tcs;
+	unsigned long base = sgx_emu_enclave_base(regs->bx);
+
+	if (!base || copy_from_user(&tcs, (void __user *)regs->bx, sizeof(tcs)))
+		return false;
+	regs->cx = regs->ip + 3;
+	regs->ax = tcs.cssa;
+	regs->ip = base + tcs.oentry;
+	return true;
+}
+
+bool sgx_emu_enclu(struct pt_regs *regs)
+{
+	u8 insn[3];
+	unsigned long leaf = regs->ax;
+	bool done = false;
+
+	if (!sgx_emu_nr_sections)
+		return false;
+	local_irq_enable();	/* a user-mode trap: the reads below may fault */
+	if (copy_from_user(insn, (void __user *)regs->ip, sizeof(insn)) || insn[0] != 0x0f || insn[1] != 0x01 ||
+	    insn[2] != 0xd7 || leaf >= SGX_EMU_NR_ENCLU)
+		goto out;
+	switch (leaf) {
+	case SGX_EMU_EENTER:
+	case SGX_EMU_ERESUME:
+		done = sgx_emu_eenter(regs);
+		break;
+	case SGX_EMU_EEXIT:
+		regs->cx = regs->ip + 3;
+		regs->ip = regs->bx;
+		done = true;
+		break;
+	case SGX_EMU_EACCEPT:
+	case SGX_EMU_EMODPE:
+	case SGX_EMU_EACCEPTCOPY:
+		regs->ax = 0;
+		regs->ip += 3;
+		done = true;
+		break;
+	}
+	if (done)
+		atomic64_inc(&sgx_emu_enclu_counts[leaf]);
+out:
+	local_irq_disable();
+	return done;
+}
+
 static int sgx_emu_stats_show(struct seq_file *m, void *v)
 {
 	u64 bytes = 0;
@@ -372,6 +476,10 @@ static int sgx_emu_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "free_pages %lu\n", sgx_emu_nr_free_pages());
 	seq_printf(m, "eldu_integrity_failures %lld\n", (long long)atomic64_read(&sgx_emu_integrity_failures));
 	seq_printf(m, "einit_rejected %lld\n", (long long)atomic64_read(&sgx_emu_einit_rejected));
+	for (i = 0; i < SGX_EMU_NR_ENCLU; i++)
+		if (sgx_emu_enclu_names[i])
+			seq_printf(m, "enclu %s %lld\n", sgx_emu_enclu_names[i],
+				   (long long)atomic64_read(&sgx_emu_enclu_counts[i]));
 	for (i = 0; i < SGX_EMU_NR_LEAVES; i++)
 		if (sgx_emu_delay_us[i])
 			seq_printf(m, "delay_us %s %u\n", sgx_emu_leaf_names[i], sgx_emu_delay_us[i]);

@@ -19,7 +19,11 @@
 //        restart_count=<n> after=<proc index or -1>
 //   encl <e> proc=<i> size=<ELRANGE bytes> add=<pages EADDed> passes=<n> eaug=<pages> remove=<pages>
 //        debug=0|1 toucher=self|fork|proc:<j> provision=0|1 grant=0|1 key=0|1 isvprodid=<n> isvsvn=<n>
-//        bad_measurement=0|1
+//        bad_measurement=0|1 inside=<n>
+// inside: after its outside passes, the enclave touches every heap page n more times itself, entered through the
+// vDSO's __vdso_sgx_enter_enclave (EENTER/EEXIT: on the test kernels, emulated from the invalid-opcode trap); each
+// pass increments every heap page's first word, so pass k must read the words' sum before the first pass plus
+// (k-1) x heap pages, and afterwards every word, read from outside, is its old value plus n.
 // Identity (issue: which enclaves run where): provision sets PROVISIONKEY, granted through /dev/sgx_provision
 // unless grant=0 (the driver then refuses INIT); key 0 is bench/sgx's signing key, key 1 a second one (two
 // MRSIGNERs); bad_measurement signs a wrong ENCLAVEHASH (the emulated EINIT refuses it). An enclave whose INIT
@@ -69,8 +73,10 @@
 #include <thread>
 #include <vector>
 
+#include "sgx/enclave/encl_abi.h"
 #include "sgx/image.h"
 #include "sgx/sgx_backend.h"
+#include "sgx/vdso.h"
 
 extern "C" const char epc_emu_second_key[], epc_emu_second_key_end[];  // second_key.c
 
@@ -150,6 +156,7 @@ struct Encl {
   bool provision = false, grant = true, bad_measurement = false;
   int key = 0;
   std::uint16_t isvprodid = 0, isvsvn = 0;
+  std::uint64_t inside = 0;
   std::string toucher = "self";  // self | fork | proc:<j>
   bool init_should_fail() const { return bad_measurement || (provision && !grant); }
   int toucher_proc = -1;
@@ -220,6 +227,7 @@ Plan read_plan(const std::string& path) {
       if (num("isvprodid") > 0xffff || num("isvsvn") > 0xffff) throw std::runtime_error("plan: isv fields are 16-bit");
       e.isvprodid = std::uint16_t(num("isvprodid"));
       e.isvsvn = std::uint16_t(num("isvsvn"));
+      e.inside = num("inside");
       e.toucher = m.count("toucher") ? m["toucher"] : "self";
       if (e.toucher.rfind("proc:", 0) == 0) e.toucher_proc = std::stoi(e.toucher.substr(5));
       if (idx != int(p.encls.size())) throw std::runtime_error("plan: enclaves must be numbered 0.. in order");
@@ -239,6 +247,8 @@ Plan read_plan(const std::string& path) {
   for (auto& e : p.encls) {
     if (e.proc < 0 || e.proc >= int(p.procs.size())) throw std::runtime_error("plan: enclave of an unknown proc");
     if (e.toucher_proc >= int(p.procs.size())) throw std::runtime_error("plan: toucher is an unknown proc");
+    if (e.inside && (e.toucher != "self" || e.eaug || e.remove))
+      throw std::runtime_error("plan: inside= needs toucher=self and no eaug/remove");
     if (e.init_should_fail() && e.toucher != "self")
       throw std::runtime_error("plan: an enclave whose INIT is to fail is never touched (toucher=self)");
   }
@@ -747,7 +757,62 @@ struct Identity {
   std::string mrenclave, mrsigner;  // hex
   std::uint64_t attributes = 0;
   std::string init_error;  // a planned INIT failure: why
+  std::uint64_t inside_passes = 0;  // passes the enclave ran itself, each checked
+  std::string inside_error;
 };
+
+// The enclave touches its heap itself, `passes` times (see the plan's inside=).
+void touch_inside(const BuiltEnclave& be, std::uint64_t passes, Identity& id) {
+  using EnterFn = int (*)(unsigned long, unsigned long, unsigned long, unsigned int, unsigned long, unsigned long,
+                          sgx_enclave_run*);
+  auto enter = reinterpret_cast<EnterFn>(epcbench::sgx::vdso_symbol("__vdso_sgx_enter_enclave"));
+  if (!enter) {
+    id.inside_error = "no __vdso_sgx_enter_enclave in the vDSO";
+    return;
+  }
+  std::vector<std::uint32_t> idx(be.layout.heap_pages);
+  for (std::uint32_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  // The first word of each heap page before the enclave runs (read from outside: plain RAM under the emulation).
+  auto word = [&](std::uint32_t i) {
+    return reinterpret_cast<volatile std::uint64_t*>(be.base + be.layout.heap_offset + std::uint64_t(i) * kPage);
+  };
+  std::vector<std::uint64_t> before(idx.size());
+  std::uint64_t sum0 = 0;
+  for (std::uint32_t i = 0; i < idx.size(); ++i) sum0 += before[i] = *word(i);
+  for (std::uint64_t k = 1; k <= passes; ++k) {
+    encl_op op{};
+    op.type = ENCL_OP_TOUCH;
+    op.heap_offset = be.layout.heap_offset;
+    op.heap_pages = be.layout.heap_pages;
+    op.idx = reinterpret_cast<std::uint64_t>(idx.data());
+    op.count = idx.size();
+    sgx_enclave_run run{};
+    run.tcs = reinterpret_cast<std::uint64_t>(be.base) + be.layout.segments.front().offset;
+    int rc = enter(reinterpret_cast<unsigned long>(&op), 0, 0, 2 /* EENTER */, 0, 0, &run);
+    if (rc != 0 || run.function != 4 /* EEXIT */) {
+      char b[160];
+      std::snprintf(b, sizeof b, "pass %llu: __vdso_sgx_enter_enclave %d, leaf %u, vector %u at 0x%llx",
+                    (unsigned long long)k, rc, run.function, unsigned(run.exception_vector),
+                    (unsigned long long)run.exception_addr);
+      id.inside_error = b;
+      return;
+    }
+    const std::uint64_t want = sum0 + (k - 1) * be.layout.heap_pages;
+    if (op.result != want) {
+      id.inside_error = "pass " + std::to_string(k) + ": the enclave read " + std::to_string(op.result) +
+                        ", expected " + std::to_string(want);
+      return;
+    }
+    id.inside_passes = k;
+  }
+  for (std::uint32_t i = 0; i < idx.size(); ++i)
+    if (*word(i) != before[i] + passes) {
+      id.inside_error = "heap page " + std::to_string(i) + ": first word " + std::to_string(*word(i)) +
+                        " after the enclave's passes, expected " + std::to_string(before[i] + passes);
+      id.inside_passes = 0;
+      return;
+    }
+}
 
 std::string hex_of(const epcbench::sgx::Digest& d) {
   static const char* k = "0123456789abcdef";
@@ -775,7 +840,8 @@ std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, c
     << ", \"isv_prod_id\": " << e.isvprodid << ", \"isv_svn\": " << e.isvsvn
     << ", \"mrenclave\": " << json_str(id.mrenclave) << ", \"mrsigner\": " << json_str(id.mrsigner)
     << ", \"attributes\": " << id.attributes << ", \"init_expected_to_fail\": " << (e.init_should_fail() ? "true" : "false")
-    << ", \"init_error\": " << json_str(id.init_error)
+    << ", \"init_error\": " << json_str(id.init_error) << ", \"inside_planned\": " << e.inside
+    << ", \"inside_passes\": " << id.inside_passes << ", \"inside_error\": " << json_str(id.inside_error)
     << ", \"size_bytes\": " << e.size << ", \"pages_added\": " << (create_error.empty() ? e.add : 0)
     << ", \"image_pages\": " << image_pages << ", \"pages_eaug\": " << r.pages_eaug
     << ", \"pages_removed\": " << r.pages_removed << ", \"pages_touched\": " << r.pages_touched
@@ -859,6 +925,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Chan
     info.pausable = plan.procs[e.proc].after == -1 ? 1 : 0;
     if (e.toucher == "self") {
       r = touch_enclave(be.fd, be.layout, info);
+      if (e.inside) touch_inside(be, e.inside, ident);
     } else if (e.toucher == "fork") {
       int pp[2];
       if (pipe2(pp, O_CLOEXEC) != 0) {
