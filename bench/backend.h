@@ -76,6 +76,9 @@ class Backend {
 
 struct BackendOptions {
   std::size_t model_epc_bytes = 16u << 20;  // sim (and the native baseline's reference size)
+  // sgx: the EPC size to plan working sets with when the host does not say (no sysfs sgx_total_bytes, no CPUID
+  // leaf 0x12, e.g. a guest whose hypervisor hides it); 0 = the host's only.
+  std::size_t sgx_epc_bytes = 0;
   std::size_t low_watermark_pages = 0;      // 0 = derived from the model size (see sim/sim_epc.h)
   std::size_t high_watermark_pages = 0;
 };

@@ -353,6 +353,7 @@ void bm_exporter_overhead(benchmark::State& state, std::string bname, double rat
                "                 [--exporter-url=http://HOST:PORT/metrics] [--exporter-pod=NS/POD | --exporter-cgroup=PATH]\n"
                "                 [--exporter-attach-cmd=CMD --exporter-detach-cmd=CMD] [Google Benchmark flags]\n"
                "  --epc-mib       model EPC size of the sim backend (and the native reference), default 16\n"
+               "  --sgx-epc-mib   EPC size for the sgx backend where the host reports none (sysfs, CPUID 0x12)\n"
                "  --ratios        working set / EPC ratios of the touch cases, default 0.25..4\n"
                "  --smoke         small, fast run: 2 MiB model EPC, ratios 0.5 and 2, sequential and random\n");
   std::exit(rc);
@@ -397,6 +398,9 @@ std::vector<char*> parse_flags(int argc, char** argv, bool* has_min_time) {
       for (auto& b : g_opts.backends)
         if (b != "sim" && b != "native" && b != "sgx") usage(2, "--backend: unknown backend '" + b + "'");
       if (g_opts.backends.empty()) usage(2, "--backend: empty");
+    } else if (auto v = val("--sgx-epc-mib")) {
+      g_opts.backend.sgx_epc_bytes =
+          static_cast<std::size_t>(to_double("--sgx-epc-mib", *v, 0.0625, 1 << 20) * (1 << 20));
     } else if (auto v = val("--epc-mib")) {
       g_opts.backend.model_epc_bytes = static_cast<std::size_t>(to_double("--epc-mib", *v, 0.0625, 65536) * (1 << 20));
     } else if (auto v = val("--ratios")) {

@@ -91,7 +91,8 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
 
 class SgxBackend final : public Backend {
  public:
-  SgxBackend() : why_(sgx_unavailable()), epc_(host_epc_bytes()) {
+  explicit SgxBackend(std::size_t epc_fallback)
+      : why_(sgx_unavailable()), epc_(host_epc_bytes() ? host_epc_bytes() : epc_fallback) {
     if (!why_) {
       auto k = load_private_key_pem(embedded_signing_key_pem());
       if (!k)
@@ -290,6 +291,8 @@ std::size_t host_epc_bytes() {
 
 }  // namespace sgx
 
-std::unique_ptr<Backend> make_sgx_backend() { return std::make_unique<sgx::SgxBackend>(); }
+std::unique_ptr<Backend> make_sgx_backend(std::size_t epc_bytes_fallback) {
+  return std::make_unique<sgx::SgxBackend>(epc_bytes_fallback);
+}
 
 }  // namespace epcbench

@@ -10,7 +10,8 @@
 
 namespace epcbench {
 
-std::unique_ptr<Backend> make_sgx_backend();
+// epc_bytes_fallback: the EPC size when the host reports none (BackendOptions::sgx_epc_bytes).
+std::unique_ptr<Backend> make_sgx_backend(std::size_t epc_bytes_fallback = 0);
 
 namespace sgx {
 // Why real enclaves cannot run here (no device, no vDSO entry point, ...), or nullopt.
