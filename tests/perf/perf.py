@@ -9,7 +9,11 @@ node_exporter runs with its default collectors against the real host. All are sc
 after a warm-up. Prints p50/p99 scrape latency (HTTP request to last byte), CPU time per scrape (user+system of
 the exporter process: less sensitive to a loaded machine than wall time), RSS after the scrapes and peak RSS
 (VmHWM), and the ratios against the goal (ours <= half of node_exporter's).
-Fails only when something does not run; timing never fails the test (shared CI machines are noisy)."""
+Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against core/exposition),
+and the cost growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
+with each step's growth against linear (--growth-json writes them for plot_growth.py).
+Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI
+machines are noisy)."""
 import argparse
 import os
 import shutil
@@ -101,6 +105,11 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for epc_exporter (e.g. MALLOC_ARENA_MAX=1)")
     ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
+    ap.add_argument("--exposition-bench", help="tests/perf/exposition_bench binary: serialisation alone, both ways")
+    ap.add_argument("--growth", default="10,100,1000,4000",
+                    help="workload counts (pods x (containers + 1)) for the cost-growth run; '' to skip it")
+    ap.add_argument("--growth-scrapes", type=int, default=30)
+    ap.add_argument("--growth-json", help="write the cost-growth figures here (input of plot_growth.py)")
     a = ap.parse_args()
     if not a.node_exporter:
         print("prometheus-node-exporter not found (Debian package prometheus-node-exporter; scripts/install-deps.sh)")
@@ -175,6 +184,82 @@ def main():
         rr = rss[n] / rss["node_exporter"]
         print(f"ratio {n}/node_exporter: p50 {r50:.2f} ({verdict(r50)}), p99 {r99:.2f} ({verdict(r99)}), "
               f"CPU {rc:.2f}, RSS {rr:.2f} ({verdict(rr)})")
+    if a.exposition_bench:
+        p = subprocess.run([a.exposition_bench, root, "30"], capture_output=True, text=True)
+        print(p.stdout.strip() or p.stderr.strip())
+        if p.returncode != 0:
+            return 1
+    sizes = [int(x) for x in a.growth.split(",") if x.strip()]
+    if sizes and growth(a, sizes, ours_cmd, ne_cmd, extra_env) != 0:
+        return 1
+    return 0
+
+
+def scrape_round(servers, lat):
+    for s in servers:
+        t0 = time.perf_counter()
+        st, body = get(s.url("/metrics"))
+        lat[s.name].append(time.perf_counter() - t0)
+        if st != 200:
+            print(f"{s.name} /metrics answered {st}")
+            return None
+    return body
+
+
+def growth(a, sizes, ours_cmd, ne_cmd, extra_env):
+    """Scrape time, CPU and RSS of epc_exporter at each workload count (every workload using EPC through the misc
+    sgx_epc files), scraped alternately with node_exporter (whose cost does not depend on these generated nodes:
+    it reads this host), and the growth factor of each step against linear."""
+    rows = []
+    with Server("node_exporter", ne_cmd, "/", a.workdir) as ne:
+        for n in sizes:
+            pods = max(1, n // (a.containers + 1))
+            root = gen_fixture.generate(os.path.join(a.workdir, f"growth-{n}"), pods, a.containers)
+            with Server(f"epc_{n}", ours_cmd(root), "/healthz", a.workdir, extra_env) as ours:
+                lat = {ours.name: [], ne.name: []}
+                for _ in range(3):
+                    body = scrape_round([ours], {ours.name: []})
+                    if body is None:
+                        return 1
+                text = body.decode()
+                got = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+                if got != pods * (a.containers + 1):
+                    print(f"growth {n}: {got} pod/container usage series, expected {pods * (a.containers + 1)}")
+                    return 1
+                cpu0 = {s.name: s.cpu_seconds() for s in (ours, ne)}
+                for _ in range(a.growth_scrapes):
+                    if scrape_round([ours, ne], lat) is None:
+                        return 1
+                cpu = {s.name: (s.cpu_seconds() - cpu0[s.name]) / a.growth_scrapes for s in (ours, ne)}
+                rows.append({
+                    "workloads": pods * (a.containers + 1),
+                    "series": sum(1 for l in text.splitlines() if l and l[0] != "#"),
+                    "epc_p50_ms": pct(lat[ours.name], 50) * 1e3, "epc_p99_ms": pct(lat[ours.name], 99) * 1e3,
+                    "epc_cpu_ms": cpu[ours.name] * 1e3, "epc_rss_mib": ours.status("VmRSS") / 2**20,
+                    "ne_p50_ms": pct(lat[ne.name], 50) * 1e3, "ne_p99_ms": pct(lat[ne.name], 99) * 1e3,
+                    "ne_cpu_ms": cpu[ne.name] * 1e3, "ne_rss_mib": ne.status("VmRSS") / 2**20,
+                })
+    print(f"cost growth, {a.growth_scrapes} interleaved scrapes per size; node_exporter reads this host at every size")
+    print(f"{'workloads':>9} {'series':>6} | {'epc p50':>7} {'p99':>7} {'CPU ms':>7} {'RSS MiB':>7} | "
+          f"{'ne p50':>7} {'p99':>7} {'CPU ms':>7} {'RSS MiB':>7} | {'p50 x':>6} {'CPU x':>6} {'RSS x':>6} | "
+          f"step vs linear (CPU)")
+    prev = None
+    for r in rows:
+        step = ""
+        if prev:
+            # > 1: this step cost more than linear in the workload count
+            f = (r["epc_cpu_ms"] / max(prev["epc_cpu_ms"], 1e-6)) / (r["workloads"] / prev["workloads"])
+            step = f"{f:.2f}"
+        print(f"{r['workloads']:9d} {r['series']:6d} | {r['epc_p50_ms']:7.2f} {r['epc_p99_ms']:7.2f} "
+              f"{r['epc_cpu_ms']:7.2f} {r['epc_rss_mib']:7.1f} | {r['ne_p50_ms']:7.2f} {r['ne_p99_ms']:7.2f} "
+              f"{r['ne_cpu_ms']:7.2f} {r['ne_rss_mib']:7.1f} | {r['epc_p50_ms'] / r['ne_p50_ms']:6.2f} "
+              f"{r['epc_cpu_ms'] / max(r['ne_cpu_ms'], 1e-6):6.2f} {r['epc_rss_mib'] / r['ne_rss_mib']:6.2f} | {step}")
+        prev = r
+    if a.growth_json:
+        import json
+        with open(a.growth_json, "w") as f:
+            json.dump({"rows": rows, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+                       "containers_per_pod": a.containers}, f, indent=1)
     return 0
 
 
