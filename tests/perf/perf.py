@@ -15,6 +15,7 @@ with each step's growth against linear (--growth-json writes them for plot_growt
 Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI
 machines are noisy)."""
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -105,6 +106,8 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for epc_exporter (e.g. MALLOC_ARENA_MAX=1)")
     ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
+    ap.add_argument("--baseline", help="another epc_exporter binary (e.g. an older build) scraped on the misc node "
+                    "in the same interleaved run, as epc_misc_baseline")
     ap.add_argument("--exposition-bench", help="tests/perf/exposition_bench binary: serialisation alone, both ways")
     ap.add_argument("--growth", default="10,100,1000,4000",
                     help="workload counts (pods x (containers + 1)) for the cost-growth run; '' to skip it")
@@ -125,11 +128,17 @@ def main():
                              "--metrics.max-workloads=0"]
     ne_cmd = lambda port: [a.node_exporter, f"--web.listen-address=127.0.0.1:{port}"]
     extra_env = dict(e.split("=", 1) for e in a.env)
-    names = ("epc_misc", "epc_mainline", "node_exporter")
-    with Server("epc_misc", ours_cmd(root), "/healthz", a.workdir, extra_env) as ours, \
-         Server("epc_mainline", ours_cmd(mainline), "/healthz", a.workdir, extra_env) as ours_ml, \
-         Server("node_exporter", ne_cmd, "/", a.workdir) as ne:
+    names = ("epc_misc", "epc_mainline", "node_exporter") + (("epc_misc_baseline",) if a.baseline else ())
+
+    def base_cmd(port):
+        return [a.baseline] + ours_cmd(root)(port)[1:]
+    with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(Server("epc_misc", ours_cmd(root), "/healthz", a.workdir, extra_env))
+        ours_ml = stack.enter_context(Server("epc_mainline", ours_cmd(mainline), "/healthz", a.workdir, extra_env))
+        ne = stack.enter_context(Server("node_exporter", ne_cmd, "/", a.workdir))
         servers = [ours, ours_ml, ne]
+        if a.baseline:
+            servers.append(stack.enter_context(Server("epc_misc_baseline", base_cmd, "/healthz", a.workdir, extra_env)))
         lat = {s.name: [] for s in servers}
         size = {}
         for s in servers:  # warm-up: caches, first-scrape allocations
@@ -172,12 +181,12 @@ def main():
     print(f"epc_*{' with ' + ' '.join(a.env) if a.env else ''}: generated node {a.pods} pods x {a.containers} "
           f"containers (epc_misc: misc sgx_epc present; epc_mainline: absent); "
           f"node_exporter ({a.node_exporter}): this host, default collectors")
-    print(f"{'':14} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} {'RSS MiB':>8} {'peak MiB':>8} {'series':>7} {'bytes':>8}")
+    print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} {'RSS MiB':>8} {'peak MiB':>8} {'series':>7} {'bytes':>8}")
     for n in names:
-        print(f"{n:14} {pct(lat[n], 50) * 1e3:8.2f} {pct(lat[n], 99) * 1e3:8.2f} {cpu[n] * 1e3:8.2f} "
+        print(f"{n:18} {pct(lat[n], 50) * 1e3:8.2f} {pct(lat[n], 99) * 1e3:8.2f} {cpu[n] * 1e3:8.2f} "
               f"{rss[n] / 2**20:8.1f} {hwm[n] / 2**20:8.1f} {series(size[n]):7d} {len(size[n]):8d}")
     verdict = lambda r: "meets goal <= 0.5" if r <= 0.5 else "MISSES goal <= 0.5"
-    for n in ("epc_misc", "epc_mainline"):
+    for n in [x for x in names if x != "node_exporter"]:
         r50 = pct(lat[n], 50) / pct(lat["node_exporter"], 50)
         r99 = pct(lat[n], 99) / pct(lat["node_exporter"], 99)
         rc = cpu[n] / cpu["node_exporter"] if cpu["node_exporter"] > 0 else float("inf")
