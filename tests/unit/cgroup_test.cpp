@@ -2,8 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "attribution/attribution.h"
@@ -433,6 +441,47 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
     }
   }
   EXPECT_EQ(open_fds(), base);
+}
+
+}  // namespace
+}  // namespace epc
+
+namespace epc {
+namespace {
+
+// What the kept descriptors rely on where the tree is cgroupfs (kernfs), checked on this machine's own hierarchy:
+// a new child cgroup raises the parent's link count (its mtime need not change), and a read through a removed
+// cgroup's file descriptor fails with ENODEV instead of returning the old numbers.
+TEST(CgroupfsAssumptions, NewChildChangesLinkCountRemovedCgroupReadsFailWithEnodev) {
+  std::string base;
+  for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory"}) {
+    struct statfs sfs {};
+    if (::statfs(c, &sfs) != 0) continue;
+    if (sfs.f_type != CGROUP2_SUPER_MAGIC && sfs.f_type != CGROUP_SUPER_MAGIC) continue;
+    if (::access(c, W_OK) != 0) continue;
+    base = c;
+    break;
+  }
+  if (base.empty()) GTEST_SKIP() << "no writable cgroup hierarchy here (needs root and a cgroupfs mount)";
+  const std::string dir = base + "/epc_unit_kernfs_" + std::to_string(::getpid());
+  struct stat before {}, after {};
+  ASSERT_EQ(::stat(base.c_str(), &before), 0);
+  if (::mkdir(dir.c_str(), 0755) != 0) GTEST_SKIP() << "cannot make a cgroup under " << base << ": " << std::strerror(errno);
+  struct Remove {
+    const std::string& d;
+    ~Remove() { ::rmdir(d.c_str()); }  // also when an assertion below ends the test early
+  } remove{dir};
+  ASSERT_EQ(::stat(base.c_str(), &after), 0);
+  EXPECT_EQ(after.st_nlink, before.st_nlink + 1);
+  int fd = ::open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  char buf[256];
+  EXPECT_GE(::pread(fd, buf, sizeof buf, 0), 0);
+  ASSERT_EQ(::rmdir(dir.c_str()), 0) << std::strerror(errno);
+  errno = 0;
+  EXPECT_LT(::pread(fd, buf, sizeof buf, 0), 0);
+  EXPECT_EQ(errno, ENODEV);
+  ::close(fd);
 }
 
 }  // namespace
