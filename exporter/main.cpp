@@ -6,6 +6,7 @@
 #include <iostream>
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 
 #include <spdlog/spdlog.h>
@@ -129,6 +130,13 @@ int main(int argc, char** argv) {
   // One malloc arena: otherwise glibc gives every CivetWeb worker that serves a scrape its own arena and the
   // freed scrape buffers stay in each (tests/perf: RSS 76 MiB -> 16 MiB at 4000 series; scrapes are serialised).
   mallopt(M_ARENA_MAX, 1);
+  // The soft descriptor limit up to the hard one (as Go programs such as node_exporter do at start): the cgroup
+  // collector keeps the descriptors of the misc files it reads open, within a budget derived from the soft limit
+  // (systemd's default soft limit of 1024 would hold about 100 pods' files).
+  if (struct rlimit rl {}; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, rlim_t{1} << 20);
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = epc::parse_flags(args, epc::all_collectors());
   if (!parsed) {

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -25,6 +26,7 @@
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <openssl/evp.h>
@@ -932,12 +934,98 @@ void for_each_key(int fd, Fn fn) {
   }
 }
 
+std::atomic<bool> g_batch_reads{true};  // false: forced off (tests), or the kernel refused batch lookups
+
+// Each entry of a hash map with a u64 key and a value of type V, as few system calls as the kernel allows:
+// BPF_MAP_LOOKUP_BATCH in chunks (grown when one hash bucket holds more than a chunk: ENOSPC), then, where the
+// kernel has no batch lookup (before 5.6: EINVAL; EPERM/ENOTSUPP from a policy) or a batch fails half-way, the
+// key-by-key walk for the keys not seen yet. A key is delivered once.
+template <class V, class Fn>
+void for_each_entry(int fd, Fn fn) {
+  std::unordered_set<std::uint64_t> seen;
+  if (g_batch_reads.load(std::memory_order_relaxed)) {
+    std::uint32_t chunk = 256;
+    std::vector<std::uint64_t> keys;
+    std::vector<V> values;
+    std::uint64_t in_batch = 0, out_batch = 0;
+    bool first = true;
+    for (int guard = 0; guard < 1'000'000; ++guard) {
+      keys.resize(chunk);
+      values.resize(chunk);
+      __u32 count = chunk;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int rc = bpf_map_lookup_batch(fd, first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(), &count,
+                                    &opts);
+      int err = rc < 0 ? -rc : 0;
+      if (err == ENOSPC && count == 0 && chunk < (1u << 16)) {
+        chunk *= 2;
+        continue;
+      }
+      for (__u32 i = 0; i < count && i < chunk; ++i)
+        if (seen.insert(keys[i]).second) fn(keys[i], values[i]);
+      if (err == ENOENT) return;  // the end of the map
+      if (err != 0) {
+        if (first && count == 0 && (err == EINVAL || err == EPERM || err == EOPNOTSUPP || err == 524 /* ENOTSUPP */)) {
+          spdlog::debug("probes: no batch map lookups here ({}), reading maps key by key", std::strerror(err));
+          g_batch_reads.store(false, std::memory_order_relaxed);
+        }
+        break;
+      }
+      in_batch = out_batch;
+      first = false;
+    }
+  }
+  for_each_key(fd, [&](std::uint64_t key) {
+    if (seen.count(key)) return;
+    V v{};
+    if (bpf_map_lookup_elem(fd, &key, &v) != 0) return;  // deleted meanwhile
+    seen.insert(key);
+    fn(key, v);
+  });
+}
+
 std::uint64_t count_keys(int fd) {
   std::uint64_t n = 0;
   for_each_key(fd, [&](std::uint64_t) { ++n; });
   return n;
 }
+
+// Entries of a map with a u64 key, whatever its value (read in batches of raw bytes); key-by-key where batch
+// lookups are refused. Per-CPU and array maps are counted key by key.
+std::uint64_t count_entries(bpf_map* m) {
+  const bpf_map_type t = bpf_map__type(m);
+  if (bpf_map__key_size(m) != sizeof(std::uint64_t) || (t != BPF_MAP_TYPE_HASH && t != BPF_MAP_TYPE_LRU_HASH))
+    return count_keys(bpf_map__fd(m));
+  const std::size_t vsize = bpf_map__value_size(m);
+  if (!g_batch_reads.load(std::memory_order_relaxed)) return count_keys(bpf_map__fd(m));
+  std::uint32_t chunk = 256;
+  std::vector<std::uint64_t> keys;
+  std::vector<unsigned char> values;
+  std::uint64_t in_batch = 0, out_batch = 0, n = 0;
+  bool first = true;
+  for (int guard = 0; guard < 1'000'000; ++guard) {
+    keys.resize(chunk);
+    values.resize(static_cast<std::size_t>(chunk) * vsize);
+    __u32 count = chunk;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int rc = bpf_map_lookup_batch(bpf_map__fd(m), first ? nullptr : &in_batch, &out_batch, keys.data(), values.data(),
+                                  &count, &opts);
+    int err = rc < 0 ? -rc : 0;
+    if (err == ENOSPC && count == 0 && chunk < (1u << 16)) {
+      chunk *= 2;
+      continue;
+    }
+    n += count;
+    if (err == ENOENT) return n;
+    if (err != 0) return count_keys(bpf_map__fd(m));  // a fill figure: counted again, key by key
+    in_batch = out_batch;
+    first = false;
+  }
+  return n;
+}
 }  // namespace
+
+void Probes::set_batch_reads(bool enabled) { g_batch_reads.store(enabled, std::memory_order_relaxed); }
 
 // "/a/b/c" from a recorded path (names leaf first); "" when it was truncated or a name is not a plain directory
 // name (the kernel wrote it, but the bytes are read as untrusted all the same).
@@ -1060,43 +1148,41 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   // is missed once at most (the collector keeps high-water marks), never counted twice.
   std::map<std::uint64_t, WorkloadCounters> per;
   int cg_fd = bpf_map__fd(skel->maps.cgroups);
-  for_each_key(cg_fd, [&](std::uint64_t id) {
-    epc_cgroup_stats v{};
-    if (bpf_map_lookup_elem(cg_fd, &id, &v) != 0) return;  // deleted meanwhile
-    per[id] += counters_of(v);
-  });
+  for_each_entry<epc_cgroup_stats>(cg_fd, [&](std::uint64_t id, const epc_cgroup_stats& v) { per[id] += counters_of(v); });
   if (between_walks) between_walks();
   int encl_fd = bpf_map__fd(skel->maps.encls);
-  for_each_key(encl_fd, [&](std::uint64_t key) {
-    epc_encl_state e{};
-    if (bpf_map_lookup_elem(encl_fd, &key, &e) != 0) return;  // released meanwhile
+  std::unordered_map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> pages;  // enclave -> resident, swapped
+  for_each_entry<epc_encl_state>(encl_fd, [&](std::uint64_t key, const epc_encl_state& e) {
+    pages[key] = {e.resident_pages, e.swapped_pages};
     per[e.cgroup_id] += counters_of(e);
     ++(e.origin == EPC_ORIGIN_DISCOVERED ? s.enclaves_discovered : s.enclaves_created);
   });
-  int path_fd = bpf_map__fd(skel->maps.cgroup_paths);
-  // Identities, with their enclave's pages (an enclave released between the two lookups keeps 0).
-  int id_fd = bpf_map__fd(skel->maps.identities);
-  for_each_key(id_fd, [&](std::uint64_t key) {
-    epc_encl_identity v{};
-    if (bpf_map_lookup_elem(id_fd, &key, &v) != 0) return;
-    EnclaveIdentity e = identity_of(v, boot_id_);
-    epc_encl_state st{};
-    if (bpf_map_lookup_elem(encl_fd, &key, &st) == 0) {
-      e.resident_pages = st.resident_pages;
-      e.swapped_pages = st.swapped_pages;
-    }
-    epc_cgroup_path p{};
-    if (bpf_map_lookup_elem(path_fd, &e.cgroup_id, &p) == 0) e.recorded_path = cgroup_path_of(p);
-    s.enclaves.push_back(std::move(e));
+  // Identities, with their enclave's pages from the walk above (an enclave created since keeps 0).
+  for_each_entry<epc_encl_identity>(bpf_map__fd(skel->maps.identities),
+                                    [&](std::uint64_t key, const epc_encl_identity& v) {
+                                      EnclaveIdentity e = identity_of(v, boot_id_);
+                                      if (auto it = pages.find(key); it != pages.end()) {
+                                        e.resident_pages = it->second.first;
+                                        e.swapped_pages = it->second.second;
+                                      }
+                                      s.enclaves.push_back(std::move(e));
+                                    });
+  std::set<std::uint64_t> identity_cgroups;
+  for (const auto& e : s.enclaves) identity_cgroups.insert(e.cgroup_id);
+  // The recorded paths in one walk, joined to the workloads and identities (not a lookup per workload).
+  std::map<std::uint64_t, std::string> paths;
+  for_each_entry<epc_cgroup_path>(bpf_map__fd(skel->maps.cgroup_paths), [&](std::uint64_t id, const epc_cgroup_path& p) {
+    if (per.count(id) || identity_cgroups.count(id)) paths[id] = cgroup_path_of(p);
   });
   for (auto& [id, c] : per) {
     WorkloadEntry w;
     w.cgroup_id = id;
     w.counters = c;
-    epc_cgroup_path p{};
-    if (bpf_map_lookup_elem(path_fd, &id, &p) == 0) w.recorded_path = cgroup_path_of(p);
+    if (auto it = paths.find(id); it != paths.end()) w.recorded_path = it->second;
     s.workloads.push_back(std::move(w));
   }
+  for (auto& e : s.enclaves)
+    if (auto it = paths.find(e.cgroup_id); it != paths.end()) e.recorded_path = it->second;
   std::uint32_t zero = 0;
   epc_node_stats n{};
   if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &n) == 0) {
@@ -1111,7 +1197,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.inflight,
                      skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits, skel->maps.identities,
                      skel->maps.init_pending}) {
-    s.maps.push_back(MapFill{bpf_map__name(m), count_keys(bpf_map__fd(m)), bpf_map__max_entries(m)});
+    s.maps.push_back(MapFill{bpf_map__name(m), count_entries(m), bpf_map__max_entries(m)});
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
@@ -1130,22 +1216,22 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
   if (!obj_) return 0;
   std::set<std::uint64_t> live;
   int encl_fd = bpf_map__fd(obj_->skel->maps.encls);
-  for_each_key(encl_fd, [&](std::uint64_t key) {
-    epc_encl_state e{};
-    if (bpf_map_lookup_elem(encl_fd, &key, &e) == 0) live.insert(e.cgroup_id);
-  });
+  for_each_entry<epc_encl_state>(encl_fd, [&](std::uint64_t, const epc_encl_state& e) { live.insert(e.cgroup_id); });
   int fd = bpf_map__fd(obj_->skel->maps.cgroups);
   std::vector<std::uint64_t> gone;
-  for_each_key(fd, [&](std::uint64_t id) {
-    if (!live.count(id) && !cgroup_exists(id)) gone.push_back(id);
+  std::unordered_set<std::uint64_t> kept;
+  for_each_entry<epc_cgroup_stats>(fd, [&](std::uint64_t id, const epc_cgroup_stats&) {
+    if (!live.count(id) && !cgroup_exists(id))
+      gone.push_back(id);
+    else
+      kept.insert(id);
   });
   for (auto id : gone) bpf_map_delete_elem(fd, &id);
   // Recorded paths go with their cgroup's entry, and so do those whose entry was never made (cgroups map full).
   int path_fd = bpf_map__fd(obj_->skel->maps.cgroup_paths);
   std::vector<std::uint64_t> orphans;
-  for_each_key(path_fd, [&](std::uint64_t id) {
-    epc_cgroup_stats v{};
-    if (!live.count(id) && bpf_map_lookup_elem(fd, &id, &v) != 0) orphans.push_back(id);
+  for_each_entry<epc_cgroup_path>(path_fd, [&](std::uint64_t id, const epc_cgroup_path&) {
+    if (!live.count(id) && !kept.count(id)) orphans.push_back(id);
   });
   for (auto id : orphans) bpf_map_delete_elem(path_fd, &id);
   return gone.size();

@@ -118,6 +118,10 @@ class Probes {
   int event_program_fd() const;
   int bench_program_fd() const;  // epc_event_repeat, -1 unless Options::load_bench_program and it loaded
 
+  // Map reads go through BPF_MAP_LOOKUP_BATCH (Linux 5.6+; a few hundred entries per system call) and fall back
+  // to a key-by-key walk where the kernel refuses it. false forces the key-by-key walk (tests compare the two).
+  static void set_batch_reads(bool enabled);
+
   // Kernel memory of each map ("memlock" in fdinfo), for the benchmark's report.
   std::vector<std::pair<std::string, std::uint64_t>> map_memory_bytes() const;
   // Names of programs that were loaded.

@@ -188,6 +188,7 @@ struct Attribution::Impl {
   bool settled = false;  // false: a directory changed within the last seconds; re-read on the next refresh
   std::unordered_map<std::string, PodName> pods_by_uid;
   std::unordered_map<std::string, ContainerName> containers_by_id;
+  std::uint64_t generation = 1;  // bumped on every re-read of the index
 
   std::unordered_map<std::string, Workload> by_path;
   std::unordered_map<std::uint64_t, std::string> path_by_id;
@@ -195,6 +196,7 @@ struct Attribution::Impl {
   std::unordered_map<int, std::string> path_by_pid;
 
   void reload_index() {
+    ++generation;
     pods_by_uid.clear();
     containers_by_id.clear();
     by_path.clear();
@@ -350,6 +352,11 @@ Attribution::~Attribution() { delete impl_; }
 void Attribution::refresh() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->refresh();
+}
+
+std::uint64_t Attribution::generation() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->generation;
 }
 
 Workload Attribution::resolve_cgroup_path(std::string_view cgroup_path) {

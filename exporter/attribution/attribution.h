@@ -69,6 +69,10 @@ class Attribution {
   // Re-reads the kubelet log directories if they changed (cheap when nothing changed). Call once per scrape.
   void refresh();
 
+  // Changes whenever the names resolve_cgroup_path() hands out may have changed (the kubelet log index was
+  // re-read): callers that keep labels across scrapes compare it.
+  std::uint64_t generation() const;
+
   // cgroup path relative to the hierarchy root ("/kubepods.slice/..." or "kubepods/burstable/pod.../<id>").
   Workload resolve_cgroup_path(std::string_view cgroup_path);
 

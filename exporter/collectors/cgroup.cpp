@@ -2,7 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -11,7 +14,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <set>
+#include <unordered_set>
+#include <utility>
 
 #include "attribution/attribution.h"
 #include "core/file_reader.h"
@@ -36,19 +40,97 @@ std::string clip(std::string_view s) {
 // A cgroup that disappeared between listing and reading (ENOENT, or ENODEV from kernfs) is not an error.
 bool vanished(const Error& e) { return e.not_found() || e.errno_value == ENODEV || e.errno_value == ENOTDIR; }
 
-struct Record {
-  std::string rel;  // "" for the hierarchy root
-  std::uint64_t usage = 0;
-  std::optional<std::uint64_t> limit;  // nullopt: "max" or no misc.max (root)
-  std::optional<std::uint64_t> peak;
-  std::optional<std::uint64_t> events;
-  bool leaf = true;        // no child cgroup with misc files
-  bool reportable = true;  // false: kubepods/QoS slice or runtime monitor, never a series of its own
+// The misc files of one cgroup, in the order they are read.
+enum MiscFile : int { kCurrent, kPeak, kMax, kEvents, kMiscFiles };
+constexpr const char* kMiscNames[kMiscFiles] = {"misc.current", "misc.peak", "misc.max", "misc.events"};
+
+// A file descriptor owned by the collector, counted against its budget of kept descriptors.
+class KeptFd {
+ public:
+  KeptFd() = default;
+  KeptFd(int fd, std::size_t* count) : fd_(fd), count_(count) { ++*count_; }
+  KeptFd(KeptFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)), count_(o.count_) {}
+  KeptFd& operator=(KeptFd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+      count_ = o.count_;
+    }
+    return *this;
+  }
+  ~KeptFd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    fd_ = -1;
+    --*count_;
+  }
+
+ private:
+  int fd_ = -1;
+  std::size_t* count_ = nullptr;
 };
+
+// A descriptor opened for this scrape only (beyond the budget): closed at the end of the scope.
+struct TempFd {
+  int fd = -1;
+  ~TempFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// What a directory looked like when its children were last listed. On cgroupfs (kernfs) the link count is
+// 2 + subdirectories (kernfs_refresh_inode) and the times change only when the kernel has attributes for the
+// node; on ordinary file systems (fixture trees) every entry added or removed changes mtime and ctime.
+struct DirStamp {
+  ino_t ino = 0;
+  nlink_t nlink = 0;
+  timespec mtime{}, ctime{};
+  bool operator==(const DirStamp& o) const {
+    return ino == o.ino && nlink == o.nlink && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec &&
+           ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+  }
+};
+
+DirStamp stamp_of(const struct stat& st) { return {st.st_ino, st.st_nlink, st.st_mtim, st.st_ctim}; }
+
+// One cgroup directory, kept from scrape to scrape: its descriptors, its children and the labels it resolved to.
+struct Node {
+  std::string name;  // path component; "" for the hierarchy root
+  std::string rel;   // "" for the hierarchy root
+  ino_t ino = 0;
+  KeptFd dir;
+  KeptFd files[kMiscFiles];
+  bool listed = false;
+  DirStamp stamp;
+  std::vector<std::unique_ptr<Node>> children;  // sorted by name
+
+  // From the path, fixed for the node's life.
+  bool reportable = true;  // false: kubepods/QoS slice or runtime monitor, never a series of its own
+  bool descend = true;     // false: a container's cgroup (everything below is in its numbers)
+
+  // This scrape.
+  bool gone = false;      // removed (or replaced) since it was listed
+  bool has_misc = false;  // misc.current read
+  std::uint64_t usage = 0;
+  std::optional<std::uint64_t> limit, peak, events;
+
+  // Labels, valid while Attribution::generation() is unchanged.
+  std::uint64_t labels_generation = 0;
+  bool kubernetes = false;
+  Labels labels;
+  std::string labels_key;  // the label set joined, for the duplicate check
+  bool synced = false;     // within the current listing pass
+};
+
+enum class ReadOutcome { kOk, kAbsent, kVanished, kError };
 
 class CgroupCollector final : public Collector {
  public:
-  CgroupCollector(const HostPaths& paths, Attribution& attribution) : paths_(paths), attribution_(attribution) {}
+  CgroupCollector(const HostPaths& paths, Attribution& attribution, std::size_t max_kept_fds)
+      : paths_(paths), attribution_(attribution), max_kept_fds_(max_kept_fds) {}
 
   Status collect(MetricSink& sink) override {
     errors_.clear();
@@ -80,19 +162,38 @@ class CgroupCollector final : public Collector {
         break;
       }
     }
-    if (root.empty()) return Status::Ok();  // no sgx_epc misc resource on this kernel: no data
+    if (root.empty()) {  // no sgx_epc misc resource on this kernel: no data
+      tree_.reset();
+      return Status::Ok();
+    }
 
     sink.gauge("sgx_cgroup_epc_capacity_bytes", "EPC capacity of the node as the misc cgroup controller sees it "
                "(root misc.capacity, sgx_epc).", {}, static_cast<double>(capacity));
 
-    std::vector<Record> records;
-    root_ = root;
-    int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-      int err = errno;
-      return make_error("open " + root.string() + ": " + std::strerror(err), err);
+    if (!tree_ || root != root_) {
+      tree_.reset();
+      root_ = root;
+      auto node = std::make_unique<Node>();
+      int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) {
+        int err = errno;
+        return make_error("open " + root.string() + ": " + std::strerror(err), err);
+      }
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        return make_error("stat " + root.string() + ": " + std::strerror(err), err);
+      }
+      node->ino = st.st_ino;
+      node->dir = KeptFd(fd, &kept_);  // the root's descriptor is kept whatever the budget
+      struct statfs sfs {};
+      // On cgroupfs a removed cgroup's files fail with ENODEV and a new child changes the link count; other
+      // file systems (fixture trees) are also checked for files replaced in a container's directory.
+      kernfs_ = ::fstatfs(fd, &sfs) == 0 && (sfs.f_type == CGROUP2_SUPER_MAGIC || sfs.f_type == CGROUP_SUPER_MAGIC);
+      tree_ = std::move(node);
     }
-    walk(fd, "", 0, records);
+    sync(*tree_, -1, 0);
     if (visited_ > kMaxCgroups)
       return make_error("more than " + std::to_string(kMaxCgroups) + " cgroups under " + root.string());
     if (error_count_ > 0) {
@@ -100,7 +201,7 @@ class CgroupCollector final : public Collector {
       for (const auto& e : errors_) msg += "; " + e;
       return make_error(msg);
     }
-    emit(records, sink);
+    emit(sink);
     return Status::Ok();
   }
 
@@ -110,157 +211,353 @@ class CgroupCollector final : public Collector {
     if (errors_.size() < 3) errors_.push_back(std::move(msg));
   }
 
-  // One path component to look up per file (openat on the cgroup's directory fd), bounded, one read per file.
-  Result<std::string> read_at(int dirfd, const char* name, const std::string& rel) const {
-    return read_file_at(
-        dirfd, name, [&] { return ((rel.empty() ? root_ : root_ / rel) / name).string(); }, kMiscFileLimit,
-        ReadMode::kSingleRecord);
+  std::string shown(const Node& n, const char* name) const {
+    return ((n.rel.empty() ? root_ : root_ / n.rel) / name).string();
   }
 
-  // Reads and parses one misc file; nullopt when absent (sets *absent) or bad (recorded as an error).
-  std::optional<std::vector<MiscEntry>> read_misc(int dirfd, const char* name, const std::string& rel, bool* absent) {
-    *absent = false;
-    auto text = read_at(dirfd, name, rel);
-    if (!text) {
-      if (vanished(text.error())) {
-        *absent = true;
-      } else {
-        note_error(text.error().message);
+  bool may_keep() const { return kept_ < max_kept_fds_; }
+
+  // Reads one misc file of the cgroup whose directory is open as dfd: pread at offset 0 on a kept descriptor
+  // (cgroup files hand out their whole content from offset 0 on every read), else openat, pread and either keep
+  // the descriptor or close it. `out` views `buf` or `big`.
+  ReadOutcome read_misc(Node& n, int dfd, int which, char (&buf)[4096], std::string& big, std::string_view& out) {
+    KeptFd& kept = n.files[which];
+    TempFd tmp;
+    int fd = kept.get();
+    if (fd < 0) {
+      fd = ::openat(dfd, kMiscNames[which], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      if (fd < 0) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR) return ReadOutcome::kAbsent;
+        if (err == ENODEV) return ReadOutcome::kVanished;
+        note_error("open " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
+        return ReadOutcome::kError;
       }
-      return std::nullopt;
+      if (may_keep() && n.dir)  // a file is kept only with its directory (whose stamp guards it)
+        kept = KeptFd(fd, &kept_);
+      else
+        tmp.fd = fd;
     }
-    auto entries = parse_misc_file(*text);
-    if (!entries) {
-      note_error(((rel.empty() ? root_ : root_ / rel) / name).string() + ": " + entries.error().message);
-      return std::nullopt;
+    ssize_t got;
+    do got = ::pread(fd, buf, sizeof buf, 0);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      int err = errno;
+      kept.reset();
+      if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;  // kernfs: the cgroup was removed
+      note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
+      return ReadOutcome::kError;
     }
-    return std::move(*entries);
+    if (static_cast<std::size_t>(got) < sizeof buf) {
+      out = std::string_view(buf, static_cast<std::size_t>(got));
+      return ReadOutcome::kOk;
+    }
+    // Longer than any real misc file: read on, bounded.
+    big.assign(buf, sizeof buf);
+    for (;;) {
+      if (big.size() > kMiscFileLimit) {
+        note_error("read " + shown(n, kMiscNames[which]) + ": file larger than the " + std::to_string(kMiscFileLimit) +
+                   " byte limit");
+        return ReadOutcome::kError;
+      }
+      char more[4096];
+      ssize_t m = ::pread(fd, more, sizeof more, static_cast<off_t>(big.size()));
+      if (m < 0 && errno == EINTR) continue;
+      if (m < 0) {
+        int err = errno;
+        kept.reset();
+        if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;
+        note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
+        return ReadOutcome::kError;
+      }
+      if (m == 0) break;
+      big.append(more, static_cast<std::size_t>(m));
+    }
+    out = big;
+    return ReadOutcome::kOk;
   }
 
-  // Pre-order walk in name order (stable output) over an open directory fd (closed here); returns whether this
-  // cgroup has misc files.
-  bool walk(int dfd, const std::string& rel, int depth, std::vector<Record>& records) {
-    struct Closer {
-      int fd;
-      DIR* d = nullptr;
-      ~Closer() {
-        if (d)
-          ::closedir(d);
-        else
-          ::close(fd);
-      }
-    } closer{dfd};
-    if (++visited_ > kMaxCgroups) return false;
-    bool absent = false;
-    auto current = read_misc(dfd, "misc.current", rel, &absent);
-    bool is_root = rel.empty();
-    if (!current && !is_root) return !absent;  // no misc files here: the controller is off for this subtree
-    std::size_t index = records.size();
-    bool descend = depth < kMaxDepth;
-    if (current) {
-      Record r;
-      r.rel = rel;
-      if (const auto* e = find_misc_entry(*current, kResource); e && e->value) r.usage = *e->value;
-      // Cgroups never reported on their own (kubepods and QoS slices, CRI-O's conmon) need no more files;
-      // below a container's cgroup (crun's "container" child) everything is already in the container's numbers.
-      bool reportable = true;
-      if (!is_root && is_kubepods_path(rel)) {
-        auto k = parse_kubepods_cgroup(rel);
-        reportable = k && !k->runtime_monitor;
-        if (k && !k->container_id.empty()) descend = false;
-      }
-      r.reportable = reportable;
-      if (reportable) {
-        if (auto peak = read_misc(dfd, "misc.peak", rel, &absent)) {
-          const auto* e = find_misc_entry(*peak, kResource);
-          r.peak = e && e->value ? *e->value : 0;
-        }
-        if (!is_root) {
-          if (auto max = read_misc(dfd, "misc.max", rel, &absent)) {
-            const auto* e = find_misc_entry(*max, kResource);
-            if (e) r.limit = e->value;  // nullopt for "max"
-          }
-          if (auto events = read_misc(dfd, "misc.events", rel, &absent)) {
-            const auto* e = find_misc_entry(*events, "sgx_epc.max");
-            r.events = e && e->value ? *e->value : 0;
-          }
-        }
-      }
-      records.push_back(std::move(r));
+  // Reads and parses one misc file into the resource's value. kOk with *found = false: the file does not list
+  // the resource.
+  ReadOutcome read_value(Node& n, int dfd, int which, std::string_view resource, bool* found,
+                         std::optional<std::uint64_t>* value) {
+    char buf[4096];
+    std::string big;
+    std::string_view text;
+    auto r = read_misc(n, dfd, which, buf, big, text);
+    if (r != ReadOutcome::kOk) return r;
+    auto v = scan_misc_file(text, resource);
+    if (!v) {
+      note_error(shown(n, kMiscNames[which]) + ": " + v.error().message);
+      return ReadOutcome::kError;
     }
-    if (!descend) return true;
-    closer.d = ::fdopendir(dfd);  // lists only where needed: a DIR costs a 32 KiB buffer and two syscalls
-    if (!closer.d) return true;
-    bool has_children = false;
-    for (const auto& name : child_dirs(closer.d)) {
-      int cfd = ::openat(dfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-      if (cfd < 0) continue;  // removed meanwhile
-      has_children |= walk(cfd, rel.empty() ? name : rel + "/" + name, depth + 1, records);
-      if (visited_ > kMaxCgroups) break;
-    }
-    if (current) records[index].leaf = !has_children;
-    return true;
+    *found = v->found;
+    *value = v->value;
+    return ReadOutcome::kOk;
   }
 
-  static std::vector<std::string> child_dirs(DIR* d) {
-    std::vector<std::string> out;
-    const int dfd = ::dirfd(d);
+  // Closes every descriptor of a subtree that is no longer read.
+  static void forget_children(Node& n) { n.children.clear(); }
+
+  std::unique_ptr<Node> make_child(const Node& parent, std::string name, ino_t ino) {
+    auto c = std::make_unique<Node>();
+    c->rel = parent.rel.empty() ? name : parent.rel + "/" + name;
+    c->name = std::move(name);
+    c->ino = ino;
+    // Cgroups never reported on their own (kubepods and QoS slices, CRI-O's conmon) need no more files;
+    // below a container's cgroup (crun's "container" child) everything is already in the container's numbers.
+    if (is_kubepods_path(c->rel)) {
+      auto k = parse_kubepods_cgroup(c->rel);
+      c->reportable = k && !k->runtime_monitor;
+      if (k && !k->container_id.empty()) c->descend = false;
+    }
+    return c;
+  }
+
+  // Lists the child directories of dfd (kept or temporary) and merges them into n.children: a child of the same
+  // name and inode keeps its descriptors, anything else starts afresh. Returns false when the listing failed.
+  bool relist(Node& n, int dfd) {
+    int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // its own offset, whatever dfd's use
+    if (lfd < 0) return false;
+    DIR* d = ::fdopendir(lfd);
+    if (!d) {
+      ::close(lfd);
+      return false;
+    }
+    struct Entry {
+      std::string name;
+      ino_t ino;
+    };
+    std::vector<Entry> found;
     while (dirent* e = ::readdir(d)) {
-      std::string_view n = e->d_name;
-      if (n == "." || n == "..") continue;
+      std::string_view nm = e->d_name;
+      if (nm == "." || nm == "..") continue;
+      ino_t ino = e->d_ino;
       if (e->d_type == DT_UNKNOWN) {
         struct stat st {};
-        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (::fstatat(lfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+        ino = st.st_ino;
       } else if (e->d_type != DT_DIR) {
         continue;
       }
-      out.emplace_back(n);
+      found.push_back({std::string(nm), ino});
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    ::closedir(d);
+    std::sort(found.begin(), found.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+    std::vector<std::unique_ptr<Node>> merged;
+    merged.reserve(found.size());
+    auto old = n.children.begin();
+    for (auto& e : found) {
+      while (old != n.children.end() && (*old)->name < e.name) ++old;
+      if (old != n.children.end() && (*old)->name == e.name && (*old)->ino == e.ino && !(*old)->gone)
+        merged.push_back(std::move(*old++));
+      else
+        merged.push_back(make_child(n, std::move(e.name), e.ino));
+    }
+    n.children = std::move(merged);  // the rest (removed or replaced) closes its descriptors here
+    return true;
   }
 
-  void emit(const std::vector<Record>& records, MetricSink& sink) {
-    std::set<Labels> seen;
-    for (const auto& r : records) {
-      if (!r.reportable) continue;
-      bool used = r.usage > 0 || r.peak.value_or(0) > 0 || r.events.value_or(0) > 0 || r.limit.has_value();
-      Labels labels;
-      if (r.rel.empty()) {
-        labels = {{"cgroup", "/"}};  // the node's total, always reported
-      } else {
-        if (!used) continue;
-        Workload w = attribution_.resolve_cgroup_path(r.rel);
-        // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
-        if (!w.is_kubernetes() && !r.leaf) continue;
-        labels = w.labels();
+  // Reads one cgroup and, where needed, its subtree. parent_fd is the parent's open directory (-1 for the root).
+  void sync(Node& n, int parent_fd, int depth) {
+    n.gone = false;
+    n.has_misc = false;
+    n.limit.reset();
+    n.peak.reset();
+    n.events.reset();
+    n.usage = 0;
+    if (++visited_ > kMaxCgroups) return;
+    const bool is_root = n.rel.empty();
+
+    TempFd tmp_dir;
+    int dfd = n.dir.get();
+    if (dfd < 0) {
+      dfd = ::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+      if (dfd < 0) {
+        n.gone = true;  // removed meanwhile
+        return;
       }
-      if (!seen.insert(labels).second) {
-        spdlog::debug("cgroup: {} maps to labels already reported, skipped", r.rel);
-        continue;
+      struct stat st {};
+      if (::fstat(dfd, &st) != 0 || st.st_ino != n.ino) {
+        ::close(dfd);
+        n.gone = true;  // replaced by another directory of the same name: its parent lists it afresh
+        return;
       }
-      sink.gauge("sgx_cgroup_epc_usage_bytes", "EPC charged to the cgroup (misc.current, sgx_epc).", labels,
-                 static_cast<double>(r.usage));
-      if (r.limit)
-        sink.gauge("sgx_cgroup_epc_limit_bytes", "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.",
-                   labels, static_cast<double>(*r.limit));
-      if (r.peak)
-        sink.gauge("sgx_cgroup_epc_peak_bytes", "Highest EPC charge of the cgroup (misc.peak, sgx_epc).", labels,
-                   static_cast<double>(*r.peak));
-      if (r.events)
-        sink.counter("sgx_cgroup_epc_max_events_total",
-                     "Times an EPC charge in the cgroup or below hit a limit (misc.events, sgx_epc.max).", labels,
-                     static_cast<double>(*r.events));
+      if (may_keep())
+        n.dir = KeptFd(dfd, &kept_);
+      else
+        tmp_dir.fd = dfd;
     }
+
+    // The directory's stamp: where it is listed (to see children come and go) and, on file systems other than
+    // cgroupfs, everywhere: there a file replaced by another (rename) changes its directory, and the kept
+    // descriptor would read the old one. cgroupfs never replaces a file.
+    bool changed = false;
+    DirStamp s;
+    if (n.descend || !kernfs_) {
+      struct stat st {};
+      if (::fstat(dfd, &st) != 0) return vanish(n);
+      s = stamp_of(st);
+      changed = !n.listed || !(s == n.stamp) || recent(s);
+      if (changed && !kernfs_)
+        for (auto& f : n.files) f.reset();
+    }
+
+    bool found = false;
+    std::optional<std::uint64_t> value;
+    auto r = read_value(n, dfd, kCurrent, kResource, &found, &value);
+    if (r == ReadOutcome::kVanished) {
+      n.gone = true;
+      return;
+    }
+    if (r != ReadOutcome::kOk && !is_root) {
+      // No misc files here (the controller is off for this subtree), or a bad file (recorded).
+      for (auto& f : n.files) f.reset();
+      forget_children(n);
+      return;
+    }
+    if (r == ReadOutcome::kOk) {
+      n.has_misc = true;
+      n.usage = found && value ? *value : 0;
+      if (n.reportable) {
+        r = read_value(n, dfd, kPeak, kResource, &found, &value);
+        if (r == ReadOutcome::kVanished) return vanish(n);
+        if (r == ReadOutcome::kOk) n.peak = found && value ? *value : 0;
+        if (!is_root) {
+          r = read_value(n, dfd, kMax, kResource, &found, &value);
+          if (r == ReadOutcome::kVanished) return vanish(n);
+          if (r == ReadOutcome::kOk && found) n.limit = value;  // nullopt for "max"
+          r = read_value(n, dfd, kEvents, "sgx_epc.max", &found, &value);
+          if (r == ReadOutcome::kVanished) return vanish(n);
+          if (r == ReadOutcome::kOk) n.events = found && value ? *value : 0;
+        }
+      }
+    }
+
+    if (!n.descend || depth >= kMaxDepth) {
+      if (changed) {
+        n.stamp = s;
+        n.listed = true;
+      }
+      return;
+    }
+    bool need = changed;
+    // Two passes at most: a child found removed while it was read (kernfs: ENODEV) means the listing is stale
+    // (on cgroupfs an added and a removed child leave the link count as it was).
+    for (int pass = 0; pass < 2; ++pass) {
+      if (need) {
+        if (!relist(n, dfd)) return vanish(n);
+        n.stamp = s;
+        n.listed = true;
+      }
+      bool any_gone = false;
+      for (auto& c : n.children) {
+        if (visited_ > kMaxCgroups) return;
+        if (pass > 0 && c->synced) continue;
+        sync(*c, dfd, depth + 1);
+        c->synced = true;
+        any_gone |= c->gone;
+      }
+      if (!any_gone) break;
+      need = true;
+    }
+    for (auto& c : n.children) c->synced = false;
+    std::erase_if(n.children, [](const std::unique_ptr<Node>& c) { return c->gone; });
+  }
+
+  void vanish(Node& n) {
+    n.gone = true;
+    n.has_misc = false;
+  }
+
+  // Directory times come from a coarse clock: an entry added in the same tick as the listing would go unseen,
+  // so a directory changed within the last seconds is listed again.
+  static bool recent(const DirStamp& s) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec - s.mtime.tv_sec < 2;
+  }
+
+  void resolve_labels(Node& n, std::uint64_t generation) {
+    if (n.labels_generation == generation && generation != 0) return;
+    if (n.rel.empty()) {
+      n.labels = {{"cgroup", "/"}};  // the node's total, always reported
+      n.kubernetes = false;
+    } else {
+      Workload w = attribution_.resolve_cgroup_path(n.rel);
+      n.kubernetes = w.is_kubernetes();
+      n.labels = w.labels();
+    }
+    n.labels_key.clear();
+    for (const auto& [k, v] : n.labels) {
+      n.labels_key.append(k).push_back('\x1f');
+      n.labels_key.append(v).push_back('\x1e');
+    }
+    n.labels_generation = attribution_.generation();
+  }
+
+  // Pre-order, children in name order (stable output).
+  void emit_node(Node& n, MetricSink& sink, std::uint64_t generation) {
+    if (n.has_misc && n.reportable) {
+      bool leaf = true;
+      for (const auto& c : n.children)
+        if (c->has_misc) leaf = false;
+      bool used = n.usage > 0 || n.peak.value_or(0) > 0 || n.events.value_or(0) > 0 || n.limit.has_value();
+      if (n.rel.empty() || used) {
+        resolve_labels(n, generation);
+        // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
+        if (n.rel.empty() || n.kubernetes || leaf) {
+          if (!seen_.insert(n.labels_key).second) {
+            spdlog::debug("cgroup: {} maps to labels already reported, skipped", n.rel);
+          } else {
+            sink.gauge("sgx_cgroup_epc_usage_bytes", "EPC charged to the cgroup (misc.current, sgx_epc).", n.labels,
+                       static_cast<double>(n.usage));
+            if (n.limit)
+              sink.gauge("sgx_cgroup_epc_limit_bytes",
+                         "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.", n.labels,
+                         static_cast<double>(*n.limit));
+            if (n.peak)
+              sink.gauge("sgx_cgroup_epc_peak_bytes", "Highest EPC charge of the cgroup (misc.peak, sgx_epc).",
+                         n.labels, static_cast<double>(*n.peak));
+            if (n.events)
+              sink.counter("sgx_cgroup_epc_max_events_total",
+                           "Times an EPC charge in the cgroup or below hit a limit (misc.events, sgx_epc.max).",
+                           n.labels, static_cast<double>(*n.events));
+          }
+        }
+      }
+    }
+    for (auto& c : n.children) emit_node(*c, sink, generation);
+  }
+
+  void emit(MetricSink& sink) {
+    seen_.clear();
+    emit_node(*tree_, sink, attribution_.generation());
+    seen_.clear();
   }
 
   const HostPaths& paths_;
   Attribution& attribution_;
+  const std::size_t max_kept_fds_;
+  std::size_t kept_ = 0;  // descriptors held in tree_ (declared before it: destroyed after it)
+  std::unique_ptr<Node> tree_;
+  bool kernfs_ = false;
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
+  std::unordered_set<std::string_view> seen_;
   std::vector<std::string> errors_;
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
 };
+
+// Descriptors the collector may keep open: the soft RLIMIT_NOFILE less room for everything else the exporter
+// opens (HTTP connections, BPF objects, libraries, logs), at most half of it.
+std::size_t default_max_kept_fds() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  const std::size_t soft = static_cast<std::size_t>(rl.rlim_cur);
+  constexpr std::size_t kReserve = 512;
+  return soft > 2 * kReserve ? soft - kReserve : soft / 2;
+}
 
 }  // namespace
 
@@ -285,6 +582,37 @@ Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text) {
   return out;
 }
 
+Result<MiscValue> scan_misc_file(std::string_view text, std::string_view resource) {
+  MiscValue out;
+  int lineno = 0;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto j = text.find('\n', i);
+    if (j == std::string_view::npos) j = text.size();
+    auto line = text.substr(i, j - i);
+    i = j + 1;
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    auto t = trim(line);
+    if (t.empty()) continue;
+    auto sp = t.find_first_of(" \t");
+    auto rest = sp == std::string_view::npos ? std::string_view{} : trim(t.substr(sp));
+    if (sp == std::string_view::npos || rest.empty() || rest.find_first_of(" \t") != std::string_view::npos)
+      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got '" + clip(line) + "'");
+    std::optional<std::uint64_t> v;
+    if (rest != "max") {
+      auto n = parse_u64(rest);
+      if (!n) return make_error("line " + std::to_string(lineno) + ": " + n.error().message);
+      v = *n;
+    }
+    if (!out.found && t.substr(0, sp) == resource) {
+      out.found = true;
+      out.value = v;
+    }
+  }
+  return out;
+}
+
 const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::string_view resource) {
   for (const auto& e : entries)
     if (e.resource == resource) return &e;
@@ -292,7 +620,11 @@ const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::str
 }
 
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services) {
-  return std::make_unique<CgroupCollector>(services.paths, services.attribution);
+  return std::make_unique<CgroupCollector>(services.paths, services.attribution, default_max_kept_fds());
+}
+
+std::unique_ptr<Collector> make_cgroup_collector_with_fd_budget(const CollectorServices& services, std::size_t max_kept_fds) {
+  return std::make_unique<CgroupCollector>(services.paths, services.attribution, max_kept_fds);
 }
 
 }  // namespace epc

@@ -15,7 +15,13 @@
 
 namespace epc {
 
+// The collector keeps the descriptors of the cgroup directories and misc files it reads open from scrape to
+// scrape (pread at offset 0), up to a budget derived from RLIMIT_NOFILE; beyond it, files are opened, read and
+// closed on every scrape. A cgroup that is removed or replaced is noticed by its parent directory's stamp and,
+// on cgroupfs, by its files failing with ENODEV; its descriptors are closed and its series stop.
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services);
+// The same with an explicit budget of kept descriptors (0: open, read and close every file, every scrape).
+std::unique_ptr<Collector> make_cgroup_collector_with_fd_budget(const CollectorServices& services, std::size_t max_kept_fds);
 
 // ---- parsers (exposed for tests) ----
 
@@ -27,6 +33,13 @@ struct MiscEntry {
 };
 // Empty text is valid (no resources). A line that is not "<name> <u64|max>" is an error.
 Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text);
+
+// The value of one resource in a misc file, validating every line as parse_misc_file does, without allocating.
+struct MiscValue {
+  bool found = false;
+  std::optional<std::uint64_t> value;  // nullopt for "max"
+};
+Result<MiscValue> scan_misc_file(std::string_view text, std::string_view resource);
 
 // The entry for a resource ("sgx_epc", or "sgx_epc.max" in misc.events), if the file lists it.
 const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::string_view resource);

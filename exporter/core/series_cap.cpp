@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 namespace epc {
 namespace {
@@ -15,7 +17,7 @@ bool is_workload_label(const std::string& name) {
 
 // "" when the series is not per-workload.
 std::string workload_key(const prometheus::ClientMetric& m) {
-  std::string ns, pod, container, cgroup;
+  std::string_view ns, pod, container, cgroup;
   bool any = false;
   for (const auto& l : m.label) {
     if (l.name == "namespace") ns = l.value;
@@ -56,12 +58,17 @@ prometheus::MetricFamily gauge_family(const char* name, const char* help, double
 
 CapStats apply_workload_cap(std::vector<prometheus::MetricFamily>& families, std::size_t max_workloads) {
   CapStats stats;
-  std::set<std::string> keys;
+  // Counted in a hash set (a scrape of thousands of series does this every time); sorted only when the cap cuts.
+  std::unordered_set<std::string> distinct;
+  std::size_t series = 0;
+  for (const auto& f : families) series += f.metric.size();
+  distinct.reserve(series);
   for (const auto& f : families)
     for (const auto& m : f.metric)
-      if (auto k = workload_key(m); !k.empty()) keys.insert(std::move(k));
-  stats.workloads = keys.size();
-  if (max_workloads == 0 || keys.size() <= max_workloads) return stats;
+      if (auto k = workload_key(m); !k.empty()) distinct.insert(std::move(k));
+  stats.workloads = distinct.size();
+  if (max_workloads == 0 || distinct.size() <= max_workloads) return stats;
+  std::set<std::string> keys(std::make_move_iterator(distinct.begin()), std::make_move_iterator(distinct.end()));
 
   // Keep the first max_workloads keys in order: stable from scrape to scrape while the set is unchanged.
   auto cut = keys.begin();

@@ -2,6 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 
 #include "attribution/attribution.h"
@@ -272,6 +282,206 @@ TEST(CgroupCollector, SeriesOfRemovedPodsDisappear) {
   h.attribution.refresh();
   ASSERT_TRUE(c->collect(two).ok());
   EXPECT_FALSE(value_of(two, "sgx_cgroup_epc_usage_bytes", {{"pod", kUid}}).has_value());
+}
+
+
+// The collector keeps descriptors across scrapes: what changes between scrapes must be what the next one reports.
+struct KeptTree {
+  KeptTree() {
+    t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
+    t.write("sys/fs/cgroup/misc.capacity", "sgx_epc 8192\n");
+    t.write("sys/fs/cgroup/misc.current", "sgx_epc 8192\n");
+    t.write("sys/fs/cgroup/kubepods/misc.current", "sgx_epc 4096\n");
+    container(kId, 4096);
+    age();
+  }
+  // Directories changed within the last seconds are always listed again (coarse clocks); dating them back
+  // makes the collector rely on what it keeps (stamps, descriptors), which is what these tests check.
+  void age() {
+    auto when = std::filesystem::file_time_type::clock::now() - std::chrono::hours(1) + std::chrono::seconds(++ages_);
+    for (const auto& e : std::filesystem::recursive_directory_iterator(t.path("sys/fs/cgroup")))
+      if (e.is_directory()) std::filesystem::last_write_time(e.path(), when);
+    std::filesystem::last_write_time(t.path("sys/fs/cgroup"), when);
+  }
+  int ages_ = 0;
+  std::string pod() const { return "sys/fs/cgroup/kubepods/pod" + kUid; }
+  std::string scope(const std::string& id) const { return pod() + "/" + id; }
+  void container(const std::string& id, std::uint64_t use) {
+    t.write(pod() + "/misc.current", "sgx_epc " + std::to_string(use) + "\n");
+    t.write(scope(id) + "/misc.current", "sgx_epc " + std::to_string(use) + "\n");
+    t.write(scope(id) + "/misc.max", "sgx_epc max\n");
+  }
+  test::TempTree t;
+};
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+std::optional<double> container_usage(MetricSink& sink, const std::string& id) {
+  return value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"pod", kUid}, {"container", id.substr(0, 12)}});
+}
+
+TEST(CgroupCollectorKept, ValuesRewrittenInPlaceAreSeen) {
+  KeptTree k;
+  Harness h(k.t.root().string());
+  auto c = h.make();
+  MetricSink one;
+  ASSERT_TRUE(c->collect(one).ok());
+  EXPECT_EQ(container_usage(one, kId), 4096);
+  // Same file, new content (cgroupfs files change under an open descriptor the same way).
+  k.t.write(k.scope(kId) + "/misc.current", "sgx_epc 12288\n");
+  k.age();
+  MetricSink two;
+  ASSERT_TRUE(c->collect(two).ok());
+  EXPECT_EQ(container_usage(two, kId), 12288);
+}
+
+TEST(CgroupCollectorKept, ReplacedFileAndRecreatedCgroupAreReadAfresh) {
+  KeptTree k;
+  Harness h(k.t.root().string());
+  auto c = h.make();
+  MetricSink one;
+  ASSERT_TRUE(c->collect(one).ok());
+  ASSERT_EQ(container_usage(one, kId), 4096);
+  // A new file renamed over the old one: a kept descriptor would still read the old inode.
+  k.t.write(k.scope(kId) + "/misc.new", "sgx_epc 8192\n");
+  k.age();
+  std::filesystem::rename(k.t.path(k.scope(kId) + "/misc.new"), k.t.path(k.scope(kId) + "/misc.current"));
+  k.age();
+  MetricSink two;
+  ASSERT_TRUE(c->collect(two).ok());
+  EXPECT_EQ(container_usage(two, kId), 8192);
+  // The container's cgroup removed and made again under the same name (a new directory, new files).
+  k.t.remove(k.scope(kId));
+  k.age();
+  k.container(kId, 16384);
+  k.age();
+  MetricSink three;
+  ASSERT_TRUE(c->collect(three).ok());
+  EXPECT_EQ(container_usage(three, kId), 16384);
+  // Removed for good: no series, also not from the descriptors kept of its files.
+  k.t.remove(k.scope(kId));
+  k.age();
+  MetricSink four;
+  ASSERT_TRUE(c->collect(four).ok());
+  EXPECT_EQ(container_usage(four, kId), std::nullopt);
+}
+
+TEST(CgroupCollectorKept, CgroupsAndFilesAppearingLaterAreFound) {
+  KeptTree k;
+  const std::string other(64, 'd');
+  k.t.mkdir(k.scope(other));  // the runtime made the directory; the kernel's files are not there yet
+  k.age();
+  Harness h(k.t.root().string());
+  auto c = h.make();
+  MetricSink one;
+  ASSERT_TRUE(c->collect(one).ok());
+  EXPECT_EQ(container_usage(one, other), std::nullopt);
+  k.t.write(k.scope(other) + "/misc.current", "sgx_epc 4096\n");
+  k.age();
+  const std::string third(64, 'e');
+  k.container(third, 8192);
+  k.age();
+  MetricSink two;
+  ASSERT_TRUE(c->collect(two).ok());
+  EXPECT_EQ(container_usage(two, other), 4096);
+  EXPECT_EQ(container_usage(two, third), 8192);
+  EXPECT_EQ(container_usage(two, kId), 4096);
+}
+
+TEST(CgroupCollectorKept, BadContentBehindAKeptDescriptorFailsAndRecovers) {
+  KeptTree k;
+  Harness h(k.t.root().string());
+  auto c = h.make();
+  MetricSink one;
+  ASSERT_TRUE(c->collect(one).ok());
+  for (const std::string& bad : {std::string("\x01\x02 garbage\n"), std::string(200000, '7'), std::string("sgx_epc")}) {
+    k.t.write(k.scope(kId) + "/misc.current", bad);
+    k.age();
+    MetricSink sink;
+    auto s = c->collect(sink);
+    EXPECT_FALSE(s.ok()) << bad.substr(0, 20);
+    if (!s.ok()) {
+      EXPECT_NE(s.error().message.find("misc.current"), std::string::npos) << s.error().message;
+    }
+  }
+  k.t.write(k.scope(kId) + "/misc.current", "sgx_epc 4096\n");
+  k.age();
+  MetricSink again;
+  ASSERT_TRUE(c->collect(again).ok());
+  EXPECT_EQ(container_usage(again, kId), 4096);
+}
+
+TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
+  KeptTree k;
+  for (int i = 0; i < 20; ++i) k.container(std::string(63, 'a') + static_cast<char>('a' + i), 4096);
+  k.age();
+  Harness h(k.t.root().string());
+  const std::size_t base = open_fds();
+  std::string unlimited_text;
+  {
+    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, 1 << 20);
+    MetricSink sink;
+    ASSERT_TRUE(c->collect(sink).ok());
+    EXPECT_GT(open_fds(), base + 40);  // 21 containers' directories and files are kept
+    unlimited_text = std::to_string(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size());
+  }
+  EXPECT_EQ(open_fds(), base);  // all closed with the collector
+  for (std::size_t budget : {std::size_t{0}, std::size_t{7}}) {
+    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, budget);
+    for (int round = 0; round < 2; ++round) {
+      MetricSink sink;
+      ASSERT_TRUE(c->collect(sink).ok());
+      EXPECT_LE(open_fds(), base + budget + (budget ? 0 : 1));  // the root's descriptor is always kept
+      EXPECT_EQ(std::to_string(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size()), unlimited_text);
+      EXPECT_EQ(container_usage(sink, std::string(63, 'a') + 't'), 4096);
+    }
+  }
+  EXPECT_EQ(open_fds(), base);
+}
+
+}  // namespace
+}  // namespace epc
+
+namespace epc {
+namespace {
+
+// What the kept descriptors rely on where the tree is cgroupfs (kernfs), checked on this machine's own hierarchy:
+// a new child cgroup raises the parent's link count (its mtime need not change), and a read through a removed
+// cgroup's file descriptor fails with ENODEV instead of returning the old numbers.
+TEST(CgroupfsAssumptions, NewChildChangesLinkCountRemovedCgroupReadsFailWithEnodev) {
+  std::string base;
+  for (const char* c : {"/sys/fs/cgroup", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory"}) {
+    struct statfs sfs {};
+    if (::statfs(c, &sfs) != 0) continue;
+    if (sfs.f_type != CGROUP2_SUPER_MAGIC && sfs.f_type != CGROUP_SUPER_MAGIC) continue;
+    if (::access(c, W_OK) != 0) continue;
+    base = c;
+    break;
+  }
+  if (base.empty()) GTEST_SKIP() << "no writable cgroup hierarchy here (needs root and a cgroupfs mount)";
+  const std::string dir = base + "/epc_unit_kernfs_" + std::to_string(::getpid());
+  struct stat before {}, after {};
+  ASSERT_EQ(::stat(base.c_str(), &before), 0);
+  if (::mkdir(dir.c_str(), 0755) != 0) GTEST_SKIP() << "cannot make a cgroup under " << base << ": " << std::strerror(errno);
+  struct Remove {
+    const std::string& d;
+    ~Remove() { ::rmdir(d.c_str()); }  // also when an assertion below ends the test early
+  } remove{dir};
+  ASSERT_EQ(::stat(base.c_str(), &after), 0);
+  EXPECT_EQ(after.st_nlink, before.st_nlink + 1);
+  int fd = ::open((dir + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  char buf[256];
+  EXPECT_GE(::pread(fd, buf, sizeof buf, 0), 0);
+  ASSERT_EQ(::rmdir(dir.c_str()), 0) << std::strerror(errno);
+  errno = 0;
+  EXPECT_LT(::pread(fd, buf, sizeof buf, 0), 0);
+  EXPECT_EQ(errno, ENODEV);
+  ::close(fd);
 }
 
 }  // namespace
