@@ -4,10 +4,12 @@
 # rate for 10 s), and the slow-client scrape success of slow_clients_test.py. Prints one Markdown table.
 # Not a CTest test: it measures, it does not judge.
 # usage: compare_web.sh <label A> <epc_exporter A> <label B> <epc_exporter B> <fixture rootfs> [wrk seconds=15]
+#        [TLS connections per second=400]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOTFS=$5
 SECS=${6:-15}
+RATE=${7:-400}  # new TLS connections per second in the storm
 WORK=$(mktemp -d)
 trap 'stop_exporter; rm -rf "$WORK"' EXIT
 EXPORTER=
@@ -48,29 +50,31 @@ PY
 }
 
 row() {  # row <label> <binary>
-  local label=$1 bin=$2 wrk_rps wrk_p99 wrk_err rss_idle rss_after storm_out slow_plain slow_tls
+  local label=$1 bin=$2 slow_res wrk_rps wrk_p99 wrk_err rss_idle rss_after storm_out slow_plain slow_tls key
+  key=$(printf '%s' "$label" | tr -c 'A-Za-z0-9' _)
   EXPORTER=$bin
-  start_exporter "$WORK/$label.log" --path.rootfs="$ROOTFS" --no-collector.ebpf --web.max-requests=40
+  start_exporter "$WORK/$key.log" --path.rootfs="$ROOTFS" --no-collector.ebpf --web.max-requests=40
   curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics"
   rss_idle=$(rss_kib "$PID")
   wrk -t2 -c32 -d"${SECS}s" --timeout 10s --latency -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PORT/metrics" \
-    >"$WORK/$label.wrk" 2>&1
-  wrk_rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/$label.wrk")
-  wrk_p99=$(awk '$1 == "99%" {print $2}' "$WORK/$label.wrk")
-  wrk_err=$(grep -E 'Socket errors|Non-2xx' "$WORK/$label.wrk" | tr -s ' ' | paste -sd ';' || true)
+    >"$WORK/$key.wrk" 2>&1
+  wrk_rps=$(awk '/^Requests\/sec/ {print $2}' "$WORK/$key.wrk")
+  wrk_p99=$(awk '$1 == "99%" {print $2}' "$WORK/$key.wrk")
+  wrk_err=$(grep -E 'Socket errors|Non-2xx' "$WORK/$key.wrk" | tr -s ' ' | paste -sd ';' || true)
   rss_after=$(rss_kib "$PID")
   stop_exporter
-  start_exporter "$WORK/$label-tls.log" --path.rootfs="$ROOTFS" --no-collector.ebpf --web.config.file="$WORK/web.yml"
-  storm_out=$(storm "$PORT" 200 10)
+  start_exporter "$WORK/$key-tls.log" --path.rootfs="$ROOTFS" --no-collector.ebpf --web.config.file="$WORK/web.yml"
+  storm_out=$(storm "$PORT" "$RATE" 10)
   stop_exporter
-  python3 "$HERE/slow_clients_test.py" "$bin" "$ROOTFS" 15 1000 >"$WORK/$label.slow" 2>&1 || true
-  slow_plain=$(sed -n 's/^plain epc_exporter : \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/\1 (\2)/p' "$WORK/$label.slow")
-  slow_tls=$(sed -n 's/^tls   epc_exporter : \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/\1 (\2)/p' "$WORK/$label.slow")
-  echo "| $label | $wrk_rps | $wrk_p99 | ${wrk_err:-none} | $rss_idle / $rss_after | $storm_out | $slow_plain | $slow_tls |"
-  sed -n 's/^\(plain\|tls  \) node_exporter: \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/  (node_exporter in the same slow-client run, \1: \2 = \3)/p' "$WORK/$label.slow" >&2
+  python3 "$HERE/slow_clients_test.py" "$bin" "$ROOTFS" 15 1000 >"$WORK/$key.slow" 2>&1 || true
+  slow_plain=$(sed -n 's/^plain epc_exporter : \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/\1 (\2)/p' "$WORK/$key.slow")
+  slow_tls=$(sed -n 's/^tls   epc_exporter : \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/\1 (\2)/p' "$WORK/$key.slow")
+  slow_res=$(sed -n 's/^\(plain\|tls  \) epc_exporter .*max threads \([0-9]*\), RSS \([0-9]*\) KiB.*/\2 threads, \3 KiB/p' "$WORK/$key.slow" | paste -sd ';' | sed 's/;/; /')
+  echo "| $label | $wrk_rps | $wrk_p99 | ${wrk_err:-none} | $rss_idle / $rss_after | $storm_out | $slow_plain | $slow_tls | $slow_res |"
+  sed -n 's/^\(plain\|tls  \) node_exporter: \([0-9]*\/[0-9]*\) scrapes.*(\([0-9.]* %\)).*/  (node_exporter in the same slow-client run, \1: \2 = \3)/p' "$WORK/$key.slow" >&2
 }
 
-echo "| server | wrk req/s (32 conns, gzip) | wrk p99 | wrk errors | RSS KiB idle / after wrk | TLS handshake storm, 200/s for 10 s | slow clients plain: scrapes OK within 1 s | slow clients TLS |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| server | wrk req/s (32 conns, gzip) | wrk p99 | wrk errors | RSS KiB idle / after wrk | TLS handshake storm, $RATE/s for 10 s | slow clients plain: scrapes OK within 1 s | slow clients TLS | slow-client runs: max threads, RSS (plain; TLS) |"
+echo "|---|---|---|---|---|---|---|---|---|"
 row "$1" "$2"
 row "$3" "$4"
