@@ -149,7 +149,12 @@ struct HttpServer::Impl {
   }
 
   Status listen();
-  void accept(tcp::acceptor& acceptor);
+  struct Listener {
+    explicit Listener(asio::io_context& io) : acceptor(io), retry(io) {}
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;  // waits before accepting again after running out of descriptors
+  };
+  void accept(Listener& listener);
   void admit(tcp::socket socket);
   bool evict_one();
   Reply handle(const http::request<http::string_body>& req, const std::string& path, bool head) const;
@@ -167,8 +172,7 @@ struct HttpServer::Impl {
 
   // Declared after `connections`, so its pending handlers (which own connections) go first.
   asio::io_context io{1};
-  std::vector<tcp::acceptor> acceptors;
-  asio::steady_timer accept_retry{io};
+  std::list<Listener> listeners;  // a list: accept handlers hold references to its elements
   std::optional<asio::thread_pool> workers;
   std::thread io_thread;
 };
@@ -286,7 +290,13 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     auto request = std::make_shared<http::request<http::string_body>>(parser_->release());
     asio::post(*server_.workers, [self = this->shared_from_this(), request, path = std::move(path), head,
                                   version]() mutable {
-      Reply reply = self->server_.handle(*request, path, head);
+      Reply reply;
+      try {
+        reply = self->server_.handle(*request, path, head);
+      } catch (const std::exception& e) {  // e.g. out of memory while serialising: this request fails, not the server
+        spdlog::error("http: {} {}: {}", std::string(request->method_string()), path, e.what());
+        reply = text(500, "internal error\n");
+      }
       auto& io = self->server_.io;
       asio::post(io, [self = std::move(self), reply = std::move(reply), head, version]() mutable {
         --self->server_.in_flight;
@@ -405,7 +415,7 @@ Status HttpServer::Impl::listen() {
     }
   }
   for (const auto& ep : endpoints) {
-    tcp::acceptor a(io);
+    auto& a = listeners.emplace_back(io).acceptor;
     auto fail = [&](const char* what) {
       return make_error("cannot serve on " + options.listen_address + ": " + what + ": " + ec.message(), ec.value());
     };
@@ -414,14 +424,13 @@ Status HttpServer::Impl::listen() {
     if (ep.address().is_v6() && ep.address().is_unspecified()) a.set_option(asio::ip::v6_only(false), ec);
     if (a.bind(ep, ec)) return fail("bind");
     if (a.listen(asio::socket_base::max_listen_connections, ec)) return fail("listen");
-    acceptors.push_back(std::move(a));
   }
   return {};
 }
 
-void HttpServer::Impl::accept(tcp::acceptor& acceptor) {
-  acceptor.async_accept(io, [this, &acceptor](error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+void HttpServer::Impl::accept(Listener& listener) {
+  listener.acceptor.async_accept(io, [this, &listener](error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !listener.acceptor.is_open()) return;
     if (ec) {
       // Out of descriptors: make room and try again shortly rather than spinning on the error.
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
@@ -430,14 +439,14 @@ void HttpServer::Impl::accept(tcp::acceptor& acceptor) {
       } else {
         spdlog::debug("accept: {}", ec.message());
       }
-      accept_retry.expires_after(std::chrono::milliseconds(10));
-      accept_retry.async_wait([this, &acceptor](error_code e) {
-        if (!e) accept(acceptor);
+      listener.retry.expires_after(std::chrono::milliseconds(10));
+      listener.retry.async_wait([this, &listener](error_code e) {
+        if (!e) accept(listener);
       });
       return;
     }
     admit(std::move(socket));
-    accept(acceptor);
+    accept(listener);
   });
 }
 
@@ -539,7 +548,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
     SSL_CTX_set_mode(impl->tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
   if (Status s = impl->listen(); !s) return s.error();
-  for (auto& a : impl->acceptors) impl->accept(a);
+  for (auto& l : impl->listeners) impl->accept(l);
   Impl* raw = impl.get();
   impl->io_thread = std::thread([raw] {
     for (;;) {
@@ -557,9 +566,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
 
 std::vector<int> HttpServer::ports() const {
   std::vector<int> out;
-  for (const auto& a : impl_->acceptors) {
+  for (const auto& l : impl_->listeners) {
     error_code ec;
-    auto ep = a.local_endpoint(ec);
+    auto ep = l.acceptor.local_endpoint(ec);
     if (!ec) out.push_back(ep.port());
   }
   return out;
