@@ -28,6 +28,28 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
+// Descriptors kept free of the connection cap for collectors, BPF objects and logging.
+constexpr rlim_t kFdReserve = 256;
+
+// Makes room for the connection cap in RLIMIT_NOFILE: the soft limit is raised towards the hard one (no capability
+// needed; systemd and container runtimes commonly start services at soft 1024). Where the hard limit is too low,
+// the cap shrinks instead, so a connection flood can never take the descriptors a scrape needs.
+unsigned fit_connection_cap(unsigned wanted) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
+  const rlim_t need = wanted + kFdReserve;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(rl.rlim_max, need);
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return wanted;
+  const unsigned fit = rl.rlim_cur > kFdReserve + 16 ? static_cast<unsigned>(rl.rlim_cur - kFdReserve) : 16u;
+  spdlog::warn("--web.max-connections={} lowered to {}: RLIMIT_NOFILE is {} (hard {}), {} kept for collectors", wanted,
+               fit, rl.rlim_cur, rl.rlim_max, kFdReserve);
+  return fit;
+}
+
 int run(const epc::Config& cfg) {
   std::error_code ec;
   if (!std::filesystem::is_directory(cfg.rootfs, ec)) {
@@ -85,7 +107,7 @@ int run(const epc::Config& cfg) {
                  epc::capability_names(caps->effective), epc::capability_names(caps->permitted),
                  epc::capability_names(caps->bounding), caps->no_new_privs);
 
-  // Block the signals in every thread (CivetWeb's included) and wait for them here.
+  // Block the signals in every thread (the HTTP server's included) and wait for them here.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
@@ -98,6 +120,8 @@ int run(const epc::Config& cfg) {
   http.telemetry_path = cfg.telemetry_path;
   http.max_requests = cfg.max_requests;
   http.request_timeout_ms = cfg.request_timeout_ms;
+  const unsigned max_connections = fit_connection_cap(cfg.max_connections);
+  http.max_connections = max_connections;
   http.keep_alive_timeout_ms = std::min(5000u, cfg.request_timeout_ms);
   http.max_workloads = cfg.max_workloads;
   http.tls = web.tls;
@@ -114,8 +138,8 @@ int run(const epc::Config& cfg) {
   }
   std::string ports;
   for (int p : (*server)->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(p);
-  spdlog::info("listening address={} port={} telemetry_path={} rootfs={}", cfg.listen_address, ports,
-               cfg.telemetry_path, cfg.rootfs);
+  spdlog::info("listening address={} port={} telemetry_path={} rootfs={} max_connections={}", cfg.listen_address,
+               ports, cfg.telemetry_path, cfg.rootfs, max_connections);
 
   int sig = 0;
   sigwait(&sigs, &sig);
@@ -127,7 +151,7 @@ int run(const epc::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // One malloc arena: otherwise glibc gives every CivetWeb worker that serves a scrape its own arena and the
+  // One malloc arena: otherwise glibc gives every HTTP worker thread that serves a scrape its own arena and the
   // freed scrape buffers stay in each (tests/perf: RSS 76 MiB -> 16 MiB at 4000 series; scrapes are serialised).
   mallopt(M_ARENA_MAX, 1);
   // The soft descriptor limit up to the hard one (as Go programs such as node_exporter do at start): the cgroup

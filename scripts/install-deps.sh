@@ -7,7 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config git
   # exporter
-  prometheus-cpp-dev libcivetweb-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
+  prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
   # epctop (terminal view): ncurses screen, libcurl fetch; its tests drive it under tmux
   libncurses-dev libcurl4-openssl-dev tmux
   # BPF side

@@ -17,6 +17,7 @@ struct Config {
   std::string web_config_file;                 // empty: plain HTTP, no auth
   unsigned max_requests = 40;                  // concurrent requests served; more get 503
   unsigned request_timeout_ms = 10000;         // per request, slow clients are cut off
+  unsigned max_connections = 4096;             // open connections; at the cap the oldest without a request goes
   unsigned max_workloads = 1000;               // per-workload series beyond this many workloads are aggregated
   std::set<std::string> enabled_collectors;    // resolved: defaults plus --collector.X minus --no-collector.X
   // --collector.<collector>.<flag>=value, keyed "<collector>.<flag>"; defaults filled in.

@@ -68,6 +68,13 @@ const std::vector<FlagDef>& flag_defs() {
       {"web.max-requests", "N", "Maximum number of requests served at once; more are answered 503.",
        [](Config& c, const std::string& v) { return positive("web.max-requests", v, c.max_requests, 1024); },
        [] { return std::string("40"); }},
+      {"web.max-connections", "N",
+       "Maximum number of open connections; at the cap the oldest connection that has not sent a complete request "
+       "is closed to make room.",
+       [](Config& c, const std::string& v) {
+         return positive("web.max-connections", v, c.max_connections, 1048576);
+       },
+       [] { return std::string("4096"); }},
       {"web.request-timeout", "DURATION", "Time a client has to send its request and a scrape may wait, e.g. 10s.",
        [](Config& c, const std::string& v) -> Status {
          auto ms = parse_duration_ms(v);

@@ -1,13 +1,18 @@
-// The HTTP front: / (landing page), /healthz, and the telemetry path, served by CivetWeb.
+// The HTTP front: / (landing page), /healthz, and the telemetry path.
+//
+// Event-driven (Boost.Asio + Boost.Beast): one I/O thread accepts and runs every connection, so a client that
+// connects and sends nothing, or sends its request a byte at a time, costs a socket and a few hundred bytes, never
+// a thread. Requests other than /healthz (authentication, scrape, serialisation, compression) run on a small fixed
+// worker pool and the response is handed back to the I/O thread. TLS is OpenSSL through asio::ssl, its context
+// configured by configure_tls_ctx() (core/tls.h).
 //
 // prometheus-cpp's Exposer only serves registered collectables and cannot answer / or /healthz, return 405, cap
-// concurrent requests or check credentials, so CivetWeb is used directly and prometheus-cpp's TextSerializer
-// writes the exposition format.
+// concurrent requests or check credentials, so prometheus-cpp's TextSerializer writes the exposition format here.
 #pragma once
 
-#include <atomic>
-#include <functional>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,9 +23,6 @@
 #include "core/result.h"
 #include "core/web_config.h"
 
-struct mg_context;
-struct mg_connection;
-
 namespace epc {
 
 class Scraper;
@@ -28,21 +30,29 @@ class Scraper;
 struct HttpOptions {
   std::string listen_address = ":9840";
   std::string telemetry_path = "/metrics";
+  // Requests (other than /healthz) being served at once; one more is answered 503 with Retry-After.
   unsigned max_requests = 40;
+  // Time a connection has to send a complete request (TLS handshake included) and to take its response; also the
+  // longest a scrape waits for another one to finish.
   unsigned request_timeout_ms = 10000;
-  // Idle time a kept-alive connection may hold a worker thread.
+  // Idle time allowed between requests on a kept-alive connection.
   unsigned keep_alive_timeout_ms = 5000;
-  // Request line plus headers; larger requests are refused by CivetWeb.
+  // Request line plus headers, and separately the body; larger requests are refused and the connection closed.
   unsigned max_request_bytes = 8192;
+  // Open connections. At the cap the oldest connection that has not yet sent a complete request is closed to make
+  // room (failing that, the oldest idle kept-alive one), so clients that send nothing cannot lock scrapers out.
+  unsigned max_connections = 4096;
+  // Threads that serve requests off the I/O thread; 0: min(max_requests, 4). Scrapes are serialised by the
+  // scraper, so more threads only help authentication (bcrypt) and the landing page.
+  unsigned workers = 0;
   // Per-workload series beyond this many workloads are folded into cgroup="_overflow" (0: no limit).
   std::size_t max_workloads = 0;
   // TLS from the web config: the port then speaks only TLS.
   std::optional<TlsConfig> tls;
   // Extra response headers (web config http_server_config.headers).
   std::vector<std::pair<std::string, std::string>> headers;
-  // Extra CivetWeb options (name, value, name, value...).
-  std::vector<std::string> civetweb_options;
   // Called with the Authorization header ("" when absent) for every request except /healthz; false: 401.
+  // Runs on a worker thread, never on the I/O thread.
   std::function<bool(std::string_view authorization)> authorize;
 };
 
@@ -56,25 +66,26 @@ class HttpServer {
   // The ports actually bound (useful with port 0).
   std::vector<int> ports() const;
 
- private:
-  HttpServer(HttpOptions options, const Scraper& scraper);
-  static int handle(mg_connection* conn, void* self);
-  int handle(mg_connection* conn);
-  void serve_metrics(mg_connection* conn, bool head);
-  void respond(mg_connection* conn, int status, const char* reason, const std::string& content_type,
-               const std::string& body, bool head = false, const std::string& extra_headers = {}) const;
-  void respond_text(mg_connection* conn, int status, const char* reason, const std::string& text,
-                    bool head = false, const std::string& extra_headers = {}) const;
-  static int init_ssl(void* ssl_ctx, void* self);
+  struct Impl;
 
-  HttpOptions options_;
-  const Scraper& scraper_;
-  std::string common_headers_;  // "Name: value\r\n"... added to every response
-  mg_context* ctx_ = nullptr;
-  std::atomic<unsigned> in_flight_{0};
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
-// ":9840" -> "9840", "127.0.0.1:9840" and "[::1]:9840" unchanged: CivetWeb's listening_ports syntax.
-std::string civetweb_listening_port(const std::string& listen_address);
+// "[host]:port" as --web.listen-address takes it: ":9840" (every address, IPv6 and IPv4), "127.0.0.1:9840",
+// "[::1]:9840", "localhost:9840". The host comes back without brackets, "" for every address.
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(std::string_view address);
+
+// True when an Accept-Encoding header value allows gzip (RFC 9110 section 12.5.3: "gzip", "x-gzip" or "*" with a
+// non-zero q; an explicit gzip;q=0 refuses it).
+bool accepts_gzip(std::string_view accept_encoding);
+
+// The gzip member (RFC 1952) of data, at zlib's fastest level: a scrape is compressed once and sent once.
+Result<std::string> gzip_compress(std::string_view data);
 
 }  // namespace epc

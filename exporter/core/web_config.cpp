@@ -235,7 +235,7 @@ Status parse_http(const Node& n, WebConfig& cfg) {
   for (const auto& [key, v] : n.map) {
     if (v->is_null()) continue;
     if (key == "http2") {
-      auto b = boolean(*v, key);  // CivetWeb serves HTTP/1.1; HTTP/2 is an optimisation a client falls back from
+      auto b = boolean(*v, key);  // the server speaks HTTP/1.1; HTTP/2 is an optimisation a client falls back from
       if (!b) return b.error();
     } else if (key == "headers") {
       if (v->kind != Node::Kind::kMap) return make_error(where(v->line) + ": headers must be a mapping");

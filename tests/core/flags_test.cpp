@@ -26,6 +26,13 @@ TEST(Flags, Defaults) {
   EXPECT_TRUE(r->config.collector_enabled("cgroup"));
   EXPECT_FALSE(r->config.collector_enabled("extra"));
   EXPECT_EQ(r->config.collector_flag("cgroup", "max-depth"), "8");
+  EXPECT_EQ(r->config.max_connections, 4096u);
+}
+
+TEST(Flags, MaxConnections) {
+  auto r = parse({"--web.max-connections=100"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.max_connections, 100u);
 }
 
 TEST(Flags, BothValueForms) {
@@ -97,6 +104,8 @@ TEST(Flags, Rejections) {
       {"--log.format=xml"},
       {"--web.max-requests=0"},
       {"--web.max-requests=-1"},
+      {"--web.max-connections=0"},
+      {"--web.max-connections=2000000"},
       {"--web.request-timeout=10"},
       {"--web.request-timeout=0s"},
       {"--path.rootfs="},

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -152,10 +153,147 @@ TEST(HttpServer, PortInUseIsAnError) {
   EXPECT_NE(r.error().message.find("cannot serve"), std::string::npos);
 }
 
-TEST(HttpServer, ListeningPortSyntax) {
-  EXPECT_EQ(civetweb_listening_port(":9840"), "9840");
-  EXPECT_EQ(civetweb_listening_port("127.0.0.1:9840"), "127.0.0.1:9840");
-  EXPECT_EQ(civetweb_listening_port("[::1]:9840"), "[::1]:9840");
+TEST(HttpServer, ListenAddressSyntax) {
+  auto any = parse_listen_address(":9840");
+  ASSERT_TRUE(any.ok());
+  EXPECT_EQ(any->host, "");
+  EXPECT_EQ(any->port, 9840);
+  auto v4 = parse_listen_address("127.0.0.1:0");
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 0);
+  auto v6 = parse_listen_address("[::1]:9840");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_FALSE(parse_listen_address("9840").ok());
+  EXPECT_FALSE(parse_listen_address("::1:9840").ok());
+  EXPECT_FALSE(parse_listen_address("127.0.0.1:65536").ok());
+  EXPECT_FALSE(parse_listen_address("127.0.0.1:x").ok());
+}
+
+TEST(HttpServer, ServesIPv6Loopback) {
+  GateCollector c;
+  std::vector<Scraper::Named> none;
+  Scraper s(std::move(none), nullptr);
+  HttpOptions o;
+  o.listen_address = "[::1]:0";
+  auto r = HttpServer::start(o, s);
+  if (!r.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << r.error().message;
+  int port = (*r)->ports().at(0);
+  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(static_cast<uint16_t>(port));
+  addr.sin6_addr = in6addr_loopback;
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string req = "GET /healthz HTTP/1.0\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  char buf[256];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  ::close(fd);
+  ASSERT_GT(n, 12);
+  EXPECT_EQ(status_of(std::string(buf, static_cast<size_t>(n))), 200);
+}
+
+TEST(HttpServer, AcceptEncoding) {
+  EXPECT_TRUE(accepts_gzip("gzip"));
+  EXPECT_TRUE(accepts_gzip("gzip, deflate, br"));  // Go's net/http and Prometheus
+  EXPECT_TRUE(accepts_gzip("deflate, GZIP;q=0.5"));
+  EXPECT_TRUE(accepts_gzip("x-gzip"));
+  EXPECT_TRUE(accepts_gzip("*"));
+  EXPECT_TRUE(accepts_gzip("identity;q=1, *;q=0.1"));
+  EXPECT_FALSE(accepts_gzip(""));
+  EXPECT_FALSE(accepts_gzip("identity"));
+  EXPECT_FALSE(accepts_gzip("deflate, br"));
+  EXPECT_FALSE(accepts_gzip("gzip;q=0"));
+  EXPECT_FALSE(accepts_gzip("gzip; q=0.000, *"));
+  EXPECT_FALSE(accepts_gzip("*;q=0"));
+  EXPECT_FALSE(accepts_gzip("gzipped"));
+  EXPECT_FALSE(accepts_gzip(";;;,,,q=1"));
+}
+
+TEST(HttpServer, MetricsGzipWhenAskedOnly) {
+  Fixture f;
+  auto plain = raw_request(f.port, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(plain), 200);
+  EXPECT_EQ(plain.find("Content-Encoding"), std::string::npos);
+  EXPECT_NE(plain.find("Vary: Accept-Encoding"), std::string::npos);
+  EXPECT_NE(body_of(plain).find("sgx_epc_free_bytes 4096"), std::string::npos);
+
+  auto zipped = raw_request(f.port, "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+  EXPECT_EQ(status_of(zipped), 200);
+  EXPECT_NE(zipped.find("Content-Encoding: gzip"), std::string::npos);
+  EXPECT_NE(zipped.find("Vary: Accept-Encoding"), std::string::npos);
+  std::string body = body_of(zipped);
+  ASSERT_GE(body.size(), 18u);
+  EXPECT_EQ(static_cast<unsigned char>(body[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(body[1]), 0x8b);
+  EXPECT_EQ(zipped.find("sgx_epc_free_bytes"), std::string::npos);
+
+  // Round trip through zlib's own inflater.
+  std::string out(1 << 20, '\0');
+  z_stream zs{};
+  ASSERT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
+  zs.next_in = reinterpret_cast<Bytef*>(body.data());
+  zs.avail_in = static_cast<uInt>(body.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  inflateEnd(&zs);
+  EXPECT_NE(out.find("sgx_epc_free_bytes 4096"), std::string::npos);
+}
+
+TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
+  Fixture f;
+  auto both = raw_request(f.port,
+                          "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                          "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::size_t first = both.find("HTTP/1.1 200");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_NE(both.find("HTTP/1.1 200", first + 1), std::string::npos);
+  EXPECT_NE(both.find("Cache-Control: no-store"), std::string::npos);
+  EXPECT_NE(both.find("X-Content-Type-Options: nosniff"), std::string::npos);
+}
+
+TEST(HttpServer, OversizedBodyIsRefused) {
+  Fixture f;
+  auto r = raw_request(f.port, "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" +
+                                   std::string(100000, 'x'));
+  EXPECT_EQ(status_of(r), 413);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/healthz")), 200);
+}
+
+TEST(HttpServer, ConnectionCapClosesTheOldestConnectionWithoutARequest) {
+  auto c = std::make_unique<GateCollector>();
+  std::vector<Scraper::Named> cs;
+  cs.push_back({"gate", std::move(c)});
+  Scraper scraper(std::move(cs), nullptr);
+  HttpOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.max_connections = 8;
+  auto s = HttpServer::start(o, scraper);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  int port = (*s)->ports().at(0);
+  auto open_idle = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 8; ++i) idle.push_back(open_idle());
+  // Past the cap, a scrape is still served: the oldest idle connection made room for it.
+  EXPECT_EQ(status_of(get(port, "GET", "/metrics")), 200);
+  // The first idle connection was the one closed: it reads end of file at once.
+  timeval tv{10, 0};
+  setsockopt(idle[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b;
+  EXPECT_EQ(::recv(idle[0], &b, 1, 0), 0);
+  for (int fd : idle) ::close(fd);
 }
 
 }  // namespace

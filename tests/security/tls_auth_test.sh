@@ -3,14 +3,46 @@
 # open for liveness probes, plain HTTP to the TLS port refused, client certificates enforced, protocol floor
 # enforced, and bad setups (expired or mismatched certificate, missing file, plain-text password, unknown key)
 # stop start-up with exit 2 and a message naming the problem.
+# The TLS-serving exporter must have no executable mapping of anonymous or memfd origin (/proc/PID/maps), and
+# everything runs with vm.memfd_noexec=2 where the kernel has it (6.3+), in a pid namespace of the test's own: the
+# setting is per pid namespace, so nothing else on the machine sees it.
 # usage: tls_auth_test.sh <epc_exporter> <fixture rootfs>
 set -euo pipefail
+if [ -z "${EPC_TLS_TEST_NS:-}" ] && [ "$(id -u)" = 0 ] && [ -e /proc/sys/vm/memfd_noexec ] &&
+   command -v unshare >/dev/null && unshare --pid --fork --mount-proc true 2>/dev/null; then
+  EPC_TLS_TEST_NS=1 exec unshare --pid --fork --mount-proc "$0" "$@"
+fi
 EXPORTER=$1
 ROOTFS=$2
 WORK=$(mktemp -d)
-trap 'stop_exporter; rm -rf "$WORK"' EXIT
+NOEXEC_BEFORE=
+restore_noexec() {
+  if [ -n "$NOEXEC_BEFORE" ]; then echo "$NOEXEC_BEFORE" >/proc/sys/vm/memfd_noexec 2>/dev/null || true; fi
+}
+trap 'stop_exporter; restore_noexec; rm -rf "$WORK"' EXIT
 . "$(dirname "$0")/common.sh"
 cd "$WORK"
+
+# --- vm.memfd_noexec=2: no memfd may be executable (MFD_EXEC refused, every memfd sealed non-executable)
+if [ ! -e /proc/sys/vm/memfd_noexec ]; then
+  echo "note: vm.memfd_noexec not set: this kernel has no such sysctl (6.3+); the maps check below still runs"
+elif NOEXEC_BEFORE=$(cat /proc/sys/vm/memfd_noexec) && echo 2 >/proc/sys/vm/memfd_noexec 2>/dev/null; then
+  where="system-wide, restored on exit"
+  [ -n "${EPC_TLS_TEST_NS:-}" ] && where="in the pid namespace of this test only"
+  pass "vm.memfd_noexec=2 (was $NOEXEC_BEFORE; $where)"
+else
+  NOEXEC_BEFORE=
+  echo "note: vm.memfd_noexec not set: cannot write it (not root); the maps check below still runs"
+fi
+
+# no_anonymous_exec <pid>: no executable mapping without a file, of a memfd, or of a deleted file.
+no_anonymous_exec() {
+  local bad
+  bad=$(awk '$2 ~ /x/ && (NF < 6 || $6 ~ /^\/memfd:/ || $NF == "(deleted)")' "/proc/$1/maps")
+  [ -z "$bad" ] || fail "executable mapping of anonymous or memfd origin in the TLS-serving exporter:
+$bad"
+  pass "no executable anonymous or memfd mapping in /proc/$1/maps ($(awk '$2 ~ /x/' "/proc/$1/maps" | wc -l) executable mappings, all of files)"
+}
 
 # --- certificates: a CA, a server and a client certificate signed by it, an expired one, a stray key
 openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=epc-test-ca 2>/dev/null
@@ -67,6 +99,7 @@ pass "plain HTTP to the TLS port refused (curl got '$out')"
 # Certificate verification works from the client side (right name, right CA).
 curl -s -o /dev/null "$URL/healthz" && fail "server certificate accepted without its CA"
 pass "server certificate is the configured one"
+no_anonymous_exec "$PID"
 stop_exporter
 
 # --- mutual TLS and a protocol floor
@@ -87,6 +120,36 @@ pass "client certificate signed by client_ca_file: 200"
 pass "no or expired client certificate: handshake refused"
 [ "$(code --cert client.crt --key client.key --tls-max 1.2 "$URL/metrics")" = 000 ] || fail "TLS 1.2 accepted below min_version TLS13"
 pass "TLS 1.2 refused with min_version TLS13"
+no_anonymous_exec "$PID"
+stop_exporter
+
+# --- optional client certificates, a protocol ceiling, extra response headers
+cat >optional.yml <<YML
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: VerifyClientCertIfGiven
+  client_ca_file: ca.crt
+  max_version: TLS12
+http_server_config:
+  headers:
+    Strict-Transport-Security: max-age=31536000
+    X-Frame-Options: deny
+YML
+start_exporter log3 "${ARGS[@]}" --web.config.file=optional.yml
+URL=https://localhost:$PORT
+[ "$(code "$URL/metrics")" = 200 ] || fail "VerifyClientCertIfGiven: no client certificate not 200"
+[ "$(code --cert client.crt --key client.key "$URL/metrics")" = 200 ] || fail "VerifyClientCertIfGiven: good certificate not 200"
+[ "$(code --cert expired.crt --key expired.key "$URL/metrics")" = 000 ] || fail "VerifyClientCertIfGiven: expired certificate accepted"
+pass "VerifyClientCertIfGiven: none or a valid client certificate 200, an expired one refused"
+[ "$(code --tlsv1.3 "$URL/metrics")" = 000 ] || fail "TLS 1.3 accepted above max_version TLS12"
+pass "TLS 1.3 refused with max_version TLS12"
+hdrs=$(curl -s -D - -o /dev/null --cacert ca.crt "$URL/metrics")
+grep -qi '^Strict-Transport-Security: max-age=31536000' <<<"$hdrs" || fail "http_server_config.headers not sent: $hdrs"
+grep -qi '^X-Frame-Options: deny' <<<"$hdrs" || fail "second configured header not sent"
+grep -qi '^X-Content-Type-Options: nosniff' <<<"$hdrs" || fail "nosniff missing"
+pass "http_server_config.headers sent with every response, beside nosniff"
+no_anonymous_exec "$PID"
 stop_exporter
 
 # --- bad setups: exit 2, message names the problem

@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Slow clients never stop scrapes: the exporter and Debian's node_exporter side by side, each held by 1,000 open
+connections that send nothing useful, while both are scraped every 0.2 s. Plain HTTP first, then TLS.
+
+The connections are a mix of three kinds, a third each:
+  idle        connects and sends nothing (with TLS: not even a ClientHello);
+  slow-header sends half a request line ("GET /metr") and then nothing;
+  slow-body   sends "POST /" with complete headers and Content-Length: 4000 (below any body limit), then one body
+              byte per second (to /, not to /metrics: node_exporter runs a scrape for any method as soon as the
+              headers are in, and 333 of those at once keep it at its 40-request limit, answering 503).
+A connection the server closes is opened again at once, so the pressure stays at 1,000 for the whole run (the
+exporter closes each of them after --web.request-timeout).
+
+Fails when fewer than 99 % of the exporter's scrapes (a new connection each, Accept-Encoding: gzip) complete with
+200 within 1 s, or when its thread count or RSS goes beyond the bounds below. node_exporter's figures are printed
+beside for comparison; they are not asserted. Exits 77 (skip) when node_exporter, openssl or the descriptors for
+the connections are missing.
+
+usage: slow_clients_test.py <epc_exporter> <fixture rootfs> [seconds per phase=20] [connections=1000]
+"""
+import http.client
+import os
+import resource
+import selectors
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+exporter, fixture = sys.argv[1], sys.argv[2]
+PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
+CONNS = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
+SCRAPE_EVERY_S = 0.2
+SCRAPE_DEADLINE_S = 1.0
+WANT_OK = 0.99
+# The exporter's own bounds: one I/O thread, at most 4 request workers, main; a few hundred bytes per plain
+# connection and asio's two 17 KiB TLS record buffers per TLS connection.
+MAX_THREADS = 12
+MAX_RSS_KIB = {"plain": 48 * 1024, "tls": 128 * 1024}
+SKIP = 77
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def skip(msg):
+    print(f"SKIP: {msg}")
+    sys.exit(SKIP)
+
+
+node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+if not node_exporter:
+    skip("prometheus-node-exporter not installed (scripts/install-deps.sh installs it)")
+if not shutil.which("openssl"):
+    skip("openssl not installed")
+# Two targets at a time, each with CONNS slow connections, plus scrapes, plus the servers' own descriptors.
+need_fds = 2 * CONNS + 512
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if hard != resource.RLIM_INFINITY and hard < need_fds:
+    skip(f"RLIMIT_NOFILE hard limit {hard} < {need_fds} needed for {CONNS} connections to each of two servers")
+resource.setrlimit(resource.RLIMIT_NOFILE, (need_fds if hard == resource.RLIM_INFINITY else hard, hard))
+
+work = tempfile.mkdtemp(prefix="slow_clients.")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{work}/k.pem",
+                "-out", f"{work}/c.pem", "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+with open(f"{work}/web.yml", "w") as f:
+    f.write(f"tls_server_config:\n  cert_file: {work}/c.pem\n  key_file: {work}/k.pem\n")
+
+
+def proc_status(pid):
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Threads", "VmRSS"):
+                    out[k] = int(v.split()[0])
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        pass
+    return out
+
+
+class Server:
+    """A server under test, started so that it is ready when start() returns, without polling."""
+
+    def __init__(self, name, tls):
+        self.name, self.tls, self.proc, self.port = name, tls, None, None
+        self.log = f"{work}/{name}-{'tls' if tls else 'plain'}.log"
+
+    def start(self):
+        if self.name == "epc_exporter":
+            args = [exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={fixture}", "--no-collector.ebpf"]
+            if self.tls:
+                args.append(f"--web.config.file={work}/web.yml")
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            # The exporter logs its port once it listens; its output is read as it comes (generous deadline).
+            fd = self.proc.stdout.fileno()
+            with open(self.log, "wb") as log:
+                deadline = time.monotonic() + 60
+                sel = selectors.DefaultSelector()
+                sel.register(fd, selectors.EVENT_READ)
+                seen = b""
+                while self.port is None:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not sel.select(left):
+                        fail(f"{self.name} not listening within 60 s (log: {self.log})")
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        fail(f"{self.name} exited at start-up (log: {self.log})")
+                    log.write(chunk)
+                    seen += chunk
+                    for line in seen.split(b"\n")[:-1]:
+                        if b'msg="listening address=' in line:
+                            self.port = int(line.split(b" port=")[1].split()[0].split(b",")[0])
+                sel.close()
+            # Keep draining its output so a chatty exporter never blocks on a full pipe.
+            threading.Thread(target=self._drain, daemon=True).start()
+        else:
+            # Socket activation: the socket listens before node_exporter starts, so it is ready at once.
+            lsock = socket.socket()
+            lsock.bind(("127.0.0.1", 0))
+            lsock.listen(4096)
+            self.port = lsock.getsockname()[1]
+            fd = lsock.fileno()
+            args = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", node_exporter, "--web.systemd-socket",
+                    "--log.level=warn"]
+            if self.tls:
+                args.append(f"--web.config.file={work}/web.yml")
+            with open(self.log, "w") as log:
+                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, pass_fds=(3,),
+                                             preexec_fn=lambda: os.dup2(fd, 3) and None)
+            lsock.close()
+        return self
+
+    def _drain(self):
+        with open(self.log, "ab") as log:
+            while chunk := os.read(self.proc.stdout.fileno(), 65536):
+                log.write(chunk)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+CLIENT_TLS = ssl.create_default_context()
+CLIENT_TLS.check_hostname = False
+CLIENT_TLS.verify_mode = ssl.CERT_NONE
+
+
+class SlowPool:
+    """CONNS slow connections per server, all driven by one selector loop on its own thread."""
+
+    KINDS = ("idle", "slow-header", "slow-body")
+    PAYLOAD = {"idle": b"", "slow-header": b"GET /metr",
+               "slow-body": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n"}
+
+    def __init__(self, servers):
+        self.sel = selectors.DefaultSelector()
+        self.servers = servers
+        self.stop_flag = threading.Event()
+        self.ready = threading.Event()
+        self.lock = threading.Lock()
+        self.established = {s.name: 0 for s in servers}
+        self.reopened = {s.name: 0 for s in servers}
+        self.failed_opens = {s.name: 0 for s in servers}
+        self.conns = {}  # socket -> dict(server, kind, state)
+        self.pending_open = [(s, self.KINDS[i % 3]) for s in servers for i in range(CONNS)]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def open(self, server, kind):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", server.port))
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.close()
+            self.failed_opens[server.name] += 1
+            return
+        self.conns[s] = {"server": server, "kind": kind, "state": "connecting", "up": False}
+        self.sel.register(s, selectors.EVENT_WRITE)
+
+    def drop(self, s, reopen=True):
+        c = self.conns.pop(s, None)
+        try:
+            self.sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+        if c is None:
+            return
+        if c["up"]:
+            with self.lock:
+                self.established[c["server"].name] -= 1
+        if reopen and not self.stop_flag.is_set():
+            self.reopened[c["server"].name] += 1
+            self.pending_open.append((c["server"], c["kind"]))
+
+    def up(self, s, c):
+        c["state"], c["up"] = "waiting", True
+        self.sel.modify(s, selectors.EVENT_READ)
+        with self.lock:
+            self.established[c["server"].name] += 1
+            if all(n >= CONNS for n in self.established.values()):
+                self.ready.set()
+
+    def send_payload(self, s, c):
+        data = self.PAYLOAD[c["kind"]]
+        try:
+            if data:
+                s.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            pass  # a few bytes into an empty socket buffer: does not happen; if it did, the client is just slower
+        except OSError:
+            return self.drop(s)
+        self.up(s, c)
+
+    def step(self, s, c):
+        if c["state"] == "connecting":
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                return self.drop(s)
+            if c["server"].tls and c["kind"] != "idle":
+                self.sel.unregister(s)
+                tls = CLIENT_TLS.wrap_socket(s, server_hostname="localhost", do_handshake_on_connect=False)
+                self.conns[tls] = self.conns.pop(s)
+                self.sel.register(tls, selectors.EVENT_WRITE)
+                c["state"] = "handshake"
+                return self.step(tls, c)
+            return self.send_payload(s, c)
+        if c["state"] == "handshake":
+            try:
+                s.do_handshake()
+            except ssl.SSLWantReadError:
+                return self.sel.modify(s, selectors.EVENT_READ)
+            except ssl.SSLWantWriteError:
+                return self.sel.modify(s, selectors.EVENT_WRITE)
+            except (OSError, ssl.SSLError):
+                return self.drop(s)
+            return self.send_payload(s, c)
+        # Waiting: readable means the server answered or closed; either way this one is replaced.
+        try:
+            if s.recv(4096):
+                return self.drop(s)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return
+        except (OSError, ssl.SSLError):
+            pass
+        self.drop(s)
+
+    def trickle(self):
+        for s, c in list(self.conns.items()):
+            if c["kind"] == "slow-body" and c["up"]:
+                try:
+                    s.send(b"x")
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    pass
+                except OSError:
+                    self.drop(s)
+
+    def run(self):
+        next_trickle = time.monotonic() + 1.0
+        while not self.stop_flag.is_set():
+            # At most 200 new connections per round, so a server that closes everything cannot spin this loop.
+            batch, self.pending_open = self.pending_open[:200], self.pending_open[200:]
+            for server, kind in batch:
+                self.open(server, kind)
+            for key, _ in self.sel.select(0.05):
+                c = self.conns.get(key.fileobj)
+                if c is not None:
+                    self.step(key.fileobj, c)
+            if time.monotonic() >= next_trickle:
+                self.trickle()
+                next_trickle += 1.0
+        for s in list(self.conns):
+            self.drop(s, reopen=False)
+
+    def counts(self):
+        with self.lock:
+            return dict(self.established)
+
+
+def scrape(server):
+    """One scrape on a new connection, as Prometheus asks for it; (ok, seconds)."""
+    t0 = time.monotonic()
+    try:
+        if server.tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=CLIENT_TLS)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        ok = r.status == 200 and len(body) > 0
+        why = "" if ok else f"status {r.status}, {len(body)} bytes"
+    except (OSError, http.client.HTTPException) as e:
+        ok, why = False, f"{type(e).__name__}: {e}"
+    return ok, time.monotonic() - t0, why
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+def phase(tls):
+    mode = "tls" if tls else "plain"
+    servers = [Server("epc_exporter", tls).start(), Server("node_exporter", tls).start()]
+    pool = SlowPool(servers)
+    results = {}
+    try:
+        t0 = time.monotonic()
+        pool.thread.start()
+        # All connections up (an overloaded server may never get there: then the scrapes show it).
+        pool.ready.wait(timeout=20)
+        setup_s = time.monotonic() - t0
+        at_start = pool.counts()
+        stats = {s.name: {"lat": [], "ok": 0, "n": 0, "threads": 0, "rss": 0, "fds": 0, "why": ""} for s in servers}
+
+        def scraper(server):
+            st = stats[server.name]
+            end = time.monotonic() + PHASE_S
+            next_at = time.monotonic()
+            while time.monotonic() < end:
+                ok, took, why = scrape(server)
+                st["n"] += 1
+                if why and not st["why"]:
+                    st["why"] = why
+                st["lat"].append(took)
+                if ok and took <= SCRAPE_DEADLINE_S:
+                    st["ok"] += 1
+                ps = proc_status(server.proc.pid)
+                st["threads"] = max(st["threads"], ps.get("Threads", 0))
+                st["rss"] = max(st["rss"], ps.get("VmRSS", 0))
+                st["fds"] = max(st["fds"], ps.get("fds", 0))
+                next_at += SCRAPE_EVERY_S
+                pool.stop_flag.wait(max(0.0, next_at - time.monotonic()))  # pacing, not synchronisation
+
+        threads = [threading.Thread(target=scraper, args=(s,)) for s in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in servers:
+            st = stats[s.name]
+            if s.proc.poll() is not None:
+                fail(f"{s.name} ({mode}) died during the run (log: {s.log})")
+            results[s.name] = st
+            print(f"{mode:5} {s.name:13}: {st['ok']}/{st['n']} scrapes 200 within {SCRAPE_DEADLINE_S:.0f} s "
+                  f"({100.0 * st['ok'] / max(1, st['n']):.1f} %), latency p50 {pct(st['lat'], 50) * 1000:.0f} ms "
+                  f"p99 {pct(st['lat'], 99) * 1000:.0f} ms max {max(st['lat'], default=0) * 1000:.0f} ms; "
+                  f"slow connections up {at_start[s.name]}/{CONNS} after {setup_s:.1f} s, "
+                  f"{pool.reopened[s.name]} reopened after the server closed them; "
+                  f"max threads {st['threads']}, RSS {st['rss']} KiB, fds {st['fds']}"
+                  + (f"; first failure: {st['why']}" if st["why"] else ""))
+    finally:
+        pool.stop_flag.set()
+        if pool.thread.is_alive():
+            pool.thread.join(timeout=30)
+        for s in servers:
+            s.stop()
+    return results
+
+
+failures = []
+for tls in (False, True):
+    mode = "tls" if tls else "plain"
+    r = phase(tls)["epc_exporter"]
+    share = r["ok"] / max(1, r["n"])
+    if r["n"] < 10:
+        failures.append(f"{mode}: only {r['n']} scrapes ran")
+    if share < WANT_OK:
+        failures.append(f"{mode}: {r['ok']}/{r['n']} scrapes within {SCRAPE_DEADLINE_S:.0f} s "
+                        f"({100 * share:.1f} % < {100 * WANT_OK:.0f} %)")
+    if r["threads"] > MAX_THREADS:
+        failures.append(f"{mode}: {r['threads']} threads > {MAX_THREADS}")
+    if r["rss"] > MAX_RSS_KIB[mode]:
+        failures.append(f"{mode}: RSS {r['rss']} KiB > {MAX_RSS_KIB[mode]} KiB")
+shutil.rmtree(work, ignore_errors=True)
+if failures:
+    fail("; ".join(failures))
+print("slow_clients_test: passed")
