@@ -378,6 +378,12 @@ def main():
         c.check("enclu.EENTER = EEXIT = passes inside", enclu.get("EENTER") == want and enclu.get("EEXIT") == want,
                 f"EENTER {enclu.get('EENTER')}, EEXIT {enclu.get('EEXIT')}, passes {want}")
 
+    # --- epc_bench --backend=sgx in the guest (scenario key "bench"): its enclaves ran, and the exporter charged
+    # the paging they caused to the bench's cgroup, as the emulation counted it
+    bench_txt = read_text(d, "bench.txt")
+    if scenario.get("bench"):
+        check_bench(c, d, scenario["bench"], bench_txt)
+
     # --- enclave identity (sgx_enclave_info): what the workload built and signed, per live enclave
     check_identity(c, steady, released, alive, emu, encls)
 
@@ -423,6 +429,44 @@ def main():
                 back.append(f"{nm}{{{show(k)}}} {fmt(v)} -> {fmt(a2.get(k))}")
     c.check("released.counters_monotonic", not back, f"went backwards or vanished: {back or 'none'}")
     return finish(c, d)
+
+
+def check_bench(c, d, spec, text):
+    rc = (read_text(d, "bench.rc") or "").strip()
+    c.check("bench.exit_0", rc == "0", f"epc_bench exit {rc or 'missing'}; log tail: "
+            f"{(read_text(d, 'bench.log') or '')[-400:]!r}")
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        c.check("bench.json", False, f"bench.txt is not Google Benchmark JSON: {(text or '')[:200]!r}")
+        return
+    cases = {b["name"].removesuffix("/real_time"): b for b in data.get("benchmarks", [])}
+    sgx = {k: v for k, v in cases.items() if k.startswith("touch/sgx/")}
+    errors = {k: v.get("error_message") for k, v in sgx.items() if v.get("error_occurred")}
+    c.check("bench.sgx_cases_ran", sgx and not errors, f"{len(sgx)} sgx cases; errors: {errors or 'none'}")
+    for k, v in sorted(sgx.items()):
+        print(f"# emulated EPC (QEMU/TCG, not hardware): {k}: {v.get('ns_per_touch', 0):.0f} ns/touch, "
+              f"x{v.get('slowdown_vs_native', 0):.1f} native")
+    start, after = parse_stats_file(read_text(d, "emu-bench-start.txt")), parse_stats_file(read_text(d, "emu-bench.txt"))
+    ewb = after.get("EWB", 0) - start.get("EWB", 0)
+    eldu = after.get("ELDU", 0) - start.get("ELDU", 0)
+    c.check("bench.paged", ewb > 0 and eldu > 0, f"EWB {ewb}, ELDU {eldu} during the bench (ws/EPC 2 must page)")
+    before, m = parse_prom(os.path.join(d, "metrics-released.txt")), parse_prom(os.path.join(d, "metrics-bench.txt"))
+    key = ("cgroup", spec["cgroup"])
+    ev = by_workload(m, "sgx_epc_evicted_pages_total").get(key, 0) - by_workload(before, "sgx_epc_evicted_pages_total").get(key, 0)
+    lb = by_workload(m, "sgx_epc_loaded_back_pages_total").get(key, 0) - by_workload(before, "sgx_epc_loaded_back_pages_total").get(key, 0)
+    c.eq(f"bench.{spec['cgroup']}.evicted = EWB during the bench", ev, ewb)
+    c.eq(f"bench.{spec['cgroup']}.loaded_back = ELDU during the bench", lb, eldu)
+
+
+def parse_stats_file(text):
+    """{leaf: count} of an emu stats snapshot ("leaf EWB 12" lines)."""
+    out = {}
+    for line in (text or "").splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] == "leaf":
+            out[f[1]] = int(f[2])
+    return out
 
 
 def identity_of(e):
