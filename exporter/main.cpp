@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/privileges.h"
 #include "core/scraper.h"
+#include "collectors/cgroup.h"
 #include "collectors/ebpf.h"
 #include "core/version.h"
 #include "core/web_config.h"
@@ -28,8 +29,9 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-// Descriptors kept free of the connection cap for collectors, BPF objects and logging.
-constexpr rlim_t kFdReserve = 256;
+// Descriptors kept free of the connection cap for BPF objects, libraries, logging and the collectors' transient
+// reads (the cgroup collector's kept descriptors come out of what the cap leaves: collectors/cgroup.h).
+constexpr rlim_t kFdReserve = epc::kFdReserve;
 
 // Makes room for the connection cap in RLIMIT_NOFILE: the soft limit is raised towards the hard one (no capability
 // needed; systemd and container runtimes commonly start services at soft 1024). Where the hard limit is too low,
@@ -120,7 +122,7 @@ int run(const epc::Config& cfg) {
   http.telemetry_path = cfg.telemetry_path;
   http.max_requests = cfg.max_requests;
   http.request_timeout_ms = cfg.request_timeout_ms;
-  const unsigned max_connections = fit_connection_cap(cfg.max_connections);
+  const unsigned max_connections = cfg.max_connections;  // fitted to RLIMIT_NOFILE in main()
   http.max_connections = max_connections;
   http.keep_alive_timeout_ms = std::min(5000u, cfg.request_timeout_ms);
   http.max_workloads = cfg.max_workloads;
@@ -180,6 +182,9 @@ int main(int argc, char** argv) {
   }
   epc::setup_logging(parsed->config.log_level, parsed->config.log_format);
   spdlog::info("starting epc_exporter version={} revision={}", epc::kVersion, epc::kRevision);
+  // One descriptor budget: the connection cap first, then the cgroup collector keeps what is left
+  // (collectors/cgroup.h, kept_fd_budget).
+  parsed->config.max_connections = fit_connection_cap(parsed->config.max_connections);
   try {
     return run(parsed->config);
   } catch (const std::exception& e) {

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "attribution/attribution.h"
+#include "core/config.h"
 #include "core/file_reader.h"
 #include "core/host_paths.h"
 #include "core/parse.h"
@@ -549,17 +550,12 @@ class CgroupCollector final : public Collector {
   std::size_t visited_ = 0;
 };
 
-// Descriptors the collector may keep open: the soft RLIMIT_NOFILE less room for everything else the exporter
-// opens (HTTP connections, BPF objects, libraries, logs), at most half of it.
-std::size_t default_max_kept_fds() {
-  struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
-  const std::size_t soft = static_cast<std::size_t>(rl.rlim_cur);
-  constexpr std::size_t kReserve = 512;
-  return soft > 2 * kReserve ? soft - kReserve : soft / 2;
-}
-
 }  // namespace
+
+std::size_t kept_fd_budget(std::size_t soft_limit, std::size_t max_connections) {
+  const std::size_t taken = kFdReserve + max_connections;
+  return soft_limit > taken ? soft_limit - taken : 0;
+}
 
 Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text) {
   std::vector<MiscEntry> out;
@@ -620,7 +616,14 @@ const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::str
 }
 
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services) {
-  return std::make_unique<CgroupCollector>(services.paths, services.attribution, default_max_kept_fds());
+  struct rlimit rl {};
+  std::size_t budget = 4096;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    budget = kept_fd_budget(static_cast<std::size_t>(rl.rlim_cur), services.config.max_connections);
+  if (budget == 0)
+    spdlog::info("collector=cgroup keeps no descriptors open: RLIMIT_NOFILE {} leaves none beside {} connections",
+                 rl.rlim_cur, services.config.max_connections);
+  return std::make_unique<CgroupCollector>(services.paths, services.attribution, budget);
 }
 
 std::unique_ptr<Collector> make_cgroup_collector_with_fd_budget(const CollectorServices& services, std::size_t max_kept_fds) {
