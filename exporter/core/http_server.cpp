@@ -1,7 +1,6 @@
 #include "core/http_server.h"
 
 #include <openssl/ssl.h>
-#include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
@@ -24,6 +23,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "core/exposition.h"
 #include "core/parse.h"
 #include "core/scraper.h"
 #include "core/series_cap.h"
@@ -506,7 +506,7 @@ Reply HttpServer::Impl::serve_metrics(const http::request<http::string_body>& re
   add_cap_metrics(*families, cap, options.max_workloads);
   Reply r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = prometheus::TextSerializer().Serialize(*families);
+  r.body = text_exposition(*families);
   r.headers.emplace_back("Vary", "Accept-Encoding");
   auto ae = req.find(http::field::accept_encoding);
   if (ae != req.end() && accepts_gzip(std::string_view(ae->value().data(), ae->value().size()))) {

@@ -486,3 +486,15 @@ TEST(CgroupfsAssumptions, NewChildChangesLinkCountRemovedCgroupReadsFailWithEnod
 
 }  // namespace
 }  // namespace epc
+
+namespace epc {
+namespace {
+// One descriptor budget: the connection cap and the reserve come first, the collector keeps what is left.
+TEST(CgroupCollectorKept, DescriptorBudgetLeavesRoomForTheConnectionCap) {
+  EXPECT_EQ(kept_fd_budget(16384, 4096), 16384u - 4096 - kFdReserve);
+  EXPECT_EQ(kept_fd_budget(4096 + kFdReserve, 4096), 0u);
+  EXPECT_EQ(kept_fd_budget(1024, 4096), 0u);  // a cap fitted elsewhere never makes the budget wrap around
+  EXPECT_EQ(kept_fd_budget(1 << 20, 1000), (1u << 20) - 1000 - kFdReserve);
+}
+}  // namespace
+}  // namespace epc
