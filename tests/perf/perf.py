@@ -160,13 +160,8 @@ def main():
                 return 1
         cpu0 = {s.name: s.cpu_seconds() for s in servers}
         for _ in range(a.scrapes):
-            for s in servers:
-                t0 = time.perf_counter()
-                st, body = get(s.url("/metrics"))
-                lat[s.name].append(time.perf_counter() - t0)
-                if st != 200:
-                    print(f"{s.name} /metrics answered {st}")
-                    return 1
+            if scrape_round(servers, lat) is None:
+                return 1
         cpu = {s.name: (s.cpu_seconds() - cpu0[s.name]) / a.scrapes for s in servers}
         rss = {s.name: s.status("VmRSS") for s in servers}
         hwm = {s.name: s.status("VmHWM") for s in servers}

@@ -9,18 +9,12 @@ import argparse
 import html
 import json
 import math
+import os
 import sys
 
 
-def log_ticks(lo, hi):
-    ticks, e = [], math.floor(math.log10(lo))
-    while 10 ** e <= hi * 1.0001:
-        for m in (1, 2, 5):
-            v = m * 10 ** e
-            if lo * 0.999 <= v <= hi * 1.001:
-                ticks.append(v)
-        e += 1
-    return ticks
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from plot_bench import nice_log_ticks as log_ticks  # noqa: E402  (the bench plot's 1-2-5 log ticks)
 
 
 def panel(o, rows, x0, y0, pw, ph, lines, ylabel):
