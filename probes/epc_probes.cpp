@@ -1148,7 +1148,11 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   // is missed once at most (the collector keeps high-water marks), never counted twice.
   std::map<std::uint64_t, WorkloadCounters> per;
   int cg_fd = bpf_map__fd(skel->maps.cgroups);
-  for_each_entry<epc_cgroup_stats>(cg_fd, [&](std::uint64_t id, const epc_cgroup_stats& v) { per[id] += counters_of(v); });
+  std::map<std::uint64_t, epc_cgroup_stats> read_cgroups;
+  for_each_entry<epc_cgroup_stats>(cg_fd, [&](std::uint64_t id, const epc_cgroup_stats& v) {
+    per[id] += counters_of(v);
+    read_cgroups[id] = v;
+  });
   if (between_walks) between_walks();
   int encl_fd = bpf_map__fd(skel->maps.encls);
   std::unordered_map<std::uint64_t, std::pair<std::int64_t, std::int64_t>> pages;  // enclave -> resident, swapped
@@ -1156,7 +1160,12 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     pages[key] = {e.resident_pages, e.swapped_pages};
     per[e.cgroup_id] += counters_of(e);
     ++(e.origin == EPC_ORIGIN_DISCOVERED ? s.enclaves_discovered : s.enclaves_created);
+    read_cgroups.erase(e.cgroup_id);  // live in this read: not a candidate for forgetting
   });
+  {
+    std::lock_guard<std::mutex> g(reported_mu_);
+    reported_idle_cgroups_ = std::move(read_cgroups);
+  }
   // Identities, with their enclave's pages from the walk above (an enclave created since keeps 0).
   for_each_entry<epc_encl_identity>(bpf_map__fd(skel->maps.identities),
                                     [&](std::uint64_t key, const epc_encl_identity& v) {
@@ -1220,8 +1229,17 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
   int fd = bpf_map__fd(obj_->skel->maps.cgroups);
   std::vector<std::uint64_t> gone;
   std::unordered_set<std::uint64_t> kept;
-  for_each_entry<epc_cgroup_stats>(fd, [&](std::uint64_t id, const epc_cgroup_stats&) {
-    if (!live.count(id) && !cgroup_exists(id))
+  std::map<std::uint64_t, epc_cgroup_stats> reported;
+  {
+    std::lock_guard<std::mutex> g(reported_mu_);
+    reported = reported_idle_cgroups_;
+  }
+  // Only what the last read reported, unchanged since: an enclave that ended (its counters moving to its cgroup)
+  // and a cgroup removed after that read and before this call must be reported once more first.
+  for_each_entry<epc_cgroup_stats>(fd, [&](std::uint64_t id, const epc_cgroup_stats& v) {
+    auto it = reported.find(id);
+    const bool reported_as_is = it != reported.end() && std::memcmp(&it->second, &v, sizeof v) == 0;
+    if (!live.count(id) && reported_as_is && !cgroup_exists(id))
       gone.push_back(id);
     else
       kept.insert(id);

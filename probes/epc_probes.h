@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "epc.h"  // struct epc_cgroup_stats (kept between a read and forget_gone_cgroups)
 #include "epc_snapshot.h"
 
 struct epc_test_event;
@@ -139,6 +141,10 @@ class Probes {
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
   std::string boot_id_;  // /proc/sys/kernel/random/boot_id: part of the enclave ids
+  // Cgroups the last read() found without a live enclave, with the counters it reported: forget_gone_cgroups()
+  // deletes only those, and only while unchanged.
+  std::mutex reported_mu_;
+  std::map<std::uint64_t, epc_cgroup_stats> reported_idle_cgroups_;
 };
 
 }  // namespace epc::probes

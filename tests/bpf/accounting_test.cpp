@@ -353,12 +353,33 @@ TEST_F(Accounting, GoneCgroupsAreForgottenOnlyWhenEmpty) {
   auto a = build_enclave(kEnclA, kPodA, 1 << 20, 2);
   build_enclave(kEnclB, kPodB, 1 << 20, 2);
   release(kEnclA, a);
-  // Neither cgroup exists any more; only A holds nothing.
+  // Neither cgroup exists any more; only A holds nothing. A scrape reads, then forgets what it reported.
+  p_->read();
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 1u);
   auto m = by_cgroup(p_->read());
   EXPECT_EQ(m.count(kPodA), 0u);
   EXPECT_EQ(m.count(kPodB), 1u);
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return true; }), 0u);
+}
+
+// A scrape's read sees the enclave live; before that scrape forgets anything, the enclave pages more, ends and its
+// cgroup goes (tests/sgx_emu restart on 6.12 lost those last evictions): its counters must survive to the next
+// read, and only then be forgotten.
+TEST_F(Accounting, ACgroupThatEndsBetweenReadAndForgetIsReportedOnceMore) {
+  auto a = build_enclave(kEnclA, kPodA, 1 << 20, 4);
+  p_->read();  // the enclave is live here
+  epc_test_event ewb{};
+  ewb.type = EPC_EV_EWB;
+  ewb.encl = kEnclA;
+  ewb.page = a.front();
+  ASSERT_EQ(p_->run_event(ewb), 0);
+  release(kEnclA, a);
+  EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 0u);
+  auto m = by_cgroup(p_->read());
+  ASSERT_EQ(m.count(kPodA), 1u);
+  EXPECT_EQ(m[kPodA].evicted_pages, 1u);
+  EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 1u);
+  EXPECT_EQ(by_cgroup(p_->read()).count(kPodA), 0u);
 }
 
 // ---- kernel-audit.md points ----
