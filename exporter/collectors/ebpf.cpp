@@ -172,12 +172,6 @@ Counters sub_counters(const Counters& a, const Counters& b) {
 
 Labels unknown_labels() { return {{"cgroup", "unknown"}}; }
 
-bool is_hex64(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 const char* tf(bool b) { return b ? "true" : "false"; }
 
 std::string hex_label(std::uint64_t v) {
@@ -256,6 +250,12 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
 
 }  // namespace
 
+bool is_lower_hex(std::string_view s, std::size_t digits) {
+  return s.size() == digits && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 Result<std::map<std::string, std::string>> parse_signers_file(std::string_view text) {
   std::map<std::string, std::string> out;
   std::size_t lineno = 0;
@@ -268,7 +268,7 @@ Result<std::map<std::string, std::string>> parse_signers_file(std::string_view t
     if (f.size() != 2) return err("expected '<MRSIGNER> <name>', got " + std::to_string(f.size()) + " fields");
     std::string mr(f[0]);
     std::transform(mr.begin(), mr.end(), mr.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (!is_hex64(mr)) return err("MRSIGNER must be 64 hex digits");
+    if (!is_lower_hex(mr, 64)) return err("MRSIGNER must be 64 hex digits");
     const auto name = f[1];
     const bool name_ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("._:/@+-", c) != nullptr;

@@ -114,6 +114,9 @@ struct EnclaveMetricsOptions {
 // From the collector flags; throws std::runtime_error for a bad value or signers file (a start-up error).
 EnclaveMetricsOptions enclave_metrics_options(const Config& config);
 
+// s is exactly `digits` lowercase hex digits (MRENCLAVE, MRSIGNER, enclave ids).
+bool is_lower_hex(std::string_view s, std::size_t digits);
+
 // Signers file: one "<MRSIGNER, 64 hex digits> <name>" a line; '#' comments and blank lines ignored; a name is 1-64
 // characters of [A-Za-z0-9._:/@+-]. Errors name the line (a duplicate MRSIGNER is one).
 Result<std::map<std::string, std::string>> parse_signers_file(std::string_view text);

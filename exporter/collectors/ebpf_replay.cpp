@@ -144,11 +144,7 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
         kv.erase(it);
         return v;
       };
-      auto hex = [](std::string_view v, std::size_t n) {
-        return v.size() == n && std::all_of(v.begin(), v.end(), [](char c) {
-                 return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-               });
-      };
+      auto hex = is_lower_hex;
       auto id = take("id");
       if (!id || !hex(*id, 12)) return err("enclave needs id=<12 lowercase hex digits>");
       e.id = *id;
@@ -182,26 +178,23 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
         if (v->substr(0, 2) != "0x" || !parse_hex(v->substr(2), m) || m > 0xffffffffu) return err("miscselect must be 0x<hex>");
         e.miscselect = static_cast<std::uint32_t>(m);
       }
-      std::vector<std::string_view> rest{f[0], f[1]};
-      std::vector<std::string> kept;
-      for (const auto& [k, v] : kv) kept.push_back(k + "=" + std::string(v));
-      for (const auto& k : kept) rest.push_back(k);
-      std::uint64_t size = 0, created = 0, failures = 0;
-      std::int64_t resident = 0, swapped = 0;
-      std::vector<std::string_view> uf{f[0], f[1]}, sf{f[0], f[1]};
-      for (std::size_t i = 2; i < rest.size(); ++i) {
-        auto key = rest[i].substr(0, rest[i].find('='));
-        (key == "resident_pages" || key == "swapped_pages" ? sf : uf).push_back(rest[i]);
+      // What is left are the numbers; every key must be known.
+      std::uint64_t created = 0;
+      const std::map<std::string, std::uint64_t*> unsigned_keys{
+          {"size_bytes", &e.size_bytes}, {"created", &created}, {"init_failures", &e.init_failures}};
+      const std::map<std::string, std::int64_t*> signed_keys{{"resident_pages", &e.resident_pages},
+                                                             {"swapped_pages", &e.swapped_pages}};
+      for (const auto& [key, v] : kv) {
+        bool ok = false;
+        if (auto u = unsigned_keys.find(key); u != unsigned_keys.end())
+          ok = parse_num(v, *u->second);
+        else if (auto sg = signed_keys.find(key); sg != signed_keys.end())
+          ok = parse_num(v, *sg->second);
+        else
+          return err("unknown field '" + key + "'");
+        if (!ok) return err("bad number for '" + key + "'");
       }
-      std::string m = kv_fields<std::uint64_t>(uf, 2, {{"size_bytes", &size}, {"created", &created},
-                                                       {"init_failures", &failures}});
-      if (m.empty()) m = kv_fields<std::int64_t>(sf, 2, {{"resident_pages", &resident}, {"swapped_pages", &swapped}});
-      if (!m.empty()) return err(m);
-      e.size_bytes = size;
       e.created_unix = static_cast<double>(created);
-      e.init_failures = failures;
-      e.resident_pages = resident;
-      e.swapped_pages = swapped;
       s.enclaves.push_back(std::move(e));
     } else if (kind == "node") {
       std::int64_t free_pages = -1, vepc = 0;
