@@ -382,7 +382,7 @@ def main():
     # the paging they caused to the bench's cgroup, as the emulation counted it
     bench_txt = read_text(d, "bench.txt")
     if scenario.get("bench"):
-        check_bench(c, d, scenario["bench"], bench_txt)
+        check_bench(c, d, scenario["bench"], bench_txt, emu)
 
     # --- enclave identity (sgx_enclave_info): what the workload built and signed, per live enclave
     check_identity(c, steady, released, alive, emu, encls)
@@ -431,7 +431,7 @@ def main():
     return finish(c, d)
 
 
-def check_bench(c, d, spec, text):
+def check_bench(c, d, spec, text, emu):
     rc = (read_text(d, "bench.rc") or "").strip()
     c.check("bench.exit_0", rc == "0", f"epc_bench exit {rc or 'missing'}; log tail: "
             f"{(read_text(d, 'bench.log') or '')[-400:]!r}")
@@ -447,7 +447,8 @@ def check_bench(c, d, spec, text):
     for k, v in sorted(sgx.items()):
         print(f"# emulated EPC (QEMU/TCG, not hardware): {k}: {v.get('ns_per_touch', 0):.0f} ns/touch, "
               f"x{v.get('slowdown_vs_native', 0):.1f} native")
-    start, after = parse_stats_file(read_text(d, "emu-bench-start.txt")), parse_stats_file(read_text(d, "emu-bench.txt"))
+    counts = emu.get("leaf_counts_bench", {})
+    start, after = counts.get("start", {}), counts.get("after", {})
     ewb = after.get("EWB", 0) - start.get("EWB", 0)
     eldu = after.get("ELDU", 0) - start.get("ELDU", 0)
     c.check("bench.paged", ewb > 0 and eldu > 0, f"EWB {ewb}, ELDU {eldu} during the bench (ws/EPC 2 must page)")
@@ -457,16 +458,6 @@ def check_bench(c, d, spec, text):
     lb = by_workload(m, "sgx_epc_loaded_back_pages_total").get(key, 0) - by_workload(before, "sgx_epc_loaded_back_pages_total").get(key, 0)
     c.eq(f"bench.{spec['cgroup']}.evicted = EWB during the bench", ev, ewb)
     c.eq(f"bench.{spec['cgroup']}.loaded_back = ELDU during the bench", lb, eldu)
-
-
-def parse_stats_file(text):
-    """{leaf: count} of an emu stats snapshot ("leaf EWB 12" lines)."""
-    out = {}
-    for line in (text or "").splitlines():
-        f = line.split()
-        if len(f) == 3 and f[0] == "leaf":
-            out[f[1]] = int(f[2])
-    return out
 
 
 def identity_of(e):
