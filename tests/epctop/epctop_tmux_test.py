@@ -77,6 +77,7 @@ class TickingReplay:
         self.t0 = time.monotonic()
         self.zero = False
         self.lock = threading.Lock()
+        self.write_lock = threading.Lock()  # rebase() writes from the test's thread while run() ticks: one tmp file
         self.stop = threading.Event()
         self.write()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -110,9 +111,10 @@ class TickingReplay:
 
     def write(self):
         tmp = self.dst + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write(self.render())
-        os.replace(tmp, self.dst)
+        with self.write_lock:
+            with open(tmp, "w") as fh:
+                fh.write(self.render())
+            os.replace(tmp, self.dst)
 
     def run(self):
         while not self.stop.wait(0.05):
