@@ -13,6 +13,21 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The guest is killed after this long, well inside CTest's 600 s, so a hang ends with the console printed
+# below rather than with CTest's bare "Timeout".
+GUEST_TIMEOUT_S = 420
+
+
+def print_tail(path, lines=60):
+    try:
+        with open(path, "rb") as f:
+            tail = f.read().decode("utf-8", "replace").splitlines()[-lines:]
+    except OSError as e:
+        print(f"# (no {path}: {e.strerror})")
+        return
+    print(f"# last {len(tail)} lines of {path}:")
+    for line in tail:
+        print("# " + line)
 
 
 def main():
@@ -41,13 +56,18 @@ def main():
         print("SKIP: the scenario needs SGX2 (EAUG, page removal); 5.15's driver has none")
         return 77
     r = subprocess.run([sys.executable, os.path.join(HERE, "run-scenario"), "--kernel", a.kernel, "--flavor",
-                        a.flavor, "--build-dir", a.build_dir, "--quiet", a.scenario, a.outdir])
+                        a.flavor, "--build-dir", a.build_dir, "--quiet", "--timeout", str(GUEST_TIMEOUT_S),
+                        a.scenario, a.outdir])
     if r.returncode == 77:
         print(f"SKIP: kernel {a.kernel} or tools not available here (see the run-scenario message above)")
         return 77
     if r.returncode != 0:
         print(f"FAIL: the guest did not run the scenario to the end (run-scenario exit {r.returncode}); "
               f"console: {os.path.join(a.outdir, 'console.log')}")
+        print_tail(os.path.join(a.outdir, "console.log"))
+        for name in ("workload.log", "exporter.log"):
+            if os.path.exists(os.path.join(a.outdir, name)):
+                print_tail(os.path.join(a.outdir, name), 20)
         return 1
     run = json.load(open(os.path.join(a.outdir, "run.json")))
     print(f"# boot to /init {run['console_marks_seconds'].get('init')} s, guest run {run['host_seconds']['qemu']} s, "
