@@ -15,7 +15,7 @@ namespace epcbench {
 
 inline constexpr std::size_t kPageSize = 4096;
 
-// Recoverable errors are values (as in the exporter's core/result.h).
+// Recoverable errors are values (as in the exporter's host/result.h).
 template <class T>
 class Result {
  public:

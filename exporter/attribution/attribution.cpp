@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "attribution/names.h"
-#include "core/file_reader.h"
-#include "core/host_paths.h"
-#include "core/parse.h"
+#include "host/file_reader.h"
+#include "host/host_paths.h"
+#include "host/parse.h"
 
 namespace epc {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/metric_sink.h"
+#include "scrape/metric_sink.h"
 
 namespace epc {
 

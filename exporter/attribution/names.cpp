@@ -1,6 +1,6 @@
 #include "attribution/names.h"
 
-#include "core/parse.h"
+#include "host/parse.h"
 
 namespace epc {
 namespace {

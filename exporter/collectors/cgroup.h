@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/collector.h"
-#include "core/result.h"
+#include "collectors/registry.h"
+#include "host/result.h"
 
 namespace epc {
 

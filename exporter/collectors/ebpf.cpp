@@ -11,10 +11,10 @@
 #include <stdexcept>
 
 #include "attribution/attribution.h"
-#include "core/config.h"
-#include "core/file_reader.h"
-#include "core/host_paths.h"
-#include "core/parse.h"
+#include "scrape/config.h"
+#include "host/file_reader.h"
+#include "host/host_paths.h"
+#include "host/parse.h"
 #include "epc_probes.h"
 
 namespace epc {

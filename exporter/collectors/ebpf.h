@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "core/collector.h"
-#include "core/metric_sink.h"
-#include "core/result.h"
+#include "collectors/registry.h"
+#include "scrape/metric_sink.h"
+#include "host/result.h"
 #include "epc_snapshot.h"
 
 namespace epc {

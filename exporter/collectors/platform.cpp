@@ -9,10 +9,10 @@
 #include <cpuid.h>
 #endif
 
-#include "core/config.h"
-#include "core/file_reader.h"
-#include "core/host_paths.h"
-#include "core/parse.h"
+#include "scrape/config.h"
+#include "host/file_reader.h"
+#include "host/host_paths.h"
+#include "host/parse.h"
 
 namespace epc {
 namespace {

@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/collector.h"
-#include "core/result.h"
+#include "collectors/registry.h"
+#include "host/result.h"
 
 namespace epc {
 

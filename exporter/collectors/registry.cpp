@@ -2,7 +2,7 @@
 #include "collectors/cgroup.h"
 #include "collectors/ebpf.h"
 #include "collectors/platform.h"
-#include "core/collector.h"
+#include "collectors/registry.h"
 
 namespace epc {
 

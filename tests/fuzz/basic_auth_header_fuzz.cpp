@@ -1,6 +1,6 @@
 // The Authorization header parser and the strict base64 decoder: every request reaches them before any
 // credential is known, so they see whatever a hostile client sends.
-#include "core/basic_auth.h"
+#include "web/basic_auth.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "core/flags.h"
+#include "app/flags.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,7 @@
-// Parsers of single sysfs/procfs values and of line/field splitting (core/parse.h), used by every collector.
+// Parsers of single sysfs/procfs values and of line/field splitting (host/parse.h), used by every collector.
 #include <string>
 
-#include "core/parse.h"
+#include "host/parse.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

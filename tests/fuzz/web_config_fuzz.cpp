@@ -1,5 +1,5 @@
 // The web config parser (YAML subset of the exporter-toolkit format) on arbitrary bytes.
-#include "core/web_config.h"
+#include "web/web_config.h"
 #include "fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

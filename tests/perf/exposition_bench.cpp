@@ -14,10 +14,10 @@
 
 #include "attribution/attribution.h"
 #include "collectors/cgroup.h"
-#include "core/config.h"
-#include "core/exposition.h"
-#include "core/host_paths.h"
-#include "core/scraper.h"
+#include "scrape/config.h"
+#include "scrape/exposition.h"
+#include "host/host_paths.h"
+#include "scrape/scraper.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   epc::Config config;
   std::vector<epc::Scraper::Named> collectors;
   collectors.push_back({"cgroup", epc::make_cgroup_collector({config, paths, attribution})});
-  epc::Scraper scraper(std::move(collectors), &attribution);
+  epc::Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); });
   auto families = scraper.Collect();
   std::size_t series = 0;
   for (const auto& f : families) series += f.metric.size();

@@ -9,7 +9,7 @@ node_exporter runs with its default collectors against the real host. All are sc
 after a warm-up. Prints p50/p99 scrape latency (HTTP request to last byte), CPU time per scrape (user+system of
 the exporter process: less sensitive to a loaded machine than wall time), RSS after the scrapes and peak RSS
 (VmHWM), and the ratios against the goal (ours <= half of node_exporter's).
-Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against core/exposition),
+Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against scrape/exposition),
 and the cost growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
 with each step's growth against linear (--growth-json writes them for plot_growth.py).
 Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI

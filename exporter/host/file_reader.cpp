@@ -1,0 +1,90 @@
+#include "host/file_reader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "host/parse.h"
+
+namespace epc {
+namespace {
+
+Error sys_error(const std::string& what, const std::filesystem::path& path, int err) {
+  return make_error(what + " " + path.string() + ": " + std::strerror(err), err);
+}
+
+}  // namespace
+
+namespace detail {
+
+int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
+  *op = "open";
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno;
+  *op = "read";
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return err;
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > limit) {
+      ::close(fd);
+      return EFBIG;
+    }
+    out.append(buf, static_cast<std::size_t>(n));
+    if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
+  }
+  ::close(fd);
+  return 0;
+}
+
+Error read_error(const char* op, const std::string& shown, int err, std::size_t limit) {
+  if (err == EFBIG)
+    return make_error(std::string(op) + " " + shown + ": file larger than the " + std::to_string(limit) + " byte limit",
+                      EFBIG);
+  return make_error(std::string(op) + " " + shown + ": " + std::strerror(err), err);
+}
+
+}  // namespace detail
+
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit) {
+  return read_file_at(AT_FDCWD, path.c_str(), [&] { return path.string(); }, limit);
+}
+
+Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
+  auto text = read_file(path, 4096);
+  if (!text) return text.error();
+  auto v = parse_u64(trim(*text));
+  if (!v) return make_error(path.string() + ": " + v.error().message);
+  return *v;
+}
+
+Result<std::vector<std::string>> list_dir(const std::filesystem::path& path, std::size_t max_entries) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return sys_error("opendir", path, errno);
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (names.size() >= max_entries) {
+      ::closedir(d);
+      return make_error("readdir " + path.string() + ": more than " + std::to_string(max_entries) + " entries", E2BIG);
+    }
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return sys_error("readdir", path, err);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace epc

@@ -1,0 +1,48 @@
+// Bounded, defensive file reading. sysfs and procfs sizes lie (st_size is 0 or 4096), so files are read
+// until EOF with a hard cap; a file longer than the cap is an error, never a silent truncation.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "host/result.h"
+
+namespace epc {
+
+inline constexpr std::size_t kDefaultReadLimit = 1 << 20;  // 1 MiB: far above any sysfs/cgroup file
+
+enum class ReadMode {
+  kUntilEof,      // read until read() returns 0 (procfs seq files hand out a page or less per read)
+  kSingleRecord,  // the first short read ends the file: cgroup and sysfs attribute files hand out their whole
+                  // content in one read, so this saves a syscall per file on large trees
+};
+
+// Reads the whole file. Errors: not_found() for ENOENT; a message naming the path otherwise.
+Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit = kDefaultReadLimit);
+
+namespace detail {
+// Reads `name` relative to `dirfd` into out. Returns 0, or errno with *op set to "open" or "read" (EFBIG: too large).
+int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op);
+Error read_error(const char* op, const std::string& shown, int err, std::size_t limit);
+}  // namespace detail
+
+// Reads `name` relative to the open directory `dirfd` (openat: one path component to look up). `describe()` returns
+// the file's name for error messages and is called only on error, so large trees build no path strings.
+template <class Describe>
+Result<std::string> read_file_at(int dirfd, const char* name, Describe describe, std::size_t limit = kDefaultReadLimit,
+                                 ReadMode mode = ReadMode::kUntilEof) {
+  std::string out;
+  const char* op = "open";
+  if (int err = detail::read_at(dirfd, name, limit, mode, out, &op)) return detail::read_error(op, describe(), err, limit);
+  return out;
+}
+
+// Reads a file holding one unsigned integer (surrounding white space allowed).
+Result<unsigned long long> read_u64_file(const std::filesystem::path& path);
+
+// Names of the entries of a directory (no "." or ".."), sorted. Bounded by max_entries.
+Result<std::vector<std::string>> list_dir(const std::filesystem::path& path, std::size_t max_entries = 1 << 16);
+
+}  // namespace epc

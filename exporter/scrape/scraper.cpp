@@ -1,0 +1,79 @@
+#include "scrape/scraper.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "scrape/exposition.h"
+#include "scrape/series_cap.h"
+#include "scrape/version.h"
+
+namespace epc {
+
+Scraper::Scraper(std::vector<Named> collectors, std::function<void()> before_collect, Options options)
+    : collectors_(std::move(collectors)), before_collect_(std::move(before_collect)), options_(options) {}
+
+std::vector<prometheus::MetricFamily> Scraper::Collect() const {
+  std::lock_guard<std::timed_mutex> lock(mu_);
+  return collect_locked();
+}
+
+std::optional<std::vector<prometheus::MetricFamily>> Scraper::collect_within(std::chrono::milliseconds wait) const {
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(wait)) return std::nullopt;
+  return collect_locked();
+}
+
+std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait) const {
+  auto families = collect_within(wait);
+  if (!families) return std::nullopt;
+  CapStats cap = apply_workload_cap(*families, options_.max_workloads);
+  add_cap_metrics(*families, cap, options_.max_workloads);
+  return text_exposition(*families);
+}
+
+std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
+  if (before_collect_) before_collect_();
+
+  MetricSink sink;
+  struct Outcome {
+    const std::string* name;
+    bool ok;
+    double seconds;
+  };
+  std::vector<Outcome> outcomes;
+  for (const auto& [name, collector] : collectors_) {
+    // Each collector writes into its own sink, so a collector that fails half-way adds nothing partial.
+    MetricSink own;
+    auto start = std::chrono::steady_clock::now();
+    bool ok = false;
+    try {
+      Status s = collector->collect(own);
+      ok = s.ok();
+      if (!ok) spdlog::error("collector={} failed: {}", name, s.error().message);
+    } catch (const std::exception& e) {
+      spdlog::error("collector={} failed: {}", name, e.what());
+    } catch (...) {
+      spdlog::error("collector={} failed: unknown exception", name);
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    outcomes.push_back({&name, ok, secs});
+    if (!ok) continue;
+    // Moved, not copied: a scrape of thousands of series builds them once.
+    for (const auto& refused : sink.absorb(own.take()))
+      // Two collectors disagreeing on a family's type: keep the first, say so.
+      spdlog::error("collector={} metric {} dropped: written with two different types", name, refused);
+  }
+
+  sink.info("sgx_exporter_build_info", "A metric with a constant '1' value labeled by version and revision of epc_exporter.",
+            {{"version", kVersion}, {"revision", kRevision}, {"compiler", __VERSION__}});
+  for (const auto& o : outcomes)
+    sink.gauge("sgx_exporter_collector_success", "Whether a collector succeeded in this scrape (1) or failed (0).",
+               {{"collector", *o.name}}, o.ok ? 1 : 0);
+  for (const auto& o : outcomes)
+    sink.gauge("sgx_exporter_collector_duration_seconds", "Time a collector took in this scrape.",
+               {{"collector", *o.name}}, o.seconds);
+  return sink.take();
+}
+
+}  // namespace epc

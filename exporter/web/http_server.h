@@ -1,0 +1,91 @@
+// The HTTP front: / (landing page), /healthz, and the telemetry path.
+//
+// Event-driven (Boost.Asio + Boost.Beast): one I/O thread accepts and runs every connection, so a client that
+// connects and sends nothing, or sends its request a byte at a time, costs a socket and a few hundred bytes, never
+// a thread. Requests other than /healthz (authentication, scrape, serialisation, compression) run on a small fixed
+// worker pool and the response is handed back to the I/O thread. TLS is OpenSSL through asio::ssl, its context
+// configured by configure_tls_ctx() (web/tls.h).
+//
+// A thin adapter over the scrape pipeline: the telemetry path asks Scraper::render_within() for the exposition
+// text (collectors, self metrics, workload cap, serialisation all happen there) and only compresses and sends it.
+// prometheus-cpp's Exposer only serves registered collectables and cannot answer / or /healthz, return 405, cap
+// concurrent requests or check credentials.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "host/result.h"
+#include "web/web_config.h"
+
+namespace epc {
+
+class Scraper;
+
+struct HttpOptions {
+  std::string listen_address = ":9840";
+  std::string telemetry_path = "/metrics";
+  // Requests (other than /healthz) being served at once; one more is answered 503 with Retry-After.
+  unsigned max_requests = 40;
+  // Time a connection has to send a complete request (TLS handshake included) and to take its response; also the
+  // longest a scrape waits for another one to finish.
+  unsigned request_timeout_ms = 10000;
+  // Idle time allowed between requests on a kept-alive connection.
+  unsigned keep_alive_timeout_ms = 5000;
+  // Request line plus headers, and separately the body; larger requests are refused and the connection closed.
+  unsigned max_request_bytes = 8192;
+  // Open connections. At the cap the oldest connection that has not yet sent a complete request is closed to make
+  // room (failing that, the oldest idle kept-alive one), so clients that send nothing cannot lock scrapers out.
+  unsigned max_connections = 4096;
+  // Threads that serve requests off the I/O thread; 0: min(max_requests, 4). Scrapes are serialised by the
+  // scraper, so more threads only help authentication (bcrypt) and the landing page.
+  unsigned workers = 0;
+  // TLS from the web config: the port then speaks only TLS.
+  std::optional<TlsConfig> tls;
+  // Extra response headers (web config http_server_config.headers).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Called with the Authorization header ("" when absent) for every request except /healthz; false: 401.
+  // Runs on a worker thread, never on the I/O thread.
+  std::function<bool(std::string_view authorization)> authorize;
+};
+
+class HttpServer {
+ public:
+  static Result<std::unique_ptr<HttpServer>> start(HttpOptions options, const Scraper& scraper);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The ports actually bound (useful with port 0).
+  std::vector<int> ports() const;
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "[host]:port" as --web.listen-address takes it: ":9840" (every address, IPv6 and IPv4), "127.0.0.1:9840",
+// "[::1]:9840", "localhost:9840". The host comes back without brackets, "" for every address.
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+Result<ListenAddress> parse_listen_address(std::string_view address);
+
+// True when an Accept-Encoding header value allows gzip (RFC 9110 section 12.5.3: "gzip", "x-gzip" or "*" with a
+// non-zero q; an explicit gzip;q=0 refuses it).
+bool accepts_gzip(std::string_view accept_encoding);
+
+// The gzip member (RFC 1952) of data, at zlib's fastest level: a scrape is compressed once and sent once.
+Result<std::string> gzip_compress(std::string_view data);
+
+}  // namespace epc
