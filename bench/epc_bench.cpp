@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "exporter_client.h"
+#include "sim/sim_model.h"
 #include "workloads.h"
 
 namespace epcbench {
@@ -33,6 +34,9 @@ struct Options {
   std::optional<HttpUrl> exporter;
   WorkloadSelector selector;
   std::string attach_cmd, detach_cmd;
+  // sim only: the calibrated cost model (nullopt = raw, the userfaultfd timing alone) and its clock.
+  std::optional<sim::CostProfile> model;
+  double model_ghz = sim::kDefaultModelGhz;
 };
 
 Options g_opts;
@@ -228,6 +232,18 @@ void run_touch_case(benchmark::State& state, const std::string& bname, Pattern p
     state.counters["native_ns_per_touch"] = base.value();
     state.counters["slowdown_vs_native"] = ns_per_touch / base.value();
   }
+  // The calibrated model (sim only): what the same paging would cost at the profile's published per-event
+  // costs. Computed, not measured: the model_ prefix says so, and the JSON context names the profile.
+  if (bname == "sim" && g_opts.model && base && s1.load_backs && s1.evictions && touches > 0) {
+    sim::ModelInput in;
+    in.native_ns_per_touch = base.value();
+    in.load_backs_per_touch = static_cast<double>(*s1.load_backs - *s0.load_backs) / double(touches);
+    in.evictions_per_touch = static_cast<double>(*s1.evictions - *s0.evictions) / double(touches);
+    auto m = sim::model_touch_cost(*g_opts.model, g_opts.model_ghz, in);
+    state.counters["model_ns_per_touch"] = m.ns_per_touch;
+    state.counters["model_slowdown_vs_native"] = m.slowdown_vs_native;
+    state.counters["evictions_per_touch"] = in.evictions_per_touch;
+  }
   if (exp0 && exp1) {
     // The exporter's view of the same interval, beside the bench's own counts.
     state.counters["exporter_evicted"] = exp1->evicted - exp0->evicted;
@@ -349,13 +365,18 @@ void bm_exporter_overhead(benchmark::State& state, std::string bname, double rat
   std::fprintf(rc == 0 ? stdout : stderr,
                "usage: epc_bench [--backend=sim,native,sgx|all] [--epc-mib=N] [--ratios=R,...]\n"
                "                 [--patterns=sequential,random,strided] [--enclaves=N,...] [--contend-ratios=R,...]\n"
-               "                 [--build-pages=N,...] [--smoke]\n"
+               "                 [--build-pages=N,...] [--smoke] [--sim-model=raw|vault|cycles:F,E] [--sim-model-ghz=G]\n"
                "                 [--exporter-url=http://HOST:PORT/metrics] [--exporter-pod=NS/POD | --exporter-cgroup=PATH]\n"
                "                 [--exporter-attach-cmd=CMD --exporter-detach-cmd=CMD] [Google Benchmark flags]\n"
                "  --epc-mib       model EPC size of the sim backend (and the native reference), default 16\n"
                "  --sgx-epc-mib   EPC size for the sgx backend where the host reports none (sysfs, CPUID 0x12)\n"
                "  --ratios        working set / EPC ratios of the touch cases, default 0.25..4\n"
-               "  --smoke         small, fast run: 2 MiB model EPC, ratios 0.5 and 2, sequential and random\n");
+               "  --smoke         small, fast run: 2 MiB model EPC, ratios 0.5 and 2, sequential and random\n"
+               "  --sim-model     sim cost model: raw (default; the userfaultfd timing only) or a profile of published\n"
+               "                  per-event SGX costs (vault: about 40K cycles per page swap, VAULT ASPLOS'18), or\n"
+               "                  cycles:F,E (F cycles per load-back, E per eviction); adds model_ns_per_touch and\n"
+               "                  model_slowdown_vs_native (computed from the exact paging counts, not measured)\n"
+               "  --sim-model-ghz clock the model converts cycles at, default 3.0 (an assumption)\n");
   std::exit(rc);
 }
 
@@ -422,6 +443,12 @@ std::vector<char*> parse_flags(int argc, char** argv, bool* has_min_time) {
     } else if (auto v = val("--build-pages")) {
       g_opts.build_pages.clear();
       for (auto& n : split(*v)) g_opts.build_pages.push_back(static_cast<std::size_t>(to_double("--build-pages", n, 1, 1 << 26)));
+    } else if (auto v = val("--sim-model")) {
+      auto m = sim::parse_sim_model(*v);
+      if (!m) usage(2, "--sim-model: " + m.error());
+      g_opts.model = m.value();
+    } else if (auto v = val("--sim-model-ghz")) {
+      g_opts.model_ghz = to_double("--sim-model-ghz", *v, 0.1, 10);
     } else if (auto v = val("--exporter-url")) {
       auto u = parse_http_url(*v);
       if (!u) usage(2, "--exporter-url: " + u.error());
@@ -512,6 +539,15 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&n, rest.data());
   if (benchmark::ReportUnrecognizedArguments(n, rest.data())) return 2;
   epcbench::register_all();
+  if (const auto& m = epcbench::g_opts.model) {
+    // Into the JSON's context, so every figure derived from model_* carries its provenance.
+    benchmark::AddCustomContext("sim_model", m->name);
+    benchmark::AddCustomContext("sim_model_source", m->source);
+    benchmark::AddCustomContext("sim_model_fault_cycles", std::to_string(m->fault_cycles));
+    benchmark::AddCustomContext("sim_model_ewb_cycles", std::to_string(m->ewb_cycles));
+    benchmark::AddCustomContext("sim_model_ghz", std::to_string(epcbench::g_opts.model_ghz));
+    benchmark::AddCustomContext("sim_model_note", "model_* counters are computed (software model), not measured");
+  }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CI smoke run of epc_bench: small model EPC (2 MiB), a few seconds. Checks the curve's shape on the sim
 backend (a working set above the model EPC is markedly slower than one below it, and only then are pages
-evicted), that the sgx backend skips with a clear reason where there is no SGX, that bad flags are refused,
+evicted), that the calibrated cost model (--sim-model=vault) adds its model_* figures and that they follow
+from the paging counts, that the sgx backend skips with a clear reason where there is no SGX, that bad flags are refused,
 and that the plot script turns the JSON into an SVG labelled as a software model. Exit 77 = skipped."""
 import argparse
 import json
@@ -30,12 +31,15 @@ def main():
     out_json = os.path.join(a.out, "smoke.json")
 
     # Bad flags: a clear error and exit code 2, no crash.
-    for bad in (["--backend=bogus"], ["--epc-mib=abc"], ["--ratios=1,x"], ["--exporter-url=ftp://x"], ["--nope"]):
+    for bad in (["--backend=bogus"], ["--epc-mib=abc"], ["--ratios=1,x"], ["--exporter-url=ftp://x"], ["--nope"],
+                ["--sim-model=bogus"], ["--sim-model=icelake"], ["--sim-model=cycles:1"], ["--sim-model-ghz=0"]):
         p = run([a.bench] + bad, 30)
         if p.returncode != 2 or "epc_bench:" not in p.stderr:
             fail(f"{bad}: expected exit 2 with a message, got {p.returncode}: {p.stderr[-300:]}")
 
-    p = run([a.bench, "--smoke", "--backend=sim,native", "--benchmark_filter=^touch/",
+    # The calibrated model rides along: CI runs the sim with the vault profile (VAULT, ASPLOS'18: ~40K cycles
+    # per page swap) so the model's figures are produced and checked on every build.
+    p = run([a.bench, "--smoke", "--backend=sim,native", "--benchmark_filter=^touch/", "--sim-model=vault",
              f"--benchmark_out={out_json}", "--benchmark_out_format=json"], 180)
     sys.stderr.write(p.stdout[-4000:] + p.stderr[-2000:])
     if p.returncode != 0:
@@ -76,6 +80,21 @@ def main():
         # against itself vary by a few x.
         if lo["slowdown_vs_native"] > 20:
             fail(f"{pattern}: below the EPC the model should cost about native, got x{lo['slowdown_vs_native']:.1f}")
+        # The calibrated model: native + load-backs/touch x 40000 cycles at 3 GHz (+ 0 per eviction). Exact
+        # below the EPC (no paging: x1), and recomputable from the reported counts above it.
+        for c in (lo, hi):
+            for k in ("model_ns_per_touch", "model_slowdown_vs_native", "evictions_per_touch"):
+                if k not in c:
+                    fail(f"{c['name']}: --sim-model=vault but no {k}")
+            want = c["native_ns_per_touch"] + c["load_backs_per_touch"] * 40000 / 3.0
+            if abs(c["model_ns_per_touch"] - want) > 1e-6 * want + 1e-9:
+                fail(f"{c['name']}: model_ns_per_touch {c['model_ns_per_touch']} != {want} from the counts")
+        if lo["model_slowdown_vs_native"] != 1:
+            fail(f"{pattern}: no paging below the EPC, yet the model says x{lo['model_slowdown_vs_native']}")
+        print(f"model (vault) {pattern}: ws/EPC 2.0 -> {hi['model_ns_per_touch']:.0f} ns/touch "
+              f"(x{hi['model_slowdown_vs_native']:.0f}, computed, not measured)", file=sys.stderr)
+    if data.get("context", {}).get("sim_model") != "vault" or "VAULT" not in data["context"].get("sim_model_source", ""):
+        fail(f"JSON context does not name the model profile and its source: {data.get('context')}")
     nat = cases.get("touch/native/sequential/ws_over_epc:2.00")
     if not nat or nat.get("error_occurred"):
         fail("native baseline case missing or failed")
@@ -98,6 +117,8 @@ def main():
     text = open(svg).read()
     if "<svg" not in text or "software model" not in text or "sim sequential" not in text:
         fail("plot is not an SVG labelled as a software model with the sim series")
+    if "model (vault) sequential" not in text:
+        fail("plot has no 'model (vault)' series for a run with --sim-model=vault")
     p = run([sys.executable, a.plot, os.devnull, "-o", svg], 60)
     if p.returncode == 0:
         fail("plot_bench accepted an empty input")
