@@ -178,6 +178,10 @@ def row_of(res, workloads):
         "ne_p50_ms": n["p50_s"] * 1e3, "ne_p99_ms": n["p99_s"] * 1e3, "ne_cpu_ms": n["cpu_s_per_scrape"] * 1e3,
         "ne_rss_mib": n["vm_rss_kib"] / 1024, "ne_hwm_mib": n["vm_hwm_kib"] / 1024, "ne_series": n["series"],
         "rounds": res["bench"]["rounds"], "clk_tck": res["bench"]["clk_tck"],
+        # the last timed scrape's own account of its collectors (sgx_exporter_collector_duration_seconds), ms
+        "epc_collector_ms": {m.group(1): float(m.group(2)) * 1e3 for m in
+                             (re.match(r'.*collector="([^"]+)"\}\s+(\S+)', x) for x in e.get("collector_durations", []))
+                             if m},
     }
 
 
@@ -200,6 +204,9 @@ def print_main(r, kernel):
         goal = f"  {verdict(q)}" if k in ("p50_ms", "p99_ms", "rss_mib") else ""
         print(f"{label + ' ' + unit:19} {e:12.2f} {n:13.2f} {q:6.2f}{goal}")
     print(f"{'series':19} {r['series']:12d} {r['ne_series']:13d}")
+    if r["epc_collector_ms"]:
+        print("epc_exporter's last timed scrape, collector durations: " +
+              ", ".join(f"{k} {v:.1f} ms" for k, v in sorted(r["epc_collector_ms"].items(), key=lambda kv: -kv[1])))
 
 
 def main():

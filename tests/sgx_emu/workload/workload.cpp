@@ -1437,6 +1437,7 @@ struct Target {
   std::vector<double> lat;
   std::uint64_t bytes = 0, series = 0;
   long long ticks0 = 0, ticks1 = 0;
+  std::vector<std::string> durations;  // the last body's sgx_exporter_collector_duration_seconds samples
 };
 
 double http_get(int port, std::string& body, std::string& err) {
@@ -1540,7 +1541,8 @@ double percentile(std::vector<double> v, double p) {  // nearest rank, like test
 // sgx_emu_workload scrape --target NAME:PORT:PID [--target ...] [--rounds 40] [--warmup 3] --out FILE
 // Rounds of one GET to each target in turn (alternating, so both see the same guest); per target: latency to the
 // last byte (p50, p99, all samples), CPU time of its process over the rounds (/proc/PID/stat utime + stime) per
-// scrape, VmRSS and VmHWM after, the last body's size and series count. Exit 0, or 2 when a GET failed.
+// scrape, VmRSS and VmHWM after, the last body's size, series count and sgx_exporter_collector_duration_seconds
+// samples (where the exporter's time went). Exit 0, or 2 when a GET failed.
 int cmd_scrape(int argc, char** argv) {
   std::vector<Target> targets;
   int rounds = 40, warmup = 3;
@@ -1591,8 +1593,11 @@ int cmd_scrape(int argc, char** argv) {
         t.bytes = body.size();
         std::istringstream in(body);
         std::string line;
-        while (std::getline(in, line))
-          if (!line.empty() && line[0] != '#') ++t.series;
+        while (std::getline(in, line)) {
+          if (line.empty() || line[0] == '#') continue;
+          ++t.series;
+          if (line.rfind("sgx_exporter_collector_duration_seconds{", 0) == 0) t.durations.push_back(line);
+        }
       }
     }
   const double wall = double(now_ns() - t0) / 1e9;
@@ -1610,7 +1615,9 @@ int cmd_scrape(int argc, char** argv) {
       << ", \"cpu_ticks\": " << dt << ", \"cpu_s_per_scrape\": " << double(dt) / double(tck) / rounds
       << ", \"vm_rss_kib\": " << proc_status_kib(t.pid, "VmRSS") << ", \"vm_hwm_kib\": "
       << proc_status_kib(t.pid, "VmHWM") << ", \"threads\": " << proc_status_kib(t.pid, "Threads")
-      << ", \"bytes\": " << t.bytes << ", \"series\": " << t.series << ", \"latency_s\": [";
+      << ", \"bytes\": " << t.bytes << ", \"series\": " << t.series << ", \"collector_durations\": [";
+    for (std::size_t k = 0; k < t.durations.size(); ++k) o << (k ? ", " : "") << json_str(t.durations[k]);
+    o << "], \"latency_s\": [";
     for (std::size_t k = 0; k < t.lat.size(); ++k) o << (k ? ", " : "") << t.lat[k];
     o << "]}";
   }
