@@ -16,7 +16,8 @@ the ratios of two programs scraped alternately in the same guest do.
 Checks that the scrape really holds the scenario: one sgx_enclaves series per workload (1,000, each with its 2
 enclaves), 2,000 enclaves tracked, the enclaves' EPC (resident bytes: pages added + SECS + VA) in their
 workloads, no series summed into cgroup="_overflow", no dropped probe events, every probe attached whose
-function the kernel has. Exit 1 when that fails or the run breaks, 77 when the kernel, QEMU or node_exporter is not available here; timing never fails it.
+function the kernel has. Exit 1 when that fails or the run breaks, 77 when the kernel, QEMU or node_exporter is
+not available here; timing never fails it.
 
 --growth: the same at each workload count (one guest each; a count the guest cannot hold fails that row only),
 scrape time and RSS with node_exporter's and each step against linear; --growth-json writes the rows for
