@@ -136,8 +136,14 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
   const Digest mrenclave = compute_mrenclave(l);
   Digest signed_hash = mrenclave;
   if (opts.wrong_measurement) signed_hash[0] ^= 0xff;
-  auto ss = make_sigstruct(signed_hash, key, so);
-  if (!ss) return R::fail(ss.error());
+  Sigstruct sig;
+  if (opts.presigned) {
+    sig = *opts.presigned;
+  } else {
+    auto ss = make_sigstruct(signed_hash, key, so);
+    if (!ss) return R::fail(ss.error());
+    sig = ss.value();
+  }
 
   int fd = open(kDevice, O_RDWR | O_CLOEXEC);
   if (fd < 0) return R::fail(errno_text(kDevice));
@@ -229,9 +235,10 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     b.mrenclave = mrenclave;
     b.attributes = attributes;
     b.init_error = std::move(init_error);
+    b.sigstruct = sig;
     return b;
   };
-  sgx_enclave_init init{reinterpret_cast<std::uint64_t>(&ss.value())};
+  sgx_enclave_init init{reinterpret_cast<std::uint64_t>(&sig)};
   int rc = ioctl(fd, SGX_IOC_ENCLAVE_INIT, &init);
   if (rc != 0) {
     std::string why = rc > 0 ? "SGX_IOC_ENCLAVE_INIT: EINIT error code " + std::to_string(rc)

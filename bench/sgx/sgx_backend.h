@@ -37,6 +37,9 @@ struct CreateOptions {
   // A failed INIT is returned as a BuiltEnclave with init_error set, fd open and nothing mapped (the enclave
   // stays alive, uninitialised), not as an error.
   bool keep_uninitialised = false;
+  // A SIGSTRUCT an earlier create_enclave returned (BuiltEnclave::sigstruct) for the same layout and options: INIT
+  // uses it as is instead of signing again (RSA-3072 signing dominates a small enclave's creation under emulation).
+  const Sigstruct* presigned = nullptr;
 };
 struct BuiltEnclave {
   int fd = -1;
@@ -45,6 +48,7 @@ struct BuiltEnclave {
   Digest mrenclave{};      // the image's measurement (what the SIGSTRUCT signs unless wrong_measurement)
   std::uint64_t attributes = 0;  // SECS attributes
   std::string init_error;  // keep_uninitialised: why INIT failed ("" when it succeeded)
+  Sigstruct sigstruct{};   // what INIT was given (CreateOptions::presigned for the next identical enclave)
 };
 Result<BuiltEnclave> create_enclave(Layout layout, EVP_PKEY* key, const CreateOptions& opts);
 }  // namespace sgx

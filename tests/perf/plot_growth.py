@@ -2,6 +2,7 @@
 """Turn perf.py's --growth-json into an SVG of scrape cost against workload count, epc_exporter beside
 node_exporter, on log-log axes: a line parallel to the dashed 'linear' guide grows linearly, a steeper one worse.
 Left: scrape CPU time per scrape and p50 latency (ms). Right: RSS (MiB). Standard library only.
+Also reads tests/perf/ebpf_scale.py's --growth-json (the eBPF path in a QEMU guest): its "title" and "x_label".
 
 usage: plot_growth.py GROWTH.json -o OUT.svg [--note N]
 """
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from plot_bench import nice_log_ticks as log_ticks  # noqa: E402  (the bench plot's 1-2-5 log ticks)
 
 
-def panel(o, rows, x0, y0, pw, ph, lines, ylabel):
+def panel(o, rows, x0, y0, pw, ph, lines, ylabel, xlabel="workloads (pods + containers, all using EPC; log)"):
     xs = [r["workloads"] for r in rows]
     ys = [r[k] for k, _, _, _ in lines for r in rows if r[k] > 0]
     xlo, xhi = min(xs) / 1.5, max(xs) * 1.5
@@ -37,8 +38,7 @@ def panel(o, rows, x0, y0, pw, ph, lines, ylabel):
     for x in xs:
         o.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{y0 + ph}" y2="{y0 + ph + 4}" stroke="#888"/>')
         o.append(f'<text x="{px(x):.1f}" y="{y0 + ph + 18}" text-anchor="middle">{x:,}</text>')
-    o.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 36}" text-anchor="middle">workloads (pods + containers, '
-             f'all using EPC; log)</text>')
+    o.append(f'<text x="{x0 + pw / 2}" y="{y0 + ph + 36}" text-anchor="middle">{html.escape(xlabel)}</text>')
     cy = y0 + ph / 2
     o.append(f'<text x="{x0 - 50}" y="{cy}" text-anchor="middle" transform="rotate(-90 {x0 - 50} {cy})">'
              f'{html.escape(ylabel)}</text>')
@@ -63,11 +63,13 @@ def panel(o, rows, x0, y0, pw, ph, lines, ylabel):
 
 def render(data, note):
     rows = sorted(data["rows"], key=lambda r: r["workloads"])
+    # perf.py's rows (misc cgroup files) by default; tests/perf/ebpf_scale.py names its own path and x axis.
+    title = data.get("title", "Scrape cost against workloads: epc_exporter (misc sgx_epc files) and node_exporter")
+    xl = {"xlabel": data["x_label"]} if "x_label" in data else {}
     W, H, L, T, PW, PH, GAP = 960, 490, 80, 80, 370, 300, 110
     o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
          'font-family="sans-serif" font-size="12">', f'<rect width="{W}" height="{H}" fill="white"/>',
-         f'<text x="{L}" y="24" font-size="16" font-weight="bold">Scrape cost against workloads: epc_exporter '
-         f'(misc sgx_epc files) and node_exporter</text>']
+         f'<text x="{L}" y="24" font-size="16" font-weight="bold">{html.escape(title)}</text>']
     for i, line in enumerate(note.split("\n")[:2]):
         o.append(f'<text x="{L}" y="{44 + 16 * i}" fill="#444">{html.escape(line)}</text>')
     time_lines = [("epc_cpu_ms", "epc_exporter CPU ms/scrape", "#d62728", ""),
@@ -76,8 +78,8 @@ def render(data, note):
                   ("ne_p50_ms", "node_exporter p50 ms", "#1f77b4", "6,3")]
     rss_lines = [("epc_rss_mib", "epc_exporter RSS MiB", "#d62728", ""),
                  ("ne_rss_mib", "node_exporter RSS MiB", "#1f77b4", "")]
-    panel(o, rows, L, T, PW, PH, time_lines, "ms per scrape (log)")
-    panel(o, rows, L + PW + GAP, T, PW, PH, rss_lines, "RSS MiB (log)")
+    panel(o, rows, L, T, PW, PH, time_lines, "ms per scrape (log)", **xl)
+    panel(o, rows, L + PW + GAP, T, PW, PH, rss_lines, "RSS MiB (log)", **xl)
     ly = H - 22
     for i, (label, color, dash) in enumerate([("epc_exporter", "#d62728", ""), ("node_exporter", "#1f77b4", ""),
                                                ("solid: CPU ms per scrape (left), RSS (right)", "#444", ""),

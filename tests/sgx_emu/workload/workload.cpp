@@ -4,15 +4,19 @@
 // MAP_SHARED) and touching their pages from outside the enclave. On the SGX-emulating test kernel the EPC is
 // plain RAM, so every page written must read back intact after eviction and load-back: checked, reported.
 //
-//   sgx_emu_workload run --plan FILE --out workload.json --ready FILE --release FIFO [--cgroup-root DIR]
+//   sgx_emu_workload run --plan FILE --out workload.json --ready FILE --release FIFO [--cgroup-root DIR] [--compact]
 //   sgx_emu_workload idle [--stats FILE] [--stable-ms 1000] [--poll-ms 50] [--timeout-s 120]
+//   sgx_emu_workload scrape --target NAME:PORT:PID [--target ...] [--rounds 40] [--warmup 3] --out FILE
 //
 // `run`: one process per plan `proc` (container or service), one thread per enclave, all concurrently. After
 // every enclave finished its passes (and restarted containers ran), it writes the ready file, then keeps every
 // enclave alive until a line is written to the release FIFO; then releases everything, waits for all
 // processes and writes workload.json. Exit 0 when no operation failed (data mismatches are reported, not
 // judged), 2 when one did.
+// `run --compact`: one process creates every proc's enclaves, moving itself into each proc's cgroup in turn (scale
+// scenarios; see run_compact).
 // `idle`: waits until the emulation's EWB and ELDU counts stop changing (ksgxd idle), prints the stats file.
+// `scrape`: timed scrapes of exporters, alternating (see cmd_scrape).
 //
 // Plan lines (key=value, values without spaces, empty allowed):
 //   proc <i> cgroup=<path below the cgroup root> ns=<namespace> pod=<pod> container=<name> container_id=<hex>
@@ -47,6 +51,8 @@
 #include <linux/perf_event.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -60,13 +66,16 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -1075,10 +1084,23 @@ bool mkdirs(const std::string& path) {
   return true;
 }
 
+int run_compact(const Plan& plan, const std::string& out, const std::string& ready, const std::string& release,
+                const std::string& cg_root);
+
 int cmd_run(int argc, char** argv) {
   std::string plan_path, out = "workload.json", ready, release, cg_root = "/sys/fs/cgroup";
-  for (int i = 2; i + 1 < argc; i += 2) {
+  bool compact = false;
+  for (int i = 2; i < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--compact") {
+      compact = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s needs a value\n", a.c_str());
+      return 64;
+    }
     if (a == "--plan") plan_path = argv[i + 1];
     else if (a == "--out") out = argv[i + 1];
     else if (a == "--ready") ready = argv[i + 1];
@@ -1090,6 +1112,7 @@ int cmd_run(int argc, char** argv) {
     }
   }
   Plan plan = read_plan(plan_path);
+  if (compact) return run_compact(plan, out, ready, release, cg_root);
   g_pauses = plan.pauses;
   const int np = int(plan.procs.size());
   // A proc is alive at the scrape unless a restart replaces it.
@@ -1249,6 +1272,359 @@ int cmd_run(int argc, char** argv) {
   return failed ? 2 : 0;
 }
 
+// ---- compact (run --compact) ----
+
+// Every proc's enclaves created by this one process, proc after proc: it creates the proc's cgroup, moves itself
+// there (cgroup.procs: the driver's caller is then that cgroup's task, and the probes take the owner's cgroup
+// from the task calling sgx_encl_create), creates that proc's enclaves, and goes on to the next proc; then it
+// keeps every enclave alive (fd open, segments mapped) until release. For scale scenarios: 1,000 workloads do not
+// fit in a TCG guest as 1,000 processes. Enclaves are not touched (passes=0) and identical ones share the
+// SIGSTRUCT of the first (signed once: RSA-3072 dominates a small enclave's creation under TCG).
+int run_compact(const Plan& plan, const std::string& out, const std::string& ready, const std::string& release,
+                const std::string& cg_root) {
+  for (const auto& p : plan.procs)
+    if (p.after >= 0) throw std::runtime_error("--compact: no container restarts (after=)");
+  if (!plan.pauses.empty()) throw std::runtime_error("--compact: no pauses");
+  for (const auto& e : plan.encls)
+    if (e.toucher != "self" || e.passes || e.eaug || e.remove || e.inside || e.init_should_fail())
+      throw std::runtime_error("--compact: enclave " + std::to_string(e.idx) +
+                               ": only untouched enclaves (passes=0, no eaug/remove/inside/fork/fd passing/INIT failure)");
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const rlim_t want = plan.encls.size() + 256;
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    if (rl.rlim_max < want) rl.rlim_max = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) throw std::runtime_error(errno_text("setrlimit RLIMIT_NOFILE"));
+  }
+  auto key = epcbench::sgx::load_private_key_pem(epcbench::sgx::embedded_signing_key_pem());
+  auto key2 = epcbench::sgx::load_private_key_pem(
+      {reinterpret_cast<const std::uint8_t*>(epc_emu_second_key),
+       std::size_t(epc_emu_second_key_end - epc_emu_second_key)});
+  if (!key || !key2) throw std::runtime_error("signing key: " + (!key ? key.error() : key2.error()));
+  EVP_PKEY* const keys[2] = {key.value().get(), key2.value().get()};
+  auto image = epcbench::sgx::embedded_enclave_image();
+  auto probe = epcbench::sgx::layout_from_elf(image, 0);
+  if (!probe) throw std::runtime_error(probe.error());
+  const std::uint64_t image_pages = probe.value().image_size / kPage;
+  std::vector<std::vector<int>> by_proc(plan.procs.size());
+  for (const auto& e : plan.encls) by_proc[e.proc].push_back(e.idx);
+  std::map<std::string, std::unique_ptr<epcbench::sgx::Sigstruct>> signed_once;
+
+  std::vector<std::string> results(plan.encls.size()), errors;
+  std::vector<Held> held;
+  held.reserve(plan.encls.size());
+  const std::uint64_t start_ns = now_ns();
+  std::uint64_t join_ns = 0, create_ns = 0;
+  for (const auto& p : plan.procs) {
+    std::string err;
+    std::uint64_t t0 = now_ns();
+    if (!mkdirs(cg_root + "/" + p.cgroup)) {
+      errors.push_back(errno_text("mkdir cgroup " + p.cgroup));
+      break;
+    }
+    if (!join_cgroup(cg_root, p.cgroup, err)) {
+      errors.push_back(err);
+      break;
+    }
+    std::uint64_t t1 = now_ns();
+    join_ns += t1 - t0;
+    for (int ei : by_proc[p.idx]) {
+      const Encl& e = plan.encls[ei];
+      std::string cerr;
+      Identity ident;
+      std::uint64_t c0 = now_ns(), c1 = c0;
+      do {
+        if (e.add < image_pages + 1) {
+          cerr = "add_pages " + std::to_string(e.add) + " < image pages + 1";
+          break;
+        }
+        auto lay = epcbench::sgx::layout_from_elf(image, e.add - image_pages);
+        if (!lay) {
+          cerr = lay.error();
+          break;
+        }
+        CreateOptions co;
+        co.encl_size = e.size;
+        co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
+        co.debug = e.debug;
+        co.provision_key = e.provision;
+        co.grant_provision = e.grant;
+        co.isvprodid = e.isvprodid;
+        co.isvsvn = e.isvsvn;
+        const std::string sig_key = std::to_string(e.size) + "/" + std::to_string(e.add) + "/" +
+                                    std::to_string(e.debug) + "/" + std::to_string(e.provision) + "/" +
+                                    std::to_string(e.key) + "/" + std::to_string(e.isvprodid) + "/" +
+                                    std::to_string(e.isvsvn);
+        auto it = signed_once.find(sig_key);
+        if (it != signed_once.end()) co.presigned = it->second.get();
+        auto b = epcbench::sgx::create_enclave(lay.value(), keys[e.key], co);
+        c1 = now_ns();
+        if (!b) {
+          cerr = b.error();
+          break;
+        }
+        BuiltEnclave& be = b.value();
+        if (it == signed_once.end())
+          signed_once.emplace(sig_key, std::make_unique<epcbench::sgx::Sigstruct>(be.sigstruct));
+        ident.mrenclave = hex_of(be.mrenclave);
+        ident.mrsigner = hex_of(epcbench::sgx::mrsigner_of(keys[e.key]));
+        ident.attributes = be.attributes;
+        held.push_back({be.fd, be.base, be.layout.encl_size});
+      } while (false);
+      create_ns += c1 - c0;
+      results[ei] = result_json(plan, e, TouchResult{}, cerr, c1 - c0, image_pages, true, ident);
+      if (!cerr.empty()) errors.push_back("enclave " + std::to_string(ei) + ": " + cerr);
+    }
+    if (!errors.empty()) break;
+    if ((p.idx + 1) % 250 == 0)
+      std::fprintf(stderr, "sgx_emu_workload: compact: %d procs, %zu enclaves (%.1f s)\n", p.idx + 1, held.size(),
+                   double(now_ns() - start_ns) / 1e9);
+  }
+  {  // out of the last workload's cgroup: what this process does from now on is nobody's
+    std::string err;
+    join_cgroup(cg_root, ".", err);
+  }
+  const std::uint64_t ready_ns = now_ns();
+  std::fprintf(stderr,
+               "sgx_emu_workload: compact: %zu procs, %zu enclaves alive (%.3f s: cgroups %.3f s, enclaves %.3f s); "
+               "waiting for release\n",
+               plan.procs.size(), held.size(), double(ready_ns - start_ns) / 1e9, double(join_ns) / 1e9,
+               double(create_ns) / 1e9);
+  if (!ready.empty()) std::ofstream(ready) << "ready\n";
+  if (!release.empty()) {
+    std::ifstream rel(release);
+    std::string line;
+    std::getline(rel, line);
+  }
+  const std::uint64_t release_ns = now_ns();
+  for (const auto& h : held) {
+    if (h.size) munmap(h.base, h.size);
+    close(h.fd);
+  }
+  const std::uint64_t end_ns = now_ns();
+  bool failed = !errors.empty();
+  std::ofstream o(out);
+  o.precision(9);
+  o << "{\"enclaves\": [";
+  bool first = true;
+  for (const auto& r : results) {
+    if (r.empty()) {
+      failed = true;
+      continue;
+    }
+    o << (first ? "\n  " : ",\n  ") << r;
+    first = false;
+  }
+  o << "\n], \"errors\": [";
+  for (std::size_t i = 0; i < errors.size(); ++i) o << (i ? ", " : "") << json_str(errors[i]);
+  o << "], \"compact\": true, \"ready_seconds\": " << double(ready_ns - start_ns) / 1e9
+    << ", \"cgroup_join_seconds\": " << double(join_ns) / 1e9 << ", \"create_seconds\": " << double(create_ns) / 1e9
+    << ", \"release_seconds\": " << double(end_ns - release_ns) / 1e9 << ", \"ok\": " << (failed ? "false" : "true")
+    << "}\n";
+  o.close();
+  return failed ? 2 : 0;
+}
+
+// ---- scrape ----
+
+// One GET of http://127.0.0.1:<port>/metrics (HTTP/1.0, no compression); seconds from before connect() to the
+// last byte, or < 0 on failure (err says why).
+struct Target {
+  std::string name;
+  int port = 0;
+  int pid = 0;
+  std::vector<double> lat;
+  std::uint64_t bytes = 0, series = 0;
+  long long ticks0 = 0, ticks1 = 0;
+  std::vector<std::string> durations;  // the last body's sgx_exporter_collector_duration_seconds samples
+};
+
+double http_get(int port, std::string& body, std::string& err) {
+  body.clear();
+  const std::uint64_t t0 = now_ns();
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    err = errno_text("socket");
+    return -1;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(std::uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    err = errno_text("connect :" + std::to_string(port));
+    close(s);
+    return -1;
+  }
+  std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nUser-Agent: sgx_emu_workload\r\nAccept: text/plain\r\n\r\n";
+  if (!write_all(s, req.data(), req.size())) {
+    err = errno_text("send");
+    close(s);
+    return -1;
+  }
+  std::string resp;
+  char buf[65536];
+  std::uint64_t t_last = t0;
+  while (true) {
+    ssize_t n = read(s, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno_text("recv");
+      close(s);
+      return -1;
+    }
+    if (n == 0) break;
+    t_last = now_ns();
+    resp.append(buf, std::size_t(n));
+  }
+  close(s);
+  auto hdr_end = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.", 0) != 0 || hdr_end == std::string::npos || resp.compare(9, 3, "200") != 0) {
+    err = "bad response: " + resp.substr(0, std::min<std::size_t>(resp.size(), 80));
+    return -1;
+  }
+  std::string headers = resp.substr(0, hdr_end);
+  for (auto& c : headers) c = char(std::tolower(static_cast<unsigned char>(c)));
+  body = resp.substr(hdr_end + 4);
+  if (headers.find("transfer-encoding: chunked") != std::string::npos) {  // HTTP/1.0 should not get it; decode
+    std::string dec;
+    std::size_t i = 0;
+    while (i < body.size()) {
+      std::size_t le = body.find("\r\n", i);
+      if (le == std::string::npos) break;
+      std::size_t n = std::stoul(body.substr(i, le - i), nullptr, 16);
+      if (n == 0) break;
+      dec.append(body, le + 2, n);
+      i = le + 2 + n + 2;
+    }
+    body.swap(dec);
+  }
+  return double(t_last - t0) / 1e9;
+}
+
+long long proc_ticks(int pid) {  // utime + stime of the whole process (every thread), in clock ticks
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto rp = s.rfind(')');
+  if (rp == std::string::npos) return -1;
+  std::istringstream in(s.substr(rp + 2));
+  std::string tok;
+  long long ut = 0, st = 0;
+  for (int field = 3; in >> tok; ++field) {  // field 3 is the state
+    if (field == 14) ut = std::stoll(tok);
+    if (field == 15) {
+      st = std::stoll(tok);
+      return ut + st;
+    }
+  }
+  return -1;
+}
+
+long long proc_status_kib(int pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key + ":", 0) == 0) return std::stoll(line.substr(key.size() + 1));
+  return -1;
+}
+
+double percentile(std::vector<double> v, double p) {  // nearest rank, like tests/perf/perf.py's pct()
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  long k = std::lround(p / 100.0 * double(v.size()) + 0.5) - 1;
+  k = std::max(0L, std::min(long(v.size()) - 1, k));
+  return v[std::size_t(k)];
+}
+
+// sgx_emu_workload scrape --target NAME:PORT:PID [--target ...] [--rounds 40] [--warmup 3] --out FILE
+// Rounds of one GET to each target in turn (alternating, so both see the same guest); per target: latency to the
+// last byte (p50, p99, all samples), CPU time of its process over the rounds (/proc/PID/stat utime + stime) per
+// scrape, VmRSS and VmHWM after, the last body's size, series count and sgx_exporter_collector_duration_seconds
+// samples (where the exporter's time went). Exit 0, or 2 when a GET failed.
+int cmd_scrape(int argc, char** argv) {
+  std::vector<Target> targets;
+  int rounds = 40, warmup = 3;
+  std::string out;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--target") {
+      Target t;
+      auto c1 = v.find(':'), c2 = v.rfind(':');
+      if (c1 == std::string::npos || c2 == c1) throw std::runtime_error("--target NAME:PORT:PID, not " + v);
+      t.name = v.substr(0, c1);
+      t.port = std::stoi(v.substr(c1 + 1, c2 - c1 - 1));
+      t.pid = std::stoi(v.substr(c2 + 1));
+      targets.push_back(t);
+    } else if (a == "--rounds") {
+      rounds = std::stoi(v);
+    } else if (a == "--warmup") {
+      warmup = std::stoi(v);
+    } else if (a == "--out") {
+      out = v;
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 64;
+    }
+  }
+  if (targets.empty() || out.empty() || rounds < 1) {
+    std::fprintf(stderr, "scrape: needs --target and --out\n");
+    return 64;
+  }
+  std::string body, err;
+  for (int w = 0; w < warmup; ++w)
+    for (auto& t : targets)
+      if (http_get(t.port, body, err) < 0) {
+        std::fprintf(stderr, "scrape: %s (warm-up): %s\n", t.name.c_str(), err.c_str());
+        return 2;
+      }
+  for (auto& t : targets) t.ticks0 = proc_ticks(t.pid);
+  const std::uint64_t t0 = now_ns();
+  for (int r = 0; r < rounds; ++r)
+    for (auto& t : targets) {
+      double s = http_get(t.port, body, err);
+      if (s < 0) {
+        std::fprintf(stderr, "scrape: %s round %d: %s\n", t.name.c_str(), r, err.c_str());
+        return 2;
+      }
+      t.lat.push_back(s);
+      if (r == rounds - 1) {
+        t.bytes = body.size();
+        std::istringstream in(body);
+        std::string line;
+        while (std::getline(in, line)) {
+          if (line.empty() || line[0] == '#') continue;
+          ++t.series;
+          if (line.rfind("sgx_exporter_collector_duration_seconds{", 0) == 0) t.durations.push_back(line);
+        }
+      }
+    }
+  const double wall = double(now_ns() - t0) / 1e9;
+  for (auto& t : targets) t.ticks1 = proc_ticks(t.pid);
+  const long tck = sysconf(_SC_CLK_TCK);
+  std::ofstream o(out);
+  o.precision(9);
+  o << "{\"rounds\": " << rounds << ", \"warmup\": " << warmup << ", \"clk_tck\": " << tck
+    << ", \"wall_seconds\": " << wall << ", \"targets\": {";
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const auto& t = targets[i];
+    const long long dt = t.ticks1 - t.ticks0;
+    o << (i ? ",\n " : "\n ") << json_str(t.name) << ": {\"port\": " << t.port << ", \"pid\": " << t.pid
+      << ", \"p50_s\": " << percentile(t.lat, 50) << ", \"p99_s\": " << percentile(t.lat, 99)
+      << ", \"cpu_ticks\": " << dt << ", \"cpu_s_per_scrape\": " << double(dt) / double(tck) / rounds
+      << ", \"vm_rss_kib\": " << proc_status_kib(t.pid, "VmRSS") << ", \"vm_hwm_kib\": "
+      << proc_status_kib(t.pid, "VmHWM") << ", \"threads\": " << proc_status_kib(t.pid, "Threads")
+      << ", \"bytes\": " << t.bytes << ", \"series\": " << t.series << ", \"collector_durations\": [";
+    for (std::size_t k = 0; k < t.durations.size(); ++k) o << (k ? ", " : "") << json_str(t.durations[k]);
+    o << "], \"latency_s\": [";
+    for (std::size_t k = 0; k < t.lat.size(); ++k) o << (k ? ", " : "") << t.lat[k];
+    o << "]}";
+  }
+  o << "\n}}\n";
+  return 0;
+}
+
 // ---- idle ----
 
 std::map<std::string, long long> read_stats(const std::string& path, std::string& text) {
@@ -1322,12 +1698,16 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "run") return cmd_run(argc, argv);
     if (cmd == "idle") return cmd_idle(argc, argv);
+    if (cmd == "scrape") return cmd_scrape(argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sgx_emu_workload: %s\n", e.what());
     return 2;
   }
   std::fprintf(stderr,
-               "usage: sgx_emu_workload run --plan FILE --out FILE --ready FILE --release FIFO [--cgroup-root DIR]\n"
-               "       sgx_emu_workload idle [--stats FILE] [--stable-ms N] [--poll-ms N] [--timeout-s N]\n");
+               "usage: sgx_emu_workload run --plan FILE --out FILE --ready FILE --release FIFO [--cgroup-root DIR] "
+               "[--compact]\n"
+               "       sgx_emu_workload idle [--stats FILE] [--stable-ms N] [--poll-ms N] [--timeout-s N]\n"
+               "       sgx_emu_workload scrape --target NAME:PORT:PID [--target ...] [--rounds N] [--warmup N] "
+               "--out FILE\n");
   return 64;
 }
