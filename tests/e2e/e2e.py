@@ -4,7 +4,8 @@
 Starts the real epc_exporter on a free loopback port with --path.rootfs=<fixture>, scrapes /metrics, checks the
 raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations),
 replaces the values of the exporter's own process_* series with <value> (after checking they are sane) and diffs
-the rest against a golden file. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
+the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
+process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
 
   e2e.py BINARY --fixture DIR --golden FILE         golden test of one fixture node
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
@@ -176,6 +177,18 @@ def golden_test(args):
     filtered, process_values = normalise(body)
     for problem in process_checks(process_values):
         print(f"process metrics: {problem}")
+        ok = False
+    # --web.disable-exporter-metrics: the same scrape without process_* (the sgx_exporter_* self metrics stay).
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, \
+            Exporter(args.binary, flags + ["--web.disable-exporter-metrics"], tmp) as exp:
+        without, no_values = normalise(scrape(exp))
+    if no_values or "process_" in without:
+        print(f"--web.disable-exporter-metrics still serves process_* metrics: {sorted(no_values)}")
+        ok = False
+    if without != "".join(l + "\n" for l in filtered.splitlines() if not re.match(r"^(# (HELP|TYPE) )?process_", l)):
+        print("--web.disable-exporter-metrics changed more than the process_* metrics:")
+        sys.stdout.writelines(difflib.unified_diff(filtered.splitlines(True), without.splitlines(True),
+                                                   "default", "--web.disable-exporter-metrics"))
         ok = False
     for l in body.splitlines():
         if l.startswith("sgx_exporter_collector_success{") and not l.endswith(" 1"):
