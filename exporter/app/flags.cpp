@@ -83,6 +83,16 @@ const std::vector<FlagDef>& flag_defs() {
          return {};
        },
        [] { return std::string("10s"); }},
+      {"web.disable-exporter-metrics", "",
+       "Exclude the exporter's own process_* metrics (CPU, memory, file descriptors, start time) from the "
+       "telemetry path, as node_exporter's flag does. The sgx_exporter_* self metrics stay: they carry collector "
+       "success and the workload cap.",
+       [](Config& c, const std::string& v) -> Status {
+         if (v != "true" && v != "false")
+           return make_error("--web.disable-exporter-metrics: '" + v + "' is not true or false");
+         c.disable_exporter_metrics = v == "true";
+         return {};
+       }},
       {"metrics.max-workloads", "N",
        "Most workloads (pods, containers, cgroups) with their own series; the rest are summed into "
        "cgroup=\"_overflow\". 0: no limit.",
@@ -222,9 +232,17 @@ Result<ParsedFlags> parse_flags(const std::vector<std::string>& args, const std:
     }
 
     const FlagDef* def = nullptr;
+    // A boolean flag (no placeholder) as kingpin has them in node_exporter: "--flag" or "--flag=true|false" sets
+    // it, "--no-flag" clears it; it never takes the next argument as its value.
+    const bool negated = name.rfind("no-", 0) == 0;
     for (const auto& d : flag_defs())
-      if (d.name == name) def = &d;
+      if (d.name == name || (negated && d.placeholder.empty() && d.name == name.substr(3))) def = &d;
     if (!def) return make_error("unknown flag --" + name + " (see --help)");
+    if (def->placeholder.empty()) {
+      if (negated && has_value) return make_error("--" + name + " takes no value");
+      if (auto s = def->set(cfg, negated ? "false" : has_value ? value : "true"); !s) return s.error();
+      continue;
+    }
     auto v = take_value();
     if (!v) return v.error();
     if (auto s = def->set(cfg, *v); !s) return s.error();
@@ -250,7 +268,8 @@ std::string usage(const std::vector<CollectorSpec>& collectors) {
   line("--version", "Show the version and exit.");
   for (const auto& d : flag_defs()) {
     std::string def = d.default_text();
-    line("--" + d.name + "=" + d.placeholder, d.help + (def.empty() ? "" : " Default: " + def));
+    line(d.placeholder.empty() ? "--[no-]" + d.name : "--" + d.name + "=" + d.placeholder,
+         d.help + (def.empty() ? "" : " Default: " + def));
   }
   line("--collector.disable-defaults", "Disable every collector not enabled explicitly.");
   for (const auto& c : collectors) {

@@ -19,6 +19,7 @@ struct Config {
   unsigned request_timeout_ms = 10000;         // per request, slow clients are cut off
   unsigned max_connections = 4096;             // open connections; at the cap the oldest without a request goes
   unsigned max_workloads = 1000;               // per-workload series beyond this many workloads are aggregated
+  bool disable_exporter_metrics = false;       // --web.disable-exporter-metrics: no process_* (sgx_exporter_* stay)
   std::set<std::string> enabled_collectors;    // resolved: defaults plus --collector.X minus --no-collector.X
   // --collector.<collector>.<flag>=value, keyed "<collector>.<flag>"; defaults filled in.
   std::map<std::string, std::string> collector_flags;

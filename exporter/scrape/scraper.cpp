@@ -11,7 +11,10 @@
 namespace epc {
 
 Scraper::Scraper(std::vector<Named> collectors, std::function<void()> before_collect, Options options)
-    : collectors_(std::move(collectors)), before_collect_(std::move(before_collect)), options_(options) {}
+    : collectors_(std::move(collectors)),
+      before_collect_(std::move(before_collect)),
+      options_(std::move(options)),
+      process_(options_.proc) {}
 
 std::vector<prometheus::MetricFamily> Scraper::Collect() const {
   std::lock_guard<std::timed_mutex> lock(mu_);
@@ -29,6 +32,11 @@ std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait
   if (!families) return std::nullopt;
   CapStats cap = apply_workload_cap(*families, options_.max_workloads);
   add_cap_metrics(*families, cap, options_.max_workloads);
+  if (options_.exporter_metrics) {  // last, outside the cap: they have no workload labels
+    MetricSink own;
+    process_.collect(own);
+    for (auto& f : own.take()) families->push_back(std::move(f));
+  }
   return text_exposition(*families);
 }
 

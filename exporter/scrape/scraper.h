@@ -1,9 +1,12 @@
 // The scrape pipeline: runs the enabled collectors, adds the exporter's own metrics, applies the workload cap
 // (series_cap.h) and writes the exposition text (exposition.h). A collector that fails or throws reports success
-// 0; the rest of the scrape is served as usual. The web layer only carries the text to the client.
+// 0; the rest of the scrape is served as usual. Self metrics: sgx_exporter_* (build info, collector success and
+// duration, workload cap) and, unless Options::exporter_metrics is off, the process's own process_* metrics
+// (render_within only: Collect() and collect_within() hand out the collectors' families and sgx_exporter_*). The web layer only carries the text to the client.
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <prometheus/metric_family.h>
 
 #include "scrape/collector.h"
+#include "scrape/process_metrics.h"
 
 namespace epc {
 
@@ -28,6 +32,11 @@ class Scraper final : public prometheus::Collectable {
   };
   struct Options {
     std::size_t max_workloads = 0;  // --metrics.max-workloads; 0: no cap
+    // The exporter's own process_* metrics (process_metrics.h); --web.disable-exporter-metrics turns them off. As
+    // node_exporter's flag (which drops promhttp_*, process_* and go_*), it leaves the sgx_exporter_* self metrics
+    // on: they carry the product's health (collector success, workload cap), not the process's.
+    bool exporter_metrics = true;
+    std::filesystem::path proc = "/proc";  // where process_* are read (tests pass sample files)
   };
   // before_collect runs at the start of every scrape, before the collectors (main passes the attribution's
   // refresh: the kubelet log index is re-read once per scrape, not once per collector).
@@ -41,8 +50,8 @@ class Scraper final : public prometheus::Collectable {
   // Waits at most `wait` for a scrape running in another thread; nullopt when it did not finish in time.
   std::optional<std::vector<prometheus::MetricFamily>> collect_within(std::chrono::milliseconds wait) const;
 
-  // The whole pipeline: collect_within(wait), the workload cap and its self metrics, the exposition text
-  // (format 0.0.4). nullopt when another scrape did not finish within `wait`.
+  // The whole pipeline: collect_within(wait), the workload cap and its self metrics, the process_* metrics (unless
+  // Options::exporter_metrics is off), the exposition text (format 0.0.4). nullopt when another scrape did not finish within `wait`.
   std::optional<std::string> render_within(std::chrono::milliseconds wait) const;
 
  private:
@@ -51,6 +60,7 @@ class Scraper final : public prometheus::Collectable {
   std::vector<Named> collectors_;
   std::function<void()> before_collect_;
   Options options_;
+  ProcessMetrics process_;
   mutable std::timed_mutex mu_;
 };
 

@@ -313,13 +313,18 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     response_.emplace(static_cast<http::status>(reply.status), version);
     auto& res = *response_;
     res.set(http::field::content_type, reply.content_type);
-    res.set(http::field::cache_control, "no-store");
+    // No caching headers, as the Prometheus clients: client_golang's promhttp (node_exporter, Prometheus' own
+    // /metrics) sets none, nor Last-Modified or ETag, so no conditional request can match: If-Modified-Since and
+    // If-None-Match are ignored and every scrape is a fresh 200, never a 304.
     res.set("X-Content-Type-Options", "nosniff");
     for (const auto& [name, value] : server_.common_headers) res.set(name, value);
     for (const auto& [name, value] : reply.headers) res.set(name, value);
     if (reply.close) keep_alive_ = false;
     res.keep_alive(keep_alive_);
-    res.content_length(reply.body.size());  // a HEAD answer carries the length of the GET body
+    // A HEAD answer runs the same handler as GET (the scrape, gzip when negotiated) and carries the same headers:
+    // Content-Type, Content-Encoding, and the Content-Length of the body GET would send; only the body is not
+    // written (RFC 9110 9.3.2).
+    res.content_length(reply.body.size());
     res.body() = std::move(reply.body);
     serializer_.emplace(res);
     lowest().expires_after(request_timeout());

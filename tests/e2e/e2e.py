@@ -2,8 +2,10 @@
 """Golden end-to-end test (after node_exporter's end-to-end-test.sh).
 
 Starts the real epc_exporter on a free loopback port with --path.rootfs=<fixture>, scrapes /metrics, checks the
-raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations)
-and diffs the rest against a golden file. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
+raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations),
+replaces the values of the exporter's own process_* series with <value> (after checking they are sane) and diffs
+the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
+process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
 
   e2e.py BINARY --fixture DIR --golden FILE         golden test of one fixture node
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
@@ -27,6 +29,44 @@ import urllib.request
 VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
 # The ebpf collector depends on the host kernel, not on the fixture; it has its own replay tests.
 COMMON_FLAGS = ["--no-collector.ebpf", "--log.level=debug"]
+# The exporter's own process_* series: present in every scrape, values of this run. Their sample lines are kept
+# with the value replaced by <value> after a sanity check (process_checks), so a series that goes missing, is
+# renamed or gains a label still fails the diff.
+PROCESS_SAMPLE = re.compile(r"^(process_[a-z_]+) (\S+)$")
+
+
+def process_checks(values):
+    """Problems with the process_* values of one scrape (client_golang's meanings; -1 = unlimited)."""
+    now = time.time()
+    checks = {
+        "process_cpu_seconds_total": lambda v: 0 <= v < 3600,
+        "process_resident_memory_bytes": lambda v: 1 << 20 <= v < 1 << 34,
+        "process_virtual_memory_bytes": lambda v: v >= values.get("process_resident_memory_bytes", 0),
+        "process_virtual_memory_max_bytes": lambda v: v == -1 or v > 0,
+        "process_open_fds": lambda v: 3 <= v and (values.get("process_max_fds", -1) == -1 or
+                                                   v <= values["process_max_fds"]),
+        "process_max_fds": lambda v: v == -1 or v >= 64,
+        "process_start_time_seconds": lambda v: now - 600 <= v <= now + 5,
+    }
+    problems = [f"{name} missing" for name in checks if name not in values]
+    problems += [f"{name} {values[name]!r} out of range" for name, ok in checks.items()
+                 if name in values and not ok(values[name])]
+    problems += [f"{name}: unexpected process metric" for name in values if name not in checks]
+    return problems
+
+
+def normalise(body):
+    """The scrape as the golden file holds it, and the process_* values it replaced."""
+    out, values = [], {}
+    for l in body.splitlines():
+        if VOLATILE.match(l):
+            continue
+        m = PROCESS_SAMPLE.match(l)
+        if m:
+            values[m.group(1)] = float(m.group(2))
+            l = f"{m.group(1)} <value>"
+        out.append(l + "\n")
+    return "".join(out), values
 
 
 def free_port():
@@ -134,7 +174,22 @@ def golden_test(args):
         body = scrape(exp)
         log = exp.logtext()
     ok = promtool_check(body)
-    filtered = "".join(l + "\n" for l in body.splitlines() if not VOLATILE.match(l))
+    filtered, process_values = normalise(body)
+    for problem in process_checks(process_values):
+        print(f"process metrics: {problem}")
+        ok = False
+    # --web.disable-exporter-metrics: the same scrape without process_* (the sgx_exporter_* self metrics stay).
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, \
+            Exporter(args.binary, flags + ["--web.disable-exporter-metrics"], tmp) as exp:
+        without, no_values = normalise(scrape(exp))
+    if no_values or "process_" in without:
+        print(f"--web.disable-exporter-metrics still serves process_* metrics: {sorted(no_values)}")
+        ok = False
+    if without != "".join(l + "\n" for l in filtered.splitlines() if not re.match(r"^(# (HELP|TYPE) )?process_", l)):
+        print("--web.disable-exporter-metrics changed more than the process_* metrics:")
+        sys.stdout.writelines(difflib.unified_diff(filtered.splitlines(True), without.splitlines(True),
+                                                   "default", "--web.disable-exporter-metrics"))
+        ok = False
     for l in body.splitlines():
         if l.startswith("sgx_exporter_collector_success{") and not l.endswith(" 1"):
             print(f"collector failed on a good fixture: {l}\n--- log ---\n{log}")

@@ -27,6 +27,34 @@ TEST(Flags, Defaults) {
   EXPECT_FALSE(r->config.collector_enabled("extra"));
   EXPECT_EQ(r->config.collector_flag("cgroup", "max-depth"), "8");
   EXPECT_EQ(r->config.max_connections, 4096u);
+  EXPECT_FALSE(r->config.disable_exporter_metrics);
+}
+
+// As node_exporter's kingpin flag: bare sets it, =true/=false say which, --no- clears it; never takes the next
+// argument as a value.
+TEST(Flags, DisableExporterMetrics) {
+  auto bare = parse({"--web.disable-exporter-metrics", "--path.rootfs", "/host"});
+  ASSERT_TRUE(bare.ok()) << bare.error().message;
+  EXPECT_TRUE(bare->config.disable_exporter_metrics);
+  EXPECT_EQ(bare->config.rootfs, "/host");
+
+  auto t = parse({"--web.disable-exporter-metrics=true"});
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_TRUE(t->config.disable_exporter_metrics);
+  auto f = parse({"--web.disable-exporter-metrics=false"});
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_FALSE(f->config.disable_exporter_metrics);
+  auto last = parse({"--web.disable-exporter-metrics", "--no-web.disable-exporter-metrics"});
+  ASSERT_TRUE(last.ok()) << last.error().message;
+  EXPECT_FALSE(last->config.disable_exporter_metrics);
+
+  // A following non-flag argument is not its value.
+  EXPECT_FALSE(parse({"--web.disable-exporter-metrics", "true"}).ok());
+  EXPECT_FALSE(parse({"--web.disable-exporter-metrics=yes"}).ok());
+  EXPECT_FALSE(parse({"--no-web.disable-exporter-metrics=true"}).ok());
+  // --no- is only for boolean flags.
+  EXPECT_FALSE(parse({"--no-web.listen-address"}).ok());
+  EXPECT_NE(usage(specs()).find("--[no-]web.disable-exporter-metrics"), std::string::npos);
 }
 
 TEST(Flags, MaxConnections) {

@@ -252,8 +252,85 @@ TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   std::size_t first = both.find("HTTP/1.1 200");
   ASSERT_NE(first, std::string::npos);
   EXPECT_NE(both.find("HTTP/1.1 200", first + 1), std::string::npos);
-  EXPECT_NE(both.find("Cache-Control: no-store"), std::string::npos);
   EXPECT_NE(both.find("X-Content-Type-Options: nosniff"), std::string::npos);
+}
+
+// The value of header `name` in the header block that starts at `from`; "" when absent.
+std::string header_of(const std::string& response, const std::string& name, std::size_t from = 0) {
+  auto end = response.find("\r\n\r\n", from);
+  auto at = response.find("\r\n" + name + ": ", from);
+  if (at == std::string::npos || at > end) return "";
+  at += 4 + name.size();
+  return response.substr(at, response.find("\r\n", at) - at);
+}
+
+// A scrape whose text is the same every time: no collector (no durations), no process_* metrics.
+struct StableFixture {
+  Scraper scraper{{}, nullptr, [] {
+                    Scraper::Options o;
+                    o.exporter_metrics = false;
+                    return o;
+                  }()};
+  std::unique_ptr<HttpServer> server;
+  int port = 0;
+  StableFixture() {
+    HttpOptions o;
+    o.listen_address = "127.0.0.1:0";
+    auto s = HttpServer::start(o, scraper);
+    if (!s) throw std::runtime_error(s.error().message);
+    server = std::move(*s);
+    port = server->ports().at(0);
+  }
+};
+
+// HEAD answers with GET's headers (Content-Type, Content-Encoding, the Content-Length of GET's body) and no body:
+// on a kept-alive connection the next bytes after HEAD's header block are the next response's status line.
+TEST(HttpServer, HeadOnTheTelemetryPathHasGetsHeadersAndNoBody) {
+  StableFixture f;
+  for (const std::string ae : {"", "Accept-Encoding: gzip\r\n"}) {
+    SCOPED_TRACE(ae.empty() ? "identity" : "gzip");
+    auto both = raw_request(f.port, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n" + ae + "\r\n" +
+                                        "GET /metrics HTTP/1.1\r\nHost: x\r\n" + ae + "Connection: close\r\n\r\n");
+    ASSERT_EQ(status_of(both), 200) << both;
+    auto head_end = both.find("\r\n\r\n");
+    ASSERT_NE(head_end, std::string::npos);
+    const std::size_t get_at = head_end + 4;
+    ASSERT_EQ(both.compare(get_at, 15, "HTTP/1.1 200 OK"), 0) << "HEAD sent a body:\n" << both.substr(0, 600);
+    const std::string get = both.substr(get_at);
+    const std::string get_body = body_of(get);
+    ASSERT_FALSE(get_body.empty());
+
+    for (const char* h : {"Content-Type", "Content-Length", "Content-Encoding", "Vary"})
+      EXPECT_EQ(header_of(both, h), header_of(get, h)) << h;
+    EXPECT_EQ(header_of(both, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    EXPECT_EQ(header_of(both, "Content-Length"), std::to_string(get_body.size()));
+    EXPECT_EQ(header_of(both, "Vary"), "Accept-Encoding");
+    if (ae.empty()) {
+      EXPECT_EQ(header_of(both, "Content-Encoding"), "");
+      EXPECT_NE(get_body.find("sgx_exporter_build_info{"), std::string::npos);
+    } else {
+      EXPECT_EQ(header_of(both, "Content-Encoding"), "gzip");
+      ASSERT_GE(get_body.size(), 2u);
+      EXPECT_EQ(static_cast<unsigned char>(get_body[0]), 0x1f);  // the gzip magic: the length is the gzip body's
+      EXPECT_EQ(static_cast<unsigned char>(get_body[1]), 0x8b);
+    }
+  }
+}
+
+// As promhttp: no caching headers and no validators, so conditional requests never get a 304.
+TEST(HttpServer, NoCachingHeadersAndNever304) {
+  StableFixture f;
+  for (const std::string method : {"GET", "HEAD"}) {
+    SCOPED_TRACE(method);
+    auto r = raw_request(f.port, method + " /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                 "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\nIf-None-Match: *\r\n\r\n");
+    EXPECT_EQ(status_of(r), 200) << r;
+    for (const char* h : {"Cache-Control", "Expires", "Last-Modified", "ETag", "Pragma"})
+      EXPECT_EQ(header_of(r, h), "") << h;
+    EXPECT_NE(header_of(r, "Content-Length"), "0");
+    if (method == "GET") EXPECT_NE(body_of(r).find("sgx_exporter_build_info{"), std::string::npos);
+    else EXPECT_EQ(body_of(r), "");
+  }
 }
 
 TEST(HttpServer, OversizedBodyIsRefused) {
