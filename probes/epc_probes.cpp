@@ -1095,7 +1095,17 @@ std::string sha256_hex(const void* data, std::size_t n) {
 // The identity as the collector reports it. id: 12 hex digits of SHA-256("<boot id>/<enclave number>"): stable for
 // the enclave's life and across exporter restarts that keep the pinned state, unique per node and boot, and not a
 // kernel address.
-EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id);
+EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id, const std::string* cached_id,
+                            const std::string* cached_mrsigner);
+
+// FNV-1a over the modulus: tells whether a cached MRSIGNER still belongs to the bytes in the map (a retried INIT
+// may bring another SIGSTRUCT under the same flags).
+std::uint64_t fnv1a(const void* data, std::size_t n) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
 
 // Seconds since the epoch of a CLOCK_BOOTTIME reading (bpf_ktime_get_boot_ns), 0 when it cannot be converted.
 double boot_ns_to_unix(std::uint64_t boot_ns) {
@@ -1106,10 +1116,15 @@ double boot_ns_to_unix(std::uint64_t boot_ns) {
   return now_unix - (now_boot - static_cast<double>(boot_ns) / 1e9);
 }
 
-EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id) {
+EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_id, const std::string* cached_id,
+                            const std::string* cached_mrsigner) {
   EnclaveIdentity e;
-  e.id = sha256_hex((boot_id + "/" + std::to_string(v.seq)).data(), boot_id.size() + 1 + std::to_string(v.seq).size())
-             .substr(0, 12);
+  if (cached_id) {
+    e.id = *cached_id;
+  } else {
+    const std::string name = boot_id + "/" + std::to_string(v.seq);
+    e.id = sha256_hex(name.data(), name.size()).substr(0, 12);
+  }
   e.cgroup_id = v.cgroup_id;
   e.initialized = (v.flags & EPC_ID_INITIALIZED) != 0;
   if (v.flags & EPC_ID_DISCOVERED) {
@@ -1117,7 +1132,7 @@ EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_
   } else if (v.flags & (EPC_ID_SIG_KERNEL | EPC_ID_SIG_USER)) {
     e.source = (v.flags & EPC_ID_SIG_KERNEL) ? "kernel" : "user";
     e.mrenclave = hex_of(v.mrenclave, sizeof v.mrenclave);
-    e.mrsigner = sha256_hex(v.modulus, sizeof v.modulus);
+    e.mrsigner = cached_mrsigner ? *cached_mrsigner : sha256_hex(v.modulus, sizeof v.modulus);
     e.isv_prod_id = v.isv_prod_id;
     e.isv_svn = v.isv_svn;
   } else {
@@ -1167,15 +1182,26 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     reported_idle_cgroups_ = std::move(read_cgroups);
   }
   // Identities, with their enclave's pages from the walk above (an enclave created since keeps 0).
+  std::unordered_map<std::uint64_t, IdentityHashes> hashes;
+  hashes.reserve(identity_hashes_.size());
   for_each_entry<epc_encl_identity>(bpf_map__fd(skel->maps.identities),
                                     [&](std::uint64_t key, const epc_encl_identity& v) {
-                                      EnclaveIdentity e = identity_of(v, boot_id_);
+                                      const std::uint64_t fnv = fnv1a(v.modulus, sizeof v.modulus);
+                                      const IdentityHashes* c = nullptr;
+                                      if (auto it = identity_hashes_.find(key); it != identity_hashes_.end() &&
+                                          it->second.seq == v.seq && it->second.flags == v.flags &&
+                                          it->second.modulus_fnv == fnv)
+                                        c = &it->second;
+                                      EnclaveIdentity e = identity_of(v, boot_id_, c ? &c->id : nullptr,
+                                                                      c ? &c->mrsigner : nullptr);
+                                      hashes[key] = IdentityHashes{v.seq, v.flags, fnv, e.id, e.mrsigner};
                                       if (auto it = pages.find(key); it != pages.end()) {
                                         e.resident_pages = it->second.first;
                                         e.swapped_pages = it->second.second;
                                       }
                                       s.enclaves.push_back(std::move(e));
                                     });
+  identity_hashes_ = std::move(hashes);  // enclaves gone from the map leave the cache with this
   std::set<std::uint64_t> identity_cgroups;
   for (const auto& e : s.enclaves) identity_cgroups.insert(e.cgroup_id);
   // The recorded paths in one walk, joined to the workloads and identities (not a lookup per workload).
