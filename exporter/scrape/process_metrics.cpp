@@ -1,12 +1,16 @@
 #include "scrape/process_metrics.h"
 
 #include <dirent.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "host/file_reader.h"
@@ -34,6 +38,18 @@ Result<unsigned long long> count_entries(const std::filesystem::path& dir) {
   ::closedir(d);
   if (err != 0) return make_error("readdir " + dir.string() + ": " + std::strerror(err), err);
   return n;
+}
+
+// Open descriptors in a procfs fd directory without listing it: since Linux 6.2 stat() of /proc/PID/fd reports
+// their number as the size. Listing costs a dentry per descriptor, and the cgroup collector keeps thousands open
+// (a fifth of a 1,250-cgroup scrape went to it). nullopt where the size says nothing: not procfs (the tests'
+// sample trees), or an older kernel (size 0).
+std::optional<unsigned long long> procfs_fd_count(const std::filesystem::path& dir) {
+  struct statfs fs {};
+  struct stat st {};
+  if (::statfs(dir.c_str(), &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) return std::nullopt;
+  if (::stat(dir.c_str(), &st) != 0 || st.st_size <= 0) return std::nullopt;
+  return static_cast<unsigned long long>(st.st_size);
 }
 
 }  // namespace
@@ -138,7 +154,9 @@ ProcessSample ProcessMetrics::sample() const {
       failed(kStartTime, "process_start_time_seconds", btime.error().message);
   }
 
-  if (auto n = count_entries(self / "fd"))
+  if (auto fast = procfs_fd_count(self / "fd"))
+    s.open_fds = static_cast<double>(*fast);
+  else if (auto n = count_entries(self / "fd"))
     s.open_fds = static_cast<double>(*n);
   else
     failed(kOpenFds, "process_open_fds", n.error().message);

@@ -2,6 +2,8 @@
 
 #include <sys/resource.h>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <ctime>
@@ -236,6 +238,24 @@ TEST(ProcessMetrics, InThePipelineUnlessDisabled) {
   // The product's own health stays.
   EXPECT_NE(without->find("sgx_exporter_build_info{"), std::string::npos);
   EXPECT_NE(without->find("sgx_exporter_workloads "), std::string::npos);
+}
+
+// The count follows the descriptors the process really holds, whichever way it is read (stat() of the procfs
+// directory on 6.2+, a listing before): 200 more open descriptors are 200 more, exactly.
+TEST(ProcessMetrics, RealProcSelfCountsEveryOpenDescriptor) {
+  ProcessMetrics m;
+  auto before = m.sample().open_fds;
+  ASSERT_TRUE(before);
+  std::vector<int> fds;
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::dup(0);
+    ASSERT_GE(fd, 0);
+    fds.push_back(fd);
+  }
+  auto after = m.sample().open_fds;
+  for (int fd : fds) ::close(fd);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after - *before, 200);
 }
 
 }  // namespace
