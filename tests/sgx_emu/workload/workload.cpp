@@ -770,6 +770,19 @@ struct Identity {
   std::string inside_error;
 };
 
+// The image builder's options for one planned enclave: size, its fixed ELRANGE slot, attributes, signed ISV fields.
+CreateOptions create_options(const Encl& e) {
+  CreateOptions co;
+  co.encl_size = e.size;
+  co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
+  co.debug = e.debug;
+  co.provision_key = e.provision;
+  co.grant_provision = e.grant;
+  co.isvprodid = e.isvprodid;
+  co.isvsvn = e.isvsvn;
+  return co;
+}
+
 // The enclave touches its heap itself, `passes` times (see the plan's inside=).
 void touch_inside(const BuiltEnclave& be, std::uint64_t passes, Identity& id) {
   using EnterFn = int (*)(unsigned long, unsigned long, unsigned long, unsigned int, unsigned long, unsigned long,
@@ -894,14 +907,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Chan
       err = lay.error();
       break;
     }
-    CreateOptions co;
-    co.encl_size = e.size;
-    co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
-    co.debug = e.debug;
-    co.provision_key = e.provision;
-    co.grant_provision = e.grant;
-    co.isvprodid = e.isvprodid;
-    co.isvsvn = e.isvsvn;
+    CreateOptions co = create_options(e);
     co.wrong_measurement = e.bad_measurement;
     co.keep_uninitialised = e.init_should_fail();
     auto b = epcbench::sgx::create_enclave(lay.value(), key, co);
@@ -1344,14 +1350,7 @@ int run_compact(const Plan& plan, const std::string& out, const std::string& rea
           cerr = lay.error();
           break;
         }
-        CreateOptions co;
-        co.encl_size = e.size;
-        co.base = kBaseStart + std::uintptr_t(e.idx) * kBaseSlot;
-        co.debug = e.debug;
-        co.provision_key = e.provision;
-        co.grant_provision = e.grant;
-        co.isvprodid = e.isvprodid;
-        co.isvsvn = e.isvsvn;
+        CreateOptions co = create_options(e);
         const std::string sig_key = std::to_string(e.size) + "/" + std::to_string(e.add) + "/" +
                                     std::to_string(e.debug) + "/" + std::to_string(e.provision) + "/" +
                                     std::to_string(e.key) + "/" + std::to_string(e.isvprodid) + "/" +
