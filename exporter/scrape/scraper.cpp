@@ -11,7 +11,10 @@
 namespace epc {
 
 Scraper::Scraper(std::vector<Named> collectors, std::function<void()> before_collect, Options options)
-    : collectors_(std::move(collectors)), before_collect_(std::move(before_collect)), options_(options) {}
+    : collectors_(std::move(collectors)),
+      before_collect_(std::move(before_collect)),
+      options_(options),
+      cap_(WorkloadCap::Options{.max_workloads = options.max_workloads, .grace = options.workload_grace}) {}
 
 std::vector<prometheus::MetricFamily> Scraper::Collect() const {
   std::lock_guard<std::timed_mutex> lock(mu_);
@@ -25,11 +28,13 @@ std::optional<std::vector<prometheus::MetricFamily>> Scraper::collect_within(std
 }
 
 std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait) const {
-  auto families = collect_within(wait);
-  if (!families) return std::nullopt;
-  CapStats cap = apply_workload_cap(*families, options_.max_workloads);
-  add_cap_metrics(*families, cap, options_.max_workloads);
-  return text_exposition(*families);
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(wait)) return std::nullopt;
+  auto families = collect_locked();
+  // Under the lock: the cap's state moves from one scrape to the next, in scrape order.
+  CapStats cap = cap_.apply(families, WorkloadCap::Clock::now());
+  add_cap_metrics(families, cap, options_.max_workloads);
+  return text_exposition(families);
 }
 
 std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {

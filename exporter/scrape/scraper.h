@@ -17,6 +17,7 @@
 #include <prometheus/metric_family.h>
 
 #include "scrape/collector.h"
+#include "scrape/series_cap.h"
 
 namespace epc {
 
@@ -28,6 +29,7 @@ class Scraper final : public prometheus::Collectable {
   };
   struct Options {
     std::size_t max_workloads = 0;  // --metrics.max-workloads; 0: no cap
+    std::chrono::milliseconds workload_grace = std::chrono::minutes(5);  // --metrics.workload-grace
   };
   // before_collect runs at the start of every scrape, before the collectors (main passes the attribution's
   // refresh: the kubelet log index is re-read once per scrape, not once per collector).
@@ -42,7 +44,8 @@ class Scraper final : public prometheus::Collectable {
   std::optional<std::vector<prometheus::MetricFamily>> collect_within(std::chrono::milliseconds wait) const;
 
   // The whole pipeline: collect_within(wait), the workload cap and its self metrics, the exposition text
-  // (format 0.0.4). nullopt when another scrape did not finish within `wait`.
+  // (format 0.0.4). nullopt when another scrape did not finish within `wait`. The cap keeps its state (slots,
+  // overflow counters) from one render to the next, under the scrape lock.
   std::optional<std::string> render_within(std::chrono::milliseconds wait) const;
 
  private:
@@ -52,6 +55,7 @@ class Scraper final : public prometheus::Collectable {
   std::function<void()> before_collect_;
   Options options_;
   mutable std::timed_mutex mu_;
+  mutable WorkloadCap cap_;  // guarded by mu_
 };
 
 }  // namespace epc
