@@ -114,7 +114,7 @@ def start_exporter(binary, name, tmp, args, logs):
     logs.append(log_path)
     log = open(log_path, "w")
     proc = subprocess.Popen([binary, "--web.listen-address=127.0.0.1:0"] + args, stdout=log, stderr=subprocess.STDOUT)
-    end = time.time() + 30
+    end = time.time() + 60
     while time.time() < end:
         with open(log_path) as fh:
             m = re.search(r'msg="listening address=\S+ port=(\d+)', fh.read())
@@ -123,7 +123,9 @@ def start_exporter(binary, name, tmp, args, logs):
         if proc.poll() is not None:
             raise RuntimeError(f"exporter {name} exited with {proc.returncode} at start-up; log: {log_path}")
         time.sleep(0.1)
-    raise RuntimeError(f"exporter {name} did not report its port within 30 s; log: {log_path}")
+    proc.kill()  # not in the caller's list yet
+    proc.wait()
+    raise RuntimeError(f"exporter {name} did not report its port within 60 s; log: {log_path}")
 
 
 class Prom:
@@ -252,7 +254,7 @@ def main():
         w = f"[{WINDOW_S}s]"
         instants = [t_end - run_s + WINDOW_S + k * 5 for k in range(int((run_s - WINDOW_S) / 5) + 1)]
         for metric in COUNTERS.values():
-            worst_sum, worst_total, n = 0.0, 0.0, 0
+            worst_sum, worst_total, n, off = 0.0, 0.0, 0, []
             for at in instants:
                 of_sum = prom.scalar(f'sum(rate({metric}{{job="capped",cgroup="_overflow"}}{w}))', at)
                 if of_sum is None:
@@ -266,13 +268,13 @@ def main():
                 worst_sum = max(worst_sum, abs(of_sum - sum_of) / max(sum_of, 1.0))
                 worst_total = max(worst_total, abs(capped - twin) / max(twin, 1.0))
                 if abs(of_sum - sum_of) > TOLERANCE * max(sum_of, 100.0):
-                    check(False, f"{metric} at {at:.0f}", f"rate of the _overflow sum {of_sum:.1f}/s, sum of the "
-                                                         f"folded workloads' rates {sum_of:.1f}/s")
+                    off.append(f"at {at:.0f} rate of the _overflow sum {of_sum:.1f}/s, sum of the folded workloads' "
+                               f"rates {sum_of:.1f}/s")
                 if abs(capped - twin) > TOLERANCE * max(twin, 100.0):
-                    check(False, f"{metric} total at {at:.0f}", f"capped {capped:.1f}/s, uncapped {twin:.1f}/s")
-            check(n >= 3, f"{metric}: rate(_overflow sum) = sum(rate) of the folded workloads at {n} instants "
+                    off.append(f"at {at:.0f} total rate capped {capped:.1f}/s, uncapped {twin:.1f}/s")
+            check(n >= 3 and not off, f"{metric}: rate(_overflow sum) = sum(rate) of the folded workloads at {n} instants "
                           f"(worst {worst_sum:.1%}), capped total = uncapped total (worst {worst_total:.1%}), "
-                          f"tolerance {TOLERANCE:.0%}", f"only {n} instants with folded workloads")
+                          f"tolerance {TOLERANCE:.0%}", f"{n} instants with folded workloads; {len(off)} off: {off[:3]}")
 
         # The same without rate()'s extrapolation: the _overflow counters' growth over the run equals the sum of the
         # folded workloads' growth (max - min of each, from the twin).
