@@ -38,6 +38,9 @@ TEST(Flags, WorkloadCap) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->config.max_workloads, 4u);
   EXPECT_EQ(r->config.workload_grace_ms, 3000u);
+  auto z = parse({"--metrics.workload-grace=0s"});  // a gone workload frees its slot at the next scrape
+  ASSERT_TRUE(z.ok()) << z.error().message;
+  EXPECT_EQ(z->config.workload_grace_ms, 0u);
 }
 
 TEST(Flags, MaxConnections) {
