@@ -104,6 +104,16 @@ const std::vector<FlagDef>& flag_defs() {
          return {};
        },
        [] { return std::string("1000"); }},
+      {"metrics.workload-grace", "DURATION",
+       "Time a workload must be missing before its slot under --metrics.max-workloads is freed (and an overflowed "
+       "one forgotten), e.g. 5m.",
+       [](Config& c, const std::string& v) -> Status {
+         auto ms = parse_duration_ms(v);
+         if (!ms) return make_error("--metrics.workload-grace: '" + v + "' is not a duration like 5m or 30s");
+         c.workload_grace_ms = *ms;
+         return {};
+       },
+       [] { return std::string("5m"); }},
       {"path.rootfs", "PATH", "Root of the host's file system (sys, proc, sys/fs/cgroup, var/log/pods are read under it).",
        [](Config& c, const std::string& v) -> Status {
          if (v.empty()) return make_error("--path.rootfs: empty path");

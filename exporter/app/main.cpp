@@ -92,7 +92,9 @@ int run(const epc::Config& cfg) {
     }
   }
   epc::Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); },
-                       epc::Scraper::Options{cfg.max_workloads, !cfg.disable_exporter_metrics});
+                       epc::Scraper::Options{.max_workloads = cfg.max_workloads,
+                                             .workload_grace = std::chrono::milliseconds(cfg.workload_grace_ms),
+                                             .exporter_metrics = !cfg.disable_exporter_metrics});
 
   // Probes are loaded and attached: from here on nothing needs a capability (app/privileges.h says why).
   // Done before the HTTP server starts its threads, which then inherit the empty sets.

@@ -18,6 +18,7 @@ struct Config {
   unsigned max_requests = 40;                  // concurrent requests served; more get 503
   unsigned request_timeout_ms = 10000;         // per request, slow clients are cut off
   unsigned max_connections = 4096;             // open connections; at the cap the oldest without a request goes
+  unsigned workload_grace_ms = 300000;         // absence before a capped workload's slot is freed
   unsigned max_workloads = 1000;               // per-workload series beyond this many workloads are aggregated
   bool disable_exporter_metrics = false;       // --web.disable-exporter-metrics: no process_* (sgx_exporter_* stay)
   std::set<std::string> enabled_collectors;    // resolved: defaults plus --collector.X minus --no-collector.X

@@ -14,7 +14,8 @@ Scraper::Scraper(std::vector<Named> collectors, std::function<void()> before_col
     : collectors_(std::move(collectors)),
       before_collect_(std::move(before_collect)),
       options_(std::move(options)),
-      process_(options_.proc) {}
+      process_(options_.proc),
+      cap_(WorkloadCap::Options{.max_workloads = options_.max_workloads, .grace = options_.workload_grace}) {}
 
 std::vector<prometheus::MetricFamily> Scraper::Collect() const {
   std::lock_guard<std::timed_mutex> lock(mu_);
@@ -28,16 +29,18 @@ std::optional<std::vector<prometheus::MetricFamily>> Scraper::collect_within(std
 }
 
 std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait) const {
-  auto families = collect_within(wait);
-  if (!families) return std::nullopt;
-  CapStats cap = apply_workload_cap(*families, options_.max_workloads);
-  add_cap_metrics(*families, cap, options_.max_workloads);
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_for(wait)) return std::nullopt;
+  auto families = collect_locked();
+  // Under the lock: the cap's state moves from one scrape to the next, in scrape order.
+  CapStats cap = cap_.apply(families, WorkloadCap::Clock::now());
+  add_cap_metrics(families, cap, options_.max_workloads);
   if (options_.exporter_metrics) {  // last, outside the cap: they have no workload labels
     MetricSink own;
     process_.collect(own);
-    for (auto& f : own.take()) families->push_back(std::move(f));
+    for (auto& f : own.take()) families.push_back(std::move(f));
   }
-  return text_exposition(*families);
+  return text_exposition(families);
 }
 
 std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {

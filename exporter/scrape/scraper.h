@@ -21,6 +21,7 @@
 
 #include "scrape/collector.h"
 #include "scrape/process_metrics.h"
+#include "scrape/series_cap.h"
 
 namespace epc {
 
@@ -32,6 +33,7 @@ class Scraper final : public prometheus::Collectable {
   };
   struct Options {
     std::size_t max_workloads = 0;  // --metrics.max-workloads; 0: no cap
+    std::chrono::milliseconds workload_grace = std::chrono::minutes(5);  // --metrics.workload-grace
     // The exporter's own process_* metrics (process_metrics.h); --web.disable-exporter-metrics turns them off. As
     // node_exporter's flag (which drops promhttp_*, process_* and go_*), it leaves the sgx_exporter_* self metrics
     // on: they carry the product's health (collector success, workload cap), not the process's.
@@ -51,7 +53,9 @@ class Scraper final : public prometheus::Collectable {
   std::optional<std::vector<prometheus::MetricFamily>> collect_within(std::chrono::milliseconds wait) const;
 
   // The whole pipeline: collect_within(wait), the workload cap and its self metrics, the process_* metrics (unless
-  // Options::exporter_metrics is off), the exposition text (format 0.0.4). nullopt when another scrape did not finish within `wait`.
+  // Options::exporter_metrics is off), the exposition text (format 0.0.4). nullopt when another scrape did not
+  // finish within `wait`. The cap keeps its state (slots, overflow counters) from one render to the next, under
+  // the scrape lock.
   std::optional<std::string> render_within(std::chrono::milliseconds wait) const;
 
  private:
@@ -62,6 +66,7 @@ class Scraper final : public prometheus::Collectable {
   Options options_;
   ProcessMetrics process_;
   mutable std::timed_mutex mu_;
+  mutable WorkloadCap cap_;  // guarded by mu_
 };
 
 }  // namespace epc

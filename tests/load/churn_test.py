@@ -88,8 +88,11 @@ class Pod:
 
 
 log = open(os.path.join(work, "log"), "w")
+# Hundreds of pods (each up to 4 workloads: the pod and its containers) come and go within seconds here, more than
+# the default cap holds within its default grace (5m): with grace 0 a gone workload frees its slot at the next
+# scrape, so every live pod has its series (the cap itself, with its state, is still on).
 proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={root}",
-                         "--no-collector.ebpf"], stdout=log, stderr=subprocess.STDOUT)
+                         "--no-collector.ebpf", "--metrics.workload-grace=0s"], stdout=log, stderr=subprocess.STDOUT)
 port = None
 for _ in range(100):
     with open(os.path.join(work, "log")) as f:

@@ -57,6 +57,20 @@ TEST(Flags, DisableExporterMetrics) {
   EXPECT_NE(usage(specs()).find("--[no-]web.disable-exporter-metrics"), std::string::npos);
 }
 
+TEST(Flags, WorkloadCap) {
+  auto d = parse({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->config.max_workloads, 1000u);
+  EXPECT_EQ(d->config.workload_grace_ms, 300000u);
+  auto r = parse({"--metrics.max-workloads=4", "--metrics.workload-grace=3s"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->config.max_workloads, 4u);
+  EXPECT_EQ(r->config.workload_grace_ms, 3000u);
+  auto z = parse({"--metrics.workload-grace=0s"});  // a gone workload frees its slot at the next scrape
+  ASSERT_TRUE(z.ok()) << z.error().message;
+  EXPECT_EQ(z->config.workload_grace_ms, 0u);
+}
+
 TEST(Flags, MaxConnections) {
   auto r = parse({"--web.max-connections=100"});
   ASSERT_TRUE(r.ok()) << r.error().message;
@@ -136,6 +150,8 @@ TEST(Flags, Rejections) {
       {"--web.max-connections=2000000"},
       {"--web.request-timeout=10"},
       {"--web.request-timeout=0s"},
+      {"--metrics.workload-grace=5"},
+      {"--metrics.workload-grace=2d"},
       {"--path.rootfs="},
       {"--path.rootfs"},  // value missing at the end
       {"--collector.disable-defaults=1"},
