@@ -30,6 +30,8 @@ import tempfile
 import threading
 import time
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import free_port  # noqa: E402
 
 DEADLINE = float(os.environ.get("EPCTOP_TEST_DEADLINE", "20"))
 
@@ -55,12 +57,6 @@ class Results:
             self.failed += 1
             print(f"FAIL  {what}" + (f"\n{detail}" if detail else ""))
         return cond
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TickingReplay:

@@ -16,15 +16,12 @@ import threading
 import time
 import urllib.request
 import uuid
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import fail  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
 random.seed(6)
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
 
 
 def rss_kib(pid):

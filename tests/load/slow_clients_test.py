@@ -30,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import fail, skip  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -42,16 +44,6 @@ WANT_OK = 0.99
 MAX_THREADS = 12
 MAX_RSS_KIB = {"plain": 48 * 1024, "tls": 128 * 1024}
 SKIP = 77
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def skip(msg):
-    print(f"SKIP: {msg}")
-    sys.exit(SKIP)
 
 
 node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")

@@ -33,6 +33,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import free_port  # noqa: E402
 
 CAP = 4
 GRACE = "3s"
@@ -45,12 +47,6 @@ TOLERANCE = 0.15      # relative, rate(sum) against sum(rate), on rates of sever
 EXACT_TOLERANCE = 0.03  # relative, growth over the run without extrapolation (the two jobs scrape apart in time)
 COUNTERS = {"evicted_pages": "sgx_epc_evicted_pages_total", "page_faults": "sgx_enclave_page_faults_total"}
 WORKLOAD_LABELS = "namespace,pod,container,cgroup"
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=10):

@@ -42,6 +42,8 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promql_probe  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import free_port, http_get, wait_http  # noqa: E402
 
 FIXTURE_NODE = "aks-sgxpool-0"
 PROMETHEUS_GENERATED = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
@@ -66,31 +68,6 @@ class Results:
     def check(self, cond, what, why=""):
         (self.ok(what) if cond else self.fail(what, why))
         return cond
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=5):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.read().decode()
-
-
-def wait_http(url, proc, what, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before answering {url}")
-        try:
-            if http_get(url, 1)[0] == 200:
-                return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer {url} within {timeout}s")
 
 
 def parse_metric_names(text):
@@ -171,10 +148,9 @@ class Prom:
         if at is not None:
             params["time"] = f"{at:.3f}"
         url = self.base + "/api/v1/query?" + urllib.parse.urlencode(params)
-        try:
-            _, body = http_get(url, 10)
-        except urllib.error.HTTPError as e:
-            return None, f"HTTP {e.code}: {e.read().decode(errors='replace')[:300]}"
+        status, body = http_get(url, 10)
+        if status != 200:
+            return None, f"HTTP {status}: {body[:300]}"
         doc = json.loads(body)
         if doc.get("status") != "success":
             return None, doc.get("error", "query failed")

@@ -14,15 +14,12 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import fail  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 TIMEOUT_S = 2  # --web.request-timeout
 MAX_REQ = 4
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
 
 
 def ok(msg):

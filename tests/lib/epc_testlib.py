@@ -1,0 +1,112 @@
+"""What the Python system tests share: ports, HTTP, readiness waits, the exporter as a child process, and the
+ok/FAIL/SKIP vocabulary (exit 0 passed, 1 failed, 77 skipped: CTest's SKIP_RETURN_CODE).
+
+Import from a test under tests/<area>/:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+    import epc_testlib as tl
+"""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+SKIP = 77
+
+
+def fail(msg):
+    """Stops the test: FAIL on stderr, exit 1."""
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def skip(msg):
+    """Stops the test as skipped (CTest reports it so, never as passed): the reason on stdout, exit 77."""
+    print(f"SKIP: {msg}")
+    sys.exit(SKIP)
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (the caller binds it next; a lost race shows as a failed start)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    """(status, body text); an HTTP error status is returned, not raised; connection errors raise OSError."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def wait_http(url, proc, what, timeout):
+    """Polls url until it answers 200. Raises RuntimeError when proc (may be None) exits first or after timeout
+    seconds; the wait ends as soon as the server is ready, the timeout only bounds a broken start."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before answering {url}")
+        try:
+            if http_get(url, 1)[0] == 200:
+                return
+        except (ConnectionError, OSError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout} s")
+
+
+class Exporter:
+    """epc_exporter as a child process on a free loopback port, ready (GET /healthz = 200) when start() returns.
+    Its output goes to log_path (absolute); a failed start raises RuntimeError naming that file and its tail."""
+
+    def __init__(self, binary, args, logdir, name="exporter", deadline_s=60):
+        self.binary, self.args, self.name, self.deadline_s = binary, list(args), name, deadline_s
+        self.log_path = os.path.abspath(os.path.join(logdir, f"{name}.log"))
+        self.proc, self.port = None, None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        last = None
+        for _ in range(3):  # a port taken between free_port() and the exporter's bind: try another
+            self.port = free_port()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen([self.binary, f"--web.listen-address=127.0.0.1:{self.port}"] + self.args,
+                                             stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_http(self.url + "/healthz", self.proc, self.name, self.deadline_s)
+                return self
+            except RuntimeError as e:
+                last = e
+                self.stop()
+        raise RuntimeError(f"{last}; log {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, lines=30):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError as e:
+            return f"(unreadable: {e})"
+
+    def stop(self, sig_timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(sig_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
