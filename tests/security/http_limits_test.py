@@ -9,13 +9,12 @@ usage: http_limits_test.py <epc_exporter> <fixture rootfs>
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import fail  # noqa: E402
+from epc_testlib import Exporter, fail  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 TIMEOUT_S = 2  # --web.request-timeout
@@ -27,21 +26,12 @@ def ok(msg):
 
 
 work = tempfile.mkdtemp()
-logpath = os.path.join(work, "log")
-proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={fixture}",
-                         "--no-collector.ebpf", f"--web.request-timeout={TIMEOUT_S}s",
-                         f"--web.max-requests={MAX_REQ}"], stdout=open(logpath, "w"), stderr=subprocess.STDOUT)
-port = None
-for _ in range(100):
-    m = re.search(r'msg="listening address=\S+ port=(\d+)', open(logpath).read())
-    if m:
-        port = int(m.group(1))
-        break
-    if proc.poll() is not None:
-        fail("exporter exited at start-up")
-    time.sleep(0.1)
-if not port:
-    fail("no port")
+try:
+    exp = Exporter(exporter, [f"--path.rootfs={fixture}", "--no-collector.ebpf", f"--web.request-timeout={TIMEOUT_S}s",
+                              f"--web.max-requests={MAX_REQ}"], work).start()
+except RuntimeError as e:
+    fail(str(e))
+proc, port = exp.proc, exp.port
 
 
 def request(raw, timeout=15.0):
@@ -175,5 +165,4 @@ try:
         fail("exporter died")
     print("http_limits_test: all checks passed")
 finally:
-    proc.terminate()
-    proc.wait(timeout=10)
+    exp.stop()
