@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "host/log_fields.h"
+
 namespace epc {
 namespace {
 
@@ -37,14 +39,8 @@ class LineFormatter final : public spdlog::formatter {
  public:
   explicit LineFormatter(bool json) : json_(json) {}
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    std::string_view text(msg.payload.data(), msg.payload.size());
-    std::string line;
-    if (json_) {
-      line = "{\"ts\":\"" + timestamp(msg.time) + "\",\"level\":\"" + level_name(msg.level) +
-             "\",\"msg\":" + json_string(text) + "}\n";
-    } else {
-      line = "ts=" + timestamp(msg.time) + " level=" + level_name(msg.level) + " msg=" + logfmt_value(text) + "\n";
-    }
+    const std::string line = render_log_line(std::string_view(msg.payload.data(), msg.payload.size()),
+                                             timestamp(msg.time), level_name(msg.level), json_);
     dest.append(line.data(), line.data() + line.size());
   }
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<LineFormatter>(json_); }
@@ -54,6 +50,21 @@ class LineFormatter final : public spdlog::formatter {
 };
 
 }  // namespace
+
+std::string render_log_line(std::string_view payload, const std::string& ts, std::string_view level, bool json) {
+  const LogLine parts = split_log_fields(payload);
+  std::string line;
+  if (json) {
+    line = "{\"ts\":\"" + ts + "\",\"level\":\"" + std::string(level) + "\",\"msg\":" + json_string(parts.msg);
+    for (const auto& [k, v] : parts.fields) line += "," + json_string(k) + ":" + json_string(v);
+    line += "}\n";
+  } else {
+    line = "ts=" + ts + " level=" + std::string(level) + " msg=" + logfmt_value(parts.msg);
+    for (const auto& [k, v] : parts.fields) line += " " + std::string(k) + "=" + logfmt_value(v);
+    line += "\n";
+  }
+  return line;
+}
 
 std::string json_string(std::string_view v) {
   std::string out = "\"";

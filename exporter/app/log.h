@@ -13,4 +13,8 @@ void setup_logging(const std::string& level, const std::string& format);
 std::string logfmt_value(std::string_view v);
 std::string json_string(std::string_view v);
 
+// One line as the formatter writes it: ts, level, msg, then the payload's fields (host/log_fields.h) as logfmt
+// key=value pairs or JSON keys. Exposed for tests.
+std::string render_log_line(std::string_view payload, const std::string& ts, std::string_view level, bool json);
+
 }  // namespace epc

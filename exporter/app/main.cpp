@@ -19,6 +19,7 @@
 #include "web/http_server.h"
 #include "app/log.h"
 #include "app/privileges.h"
+#include "host/log_fields.h"
 #include "scrape/scraper.h"
 #include "collectors/cgroup.h"
 #include "collectors/ebpf.h"
@@ -85,9 +86,9 @@ int run(const epc::Config& cfg) {
     if (!cfg.collector_enabled(spec.name)) continue;
     try {
       collectors.push_back({spec.name, spec.make(services)});
-      spdlog::info("collector={} enabled", spec.name);
+      spdlog::info("{}", epc::log_fields("collector enabled", {{"collector", spec.name}}));
     } catch (const std::exception& e) {
-      spdlog::error("collector={}: {}", spec.name, e.what());
+      spdlog::error("{}", epc::log_fields("collector not started", {{"collector", spec.name}, {"err", e.what()}}));
       return kExitUsage;
     }
   }

@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "host/log_fields.h"
 #include "scrape/exposition.h"
 #include "scrape/series_cap.h"
 #include "scrape/version.h"
@@ -61,11 +62,11 @@ std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
     try {
       Status s = collector->collect(own);
       ok = s.ok();
-      if (!ok) spdlog::error("collector={} failed: {}", name, s.error().message);
+      if (!ok) spdlog::error("{}", log_fields("collector failed", {{"collector", name}, {"err", s.error().message}}));
     } catch (const std::exception& e) {
-      spdlog::error("collector={} failed: {}", name, e.what());
+      spdlog::error("{}", log_fields("collector failed", {{"collector", name}, {"err", e.what()}}));
     } catch (...) {
-      spdlog::error("collector={} failed: unknown exception", name);
+      spdlog::error("{}", log_fields("collector failed", {{"collector", name}, {"err", "unknown exception"}}));
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     outcomes.push_back({&name, ok, secs});
@@ -73,7 +74,8 @@ std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
     // Moved, not copied: a scrape of thousands of series builds them once.
     for (const auto& refused : sink.absorb(own.take()))
       // Two collectors disagreeing on a family's type: keep the first, say so.
-      spdlog::error("collector={} metric {} dropped: written with two different types", name, refused);
+      spdlog::error("{}", log_fields("metric dropped: written with two different types",
+                                     {{"collector", name}, {"metric", refused}}));
   }
 
   sink.info("sgx_exporter_build_info", "A metric with a constant '1' value labeled by version and revision of epc_exporter.",
