@@ -142,7 +142,10 @@ int run(const epc::Config& cfg) {
     return 1;
   }
   std::string ports;
-  for (int p : (*server)->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+  for (int p : (*server)->ports()) {
+    if (!ports.empty()) ports += ',';
+    ports += std::to_string(p);
+  }
   spdlog::info("listening address={} port={} telemetry_path={} rootfs={} max_connections={}", cfg.listen_address,
                ports, cfg.telemetry_path, cfg.rootfs, max_connections);
 
