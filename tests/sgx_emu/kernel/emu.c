@@ -35,6 +35,7 @@
 #include <asm/sgx.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 #include <asm/ptrace.h>
 #include "sgx.h"
@@ -389,6 +390,38 @@ static const char *const sgx_emu_enclu_names[SGX_EMU_NR_ENCLU] = {
 	[SGX_EMU_EACCEPT] = "EACCEPT", [SGX_EMU_EMODPE] = "EMODPE", [SGX_EMU_EACCEPTCOPY] = "EACCEPTCOPY",
 };
 
+/*
+ * Reads user memory from the #UD handler. The bytes may be enclave pages that ksgxd evicted; a plain
+ * copy_from_user() then faults in kernel mode, the driver's fault handler answers VM_FAULT_NOPAGE while it waits
+ * for ksgxd to free EPC, and the kernel retries the faulting copy at once, with no scheduling point between: on a
+ * non-preemptible kernel (one vCPU under TCG) ksgxd never runs again (RCU stall, seen in CI). So: copy with page
+ * faults disabled; on a miss, take the fault once (fixup_user_fault), let others run, and try again.
+ */
+static int sgx_emu_read_user(void *dst, unsigned long uaddr, size_t n)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long left;
+	int ret;
+
+	if (!mm)
+		return -EFAULT;
+	for (;;) {
+		pagefault_disable();
+		left = __copy_from_user_inatomic(dst, (const void __user *)uaddr, n);
+		pagefault_enable();
+		if (!left)
+			return 0;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		mmap_read_lock(mm);
+		ret = fixup_user_fault(mm, uaddr + n - left, 0, NULL);
+		mmap_read_unlock(mm);
+		if (ret)
+			return ret;
+		cond_resched();
+	}
+}
+
 /* The base of the enclave whose mapping holds addr, or 0. */
 static unsigned long sgx_emu_enclave_base(unsigned long addr)
 {
@@ -415,7 +448,7 @@ static bool sgx_emu_eenter(struct pt_regs *regs)
 	} tcs;
 	unsigned long base = sgx_emu_enclave_base(regs->bx);
 
-	if (!base || copy_from_user(&tcs, (void __user *)regs->bx, sizeof(tcs)))
+	if (!base || sgx_emu_read_user(&tcs, regs->bx, sizeof(tcs)))
 		return false;
 	regs->cx = regs->ip + 3;
 	regs->ax = tcs.cssa;
@@ -432,7 +465,7 @@ bool sgx_emu_enclu(struct pt_regs *regs)
 	if (!sgx_emu_nr_sections)
 		return false;
 	local_irq_enable();	/* a user-mode trap: the reads below may fault */
-	if (copy_from_user(insn, (void __user *)regs->ip, sizeof(insn)) || insn[0] != 0x0f || insn[1] != 0x01 ||
+	if (sgx_emu_read_user(insn, regs->ip, sizeof(insn)) || insn[0] != 0x0f || insn[1] != 0x01 ||
 	    insn[2] != 0xd7 || leaf >= SGX_EMU_NR_ENCLU)
 		goto out;
 	switch (leaf) {
