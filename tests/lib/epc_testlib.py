@@ -5,12 +5,14 @@ Import from a test under tests/<area>/:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
     import epc_testlib as tl
 """
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 SKIP = 77
@@ -110,3 +112,25 @@ class Exporter:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class PromApi:
+    """A Prometheus server's HTTP API. query() gives (result, None) or (None, why); get() a path's JSON."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def query(self, expr, at=None):
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        status, body = http_get(self.base + "/api/v1/query?" + urllib.parse.urlencode(params), 10)
+        if status != 200:
+            return None, f"HTTP {status}: {body[:300]}"
+        doc = json.loads(body)
+        if doc.get("status") != "success":
+            return None, doc.get("error", "query failed")
+        return doc["data"]["result"], None
+
+    def get(self, path):
+        return json.loads(http_get(self.base + path, 10)[1])

@@ -34,7 +34,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port  # noqa: E402
+from epc_testlib import PromApi, free_port  # noqa: E402
 
 CAP = 4
 GRACE = "3s"
@@ -47,11 +47,6 @@ TOLERANCE = 0.15      # relative, rate(sum) against sum(rate), on rates of sever
 EXACT_TOLERANCE = 0.03  # relative, growth over the run without extrapolation (the two jobs scrape apart in time)
 COUNTERS = {"evicted_pages": "sgx_epc_evicted_pages_total", "page_faults": "sgx_enclave_page_faults_total"}
 WORKLOAD_LABELS = "namespace,pod,container,cgroup"
-
-
-def http_get(url, timeout=10):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.read().decode()
 
 
 class Workload:
@@ -124,22 +119,14 @@ def start_exporter(binary, name, tmp, args, logs):
     raise RuntimeError(f"exporter {name} did not report its port within 60 s; log: {log_path}")
 
 
-class Prom:
-    def __init__(self, base):
-        self.base = base
+class Prom(PromApi):
+    """The library's API, a failed query an exception (every query here must succeed)."""
 
     def query(self, expr, at=None):
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        try:
-            _, body = http_get(self.base + "/api/v1/query?" + urllib.parse.urlencode(params))
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"query {expr}: HTTP {e.code} {e.read().decode(errors='replace')[:300]}") from None
-        doc = json.loads(body)
-        if doc.get("status") != "success":
-            raise RuntimeError(f"query {expr}: {doc.get('error')}")
-        return doc["data"]["result"]
+        result, why = super().query(expr, at)
+        if why is not None:
+            raise RuntimeError(f"query {expr}: {why}")
+        return result
 
     def scalar(self, expr, at=None):
         r = self.query(expr, at)

@@ -43,7 +43,7 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import promql_probe  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port, http_get, wait_http  # noqa: E402
+from epc_testlib import PromApi as Prom, free_port, http_get, wait_http  # noqa: E402
 
 FIXTURE_NODE = "aks-sgxpool-0"
 PROMETHEUS_GENERATED = {"up", "scrape_duration_seconds", "scrape_samples_scraped",
@@ -137,27 +137,6 @@ class StaticMetrics(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-class Prom:
-    def __init__(self, base):
-        self.base = base
-
-    def query(self, expr, at=None):
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        url = self.base + "/api/v1/query?" + urllib.parse.urlencode(params)
-        status, body = http_get(url, 10)
-        if status != 200:
-            return None, f"HTTP {status}: {body[:300]}"
-        doc = json.loads(body)
-        if doc.get("status") != "success":
-            return None, doc.get("error", "query failed")
-        return doc["data"]["result"], None
-
-    def get(self, path):
-        return json.loads(http_get(self.base + path, 10)[1])
 
 
 def load_rules(files):
