@@ -48,15 +48,17 @@ unsigned fit_connection_cap(unsigned wanted) {
   }
   if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return wanted;
   const unsigned fit = rl.rlim_cur > kFdReserve + 16 ? static_cast<unsigned>(rl.rlim_cur - kFdReserve) : 16u;
-  spdlog::warn("--web.max-connections={} lowered to {}: RLIMIT_NOFILE is {} (hard {}), {} kept for collectors", wanted,
-               fit, rl.rlim_cur, rl.rlim_max, kFdReserve);
+  spdlog::warn("{}", epc::log_fields("--web.max-connections lowered to fit RLIMIT_NOFILE",
+                                     {{"wanted", std::to_string(wanted)}, {"max_connections", std::to_string(fit)},
+                                      {"nofile", std::to_string(rl.rlim_cur)}, {"nofile_hard", std::to_string(rl.rlim_max)},
+                                      {"kept_for_collectors", std::to_string(kFdReserve)}}));
   return fit;
 }
 
 int run(const epc::Config& cfg) {
   std::error_code ec;
   if (!std::filesystem::is_directory(cfg.rootfs, ec)) {
-    spdlog::error("--path.rootfs={} is not a directory", cfg.rootfs);
+    spdlog::error("{}", epc::log_fields("--path.rootfs is not a directory", {{"path", cfg.rootfs}}));
     return kExitUsage;
   }
   // The web config is checked before anything is loaded: a bad file stops start-up with exit 2.
@@ -68,8 +70,8 @@ int run(const epc::Config& cfg) {
       return kExitUsage;
     }
     web = std::move(*loaded);
-    spdlog::info("web config file={} tls={} basic_auth_users={}", cfg.web_config_file, web.tls ? "on" : "off",
-                 web.basic_auth_users.size());
+    spdlog::info("{}", epc::log_fields("web config", {{"file", cfg.web_config_file}, {"tls", web.tls ? "on" : "off"},
+                                                      {"basic_auth_users", std::to_string(web.basic_auth_users.size())}}));
   }
   epc::HostPaths paths(cfg.rootfs);
   epc::Attribution attribution(paths);
@@ -109,9 +111,10 @@ int run(const epc::Config& cfg) {
       spdlog::error("capabilities not dropped: {}", again.error().message);
   }
   if (auto caps = epc::read_capability_state())
-    spdlog::info("capabilities effective={} permitted={} bounding={} no_new_privs={}",
-                 epc::capability_names(caps->effective), epc::capability_names(caps->permitted),
-                 epc::capability_names(caps->bounding), caps->no_new_privs);
+    spdlog::info("{}", epc::log_fields("capabilities", {{"effective", epc::capability_names(caps->effective)},
+                                                        {"permitted", epc::capability_names(caps->permitted)},
+                                                        {"bounding", epc::capability_names(caps->bounding)},
+                                                        {"no_new_privs", caps->no_new_privs ? "true" : "false"}}));
 
   // Block the signals in every thread (the HTTP server's included) and wait for them here.
   sigset_t sigs;
@@ -146,8 +149,9 @@ int run(const epc::Config& cfg) {
     if (!ports.empty()) ports += ',';
     ports += std::to_string(p);
   }
-  spdlog::info("listening address={} port={} telemetry_path={} rootfs={} max_connections={}", cfg.listen_address,
-               ports, cfg.telemetry_path, cfg.rootfs, max_connections);
+  spdlog::info("{}", epc::log_fields("listening", {{"address", cfg.listen_address}, {"port", ports},
+                                                   {"telemetry_path", cfg.telemetry_path}, {"rootfs", cfg.rootfs},
+                                                   {"max_connections", std::to_string(max_connections)}}));
 
   int sig = 0;
   sigwait(&sigs, &sig);
@@ -187,7 +191,7 @@ int main(int argc, char** argv) {
       break;
   }
   epc::setup_logging(parsed->config.log_level, parsed->config.log_format);
-  spdlog::info("starting epc_exporter version={} revision={}", epc::kVersion, epc::kRevision);
+  spdlog::info("{}", epc::log_fields("starting epc_exporter", {{"version", epc::kVersion}, {"revision", epc::kRevision}}));
   // One descriptor budget: the connection cap first, then the cgroup collector keeps what is left
   // (collectors/cgroup.h, kept_fd_budget).
   parsed->config.max_connections = fit_connection_cap(parsed->config.max_connections);

@@ -93,7 +93,7 @@ proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:0", f"--path.
 port = None
 for _ in range(100):
     with open(os.path.join(work, "log")) as f:
-        m = re.search(r'msg="listening address=\S+ port=(\d+)', f.read())
+        m = re.search(r'msg=listening address=\S+ port=(\d+)', f.read())
     if m:
         port = int(m.group(1))
         break

@@ -109,7 +109,7 @@ class Server:
                     log.write(chunk)
                     seen += chunk
                     for line in seen.split(b"\n")[:-1]:
-                        if b'msg="listening address=' in line:
+                        if b'msg=listening address=' in line:
                             self.port = int(line.split(b" port=")[1].split()[0].split(b",")[0])
                 sel.close()
             # Keep draining its output so a chatty exporter never blocks on a full pipe.

@@ -103,10 +103,10 @@ dump() { podman logs "$name" 2>&1 | tail -40 >&2; }
 # Event-driven: follow the container's log until the listening line (or the container ends).
 podman logs -f "$name" >"$WORK/exporter.log" 2>&1 &
 follower=$!
-timeout 60 grep -m1 -q 'msg="listening address=' <(tail -n +1 -F "$WORK/exporter.log" 2>/dev/null) ||
+timeout 60 grep -m1 -q 'msg=listening address=' <(tail -n +1 -F "$WORK/exporter.log" 2>/dev/null) ||
   { kill "$follower" 2>/dev/null; dump; fail "exporter not listening within 60 s"; }
-pass "started: $(grep -o 'msg="capabilities .*' "$WORK/exporter.log" | head -1)"
-grep -q 'msg="capabilities effective=0 permitted=0 bounding=[^ ]* no_new_privs=true"' "$WORK/exporter.log" ||
+pass "started: $(grep -o 'msg=capabilities .*' "$WORK/exporter.log" | head -1)"
+grep -q 'msg=capabilities effective=0 permitted=0 bounding=[^ ]* no_new_privs=true' "$WORK/exporter.log" ||
   { dump; fail "capabilities not dropped after start-up"; }
 pid=$(podman inspect --format '{{.State.Pid}}' "$name")
 for f in CapEff CapPrm CapAmb; do

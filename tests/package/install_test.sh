@@ -64,7 +64,7 @@ dump() { echo "--- $log" >&2; cat "$log" >&2; }
 deadline=$((SECONDS + 300))
 PORT=
 while [ -z "$PORT" ]; do
-  PORT=$(sed -n 's/.*msg="listening address=[^ ]* port=\([0-9]*\).*/\1/p' "$log" | head -1)
+  PORT=$(sed -n 's/.*msg=listening address=[^ ]* port=\([0-9]*\).*/\1/p' "$log" | head -1)
   [ -n "$PORT" ] && break
   kill -0 "$PID" 2>/dev/null || { wait "$PID" || true; dump; fail "install or start-up failed (log: $log)"; }
   [ $SECONDS -lt $deadline ] || { dump; fail "no port within 300 s (log: $log)"; }

@@ -80,7 +80,7 @@ dump() { for f in "$boot_log" "$log"; do echo "--- $f" >&2; [ -f "$f" ] && tail 
 
 # Event-driven: poll for the exporter's listening line; apt and the boot take a while on a cold cache.
 deadline=$((SECONDS + 300))
-until [ -f "$log" ] && grep -q 'msg="listening address=' "$log"; do
+until [ -f "$log" ] && grep -q 'msg=listening address=' "$log"; do
   if ! kill -0 "$NSPAWN" 2>/dev/null; then
     wait "$NSPAWN" || true
     if grep -q '^== boot' "$boot_log"; then dump; skip "systemd-nspawn could not boot a container here (log: $boot_log)"; fi
@@ -101,7 +101,7 @@ for f in CapEff CapPrm CapAmb; do
 done
 [ "$(awk '/^NoNewPrivs:/ {print $2}' "$st")" = 1 ] || fail "no_new_privs not set"
 [ "$(awk '/^Seccomp:/ {print $2}' "$st")" = 2 ] || fail "no seccomp filter"
-grep -q 'msg="capabilities effective=0 permitted=0 bounding=[^ ]*cap_bpf no_new_privs=true"' "$log" ||
+grep -q 'msg=capabilities effective=0 permitted=0 bounding=[^ ]*cap_bpf no_new_privs=true' "$log" ||
   { dump; fail "capability line missing or unexpected"; }
 pass "uid $uid, capabilities dropped ($(grep -o 'bounding=[^ ]*' "$log" | head -1) left in the bounding set), no_new_privs, seccomp"
 

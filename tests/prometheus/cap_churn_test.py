@@ -108,7 +108,7 @@ def start_exporter(binary, name, tmp, args, logs):
     end = time.time() + 60
     while time.time() < end:
         with open(log_path) as fh:
-            m = re.search(r'msg="listening address=\S+ port=(\d+)', fh.read())
+            m = re.search(r'msg=listening address=\S+ port=(\d+)', fh.read())
         if m:
             return proc, int(m.group(1)), log_path
         if proc.poll() is not None:

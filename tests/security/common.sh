@@ -7,7 +7,7 @@ pass() { echo "ok: $*"; }
 # listening_port <log>: the port from the exporter's "listening" line, "" while there is none (or no log yet).
 listening_port() {
   [ -f "$1" ] || return 0
-  sed -n 's/.*msg="listening address=[^ ]* port=\([0-9]*\).*/\1/p' "$1" | head -1
+  sed -n 's/.*msg=listening address=[^ ]* port=\([0-9]*\).*/\1/p' "$1" | head -1
 }
 
 # wait_listening <log> <pid> [seconds]: sets PORT once the exporter logs its listening line. Event-driven with a

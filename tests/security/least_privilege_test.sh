@@ -28,7 +28,7 @@ for st in /proc/"$PID"/task/*/status; do
   done
   [ "$(awk '$1 == "NoNewPrivs:" {print $2}' "$st")" = 1 ] || fail "$st: NoNewPrivs not set"
 done
-grep -q 'msg="capabilities effective=0 permitted=0 bounding=0 no_new_privs=true"' "$WORK/log" || fail "no capability log line"
+grep -q 'msg=capabilities effective=0 permitted=0 bounding=0 no_new_privs=true' "$WORK/log" || fail "no capability log line"
 pass "all $threads threads: no capabilities, no_new_privs=1"
 stop_exporter
 
