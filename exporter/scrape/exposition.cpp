@@ -91,6 +91,16 @@ void put_tail(std::string& out, const ClientMetric& m) {
   out.push_back('\n');
 }
 
+// The _count and _sum series of a summary or a histogram.
+void put_count_sum(std::string& out, const MetricFamily& f, const ClientMetric& m, std::uint64_t count, double sum) {
+  put_head(out, f, m, "_count");
+  put_int(out, count);
+  put_tail(out, m);
+  put_head(out, f, m, "_sum");
+  put_double(out, sum);
+  put_tail(out, m);
+}
+
 void put_family(std::string& out, const MetricFamily& f) {
   if (!f.help.empty()) {
     out += "# HELP ";
@@ -127,12 +137,7 @@ void put_family(std::string& out, const MetricFamily& f) {
         put_tail(out, m);
         break;
       case MetricType::Summary: {
-        put_head(out, f, m, "_count");
-        put_int(out, m.summary.sample_count);
-        put_tail(out, m);
-        put_head(out, f, m, "_sum");
-        put_double(out, m.summary.sample_sum);
-        put_tail(out, m);
+        put_count_sum(out, f, m, m.summary.sample_count, m.summary.sample_sum);
         for (const auto& q : m.summary.quantile) {
           put_head(out, f, m, {}, "quantile", [&](std::string& o) { put_double(o, q.quantile); });
           put_double(out, q.value);
@@ -141,12 +146,7 @@ void put_family(std::string& out, const MetricFamily& f) {
         break;
       }
       case MetricType::Histogram: {
-        put_head(out, f, m, "_count");
-        put_int(out, m.histogram.sample_count);
-        put_tail(out, m);
-        put_head(out, f, m, "_sum");
-        put_double(out, m.histogram.sample_sum);
-        put_tail(out, m);
+        put_count_sum(out, f, m, m.histogram.sample_count, m.histogram.sample_sum);
         double last = -std::numeric_limits<double>::infinity();
         for (const auto& b : m.histogram.bucket) {
           put_head(out, f, m, "_bucket", "le", [&](std::string& o) { put_double(o, b.upper_bound); });

@@ -52,6 +52,21 @@ bool has_family(std::vector<prometheus::MetricFamily>& fams, const std::string& 
 
 std::string kAllProbesForward();
 
+// The families write_ebpf_metrics() gives for a replay text, attributed on a node without SGX or pods (a replay
+// that does not parse fails the test and gives none).
+std::vector<prometheus::MetricFamily> replayed_metrics(const std::string& replay) {
+  auto snap = parse_ebpf_replay(replay);
+  if (!snap.ok()) {
+    ADD_FAILURE() << snap.error().message;
+    return {};
+  }
+  HostPaths paths(kFixtures + "/no-sgx");
+  Attribution attribution(paths);
+  MetricSink sink;
+  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
+  return std::move(sink.families());
+}
+
 TEST(EbpfReplay, AksFixtureAttributesToPods) {
   auto snap = parse_ebpf_replay(slurp(kFixtures + "/ebpf/aks-dcsv3.txt"));
   ASSERT_TRUE(snap.ok()) << snap.error().message;
@@ -270,15 +285,9 @@ TEST(EbpfMetrics, GoneCgroupResolvesByTheRecordedPath) {
 }
 
 TEST(EbpfMetrics, NoProbeAttachedMeansProbeHealthOnly) {
-  auto snap = parse_ebpf_replay(
+  auto f = replayed_metrics(
       "probe ewb sgx_encl_ewb - \"off: no SGX driver in this kernel\"\n"
       "workload /system.slice/x.service enclaves=1 resident_pages=5\n");
-  ASSERT_TRUE(snap.ok()) << snap.error().message;
-  HostPaths paths(kFixtures + "/no-sgx");
-  Attribution attribution(paths);
-  MetricSink sink;
-  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
   EXPECT_EQ(value(f, "sgx_exporter_probe_attached", {{"probe", "ewb"}}), 0);
   EXPECT_FALSE(has_family(f, "sgx_epc_resident_bytes"));
   EXPECT_FALSE(has_family(f, "sgx_epc_free_bytes"));
@@ -324,13 +333,7 @@ TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {
   text.replace(text.find("probe ewb f kprobe attached"), 27, "probe ewb f - \"off: not in kallsyms\"");
   text.replace(text.find("probe reclaim f kprobe attached"), 31, "probe reclaim f - \"off: not in kallsyms\"");
   text += "workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=2 page_faults=4\n";
-  auto snap = parse_ebpf_replay(text);
-  ASSERT_TRUE(snap.ok()) << snap.error().message;
-  HostPaths paths(kFixtures + "/no-sgx");
-  Attribution attribution(paths);
-  MetricSink sink;
-  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
+  auto f = replayed_metrics(text);
   EXPECT_FALSE(has_family(f, "sgx_epc_evicted_pages_total"));
   EXPECT_FALSE(has_family(f, "sgx_epc_swapped_bytes"));
   EXPECT_FALSE(has_family(f, "sgx_epc_reclaim_passes_total"));
@@ -342,15 +345,9 @@ TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {
 }
 
 TEST(EbpfMetrics, NegativeGaugesClampAndSameLabelsAreSummed) {
-  auto snap = parse_ebpf_replay(std::string(kAllProbes) +
+  auto f = replayed_metrics(std::string(kAllProbes) +
       "workload /system.slice/a.service enclaves=1 resident_pages=-3 evicted_pages=2\n"
       "workload /system.slice/a.service enclaves=1 resident_pages=10 evicted_pages=5\n");
-  ASSERT_TRUE(snap.ok()) << snap.error().message;
-  HostPaths paths(kFixtures + "/no-sgx");
-  Attribution attribution(paths);
-  MetricSink sink;
-  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
   const Labels a = {{"cgroup", "system.slice/a.service"}};
   EXPECT_EQ(value(f, "sgx_enclaves", a), 2);
   EXPECT_EQ(value(f, "sgx_epc_resident_bytes", a), 7.0 * 4096);
@@ -365,13 +362,7 @@ TEST(EbpfMetrics, ResidentNeedsVaGrowAndEwb) {
     std::string line = std::string("probe ") + off + " f kprobe attached";
     text.replace(text.find(line), line.size(), std::string("probe ") + off + " f - \"off: not in kallsyms\"");
     text += "workload /system.slice/a.service enclaves=1 resident_pages=3 va_pages=1\n";
-    auto snap = parse_ebpf_replay(text);
-    ASSERT_TRUE(snap.ok()) << snap.error().message;
-    HostPaths paths(kFixtures + "/no-sgx");
-    Attribution attribution(paths);
-    MetricSink sink;
-    write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-    auto& f = sink.families();
+    auto f = replayed_metrics(text);
     EXPECT_FALSE(has_family(f, "sgx_epc_resident_bytes")) << off;
     EXPECT_EQ(has_family(f, "sgx_epc_va_bytes"), std::string(off) != "va_grow") << off;
     EXPECT_TRUE(has_family(f, "sgx_enclaves")) << off;
@@ -379,16 +370,10 @@ TEST(EbpfMetrics, ResidentNeedsVaGrowAndEwb) {
 }
 
 TEST(EbpfMetrics, VaBytesRetriesAndVepcFailures) {
-  auto snap = parse_ebpf_replay(std::string(kAllProbes) +
+  auto f = replayed_metrics(std::string(kAllProbes) +
       "workload /system.slice/a.service enclaves=1 resident_pages=10 va_pages=2 page_faults=9 fault_retries=4 "
       "page_fault_ns=1500000000\n"
       "node vepc_pages=3 vepc_alloc_failures=6\n");
-  ASSERT_TRUE(snap.ok()) << snap.error().message;
-  HostPaths paths(kFixtures + "/no-sgx");
-  Attribution attribution(paths);
-  MetricSink sink;
-  write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
   const Labels a = {{"cgroup", "system.slice/a.service"}};
   EXPECT_EQ(value(f, "sgx_epc_resident_bytes", a), 10.0 * 4096);
   EXPECT_EQ(value(f, "sgx_epc_va_bytes", a), 2.0 * 4096);
