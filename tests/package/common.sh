@@ -23,3 +23,13 @@ need_root_and_mount_ns() {
 need_deb() {
   [ -s "$1/deb-path" ] || skip "no .deb: package_deb_build did not run or failed"
 }
+
+# deb_root_test_args DEB_DIR FIXTURE WORK: the arguments of the tests that install the .deb into a Debian root:
+# sets DIR, FIXTURE and WORK (absolute) and SUITE, the Debian release of the root.
+deb_root_test_args() {
+  [ $# -eq 3 ] || { echo "usage: $0 <deb dir> <fixture rootfs> <work dir>" >&2; exit 2; }
+  DIR=$1
+  FIXTURE=$(realpath "$2")
+  WORK=$(realpath -m "$3")
+  SUITE=bookworm
+}

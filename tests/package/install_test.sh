@@ -9,16 +9,12 @@
 # installed, never started (unit_verify_test.sh checks it).
 # usage: install_test.sh <deb dir> <fixture rootfs> <work dir>
 set -euo pipefail
-DIR=$1
-FIXTURE=$2
-WORK=$3
-SUITE=bookworm
 . "$(dirname "$0")/common.sh"
+deb_root_test_args "$@"
 
 need_root_and_mount_ns "chroot, mounts"
 need_tools "scripts/install-deps.sh installs it" mmdebstrap chroot curl flock
 need_deb "$DIR"
-FIXTURE=$(realpath "$FIXTURE")
 deb=$(cat "$DIR/deb-path")
 version=$(dpkg-deb -f "$deb" Version)
 

@@ -9,22 +9,17 @@
 # capabilities added (CAP_SYS_RESOURCE only where the host has it) and bpf, perf_event_open allowed.
 # usage: systemd_test.sh <deb dir> <fixture rootfs> <work dir>
 set -euo pipefail
-DIR=$1
-FIXTURE=$2
-WORK=$3
-SUITE=bookworm
 . "$(dirname "$0")/common.sh"
+deb_root_test_args "$@"
 
 need_root_and_mount_ns "mounts, systemd-nspawn"
 need_tools "scripts/install-deps.sh installs it" mmdebstrap systemd-nspawn chroot curl flock openssl python3 nsenter
 need_deb "$DIR"
-FIXTURE=$(realpath "$FIXTURE")
 deb=$(cat "$DIR/deb-path")
 
 . "$(dirname "$0")/debroot.sh"
 debroot "$SUITE" systemd,systemd-sysv,dbus
 
-WORK=$(realpath -m "$WORK")
 rm -rf "$WORK"
 mkdir -p "$WORK/upper" "$WORK/ovl" "$WORK/root" "$WORK/out" "$WORK/etc"
 cp "$deb" "$WORK/pkg.deb"
