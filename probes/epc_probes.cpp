@@ -28,6 +28,7 @@
 #include <system_error>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <openssl/evp.h>
 #include <time.h>
@@ -131,6 +132,53 @@ enum class Choice { kOff, kKprobe, kFentry };
 constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
 
 std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
+
+// Owners of libbpf objects: every one is released by its deleter, in the order its owner's members say.
+struct SkelDeleter {
+  void operator()(epc_bpf* s) const { epc_bpf__destroy(s); }
+};
+// Destroying a pinned link only closes our fd: the link stays attached while its pin exists.
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+struct BtfDeleter {
+  void operator()(struct btf* b) const { btf__free(b); }
+};
+using SkelPtr = std::unique_ptr<epc_bpf, SkelDeleter>;
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+using BtfPtr = std::unique_ptr<struct btf, BtfDeleter>;
+
+// A file descriptor we own (a program taken over from a pinned link, an iterator's, a pinned map's for reuse).
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~OwnedFd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The BTF the CO-RE relocations and the fentry choice look at: Options::btf_custom_path, else the running kernel's.
+BtfPtr load_btf(const std::string& custom_path) {
+  struct btf* b = custom_path.empty() ? btf__load_vmlinux_btf() : btf__parse(custom_path.c_str(), nullptr);
+  if (b && libbpf_get_error(b)) b = nullptr;
+  return BtfPtr(b);
+}
 
 }  // namespace
 
@@ -274,8 +322,8 @@ namespace {
 
 // The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; nullptr (errno set) when tracefs
 // refuses, and the caller falls back to the PMU (default maxactive).
-bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
-                                   const std::string& group, TracefsKretprobe& made) {
+LinkPtr attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
+                                 const std::string& group, TracefsKretprobe& made) {
   made = {tracefs, group, bpf_program__name(prog)};
   const std::string def = "r" + std::to_string(kKretprobeMaxactive) + ":" + made.group + "/" + made.event + " " +
                           func + "\n";
@@ -300,38 +348,45 @@ bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, c
   attr.config = id;
   attr.sample_period = 1;
   attr.wakeup_events = 1;
-  int pfd = static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) {
+  OwnedFd pfd(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (pfd.get() < 0) {
     undo();
     return nullptr;
   }
-  bpf_link* l = bpf_program__attach_perf_event(prog, pfd);  // owns pfd from here
+  LinkPtr l(bpf_program__attach_perf_event(prog, pfd.get()));
   if (!l) {
     int saved = errno;
-    ::close(pfd);
+    pfd.reset();
     errno = saved;
     undo();
     return nullptr;
   }
+  pfd.release();  // the link owns it from here
   return l;
 }
 }  // namespace
 
+// One attached program, for its run counts: the skeleton's fd, or (taken over from a pinned link) one we own.
+struct AttachedProgram {
+  std::string name;
+  int fd = -1;
+  OwnedFd owned;
+};
+
+// Members go in reverse order: the links (a pinned link stays attached: only our fd goes), then the programs
+// taken over from pinned links, then the skeleton with its programs and maps. The kretprobe events go between the
+// links and the rest (the kernel refuses to remove an event in use).
 struct Probes::Obj {
-  epc_bpf* skel = nullptr;
-  std::vector<bpf_link*> links;
+  SkelPtr skel;
+  std::vector<AttachedProgram> attached_progs;
   std::vector<TracefsKretprobe> tracefs_events;  // removed after their links, unless the links are pinned
-  std::vector<std::pair<std::string, int>> attached_progs;  // name, fd (owned when taken over from pinned links)
   bool keep_tracefs_events = false;
+  std::vector<LinkPtr> links;
   ~Obj() {
-    for (auto* l : links) bpf_link__destroy(l);  // a pinned link stays attached: only our fd goes
+    links.clear();
     if (!keep_tracefs_events)
       for (const auto& e : tracefs_events) remove_tracefs_event(e);
-    for (auto& [name, fd] : attached_progs)
-      if (fd >= 0 && owned_prog_fds) ::close(fd);
-    epc_bpf__destroy(skel);
   }
-  bool owned_prog_fds = false;
 };
 
 namespace {
@@ -457,7 +512,7 @@ std::map<std::string, std::uint64_t> kretprobe_misses(const std::vector<TracefsK
 }
 }  // namespace
 
-Probes::~Probes() { delete obj_; }
+Probes::~Probes() = default;
 
 std::unique_ptr<Probes> Probes::start(const Options& options) {
   auto p = start_once(options, true);
@@ -490,10 +545,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     const bool kprobes = file_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
                          file_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
                          file_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
-    struct btf* vmlinux = !has_btf                          ? nullptr
-                          : options.btf_custom_path.empty() ? btf__load_vmlinux_btf()
-                                                            : btf__parse(options.btf_custom_path.c_str(), nullptr);
-    if (vmlinux && libbpf_get_error(vmlinux)) vmlinux = nullptr;
+    BtfPtr btf = has_btf ? load_btf(options.btf_custom_path) : nullptr;
+    const struct btf* vmlinux = btf.get();
     const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
     if (!ks.readable) {
       all_off("cannot read " + options.kallsyms_path);
@@ -528,7 +581,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     grow_fexit = encl_grow_fexit_variant(vmlinux);
     iterator_types(tracing ? vmlinux : nullptr, iter_file, iter_vma);
     if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
-    btf__free(vmlinux);
+    btf.reset();
     bool any = false;
     for (auto c : choice) any = any || c != Choice::kOff;
     if (!any) {
@@ -544,11 +597,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   } else if (options.mode == Mode::kLoadCheck) {
     std::fill(choice.begin(), choice.end(), Choice::kKprobe);
     // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
-    struct btf* vmlinux = btf__load_vmlinux_btf();
-    if (vmlinux && !libbpf_get_error(vmlinux)) {
-      iterator_types(vmlinux, iter_file, iter_vma);
-      btf__free(vmlinux);
-    }
+    if (BtfPtr vmlinux = load_btf(""))
+      iterator_types(vmlinux.get(), iter_file, iter_vma);
   } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
     std::string lines;
     if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
@@ -622,7 +672,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     auto obj = std::make_unique<Obj>();
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
     if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
-    obj->skel = epc_bpf__open_opts(&open_opts);
+    obj->skel.reset(epc_bpf__open_opts(&open_opts));
     if (!obj->skel) {
       p->load_error_ = "opening the BPF object failed: " + errstr(errno);
       break;
@@ -635,20 +685,19 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       bool ok = true;
       bpf_object__for_each_map(m, obj->skel->obj) {
         if (bpf_map__is_internal(m)) continue;
-        int fd = bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str());
-        if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) {
+        OwnedFd fd(bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str()));  // reuse_fd takes a copy
+        if (fd.get() < 0 || bpf_map__reuse_fd(m, fd.get()) != 0) {
           spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
           ok = false;
+          break;
         }
-        if (fd >= 0) ::close(fd);
-        if (!ok) break;
       }
       if (!ok) {
         p->reuse_failed_ = true;
         return p;
       }
     }
-    auto progs = programs_of(obj->skel);
+    auto progs = programs_of(obj->skel.get());
     for (std::size_t i = 0; i < progs.size(); ++i) {
       const bool k = !reuse && choice[i] == Choice::kKprobe, f = !reuse && choice[i] == Choice::kFentry;
       bpf_program__set_autoload(progs[i].kp, k);
@@ -667,9 +716,9 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
                                           (ks.encl_fops_addr != 0 || enclave_rdev != 0)));
     bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && iter_file);
     bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && iter_vma);
-    int err = epc_bpf__load(obj->skel);
+    int err = epc_bpf__load(obj->skel.get());
     if (err == 0) {
-      p->obj_ = obj.release();
+      p->obj_ = std::move(obj);
       p->load_error_.clear();
       break;
     }
@@ -697,28 +746,29 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   }
   if (options.mode != Mode::kRun) return p;
 
-  auto progs = programs_of(p->obj_->skel);
+  auto progs = programs_of(p->obj_->skel.get());
   std::size_t attached = 0;
   const std::string tracefs = tracefs_dir(options.sys_path);
   if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
   if (reuse) {  // the pinned links stay attached; we hold them (and their programs, for the stats)
-    p->obj_->owned_prog_fds = true;
     for (std::size_t i = 0; i < progs.size() && !p->reuse_failed_; ++i) {
       if (choice[i] == Choice::kOff) continue;
       for (const auto& [hook, name] : want_links) {
         if (hook != i) continue;
-        bpf_link* l = bpf_link__open((pin_dir + "/link_" + name).c_str());
+        LinkPtr l(bpf_link__open((pin_dir + "/link_" + name).c_str()));
         if (!l) {
           spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
           p->reuse_failed_ = true;
           break;
         }
-        p->obj_->links.push_back(l);
         bpf_link_info info{};
         __u32 len = sizeof(info);
-        int prog_fd = -1;
-        if (bpf_obj_get_info_by_fd(bpf_link__fd(l), &info, &len) == 0) prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
-        p->obj_->attached_progs.emplace_back(name, prog_fd);
+        OwnedFd prog_fd;
+        if (bpf_obj_get_info_by_fd(bpf_link__fd(l.get()), &info, &len) == 0)
+          prog_fd = OwnedFd(bpf_prog_get_fd_by_id(info.prog_id));
+        p->obj_->links.push_back(std::move(l));
+        const int fd = prog_fd.get();
+        p->obj_->attached_progs.push_back(AttachedProgram{name, fd, std::move(prog_fd)});
       }
       auto& st = p->states_[i];
       st.attached = true;
@@ -764,12 +814,12 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     bpf_program* fx = progs[i].fx;
     if (f && progs[i].fx_alt && grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
     bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
-    std::vector<bpf_link*> links;
+    std::vector<LinkPtr> links;
     std::string fail;
     std::vector<TracefsKretprobe> made_events;
     for (auto* prog : list) {
       if (!prog) continue;
-      bpf_link* l = nullptr;
+      LinkPtr l;
       if (!f && prog == progs[i].kr && !tracefs.empty()) {
         TracefsKretprobe made;
         l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made);
@@ -779,40 +829,40 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
           spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
                        bpf_program__name(prog), errstr(errno));
       }
-      if (!l) l = bpf_program__attach(prog);
+      if (!l) l.reset(bpf_program__attach(prog));
       if (!l) {
         fail = std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(errno);
         break;
       }
-      links.push_back(l);
+      links.push_back(std::move(l));
     }
     auto& st = p->states_[i];
     if (!fail.empty()) {
-      for (auto* l : links) bpf_link__destroy(l);
+      links.clear();  // before their events: the kernel refuses to remove an event in use
       for (const auto& e : made_events) remove_tracefs_event(e);
       st.reason = fail;
       continue;
     }
-    p->obj_->links.insert(p->obj_->links.end(), links.begin(), links.end());
     p->obj_->tracefs_events.insert(p->obj_->tracefs_events.end(), made_events.begin(), made_events.end());
     for (auto* prog : list)
-      if (prog) p->obj_->attached_progs.emplace_back(bpf_program__name(prog), bpf_program__fd(prog));
+      if (prog) p->obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
     if (!pin_dir.empty() && !pin_failed) {
       for (std::size_t k = 0; k < links.size() && !pin_failed; ++k) {
         const char* name = bpf_program__name(list[k]);  // list[0] is never null: links[k] is list[k]'s
-        if (bpf_link__pin(links[k], (pin_dir + "/link_" + name).c_str()) != 0) {
+        if (bpf_link__pin(links[k].get(), (pin_dir + "/link_" + name).c_str()) != 0) {
           spdlog::warn("ebpf: pinning link {} failed ({}): state is not pinned, a restart starts over", name,
                        errstr(errno));
           pin_failed = true;
         }
       }
     }
+    for (auto& l : links) p->obj_->links.push_back(std::move(l));
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
   }
   if (!pin_dir.empty() && pin_failed) {
-    for (auto* l : p->obj_->links) bpf_link__unpin(l);
+    for (auto& l : p->obj_->links) bpf_link__unpin(l.get());
     std::string err;
     remove_layout_dir(pin_dir, err);
     pin_dir.clear();
@@ -858,7 +908,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
 // Runs the start-up iterators once (enclaves that existed before the probes: epc.bpf.c, seed_*). The probes are
 // attached already, so an enclave created meanwhile is in the map and left alone by the iterators.
 void Probes::discover_enclaves() {
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   std::uint32_t zero = 0;
   epc_node_stats before{}, after{};
   bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &before);
@@ -866,24 +916,21 @@ void Probes::discover_enclaves() {
   std::string why;
   for (bpf_program* prog : {skel->progs.seed_task_file, skel->progs.seed_task_vma}) {
     if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
-    bpf_link* l = bpf_program__attach_iter(prog, nullptr);
+    LinkPtr l(bpf_program__attach_iter(prog, nullptr));
     if (!l) {
       why = std::string("attaching ") + bpf_program__name(prog) + ": " + errstr(errno);
       continue;
     }
-    int fd = bpf_iter_create(bpf_link__fd(l));
-    if (fd < 0) {
+    OwnedFd fd(bpf_iter_create(bpf_link__fd(l.get())));
+    if (fd.get() < 0) {
       why = std::string("bpf_iter_create ") + bpf_program__name(prog) + ": " + errstr(errno);
-      bpf_link__destroy(l);
       continue;
     }
     char buf[256];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) {
+    while ((n = ::read(fd.get(), buf, sizeof(buf))) > 0) {
     }
     if (n < 0) why = std::string("reading ") + bpf_program__name(prog) + ": " + errstr(errno);
-    ::close(fd);
-    bpf_link__destroy(l);
     ++ran;
   }
   bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &after);
@@ -1152,7 +1199,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   Snapshot s;
   s.probes = states_;
   if (!obj_) return s;
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   if (skel->rodata->nr_free_pages_addr) {
     epc_test_event ev{};
     ev.type = EPC_EV_READ_FREE_PAGES;
@@ -1236,7 +1283,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
   s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
-  for (const auto& [name, fd] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links' programs
+  for (const auto& [name, fd, owned] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links'
     if (fd < 0) continue;
     bpf_prog_info info{};
     __u32 len = sizeof(info);
@@ -1284,7 +1331,7 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
 std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() const {
   std::vector<std::pair<std::string, std::uint64_t>> out;
   if (!obj_) return out;
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.node,
                      skel->maps.inflight, skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
     std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));

@@ -134,8 +134,8 @@ class Probes {
   Probes() = default;
   static std::unique_ptr<Probes> start_once(const Options& options, bool allow_reuse);
   void discover_enclaves();
-  struct Obj;
-  Obj* obj_ = nullptr;
+  struct Obj;  // the skeleton and what is attached (epc_probes.cpp); its destructor detaches in order
+  std::unique_ptr<Obj> obj_;
   StateInfo state_;
   bool reuse_failed_ = false;
   std::string load_error_;
