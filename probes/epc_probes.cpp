@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
-#include <dirent.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -19,11 +18,10 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
@@ -35,6 +33,8 @@
 
 #include "epc.h"
 #include "epc.skel.h"
+#include "host/file_reader.h"
+#include "host/parse.h"
 
 namespace epc::probes {
 
@@ -105,27 +105,33 @@ void install_libbpf_log() {
   std::call_once(once, [] { libbpf_set_print(libbpf_log); });
 }
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-std::string read_small_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
 }
 
-// Keeps the kallsyms lines mentioning "sgx" (the file is megabytes; the rest is not needed).
-bool read_kallsyms_sgx_lines(const std::string& path, std::string& out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::string line;
-  std::size_t lines = 0;
-  while (std::getline(in, line)) {
-    if (++lines > 50'000'000) break;  // a bounded read of a file that should not be this big
-    if (line.find("sgx") != std::string::npos) out.append(line).push_back('\n');
-  }
-  return true;
+// The first line of a small file (boot_id, a tracefs event id, a sysctl): "" when it cannot be read.
+std::string first_line(const std::string& path) {
+  auto text = read_file(path, 4096);
+  if (!text) return {};
+  return text->substr(0, text->find('\n'));
 }
+
+// /proc/kallsyms is 10 MiB and more on a distribution kernel with its modules: read whole under a cap far above
+// that, then only the lines mentioning "sgx" go to the parser.
+constexpr std::size_t kKallsymsLimit = 256u << 20;
+
+Result<KallsymsInfo> read_kallsyms(const std::string& path) {
+  auto text = read_file(path, kKallsymsLimit);
+  if (!text) return text.error();
+  std::string lines;
+  for (std::string_view line : split_lines(*text))
+    if (line.find("sgx") != std::string_view::npos) lines.append(line).push_back('\n');
+  return parse_kallsyms(lines);
+}
+
+// tracefs listings (kprobe_events, kprobe_profile): a line per event, ours among any other tool's.
+constexpr std::size_t kTracefsListLimit = 16u << 20;
 
 enum class Choice { kOff, kKprobe, kFentry };
 
@@ -216,12 +222,10 @@ bool KallsymsInfo::has_renamed(const std::string& name) const {
 KallsymsInfo parse_kallsyms(const std::string& text) {
   KallsymsInfo info;
   info.readable = true;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string addr, type, name;
-    if (!(ls >> addr >> type >> name) || type.size() != 1) continue;
+  for (std::string_view line : split_lines(text)) {
+    const auto fields = split_fields(line, " \t");
+    if (fields.size() < 3 || fields[1].size() != 1) continue;
+    const std::string addr(fields[0]), type(fields[1]), name(fields[2]);
     if (name.rfind("sgx_", 0) != 0 && name.rfind("__sgx_", 0) != 0) continue;
     char t = type[0];
     if (t == 't' || t == 'T') {
@@ -255,19 +259,22 @@ struct TracefsKretprobe {
   std::string group, event;
 };
 
-bool append_line(const std::string& path, const std::string& line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = ::write(fd, line.data(), line.size());
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return n == static_cast<ssize_t>(line.size());
+// One write to a tracefs control file (kprobe_events takes a definition or a removal per write). The error carries
+// the errno: EBUSY is an event still in use.
+Status append_line(const std::string& path, const std::string& line) {
+  OwnedFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (fd.get() < 0) return make_error("opening " + path + ": " + std::strerror(errno), errno);
+  ssize_t n = ::write(fd.get(), line.data(), line.size());
+  if (n < 0) return make_error("writing " + path + ": " + std::strerror(errno), errno);
+  if (n != static_cast<ssize_t>(line.size())) return make_error("writing " + path + ": short write", EIO);
+  return Status::Ok();
 }
 
-// Asks tracefs to delete the event (the kernel refuses while it is in use: EBUSY).
-bool remove_tracefs_event(const TracefsKretprobe& e) {
-  return append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
+// Asks tracefs to delete the event (the kernel refuses while it is in use: EBUSY). Best effort: an event left
+// behind is removed by the next instance (remove_stale_tracefs_events).
+void remove_tracefs_event(const TracefsKretprobe& e) {
+  if (Status st = append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n"); !st)
+    spdlog::debug("ebpf: removing kprobe event {}/{}: {}", e.group, e.event, st.error().message);
 }
 
 std::string tracefs_dir(const std::string& sys_path) {
@@ -286,14 +293,15 @@ struct KprobeEvent {
 };
 std::vector<KprobeEvent> read_kprobe_events(const std::string& tracefs) {
   std::vector<KprobeEvent> out;
-  std::ifstream in(tracefs + "/kprobe_events");
-  std::string line;
-  while (std::getline(in, line)) {
+  auto text = read_file(tracefs + "/kprobe_events", kTracefsListLimit);
+  if (!text) return out;
+  for (std::string_view line : split_lines(*text)) {
     auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
     if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space ||
         colon > slash)
       continue;
-    out.push_back({line.substr(colon + 1, slash - colon - 1), line.substr(slash + 1, space - slash - 1)});
+    out.push_back({std::string(line.substr(colon + 1, slash - colon - 1)),
+                   std::string(line.substr(slash + 1, space - slash - 1))});
   }
   return out;
 }
@@ -313,53 +321,42 @@ std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::s
     stale.push_back(ev.removal());
   }
   for (const auto& s : stale)
-    if (!append_line(tracefs + "/kprobe_events", s)) spdlog::debug("ebpf: removing a stale kprobe event failed");
+    if (Status st = append_line(tracefs + "/kprobe_events", s); !st)
+      spdlog::debug("ebpf: removing a stale kprobe event failed: {}", st.error().message);
   if (!stale.empty()) spdlog::info("ebpf: removed {} kprobe events left by exporters no longer running", stale.size());
   return stale.size();
 }
 
 namespace {
 
-// The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; nullptr (errno set) when tracefs
-// refuses, and the caller falls back to the PMU (default maxactive).
-LinkPtr attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
-                                 const std::string& group, TracefsKretprobe& made) {
+// The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; an error when tracefs refuses, and
+// the caller falls back to the PMU (default maxactive).
+Result<LinkPtr> attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
+                                         const std::string& group, TracefsKretprobe& made) {
   made = {tracefs, group, bpf_program__name(prog)};
   const std::string def = "r" + std::to_string(kKretprobeMaxactive) + ":" + made.group + "/" + made.event + " " +
                           func + "\n";
-  if (!append_line(tracefs + "/kprobe_events", def)) return nullptr;
-  auto undo = [&] {
-    int saved = errno;
+  if (Status st = append_line(tracefs + "/kprobe_events", def); !st) return st.error();
+  auto undo = [&](std::string what, int err) {
     remove_tracefs_event(made);
-    errno = saved;
+    return make_error(std::move(what) + ": " + errstr(err), err);
   };
-  std::string id_text = read_small_file(tracefs + "/events/" + made.group + "/" + made.event + "/id");
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long id = std::strtoull(id_text.c_str(), &end, 10);
-  if (id_text.empty() || errno != 0 || !end || (*end != '\0' && *end != '\n')) {
-    errno = ENOENT;
-    undo();
-    return nullptr;
-  }
+  const std::string id_path = tracefs + "/events/" + made.group + "/" + made.event + "/id";
+  auto id = parse_u64(trim(first_line(id_path)));
+  if (!id) return undo("reading " + id_path, ENOENT);
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_TRACEPOINT;
-  attr.config = id;
+  attr.config = *id;
   attr.sample_period = 1;
   attr.wakeup_events = 1;
   OwnedFd pfd(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
-  if (pfd.get() < 0) {
-    undo();
-    return nullptr;
-  }
+  if (pfd.get() < 0) return undo("perf_event_open", errno);
   LinkPtr l(bpf_program__attach_perf_event(prog, pfd.get()));
   if (!l) {
-    int saved = errno;
+    const int err = errno;
     pfd.reset();
-    errno = saved;
-    undo();
-    return nullptr;
+    return undo("attaching to the perf event", err);
   }
   pfd.release();  // the link owns it from here
   return l;
@@ -408,31 +405,26 @@ bool is_bpffs(const std::string& path) {
   return ::statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
+// The entries of a pin directory, sorted; none when it cannot be listed (absent: nothing pinned).
+std::vector<std::string> list_pins(const std::string& dir) { return list_dir(dir).value_or({}); }
+
+// The first failure of a removal that goes on past it (what can be removed is).
+void note_failure(Status& status, const std::string& what, int err) {
+  if (status) status = make_error(what + ": " + std::strerror(err), err);
 }
 
-// Removes a layout directory: its pins (links detach when their last reference goes), then itself. Returns the
-// number of pins removed; err set on the first failure.
-std::size_t remove_layout_dir(const std::string& dir, std::string& err) {
-  std::size_t n = 0;
-  for (const auto& name : list_dir(dir)) {
+// Removes a layout directory: its pins (links detach when their last reference goes), then itself. Counts the pins
+// removed; the status holds the first failure.
+UnpinOutcome remove_layout_dir(const std::string& dir) {
+  UnpinOutcome out;
+  for (const auto& name : list_pins(dir)) {
     if (::unlink((dir + "/" + name).c_str()) == 0)
-      ++n;
-    else if (err.empty())
-      err = "removing " + dir + "/" + name + ": " + std::strerror(errno);
+      ++out.removed;
+    else
+      note_failure(out.status, "removing " + dir + "/" + name, errno);
   }
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT && err.empty()) err = "removing " + dir + ": " + std::strerror(errno);
-  return n;
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) note_failure(out.status, "removing " + dir, errno);
+  return out;
 }
 
 // Removes the kretprobe events of pinned state of the given layout ids ("" = every layout). The kernel frees a link
@@ -449,12 +441,13 @@ std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::
   for (int round = 0; !ours.empty(); ++round) {
     std::vector<std::string> busy;
     for (const auto& s : ours) {
-      if (append_line(tracefs + "/kprobe_events", s)) continue;
-      if (errno == EBUSY && round < 100) {
+      Status st = append_line(tracefs + "/kprobe_events", s);
+      if (st) continue;
+      if (st.error().errno_value == EBUSY && round < 100) {
         busy.push_back(s);
       } else {
         spdlog::warn("ebpf: could not remove kprobe event {} of removed pinned state: {}", s.substr(2, s.size() - 3),
-                     std::strerror(errno));
+                     st.error().message);
         return ours.size();
       }
     }
@@ -481,19 +474,22 @@ std::string layout_id(const std::string& tag) {
   return out;
 }
 
-std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err) {
-  std::size_t n = 0;
+UnpinOutcome unpin_all(const std::string& pin_path, const std::string& sys_path) {
+  UnpinOutcome out;
   struct stat st{};
   if (::stat(pin_path.c_str(), &st) != 0) {
-    if (errno != ENOENT) err = pin_path + ": " + std::strerror(errno);
-    return 0;
+    if (errno != ENOENT) out.status = make_error(pin_path + ": " + std::strerror(errno), errno);
+    return out;
   }
-  for (const auto& layout : list_dir(pin_path)) n += remove_layout_dir(pin_path + "/" + layout, err);
-  if (::rmdir(pin_path.c_str()) != 0 && errno != ENOENT && err.empty())
-    err = "removing " + pin_path + ": " + std::strerror(errno);
-  if (std::size_t left = remove_pinned_tracefs_events(tracefs_dir(sys_path), ""); left && err.empty())
-    err = std::to_string(left) + " kprobe events of the pinned state could not be removed";
-  return n;
+  for (const auto& layout : list_pins(pin_path)) {
+    UnpinOutcome one = remove_layout_dir(pin_path + "/" + layout);
+    out.removed += one.removed;
+    if (out.status && !one.status) out.status = one.status;
+  }
+  if (::rmdir(pin_path.c_str()) != 0 && errno != ENOENT) note_failure(out.status, "removing " + pin_path, errno);
+  if (std::size_t left = remove_pinned_tracefs_events(tracefs_dir(sys_path), ""); left && out.status)
+    out.status = make_error(std::to_string(left) + " kprobe events of the pinned state could not be removed");
+  return out;
 }
 
 namespace {
@@ -501,12 +497,14 @@ namespace {
 std::map<std::string, std::uint64_t> kretprobe_misses(const std::vector<TracefsKretprobe>& events) {
   std::map<std::string, std::uint64_t> out;
   if (events.empty()) return out;
-  std::ifstream in(events.front().tracefs + "/kprobe_profile");
-  std::string name;
-  std::uint64_t hits = 0, misses = 0;
-  while (in >> name >> hits >> misses) {
+  auto text = read_file(events.front().tracefs + "/kprobe_profile", kTracefsListLimit);
+  if (!text) return out;
+  const auto fields = split_fields(*text, " \t\n");
+  for (std::size_t i = 0; i + 2 < fields.size(); i += 3) {
+    auto hits = parse_u64(fields[i + 1]), misses = parse_u64(fields[i + 2]);
+    if (!hits || !misses) break;
     for (const auto& e : events)
-      if (name == e.group + "/" + e.event || name == e.event) out[e.event] = misses;
+      if (fields[i] == e.group + "/" + e.event || fields[i] == e.event) out[e.event] = *misses;
   }
   return out;
 }
@@ -526,7 +524,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
-  p->boot_id_ = read_small_file(options.proc_path + "/sys/kernel/random/boot_id");
+  p->boot_id_ = first_line(options.proc_path + "/sys/kernel/random/boot_id");
   const auto& specs = hook_specs();
   std::vector<Choice> choice(specs.size(), Choice::kOff);
   for (const auto& s : specs) p->states_.push_back(ProbeState{s.name, s.function, "", false, ""});
@@ -539,12 +537,11 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   std::string grow_fexit;  // chosen fexit program of va_grow (when its choice is kFentry)
   bool iter_file = false, iter_vma = false;  // the kernel has the task_file / task_vma BPF iterators
   if (options.mode == Mode::kRun) {
-    std::string lines;
-    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
-    const bool has_btf = !options.btf_custom_path.empty() || file_exists("/sys/kernel/btf/vmlinux");
-    const bool kprobes = file_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
-                         file_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
-                         file_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
+    if (auto read = read_kallsyms(options.kallsyms_path)) ks = std::move(*read);
+    const bool has_btf = !options.btf_custom_path.empty() || path_exists("/sys/kernel/btf/vmlinux");
+    const bool kprobes = path_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
+                         path_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
+                         path_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
     BtfPtr btf = has_btf ? load_btf(options.btf_custom_path) : nullptr;
     const struct btf* vmlinux = btf.get();
     const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
@@ -600,8 +597,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (BtfPtr vmlinux = load_btf(""))
       iterator_types(vmlinux.get(), iter_file, iter_vma);
   } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
-    std::string lines;
-    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
+    if (auto read = read_kallsyms(options.kallsyms_path)) ks = std::move(*read);
   }
 
   // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
@@ -637,7 +633,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     } else {
       const std::string tracefs = tracefs_dir(options.sys_path);
       pin_dir = options.pin_path + "/" + p->state_.layout;
-      auto have = list_dir(pin_dir);
+      auto have = list_pins(pin_dir);
       if (!have.empty()) {
         std::set<std::string> links, maps;
         for (const auto& h : have) {
@@ -649,11 +645,10 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
         if (allow_reuse && links == want && !maps.empty()) {
           reuse = true;
         } else {
-          std::string err;
-          remove_layout_dir(pin_dir, err);
+          const Status removed = remove_layout_dir(pin_dir).status;
           remove_pinned_tracefs_events(tracefs, p->state_.layout);
           spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
-                       pin_dir, err.empty() ? "" : " (" + err + ")");
+                       pin_dir, removed ? "" : " (" + removed.error().message + ")");
         }
       }
       if (::mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -674,7 +669,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
     obj->skel.reset(epc_bpf__open_opts(&open_opts));
     if (!obj->skel) {
-      p->load_error_ = "opening the BPF object failed: " + errstr(errno);
+      p->load_status_ = make_error("opening the BPF object failed: " + errstr(errno), errno);
       break;
     }
     obj->skel->rodata->nr_free_pages_addr = ks.nr_free_pages_addr;
@@ -719,10 +714,11 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     int err = epc_bpf__load(obj->skel.get());
     if (err == 0) {
       p->obj_ = std::move(obj);
-      p->load_error_.clear();
+      p->load_status_ = Status::Ok();
       break;
     }
-    p->load_error_ = "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)";
+    p->load_status_ = make_error(
+        "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)", err < 0 ? -err : err);
     if (seed && (iter_file || iter_vma) && options.mode == Mode::kRun) {
       spdlog::warn("ebpf: the start-up iterators were refused ({}); loading without them: enclaves older than the "
                    "probes stay untracked",
@@ -740,8 +736,8 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     spdlog::warn("ebpf: fentry/fexit programs refused ({}); retrying with kprobes", errstr(err));
   }
   if (!p->obj_) {
-    spdlog::warn("ebpf: {}", p->load_error_);
-    all_off(p->load_error_);
+    spdlog::warn("ebpf: {}", p->load_error());
+    all_off(p->load_error());
     return p;
   }
   if (options.mode != Mode::kRun) return p;
@@ -800,8 +796,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
         spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
                      bpf_map__name(m), errstr(errno));
-        std::string err;
-        remove_layout_dir(pin_dir, err);
+        (void)remove_layout_dir(pin_dir);
         pin_dir.clear();
         break;
       }
@@ -822,12 +817,13 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       LinkPtr l;
       if (!f && prog == progs[i].kr && !tracefs.empty()) {
         TracefsKretprobe made;
-        l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made);
-        if (l)
+        if (auto r = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made)) {
+          l = std::move(r.value());
           made_events.push_back(made);
-        else
+        } else {
           spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
-                       bpf_program__name(prog), errstr(errno));
+                       bpf_program__name(prog), r.error().message);
+        }
       }
       if (!l) l.reset(bpf_program__attach(prog));
       if (!l) {
@@ -863,16 +859,14 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   }
   if (!pin_dir.empty() && pin_failed) {
     for (auto& l : p->obj_->links) bpf_link__unpin(l.get());
-    std::string err;
-    remove_layout_dir(pin_dir, err);
+    (void)remove_layout_dir(pin_dir);
     pin_dir.clear();
   }
   if (!pin_dir.empty() && attached > 0) {
     p->state_.pinned = true;
     p->obj_->keep_tracefs_events = true;
   } else if (!pin_dir.empty()) {
-    std::string err;
-    remove_layout_dir(pin_dir, err);
+    (void)remove_layout_dir(pin_dir);
   }
   if (!p->state_.pinned) p->state_.layout.clear();
   spdlog::info("ebpf: {}/{} probes attached{}", attached, progs.size(),
@@ -885,12 +879,11 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   // were attached and had found the live enclaves, so no event falls in between. Its maps are never read.
   if (options.mode == Mode::kRun && !options.pin_path.empty() && is_bpffs(options.pin_path)) {
     const std::string& mine = p->state_.layout;  // "" when this instance is not pinned
-    for (const auto& other : list_dir(options.pin_path)) {
+    for (const auto& other : list_pins(options.pin_path)) {
       if (other == mine) continue;
-      std::string err;
-      std::size_t n = remove_layout_dir(options.pin_path + "/" + other, err);
-      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, n,
-                   err.empty() ? "" : ": " + err);
+      const UnpinOutcome r = remove_layout_dir(options.pin_path + "/" + other);
+      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, r.removed,
+                   r.status ? "" : ": " + r.status.error().message);
       remove_pinned_tracefs_events(tracefs, other);
     }
   }
@@ -1282,7 +1275,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_entries(m), bpf_map__max_entries(m)});
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
-  s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
+  s.program_stats_enabled = first_line(stats_enabled_path_) == "1";
   for (const auto& [name, fd, owned] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links'
     if (fd < 0) continue;
     bpf_prog_info info{};
@@ -1334,11 +1327,10 @@ std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() co
   auto* skel = obj_->skel.get();
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.node,
                      skel->maps.inflight, skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
-    std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
-    std::string line;
     std::uint64_t bytes = 0;
-    while (std::getline(in, line))
-      if (line.rfind("memlock:", 0) == 0) bytes = std::strtoull(line.c_str() + 8, nullptr, 10);
+    if (auto text = read_file("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)), 64 << 10))
+      for (std::string_view line : split_lines(*text))
+        if (line.rfind("memlock:", 0) == 0) bytes = parse_u64(trim(line.substr(8))).value_or(0);
     out.emplace_back(bpf_map__name(m), bytes);
   }
   return out;

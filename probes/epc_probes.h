@@ -14,6 +14,7 @@
 
 #include "epc.h"  // struct epc_cgroup_stats (kept between a read and forget_gone_cgroups)
 #include "epc_snapshot.h"
+#include "host/result.h"
 
 struct epc_test_event;
 struct epc_cgroup_path;
@@ -62,9 +63,15 @@ struct Options {
 // The layout id of this build's BPF object (+ tag): pinned state is taken over only by an identical object.
 std::string layout_id(const std::string& tag);
 
-// Removes pinned state below pin_path (every layout) and the kprobe events its links used. Returns the number of
-// pinned objects removed; sets err (and returns what it removed so far) when something could not be removed.
-std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err);
+// What a removal of pinned state removed, and its first failure (it goes on past one: what can go, goes).
+struct UnpinOutcome {
+  std::size_t removed = 0;  // pinned objects
+  Status status;
+};
+
+// Removes pinned state below pin_path (every layout) and the kprobe events its links used. Nothing pinned is no
+// error.
+UnpinOutcome unpin_all(const std::string& pin_path, const std::string& sys_path);
 
 // Parameters of kernel function `fn` in `btf` (its FUNC's FUNC_PROTO vlen); -1 when the BTF has no such FUNC.
 int btf_function_arity(const struct btf* btf, const char* fn);
@@ -104,7 +111,9 @@ class Probes {
   static std::unique_ptr<Probes> start(const Options& options);
 
   bool loaded() const { return obj_ != nullptr; }
-  const std::string& load_error() const { return load_error_; }
+  // Why the BPF object did not load (ok when it did, or when nothing was to load).
+  const Status& load_status() const { return load_status_; }
+  const std::string& load_error() const { return load_status_.error().message; }  // "" when ok
   const std::vector<ProbeState>& states() const { return states_; }
 
   // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages. Per-cgroup counters are read
@@ -138,7 +147,7 @@ class Probes {
   std::unique_ptr<Obj> obj_;
   StateInfo state_;
   bool reuse_failed_ = false;
-  std::string load_error_;
+  Status load_status_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
   std::string boot_id_;  // /proc/sys/kernel/random/boot_id: part of the enclave ids

@@ -689,9 +689,9 @@ TEST(PinnedState, UnpinRemovesEveryLayoutAndItsEvents) {
         << "r1024:epc_exporter_999999998/kr_eldu sgx_encl_eldu\n"
         << "p:kprobes/other_tool do_sys_open\n";
   }
-  std::string err;
-  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 3u);
-  EXPECT_EQ(err, "");
+  auto r = epc::probes::unpin_all(pins, root);
+  EXPECT_EQ(r.removed, 3u);
+  EXPECT_TRUE(r.status.ok()) << r.status.error().message;
   EXPECT_NE(access(pins.c_str(), F_OK), 0) << "the pin directory is removed";
   std::ifstream in(tracing + "/kprobe_events");
   std::vector<std::string> lines;
@@ -701,8 +701,9 @@ TEST(PinnedState, UnpinRemovesEveryLayoutAndItsEvents) {
   // A stale-event sweep at start-up leaves pinned state's events alone (they are in use by pinned links).
   EXPECT_EQ(epc::probes::remove_stale_tracefs_events(tracing, "/proc"), 1u);  // the dead pid's only
   // Nothing pinned: nothing removed, no error.
-  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 0u);
-  EXPECT_EQ(err, "");
+  r = epc::probes::unpin_all(pins, root);
+  EXPECT_EQ(r.removed, 0u);
+  EXPECT_TRUE(r.status.ok()) << r.status.error().message;
   std::system(("rm -rf " + root).c_str());
 }
 
