@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -132,8 +133,6 @@ Result<KallsymsInfo> read_kallsyms(const std::string& path) {
 
 // tracefs listings (kprobe_events, kprobe_profile): a line per event, ours among any other tool's.
 constexpr std::size_t kTracefsListLimit = 16u << 20;
-
-enum class Choice { kOff, kKprobe, kFentry };
 
 constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
 
@@ -520,148 +519,186 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   return start_once(options, false);  // removes the unusable state and its kprobe events, as for a mismatch
 }
 
+// ---- start-up: detect, choose, pins, load, attach ----
+
+Detection detect(const Options& options) {
+  Detection d;
+  if (options.mode == Mode::kRun) {
+    if (auto read = read_kallsyms(options.kallsyms_path)) d.kallsyms = std::move(*read);
+    d.btf = !options.btf_custom_path.empty() || path_exists("/sys/kernel/btf/vmlinux");
+    d.kprobes = path_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
+                path_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
+                path_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
+    d.root = ::geteuid() == 0;
+    BtfPtr btf = d.btf ? load_btf(options.btf_custom_path) : nullptr;
+    d.tracing = btf && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
+    for (const auto& s : hook_specs())
+      if (btf && btf__find_by_name_kind(btf.get(), s.function, BTF_KIND_FUNC) > 0) d.btf_functions.insert(s.function);
+    d.grow_fexit = encl_grow_fexit_variant(btf.get());
+    iterator_types(d.tracing ? btf.get() : nullptr, d.iter_file, d.iter_vma);
+    // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
+    struct stat st{};
+    if (::stat((options.dev_path + "/sgx_enclave").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
+      d.enclave_rdev = (major(st.st_rdev) << 20) | minor(st.st_rdev);
+  } else if (options.mode == Mode::kLoadCheck) {
+    // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
+    if (BtfPtr vmlinux = load_btf("")) iterator_types(vmlinux.get(), d.iter_file, d.iter_vma);
+  } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
+    if (auto read = read_kallsyms(options.kallsyms_path)) d.kallsyms = std::move(*read);
+  }
+  return d;
+}
+
+std::vector<HookChoice> choose(const Detection& d, const Options& options) {
+  const auto& specs = hook_specs();
+  std::vector<HookChoice> out(specs.size());
+  if (options.mode == Mode::kLoadCheck) {
+    for (auto& c : out) c.how = Choice::kKprobe;
+    return out;
+  }
+  if (options.mode != Mode::kRun) return out;  // kTestOnly: maps and the on-demand program only
+  std::string all_off;
+  if (!d.kallsyms.readable)
+    all_off = "cannot read " + options.kallsyms_path;
+  else if (!d.kallsyms.any_sgx)
+    all_off = "no SGX driver in this kernel (no sgx_* function in kallsyms)";
+  else if (!d.btf)
+    all_off = "kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF";
+  else if (!d.root)
+    all_off = "not root: loading BPF programs needs CAP_BPF and CAP_PERFMON";
+  if (!all_off.empty()) {
+    for (auto& c : out) c.reason = all_off;
+    return out;
+  }
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    auto& c = out[i];
+    const std::string fn = specs[i].function;
+    const bool disabled =
+        std::find(options.disabled.begin(), options.disabled.end(), specs[i].name) != options.disabled.end();
+    if (disabled) {
+      c.reason = "disabled by configuration";
+    } else if (!d.kallsyms.has_function(fn)) {
+      c.reason = d.kallsyms.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
+                                            : fn + " not in kallsyms (inlined or absent)";
+    } else if (options.prefer_fentry && specs[i].fentry && d.tracing && d.btf_functions.count(fn) &&
+               (i != kVaGrowHook || !d.grow_fexit.empty())) {
+      c.how = Choice::kFentry;
+    } else if (d.kprobes) {
+      c.how = Choice::kKprobe;
+    } else {
+      c.reason = "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for " + fn;
+    }
+  }
+  return out;
+}
+
+// What start_once() carries from one step to the next.
+struct Probes::Plan {
+  Detection host;
+  std::vector<Choice> choice;  // per hook; load() turns fentry into kprobe when the kernel refuses fentry
+  // Programs this instance attaches (kRun), with their hook's index; program names are <kp|kr|fe|fx>_<hook name>
+  // (programs_of checks them against the skeleton), the va_grow fexit is the chosen variant.
+  std::vector<std::pair<std::size_t, std::string>> want_links;
+  std::string pin_dir;  // our layout's directory when pinning
+  bool reuse = false;   // take over the pinned state in pin_dir
+};
+
+void Probes::all_off(const std::string& reason) {
+  for (auto& st : states_)
+    if (!st.attached && st.reason.empty()) st.reason = reason;
+}
+
 std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_reuse) {
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
   p->boot_id_ = first_line(options.proc_path + "/sys/kernel/random/boot_id");
   const auto& specs = hook_specs();
-  std::vector<Choice> choice(specs.size(), Choice::kOff);
-  for (const auto& s : specs) p->states_.push_back(ProbeState{s.name, s.function, "", false, ""});
-  auto all_off = [&](const std::string& reason) {
-    for (auto& st : p->states_)
-      if (!st.attached && st.reason.empty()) st.reason = reason;
-  };
-
-  KallsymsInfo ks;
-  std::string grow_fexit;  // chosen fexit program of va_grow (when its choice is kFentry)
-  bool iter_file = false, iter_vma = false;  // the kernel has the task_file / task_vma BPF iterators
+  Plan plan;
+  plan.host = detect(options);
+  const std::vector<HookChoice> chosen = choose(plan.host, options);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    p->states_.push_back(ProbeState{specs[i].name, specs[i].function, "", false, chosen[i].reason});
+    plan.choice.push_back(chosen[i].how);
+  }
   if (options.mode == Mode::kRun) {
-    if (auto read = read_kallsyms(options.kallsyms_path)) ks = std::move(*read);
-    const bool has_btf = !options.btf_custom_path.empty() || path_exists("/sys/kernel/btf/vmlinux");
-    const bool kprobes = path_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
-                         path_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
-                         path_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
-    BtfPtr btf = has_btf ? load_btf(options.btf_custom_path) : nullptr;
-    const struct btf* vmlinux = btf.get();
-    const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
-    if (!ks.readable) {
-      all_off("cannot read " + options.kallsyms_path);
-    } else if (!ks.any_sgx) {
-      all_off("no SGX driver in this kernel (no sgx_* function in kallsyms)");
-    } else if (!has_btf) {
-      all_off("kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF");
-    } else if (::geteuid() != 0) {
-      all_off("not root: loading BPF programs needs CAP_BPF and CAP_PERFMON");
-    } else {
-      for (std::size_t i = 0; i < specs.size(); ++i) {
-        auto& st = p->states_[i];
-        const std::string fn = specs[i].function;
-        bool disabled = false;
-        for (const auto& d : options.disabled) disabled = disabled || d == specs[i].name;
-        if (disabled) {
-          st.reason = "disabled by configuration";
-        } else if (!ks.has_function(fn)) {
-          st.reason = ks.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
-                                         : fn + " not in kallsyms (inlined or absent)";
-        } else if (options.prefer_fentry && specs[i].fentry && tracing &&
-                   btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0 &&
-                   (i != kVaGrowHook || !encl_grow_fexit_variant(vmlinux).empty())) {
-          choice[i] = Choice::kFentry;
-        } else if (kprobes) {
-          choice[i] = Choice::kKprobe;
-        } else {
-          st.reason = "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for " + fn;
-        }
-      }
-    }
-    grow_fexit = encl_grow_fexit_variant(vmlinux);
-    iterator_types(tracing ? vmlinux : nullptr, iter_file, iter_vma);
-    if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
-    btf.reset();
-    bool any = false;
-    for (auto c : choice) any = any || c != Choice::kOff;
-    if (!any) {
-      bool same = true;
-      for (const auto& st : p->states_) same = same && st.reason == p->states_.front().reason;
+    if (plan.choice[kVaGrowHook] == Choice::kFentry)
+      spdlog::info("ebpf: sgx_encl_grow return read by {}", plan.host.grow_fexit);
+    if (std::all_of(plan.choice.begin(), plan.choice.end(), [](Choice c) { return c == Choice::kOff; })) {
+      const auto& states = p->states_;
+      const bool same = std::all_of(states.begin(), states.end(),
+                                    [&](const ProbeState& st) { return st.reason == states.front().reason; });
       if (same) {
-        spdlog::info("ebpf: no probe attached: {}", p->states_.front().reason);
+        spdlog::info("ebpf: no probe attached: {}", states.front().reason);
       } else {
-        for (const auto& st : p->states_) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+        for (const auto& st : states) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
       }
       return p;
     }
-  } else if (options.mode == Mode::kLoadCheck) {
-    std::fill(choice.begin(), choice.end(), Choice::kKprobe);
-    // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
-    if (BtfPtr vmlinux = load_btf(""))
-      iterator_types(vmlinux.get(), iter_file, iter_vma);
-  } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
-    if (auto read = read_kallsyms(options.kallsyms_path)) ks = std::move(*read);
   }
-
-  // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
-  std::uint32_t enclave_rdev = 0;
-  if (options.mode == Mode::kRun) {
-    struct stat st{};
-    if (::stat((options.dev_path + "/sgx_enclave").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
-      enclave_rdev = (major(st.st_rdev) << 20) | minor(st.st_rdev);
-  }
-
-  // Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
-  std::string pin_dir;  // our layout's directory when pinning
-  bool reuse = false;
-  // Programs this instance attaches (kRun), with their hook's index; program names are <kp|kr|fe|fx>_<hook name>
-  // (programs_of checks them against the skeleton), the va_grow fexit is the chosen variant.
-  std::vector<std::pair<std::size_t, std::string>> want_links;
   for (std::size_t i = 0; i < specs.size(); ++i) {
-    if (choice[i] == Choice::kOff) continue;
-    const bool f = choice[i] == Choice::kFentry;
+    if (plan.choice[i] == Choice::kOff) continue;
+    const bool f = plan.choice[i] == Choice::kFentry;
     const std::string n = specs[i].name;
-    want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
-    if (specs[i].has_return) want_links.emplace_back(i, f && i == kVaGrowHook ? grow_fexit : (f ? "fx_" : "kr_") + n);
+    plan.want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
+    if (specs[i].has_return)
+      plan.want_links.emplace_back(i, f && i == kVaGrowHook ? plan.host.grow_fexit : (f ? "fx_" : "kr_") + n);
   }
-  if (options.mode == Mode::kRun && !options.pin_path.empty()) {
-    p->state_.layout = layout_id(options.layout_tag);
-    const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
-    if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
-    if (!is_bpffs(options.pin_path)) {
-      spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
-                   "a restart starts over",
-                   options.pin_path, parent);
-      p->state_.layout.clear();
+  if (options.mode == Mode::kRun && !options.pin_path.empty()) p->prepare_pins(options, allow_reuse, plan);
+  if (!p->load(options, plan) || options.mode != Mode::kRun) return p;
+  if (plan.reuse)
+    p->adopt_pinned(options, plan);
+  else
+    p->attach(options, plan);
+  return p;
+}
+
+// Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
+void Probes::prepare_pins(const Options& options, bool allow_reuse, Plan& plan) {
+  state_.layout = layout_id(options.layout_tag);
+  const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
+  if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
+  if (!is_bpffs(options.pin_path)) {
+    spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
+                 "a restart starts over",
+                 options.pin_path, parent);
+    state_.layout.clear();
+    return;
+  }
+  const std::string tracefs = tracefs_dir(options.sys_path);
+  plan.pin_dir = options.pin_path + "/" + state_.layout;
+  auto have = list_pins(plan.pin_dir);
+  if (!have.empty()) {
+    std::set<std::string> links, maps;
+    for (const auto& h : have) {
+      if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
+      if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
+    }
+    std::set<std::string> want;
+    for (const auto& wl : plan.want_links) want.insert(wl.second);
+    if (allow_reuse && links == want && !maps.empty()) {
+      plan.reuse = true;
     } else {
-      const std::string tracefs = tracefs_dir(options.sys_path);
-      pin_dir = options.pin_path + "/" + p->state_.layout;
-      auto have = list_pins(pin_dir);
-      if (!have.empty()) {
-        std::set<std::string> links, maps;
-        for (const auto& h : have) {
-          if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
-          if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
-        }
-        std::set<std::string> want;
-        for (const auto& wl : want_links) want.insert(wl.second);
-        if (allow_reuse && links == want && !maps.empty()) {
-          reuse = true;
-        } else {
-          const Status removed = remove_layout_dir(pin_dir).status;
-          remove_pinned_tracefs_events(tracefs, p->state_.layout);
-          spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
-                       pin_dir, removed ? "" : " (" + removed.error().message + ")");
-        }
-      }
-      if (::mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", pin_dir, std::strerror(errno));
-        pin_dir.clear();
-        p->state_.layout.clear();
-        reuse = false;
-      }
+      const Status removed = remove_layout_dir(plan.pin_dir).status;
+      remove_pinned_tracefs_events(tracefs, state_.layout);
+      spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
+                   plan.pin_dir, removed ? "" : " (" + removed.error().message + ")");
     }
   }
+  if (::mkdir(plan.pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", plan.pin_dir, std::strerror(errno));
+    plan.pin_dir.clear();
+    state_.layout.clear();
+    plan.reuse = false;
+  }
+}
 
-  // Load; if the start-up iterators are refused, load without them; if a fentry program is refused, fall back to
-  // kprobes for all hooks once.
+// Opens the skeleton, sets what loads, reuses the pinned maps, loads. If the start-up iterators are refused, loads
+// without them; if a fentry program is refused, falls back to kprobes for all hooks once. false: nothing loaded
+// (every probe off with the reason), or the pinned maps cannot be taken over (reuse_failed_).
+bool Probes::load(const Options& options, Plan& plan) {
+  const Detection& d = plan.host;
+  auto& choice = plan.choice;
   bool seeds_refused = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto obj = std::make_unique<Obj>();
@@ -669,57 +706,52 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
     obj->skel.reset(epc_bpf__open_opts(&open_opts));
     if (!obj->skel) {
-      p->load_status_ = make_error("opening the BPF object failed: " + errstr(errno), errno);
+      load_status_ = make_error("opening the BPF object failed: " + errstr(errno), errno);
       break;
     }
-    obj->skel->rodata->nr_free_pages_addr = ks.nr_free_pages_addr;
-    obj->skel->rodata->sgx_encl_fops_addr = ks.encl_fops_addr;
-    obj->skel->rodata->sgx_enclave_rdev = enclave_rdev;
-    if (reuse) {  // the maps of the pinned state, before load: our programs read and write the same maps
+    obj->skel->rodata->nr_free_pages_addr = d.kallsyms.nr_free_pages_addr;
+    obj->skel->rodata->sgx_encl_fops_addr = d.kallsyms.encl_fops_addr;
+    obj->skel->rodata->sgx_enclave_rdev = d.enclave_rdev;
+    if (plan.reuse) {  // the maps of the pinned state, before load: our programs read and write the same maps
       bpf_map* m;
-      bool ok = true;
       bpf_object__for_each_map(m, obj->skel->obj) {
         if (bpf_map__is_internal(m)) continue;
-        OwnedFd fd(bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str()));  // reuse_fd takes a copy
+        OwnedFd fd(bpf_obj_get((plan.pin_dir + "/map_" + bpf_map__name(m)).c_str()));  // reuse_fd takes a copy
         if (fd.get() < 0 || bpf_map__reuse_fd(m, fd.get()) != 0) {
           spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
-          ok = false;
-          break;
+          reuse_failed_ = true;
+          return false;
         }
-      }
-      if (!ok) {
-        p->reuse_failed_ = true;
-        return p;
       }
     }
     auto progs = programs_of(obj->skel.get());
     for (std::size_t i = 0; i < progs.size(); ++i) {
-      const bool k = !reuse && choice[i] == Choice::kKprobe, f = !reuse && choice[i] == Choice::kFentry;
+      const bool k = !plan.reuse && choice[i] == Choice::kKprobe, f = !plan.reuse && choice[i] == Choice::kFentry;
       bpf_program__set_autoload(progs[i].kp, k);
       if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
       if (progs[i].fe) bpf_program__set_autoload(progs[i].fe, f);
       if (progs[i].fx_alt) {
-        bpf_program__set_autoload(progs[i].fx, f && grow_fexit == bpf_program__name(progs[i].fx));
-        bpf_program__set_autoload(progs[i].fx_alt, f && grow_fexit == bpf_program__name(progs[i].fx_alt));
+        bpf_program__set_autoload(progs[i].fx, f && d.grow_fexit == bpf_program__name(progs[i].fx));
+        bpf_program__set_autoload(progs[i].fx_alt, f && d.grow_fexit == bpf_program__name(progs[i].fx_alt));
       } else if (progs[i].fx) {
         bpf_program__set_autoload(progs[i].fx, f);
       }
     }
     bpf_program__set_autoload(obj->skel->progs.epc_event_repeat, options.load_bench_program);
     const bool seed = !seeds_refused && (options.mode == Mode::kLoadCheck ||
-                                         (options.mode == Mode::kRun && !reuse && options.discover &&
-                                          (ks.encl_fops_addr != 0 || enclave_rdev != 0)));
-    bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && iter_file);
-    bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && iter_vma);
+                                         (options.mode == Mode::kRun && !plan.reuse && options.discover &&
+                                          (d.kallsyms.encl_fops_addr != 0 || d.enclave_rdev != 0)));
+    bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && d.iter_file);
+    bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && d.iter_vma);
     int err = epc_bpf__load(obj->skel.get());
     if (err == 0) {
-      p->obj_ = std::move(obj);
-      p->load_status_ = Status::Ok();
+      obj_ = std::move(obj);
+      load_status_ = Status::Ok();
       break;
     }
-    p->load_status_ = make_error(
+    load_status_ = make_error(
         "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)", err < 0 ? -err : err);
-    if (seed && (iter_file || iter_vma) && options.mode == Mode::kRun) {
+    if (seed && (d.iter_file || d.iter_vma) && options.mode == Mode::kRun) {
       spdlog::warn("ebpf: the start-up iterators were refused ({}); loading without them: enclaves older than the "
                    "probes stay untracked",
                    errstr(err));
@@ -735,63 +767,72 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (!had_fentry) break;
     spdlog::warn("ebpf: fentry/fexit programs refused ({}); retrying with kprobes", errstr(err));
   }
-  if (!p->obj_) {
-    spdlog::warn("ebpf: {}", p->load_error());
-    all_off(p->load_error());
-    return p;
+  if (!obj_) {
+    spdlog::warn("ebpf: {}", load_error());
+    all_off(load_error());
+    return false;
   }
-  if (options.mode != Mode::kRun) return p;
+  return true;
+}
 
-  auto progs = programs_of(p->obj_->skel.get());
+// The pinned links stay attached; we hold them (and their programs, for the stats).
+void Probes::adopt_pinned(const Options& options, Plan& plan) {
+  const std::string tracefs = tracefs_dir(options.sys_path);
+  if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
+  std::size_t attached = 0;
+  for (std::size_t i = 0; i < states_.size(); ++i) {
+    if (plan.choice[i] == Choice::kOff) continue;
+    for (const auto& [hook, name] : plan.want_links) {
+      if (hook != i) continue;
+      LinkPtr l(bpf_link__open((plan.pin_dir + "/link_" + name).c_str()));
+      if (!l) {
+        spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
+        reuse_failed_ = true;
+        return;
+      }
+      bpf_link_info info{};
+      __u32 len = sizeof(info);
+      OwnedFd prog_fd;
+      if (bpf_obj_get_info_by_fd(bpf_link__fd(l.get()), &info, &len) == 0)
+        prog_fd = OwnedFd(bpf_prog_get_fd_by_id(info.prog_id));
+      obj_->links.push_back(std::move(l));
+      const int fd = prog_fd.get();
+      obj_->attached_progs.push_back(AttachedProgram{name, fd, std::move(prog_fd)});
+    }
+    auto& st = states_[i];
+    st.attached = true;
+    st.attach_type = plan.choice[i] == Choice::kFentry ? "fentry" : "kprobe";
+    ++attached;
+  }
+  // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
+  if (!tracefs.empty()) {
+    const std::string group = kPinnedGroupPrefix + state_.layout;
+    for (const auto& ev : read_kprobe_events(tracefs))
+      if (ev.group == group) obj_->tracefs_events.push_back({tracefs, group, ev.event});
+  }
+  obj_->keep_tracefs_events = true;
+  state_.pinned = true;
+  state_.reused = true;
+  state_.discovery = "not_needed";
+  spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
+               plan.pin_dir, attached);
+}
+
+// Attaches each chosen hook (its kretprobe through tracefs, for maxactive), pins maps and links when pinning, finds
+// the enclaves that already exist, and removes the pinned state of other layouts.
+void Probes::attach(const Options& options, Plan& plan) {
+  const auto& specs = hook_specs();
+  std::string& pin_dir = plan.pin_dir;
+  auto progs = programs_of(obj_->skel.get());
   std::size_t attached = 0;
   const std::string tracefs = tracefs_dir(options.sys_path);
   if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
-  if (reuse) {  // the pinned links stay attached; we hold them (and their programs, for the stats)
-    for (std::size_t i = 0; i < progs.size() && !p->reuse_failed_; ++i) {
-      if (choice[i] == Choice::kOff) continue;
-      for (const auto& [hook, name] : want_links) {
-        if (hook != i) continue;
-        LinkPtr l(bpf_link__open((pin_dir + "/link_" + name).c_str()));
-        if (!l) {
-          spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
-          p->reuse_failed_ = true;
-          break;
-        }
-        bpf_link_info info{};
-        __u32 len = sizeof(info);
-        OwnedFd prog_fd;
-        if (bpf_obj_get_info_by_fd(bpf_link__fd(l.get()), &info, &len) == 0)
-          prog_fd = OwnedFd(bpf_prog_get_fd_by_id(info.prog_id));
-        p->obj_->links.push_back(std::move(l));
-        const int fd = prog_fd.get();
-        p->obj_->attached_progs.push_back(AttachedProgram{name, fd, std::move(prog_fd)});
-      }
-      auto& st = p->states_[i];
-      st.attached = true;
-      st.attach_type = choice[i] == Choice::kFentry ? "fentry" : "kprobe";
-      ++attached;
-    }
-    if (p->reuse_failed_) return p;
-    // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
-    if (!tracefs.empty()) {
-      const std::string group = kPinnedGroupPrefix + p->state_.layout;
-      for (const auto& ev : read_kprobe_events(tracefs))
-        if (ev.group == group) p->obj_->tracefs_events.push_back({tracefs, group, ev.event});
-    }
-    p->obj_->keep_tracefs_events = true;
-    p->state_.pinned = true;
-    p->state_.reused = true;
-    p->state_.discovery = "not_needed";
-    spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
-                 pin_dir, attached);
-    return p;
-  }
   const std::string group =
-      pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + p->state_.layout;
+      pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + state_.layout;
   if (!pin_dir.empty()) {
-    remove_pinned_tracefs_events(tracefs, p->state_.layout);  // left by an instance that died before pinning
+    remove_pinned_tracefs_events(tracefs, state_.layout);  // left by an instance that died before pinning
     bpf_map* m;
-    bpf_object__for_each_map(m, p->obj_->skel->obj) {
+    bpf_object__for_each_map(m, obj_->skel->obj) {
       if (bpf_map__is_internal(m)) continue;
       if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
         spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
@@ -804,10 +845,10 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   }
   bool pin_failed = false;
   for (std::size_t i = 0; i < progs.size(); ++i) {
-    if (choice[i] == Choice::kOff) continue;
-    const bool f = choice[i] == Choice::kFentry;
+    if (plan.choice[i] == Choice::kOff) continue;
+    const bool f = plan.choice[i] == Choice::kFentry;
     bpf_program* fx = progs[i].fx;
-    if (f && progs[i].fx_alt && grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
+    if (f && progs[i].fx_alt && plan.host.grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
     bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
     std::vector<LinkPtr> links;
     std::string fail;
@@ -832,16 +873,16 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       }
       links.push_back(std::move(l));
     }
-    auto& st = p->states_[i];
+    auto& st = states_[i];
     if (!fail.empty()) {
       links.clear();  // before their events: the kernel refuses to remove an event in use
       for (const auto& e : made_events) remove_tracefs_event(e);
       st.reason = fail;
       continue;
     }
-    p->obj_->tracefs_events.insert(p->obj_->tracefs_events.end(), made_events.begin(), made_events.end());
+    obj_->tracefs_events.insert(obj_->tracefs_events.end(), made_events.begin(), made_events.end());
     for (auto* prog : list)
-      if (prog) p->obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
+      if (prog) obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
     if (!pin_dir.empty() && !pin_failed) {
       for (std::size_t k = 0; k < links.size() && !pin_failed; ++k) {
         const char* name = bpf_program__name(list[k]);  // list[0] is never null: links[k] is list[k]'s
@@ -852,33 +893,33 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
         }
       }
     }
-    for (auto& l : links) p->obj_->links.push_back(std::move(l));
+    for (auto& l : links) obj_->links.push_back(std::move(l));
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
   }
   if (!pin_dir.empty() && pin_failed) {
-    for (auto& l : p->obj_->links) bpf_link__unpin(l.get());
+    for (auto& l : obj_->links) bpf_link__unpin(l.get());
     (void)remove_layout_dir(pin_dir);
     pin_dir.clear();
   }
   if (!pin_dir.empty() && attached > 0) {
-    p->state_.pinned = true;
-    p->obj_->keep_tracefs_events = true;
+    state_.pinned = true;
+    obj_->keep_tracefs_events = true;
   } else if (!pin_dir.empty()) {
     (void)remove_layout_dir(pin_dir);
   }
-  if (!p->state_.pinned) p->state_.layout.clear();
+  if (!state_.pinned) state_.layout.clear();
   spdlog::info("ebpf: {}/{} probes attached{}", attached, progs.size(),
-               p->state_.pinned ? ", pinned in " + pin_dir : "");
+               state_.pinned ? ", pinned in " + pin_dir : "");
   if (!options.discover)
-    p->state_.discovery = "off";
+    state_.discovery = "off";
   else if (attached > 0)
-    p->discover_enclaves();
+    discover_enclaves();
   // Pinned state of other layouts (another version of the exporter) goes only now: its probes counted until ours
   // were attached and had found the live enclaves, so no event falls in between. Its maps are never read.
   if (options.mode == Mode::kRun && !options.pin_path.empty() && is_bpffs(options.pin_path)) {
-    const std::string& mine = p->state_.layout;  // "" when this instance is not pinned
+    const std::string& mine = state_.layout;  // "" when this instance is not pinned
     for (const auto& other : list_pins(options.pin_path)) {
       if (other == mine) continue;
       const UnpinOutcome r = remove_layout_dir(options.pin_path + "/" + other);
@@ -887,15 +928,14 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
       remove_pinned_tracefs_events(tracefs, other);
     }
   }
-  for (const auto& st : p->states_) {
+  for (const auto& st : states_) {
     if (st.attached)
       spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
     else
       spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
   }
-  if (ks.nr_free_pages_addr == 0)
+  if (plan.host.kallsyms.nr_free_pages_addr == 0)
     spdlog::warn("ebpf: sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC");
-  return p;
 }
 
 // Runs the start-up iterators once (enclaves that existed before the probes: epc.bpf.c, seed_*). The probes are

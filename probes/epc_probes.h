@@ -6,8 +6,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -101,6 +102,33 @@ struct KallsymsInfo {
 };
 KallsymsInfo parse_kallsyms(const std::string& text);
 
+// ---- start-up, in steps: detect (the host), choose (per hook), then Probes loads and attaches ----
+
+// What the host offers the probes, found before anything is loaded: plain data, so choose() is tested without a
+// kernel.
+struct Detection {
+  KallsymsInfo kallsyms;
+  bool btf = false;      // the kernel's BTF (/sys/kernel/btf/vmlinux) or Options::btf_custom_path is there
+  bool kprobes = false;  // a kprobe PMU or tracefs kprobe_events
+  bool tracing = false;  // the BTF loads and the kernel takes tracing (fentry/fexit) programs
+  bool root = false;     // effective uid 0
+  std::set<std::string> btf_functions;  // the hooks' functions the BTF has a FUNC for (what fentry attaches to)
+  std::string grow_fexit;               // encl_grow_fexit_variant() of that BTF
+  bool iter_file = false, iter_vma = false;  // the task_file / task_vma iterators (start-up discovery)
+  std::uint32_t enclave_rdev = 0;            // /dev/sgx_enclave's device number as the kernel writes it
+};
+// Reads kallsyms, looks for BTF, kprobes and the enclave device, as options.mode needs.
+Detection detect(const Options& options);
+
+enum class Choice { kOff, kKprobe, kFentry };
+struct HookChoice {
+  Choice how = Choice::kOff;
+  std::string reason;  // why it is off ("" when it is not, and in the modes that attach nothing)
+};
+// Per hook of hook_specs(), in order: fentry where preferred and the BTF and the kernel allow it, else a kprobe,
+// else off with the reason. kLoadCheck: kprobes everywhere; kTestOnly: every hook off, no reason.
+std::vector<HookChoice> choose(const Detection& host, const Options& options);
+
 class Probes {
  public:
   ~Probes();
@@ -141,7 +169,14 @@ class Probes {
 
  private:
   Probes() = default;
+  // start(): start_once() runs detect() and choose(), then these steps on a Plan (epc_probes.cpp).
+  struct Plan;
   static std::unique_ptr<Probes> start_once(const Options& options, bool allow_reuse);
+  void prepare_pins(const Options& options, bool allow_reuse, Plan& plan);  // reuse the pinned state, or start fresh
+  bool load(const Options& options, Plan& plan);          // open, set autoload, reuse pinned maps, load
+  void adopt_pinned(const Options& options, Plan& plan);  // hold the pinned links of the state taken over
+  void attach(const Options& options, Plan& plan);        // attach and pin the links, discover enclaves
+  void all_off(const std::string& reason);                // every probe not attached and without reason: off
   void discover_enclaves();
   struct Obj;  // the skeleton and what is attached (epc_probes.cpp); its destructor detaches in order
   std::unique_ptr<Obj> obj_;
