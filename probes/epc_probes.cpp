@@ -592,6 +592,63 @@ std::vector<HookChoice> choose(const Detection& d, const Options& options) {
   return out;
 }
 
+namespace {
+// Pins every map of the object in pin_dir (map_<name>). false: one could not be pinned (logged).
+bool pin_maps(bpf_object* obj, const std::string& pin_dir) {
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    if (bpf_map__is_internal(m)) continue;
+    if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
+      spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over", bpf_map__name(m),
+                   errstr(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+// One hook attached: its entry program, then its return program, with their links (links[k] is progs[k]'s) and
+// the tracefs events made for its kretprobe.
+struct HookLinks {
+  std::vector<bpf_program*> progs;
+  std::vector<LinkPtr> links;
+  std::vector<TracefsKretprobe> events;
+};
+
+// Attaches the hook's programs of one flavor; the kretprobe through tracefs (maxactive), through the PMU where
+// tracefs refuses. On failure nothing stays attached, and the error is the reason the probe is off.
+Result<HookLinks> attach_hook(const HookPrograms& hp, bool fentry, const std::string& grow_fexit,
+                              const std::string& function, const std::string& tracefs, const std::string& group) {
+  bpf_program* fx = hp.fx;
+  if (fentry && hp.fx_alt && grow_fexit == bpf_program__name(hp.fx_alt)) fx = hp.fx_alt;
+  HookLinks out;
+  for (bpf_program* prog : {fentry ? hp.fe : hp.kp, fentry ? fx : hp.kr}) {
+    if (!prog) continue;
+    LinkPtr l;
+    if (!fentry && prog == hp.kr && !tracefs.empty()) {
+      TracefsKretprobe made;
+      if (auto r = attach_kretprobe_tracefs(prog, function, tracefs, group, made)) {
+        l = std::move(r.value());
+        out.events.push_back(made);
+      } else {
+        spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
+                     bpf_program__name(prog), r.error().message);
+      }
+    }
+    if (!l) l.reset(bpf_program__attach(prog));
+    if (!l) {
+      const int err = errno;
+      out.links.clear();  // before their events: the kernel refuses to remove an event in use
+      for (const auto& e : out.events) remove_tracefs_event(e);
+      return make_error(std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(err), err);
+    }
+    out.progs.push_back(prog);
+    out.links.push_back(std::move(l));
+  }
+  return out;
+}
+}  // namespace
+
 // What start_once() carries from one step to the next.
 struct Probes::Plan {
   Detection host;
@@ -831,69 +888,35 @@ void Probes::attach(const Options& options, Plan& plan) {
       pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + state_.layout;
   if (!pin_dir.empty()) {
     remove_pinned_tracefs_events(tracefs, state_.layout);  // left by an instance that died before pinning
-    bpf_map* m;
-    bpf_object__for_each_map(m, obj_->skel->obj) {
-      if (bpf_map__is_internal(m)) continue;
-      if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
-        spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
-                     bpf_map__name(m), errstr(errno));
-        (void)remove_layout_dir(pin_dir);
-        pin_dir.clear();
-        break;
-      }
+    if (!pin_maps(obj_->skel->obj, pin_dir)) {
+      (void)remove_layout_dir(pin_dir);
+      pin_dir.clear();
     }
   }
   bool pin_failed = false;
   for (std::size_t i = 0; i < progs.size(); ++i) {
     if (plan.choice[i] == Choice::kOff) continue;
     const bool f = plan.choice[i] == Choice::kFentry;
-    bpf_program* fx = progs[i].fx;
-    if (f && progs[i].fx_alt && plan.host.grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
-    bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
-    std::vector<LinkPtr> links;
-    std::string fail;
-    std::vector<TracefsKretprobe> made_events;
-    for (auto* prog : list) {
-      if (!prog) continue;
-      LinkPtr l;
-      if (!f && prog == progs[i].kr && !tracefs.empty()) {
-        TracefsKretprobe made;
-        if (auto r = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made)) {
-          l = std::move(r.value());
-          made_events.push_back(made);
-        } else {
-          spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
-                       bpf_program__name(prog), r.error().message);
-        }
-      }
-      if (!l) l.reset(bpf_program__attach(prog));
-      if (!l) {
-        fail = std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(errno);
-        break;
-      }
-      links.push_back(std::move(l));
-    }
     auto& st = states_[i];
-    if (!fail.empty()) {
-      links.clear();  // before their events: the kernel refuses to remove an event in use
-      for (const auto& e : made_events) remove_tracefs_event(e);
-      st.reason = fail;
+    auto hook = attach_hook(progs[i], f, plan.host.grow_fexit, specs[i].function, tracefs, group);
+    if (!hook) {
+      st.reason = hook.error().message;
       continue;
     }
-    obj_->tracefs_events.insert(obj_->tracefs_events.end(), made_events.begin(), made_events.end());
-    for (auto* prog : list)
-      if (prog) obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
+    obj_->tracefs_events.insert(obj_->tracefs_events.end(), hook->events.begin(), hook->events.end());
+    for (auto* prog : hook->progs)
+      obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
     if (!pin_dir.empty() && !pin_failed) {
-      for (std::size_t k = 0; k < links.size() && !pin_failed; ++k) {
-        const char* name = bpf_program__name(list[k]);  // list[0] is never null: links[k] is list[k]'s
-        if (bpf_link__pin(links[k].get(), (pin_dir + "/link_" + name).c_str()) != 0) {
+      for (std::size_t k = 0; k < hook->links.size() && !pin_failed; ++k) {
+        const char* name = bpf_program__name(hook->progs[k]);
+        if (bpf_link__pin(hook->links[k].get(), (pin_dir + "/link_" + name).c_str()) != 0) {
           spdlog::warn("ebpf: pinning link {} failed ({}): state is not pinned, a restart starts over", name,
                        errstr(errno));
           pin_failed = true;
         }
       }
     }
-    for (auto& l : links) obj_->links.push_back(std::move(l));
+    for (auto& l : hook->links) obj_->links.push_back(std::move(l));
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
