@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <spdlog/spdlog.h>
-#include <dirent.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -14,26 +13,29 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <openssl/evp.h>
 #include <time.h>
 
 #include "epc.h"
 #include "epc.skel.h"
+#include "host/file_reader.h"
+#include "host/parse.h"
 
 namespace epc::probes {
 
@@ -104,33 +106,84 @@ void install_libbpf_log() {
   std::call_once(once, [] { libbpf_set_print(libbpf_log); });
 }
 
-bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-std::string read_small_file(const std::string& path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
+bool path_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
 }
 
-// Keeps the kallsyms lines mentioning "sgx" (the file is megabytes; the rest is not needed).
-bool read_kallsyms_sgx_lines(const std::string& path, std::string& out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::string line;
-  std::size_t lines = 0;
-  while (std::getline(in, line)) {
-    if (++lines > 50'000'000) break;  // a bounded read of a file that should not be this big
-    if (line.find("sgx") != std::string::npos) out.append(line).push_back('\n');
-  }
-  return true;
+// The first line of a small file (boot_id, a tracefs event id, a sysctl): "" when it cannot be read.
+std::string first_line(const std::string& path) {
+  auto text = read_file(path, 4096);
+  if (!text) return {};
+  return text->substr(0, text->find('\n'));
 }
 
-enum class Choice { kOff, kKprobe, kFentry };
+// /proc/kallsyms is 10 MiB and more on a distribution kernel with its modules: read whole under a cap far above
+// that, then only the lines mentioning "sgx" go to the parser.
+constexpr std::size_t kKallsymsLimit = 256u << 20;
+
+Result<KallsymsInfo> read_kallsyms(const std::string& path) {
+  auto text = read_file(path, kKallsymsLimit);
+  if (!text) return text.error();
+  std::string lines;
+  for (std::string_view line : split_lines(*text))
+    if (line.find("sgx") != std::string_view::npos) lines.append(line).push_back('\n');
+  return parse_kallsyms(lines);
+}
+
+// tracefs listings (kprobe_events, kprobe_profile): a line per event, ours among any other tool's.
+constexpr std::size_t kTracefsListLimit = 16u << 20;
 
 constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
 
 std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
+
+// Owners of libbpf objects: every one is released by its deleter, in the order its owner's members say.
+struct SkelDeleter {
+  void operator()(epc_bpf* s) const { epc_bpf__destroy(s); }
+};
+// Destroying a pinned link only closes our fd: the link stays attached while its pin exists.
+struct LinkDeleter {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+struct BtfDeleter {
+  void operator()(struct btf* b) const { btf__free(b); }
+};
+using SkelPtr = std::unique_ptr<epc_bpf, SkelDeleter>;
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+using BtfPtr = std::unique_ptr<struct btf, BtfDeleter>;
+
+// A file descriptor we own (a program taken over from a pinned link, an iterator's, a pinned map's for reuse).
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  ~OwnedFd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The BTF the CO-RE relocations and the fentry choice look at: Options::btf_custom_path, else the running kernel's.
+BtfPtr load_btf(const std::string& custom_path) {
+  struct btf* b = custom_path.empty() ? btf__load_vmlinux_btf() : btf__parse(custom_path.c_str(), nullptr);
+  if (b && libbpf_get_error(b)) b = nullptr;
+  return BtfPtr(b);
+}
 
 }  // namespace
 
@@ -168,12 +221,10 @@ bool KallsymsInfo::has_renamed(const std::string& name) const {
 KallsymsInfo parse_kallsyms(const std::string& text) {
   KallsymsInfo info;
   info.readable = true;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string addr, type, name;
-    if (!(ls >> addr >> type >> name) || type.size() != 1) continue;
+  for (std::string_view line : split_lines(text)) {
+    const auto fields = split_fields(line, " \t");
+    if (fields.size() < 3 || fields[1].size() != 1) continue;
+    const std::string addr(fields[0]), type(fields[1]), name(fields[2]);
     if (name.rfind("sgx_", 0) != 0 && name.rfind("__sgx_", 0) != 0) continue;
     char t = type[0];
     if (t == 't' || t == 'T') {
@@ -207,19 +258,22 @@ struct TracefsKretprobe {
   std::string group, event;
 };
 
-bool append_line(const std::string& path, const std::string& line) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = ::write(fd, line.data(), line.size());
-  int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return n == static_cast<ssize_t>(line.size());
+// One write to a tracefs control file (kprobe_events takes a definition or a removal per write). The error carries
+// the errno: EBUSY is an event still in use.
+Status append_line(const std::string& path, const std::string& line) {
+  OwnedFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+  if (fd.get() < 0) return make_error("opening " + path + ": " + std::strerror(errno), errno);
+  ssize_t n = ::write(fd.get(), line.data(), line.size());
+  if (n < 0) return make_error("writing " + path + ": " + std::strerror(errno), errno);
+  if (n != static_cast<ssize_t>(line.size())) return make_error("writing " + path + ": short write", EIO);
+  return Status::Ok();
 }
 
-// Asks tracefs to delete the event (the kernel refuses while it is in use: EBUSY).
-bool remove_tracefs_event(const TracefsKretprobe& e) {
-  return append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n");
+// Asks tracefs to delete the event (the kernel refuses while it is in use: EBUSY). Best effort: an event left
+// behind is removed by the next instance (remove_stale_tracefs_events).
+void remove_tracefs_event(const TracefsKretprobe& e) {
+  if (Status st = append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n"); !st)
+    spdlog::debug("ebpf: removing kprobe event {}/{}: {}", e.group, e.event, st.error().message);
 }
 
 std::string tracefs_dir(const std::string& sys_path) {
@@ -238,14 +292,15 @@ struct KprobeEvent {
 };
 std::vector<KprobeEvent> read_kprobe_events(const std::string& tracefs) {
   std::vector<KprobeEvent> out;
-  std::ifstream in(tracefs + "/kprobe_events");
-  std::string line;
-  while (std::getline(in, line)) {
+  auto text = read_file(tracefs + "/kprobe_events", kTracefsListLimit);
+  if (!text) return out;
+  for (std::string_view line : split_lines(*text)) {
     auto colon = line.find(':'), slash = line.find('/'), space = line.find(' ');
     if (colon == std::string::npos || slash == std::string::npos || space == std::string::npos || slash > space ||
         colon > slash)
       continue;
-    out.push_back({line.substr(colon + 1, slash - colon - 1), line.substr(slash + 1, space - slash - 1)});
+    out.push_back({std::string(line.substr(colon + 1, slash - colon - 1)),
+                   std::string(line.substr(slash + 1, space - slash - 1))});
   }
   return out;
 }
@@ -265,73 +320,69 @@ std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::s
     stale.push_back(ev.removal());
   }
   for (const auto& s : stale)
-    if (!append_line(tracefs + "/kprobe_events", s)) spdlog::debug("ebpf: removing a stale kprobe event failed");
+    if (Status st = append_line(tracefs + "/kprobe_events", s); !st)
+      spdlog::debug("ebpf: removing a stale kprobe event failed: {}", st.error().message);
   if (!stale.empty()) spdlog::info("ebpf: removed {} kprobe events left by exporters no longer running", stale.size());
   return stale.size();
 }
 
 namespace {
 
-// The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; nullptr (errno set) when tracefs
-// refuses, and the caller falls back to the PMU (default maxactive).
-bpf_link* attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
-                                   const std::string& group, TracefsKretprobe& made) {
+// The kretprobe program `prog` on `func` with maxactive = kKretprobeMaxactive; an error when tracefs refuses, and
+// the caller falls back to the PMU (default maxactive).
+Result<LinkPtr> attach_kretprobe_tracefs(bpf_program* prog, const std::string& func, const std::string& tracefs,
+                                         const std::string& group, TracefsKretprobe& made) {
   made = {tracefs, group, bpf_program__name(prog)};
   const std::string def = "r" + std::to_string(kKretprobeMaxactive) + ":" + made.group + "/" + made.event + " " +
                           func + "\n";
-  if (!append_line(tracefs + "/kprobe_events", def)) return nullptr;
-  auto undo = [&] {
-    int saved = errno;
+  if (Status st = append_line(tracefs + "/kprobe_events", def); !st) return st.error();
+  auto undo = [&](std::string what, int err) {
     remove_tracefs_event(made);
-    errno = saved;
+    return make_error(std::move(what) + ": " + errstr(err), err);
   };
-  std::string id_text = read_small_file(tracefs + "/events/" + made.group + "/" + made.event + "/id");
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long id = std::strtoull(id_text.c_str(), &end, 10);
-  if (id_text.empty() || errno != 0 || !end || (*end != '\0' && *end != '\n')) {
-    errno = ENOENT;
-    undo();
-    return nullptr;
-  }
+  const std::string id_path = tracefs + "/events/" + made.group + "/" + made.event + "/id";
+  auto id = parse_u64(trim(first_line(id_path)));
+  if (!id) return undo("reading " + id_path, ENOENT);
   perf_event_attr attr{};
   attr.size = sizeof(attr);
   attr.type = PERF_TYPE_TRACEPOINT;
-  attr.config = id;
+  attr.config = *id;
   attr.sample_period = 1;
   attr.wakeup_events = 1;
-  int pfd = static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
-  if (pfd < 0) {
-    undo();
-    return nullptr;
-  }
-  bpf_link* l = bpf_program__attach_perf_event(prog, pfd);  // owns pfd from here
+  OwnedFd pfd(static_cast<int>(::syscall(__NR_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (pfd.get() < 0) return undo("perf_event_open", errno);
+  LinkPtr l(bpf_program__attach_perf_event(prog, pfd.get()));
   if (!l) {
-    int saved = errno;
-    ::close(pfd);
-    errno = saved;
-    undo();
-    return nullptr;
+    const int err = errno;
+    pfd.reset();
+    return undo("attaching to the perf event", err);
   }
+  pfd.release();  // the link owns it from here
   return l;
 }
 }  // namespace
 
+// One attached program, for its run counts: the skeleton's fd, or (taken over from a pinned link) one we own.
+struct AttachedProgram {
+  std::string name;
+  int fd = -1;
+  OwnedFd owned;
+};
+
+// Members go in reverse order: the links (a pinned link stays attached: only our fd goes), then the programs
+// taken over from pinned links, then the skeleton with its programs and maps. The kretprobe events go between the
+// links and the rest (the kernel refuses to remove an event in use).
 struct Probes::Obj {
-  epc_bpf* skel = nullptr;
-  std::vector<bpf_link*> links;
+  SkelPtr skel;
+  std::vector<AttachedProgram> attached_progs;
   std::vector<TracefsKretprobe> tracefs_events;  // removed after their links, unless the links are pinned
-  std::vector<std::pair<std::string, int>> attached_progs;  // name, fd (owned when taken over from pinned links)
   bool keep_tracefs_events = false;
+  std::vector<LinkPtr> links;
   ~Obj() {
-    for (auto* l : links) bpf_link__destroy(l);  // a pinned link stays attached: only our fd goes
+    links.clear();
     if (!keep_tracefs_events)
       for (const auto& e : tracefs_events) remove_tracefs_event(e);
-    for (auto& [name, fd] : attached_progs)
-      if (fd >= 0 && owned_prog_fds) ::close(fd);
-    epc_bpf__destroy(skel);
   }
-  bool owned_prog_fds = false;
 };
 
 namespace {
@@ -353,31 +404,26 @@ bool is_bpffs(const std::string& path) {
   return ::statfs(path.c_str(), &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
-std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
-  ::closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
+// The entries of a pin directory, sorted; none when it cannot be listed (absent: nothing pinned).
+std::vector<std::string> list_pins(const std::string& dir) { return list_dir(dir).value_or({}); }
+
+// The first failure of a removal that goes on past it (what can be removed is).
+void note_failure(Status& status, const std::string& what, int err) {
+  if (status) status = make_error(what + ": " + std::strerror(err), err);
 }
 
-// Removes a layout directory: its pins (links detach when their last reference goes), then itself. Returns the
-// number of pins removed; err set on the first failure.
-std::size_t remove_layout_dir(const std::string& dir, std::string& err) {
-  std::size_t n = 0;
-  for (const auto& name : list_dir(dir)) {
+// Removes a layout directory: its pins (links detach when their last reference goes), then itself. Counts the pins
+// removed; the status holds the first failure.
+UnpinOutcome remove_layout_dir(const std::string& dir) {
+  UnpinOutcome out;
+  for (const auto& name : list_pins(dir)) {
     if (::unlink((dir + "/" + name).c_str()) == 0)
-      ++n;
-    else if (err.empty())
-      err = "removing " + dir + "/" + name + ": " + std::strerror(errno);
+      ++out.removed;
+    else
+      note_failure(out.status, "removing " + dir + "/" + name, errno);
   }
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT && err.empty()) err = "removing " + dir + ": " + std::strerror(errno);
-  return n;
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) note_failure(out.status, "removing " + dir, errno);
+  return out;
 }
 
 // Removes the kretprobe events of pinned state of the given layout ids ("" = every layout). The kernel frees a link
@@ -394,12 +440,13 @@ std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::
   for (int round = 0; !ours.empty(); ++round) {
     std::vector<std::string> busy;
     for (const auto& s : ours) {
-      if (append_line(tracefs + "/kprobe_events", s)) continue;
-      if (errno == EBUSY && round < 100) {
+      Status st = append_line(tracefs + "/kprobe_events", s);
+      if (st) continue;
+      if (st.error().errno_value == EBUSY && round < 100) {
         busy.push_back(s);
       } else {
         spdlog::warn("ebpf: could not remove kprobe event {} of removed pinned state: {}", s.substr(2, s.size() - 3),
-                     std::strerror(errno));
+                     st.error().message);
         return ours.size();
       }
     }
@@ -426,19 +473,22 @@ std::string layout_id(const std::string& tag) {
   return out;
 }
 
-std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err) {
-  std::size_t n = 0;
+UnpinOutcome unpin_all(const std::string& pin_path, const std::string& sys_path) {
+  UnpinOutcome out;
   struct stat st{};
   if (::stat(pin_path.c_str(), &st) != 0) {
-    if (errno != ENOENT) err = pin_path + ": " + std::strerror(errno);
-    return 0;
+    if (errno != ENOENT) out.status = make_error(pin_path + ": " + std::strerror(errno), errno);
+    return out;
   }
-  for (const auto& layout : list_dir(pin_path)) n += remove_layout_dir(pin_path + "/" + layout, err);
-  if (::rmdir(pin_path.c_str()) != 0 && errno != ENOENT && err.empty())
-    err = "removing " + pin_path + ": " + std::strerror(errno);
-  if (std::size_t left = remove_pinned_tracefs_events(tracefs_dir(sys_path), ""); left && err.empty())
-    err = std::to_string(left) + " kprobe events of the pinned state could not be removed";
-  return n;
+  for (const auto& layout : list_pins(pin_path)) {
+    UnpinOutcome one = remove_layout_dir(pin_path + "/" + layout);
+    out.removed += one.removed;
+    if (out.status && !one.status) out.status = one.status;
+  }
+  if (::rmdir(pin_path.c_str()) != 0 && errno != ENOENT) note_failure(out.status, "removing " + pin_path, errno);
+  if (std::size_t left = remove_pinned_tracefs_events(tracefs_dir(sys_path), ""); left && out.status)
+    out.status = make_error(std::to_string(left) + " kprobe events of the pinned state could not be removed");
+  return out;
 }
 
 namespace {
@@ -446,18 +496,20 @@ namespace {
 std::map<std::string, std::uint64_t> kretprobe_misses(const std::vector<TracefsKretprobe>& events) {
   std::map<std::string, std::uint64_t> out;
   if (events.empty()) return out;
-  std::ifstream in(events.front().tracefs + "/kprobe_profile");
-  std::string name;
-  std::uint64_t hits = 0, misses = 0;
-  while (in >> name >> hits >> misses) {
+  auto text = read_file(events.front().tracefs + "/kprobe_profile", kTracefsListLimit);
+  if (!text) return out;
+  const auto fields = split_fields(*text, " \t\n");
+  for (std::size_t i = 0; i + 2 < fields.size(); i += 3) {
+    auto hits = parse_u64(fields[i + 1]), misses = parse_u64(fields[i + 2]);
+    if (!hits || !misses) break;
     for (const auto& e : events)
-      if (name == e.group + "/" + e.event || name == e.event) out[e.event] = misses;
+      if (fields[i] == e.group + "/" + e.event || fields[i] == e.event) out[e.event] = *misses;
   }
   return out;
 }
 }  // namespace
 
-Probes::~Probes() { delete obj_; }
+Probes::~Probes() = default;
 
 std::unique_ptr<Probes> Probes::start(const Options& options) {
   auto p = start_once(options, true);
@@ -467,214 +519,296 @@ std::unique_ptr<Probes> Probes::start(const Options& options) {
   return start_once(options, false);  // removes the unusable state and its kprobe events, as for a mismatch
 }
 
+// ---- start-up: detect, choose, pins, load, attach ----
+
+Detection detect(const Options& options) {
+  Detection d;
+  if (options.mode == Mode::kRun) {
+    if (auto read = read_kallsyms(options.kallsyms_path)) d.kallsyms = std::move(*read);
+    d.btf = !options.btf_custom_path.empty() || path_exists("/sys/kernel/btf/vmlinux");
+    d.kprobes = path_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
+                path_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
+                path_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
+    d.root = ::geteuid() == 0;
+    BtfPtr btf = d.btf ? load_btf(options.btf_custom_path) : nullptr;
+    d.tracing = btf && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
+    for (const auto& s : hook_specs())
+      if (btf && btf__find_by_name_kind(btf.get(), s.function, BTF_KIND_FUNC) > 0) d.btf_functions.insert(s.function);
+    d.grow_fexit = encl_grow_fexit_variant(btf.get());
+    iterator_types(d.tracing ? btf.get() : nullptr, d.iter_file, d.iter_vma);
+    // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
+    struct stat st{};
+    if (::stat((options.dev_path + "/sgx_enclave").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
+      d.enclave_rdev = (major(st.st_rdev) << 20) | minor(st.st_rdev);
+  } else if (options.mode == Mode::kLoadCheck) {
+    // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
+    if (BtfPtr vmlinux = load_btf("")) iterator_types(vmlinux.get(), d.iter_file, d.iter_vma);
+  } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
+    if (auto read = read_kallsyms(options.kallsyms_path)) d.kallsyms = std::move(*read);
+  }
+  return d;
+}
+
+std::vector<HookChoice> choose(const Detection& d, const Options& options) {
+  const auto& specs = hook_specs();
+  std::vector<HookChoice> out(specs.size());
+  if (options.mode == Mode::kLoadCheck) {
+    for (auto& c : out) c.how = Choice::kKprobe;
+    return out;
+  }
+  if (options.mode != Mode::kRun) return out;  // kTestOnly: maps and the on-demand program only
+  std::string all_off;
+  if (!d.kallsyms.readable)
+    all_off = "cannot read " + options.kallsyms_path;
+  else if (!d.kallsyms.any_sgx)
+    all_off = "no SGX driver in this kernel (no sgx_* function in kallsyms)";
+  else if (!d.btf)
+    all_off = "kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF";
+  else if (!d.root)
+    all_off = "not root: loading BPF programs needs CAP_BPF and CAP_PERFMON";
+  if (!all_off.empty()) {
+    for (auto& c : out) c.reason = all_off;
+    return out;
+  }
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    auto& c = out[i];
+    const std::string fn = specs[i].function;
+    const bool disabled =
+        std::find(options.disabled.begin(), options.disabled.end(), specs[i].name) != options.disabled.end();
+    if (disabled) {
+      c.reason = "disabled by configuration";
+    } else if (!d.kallsyms.has_function(fn)) {
+      c.reason = d.kallsyms.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
+                                            : fn + " not in kallsyms (inlined or absent)";
+    } else if (options.prefer_fentry && specs[i].fentry && d.tracing && d.btf_functions.count(fn) &&
+               (i != kVaGrowHook || !d.grow_fexit.empty())) {
+      c.how = Choice::kFentry;
+    } else if (d.kprobes) {
+      c.how = Choice::kKprobe;
+    } else {
+      c.reason = "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for " + fn;
+    }
+  }
+  return out;
+}
+
+namespace {
+// Pins every map of the object in pin_dir (map_<name>). false: one could not be pinned (logged).
+bool pin_maps(bpf_object* obj, const std::string& pin_dir) {
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj) {
+    if (bpf_map__is_internal(m)) continue;
+    if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
+      spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over", bpf_map__name(m),
+                   errstr(errno));
+      return false;
+    }
+  }
+  return true;
+}
+
+// One hook attached: its entry program, then its return program, with their links (links[k] is progs[k]'s) and
+// the tracefs events made for its kretprobe.
+struct HookLinks {
+  std::vector<bpf_program*> progs;
+  std::vector<LinkPtr> links;
+  std::vector<TracefsKretprobe> events;
+};
+
+// Attaches the hook's programs of one flavor; the kretprobe through tracefs (maxactive), through the PMU where
+// tracefs refuses. On failure nothing stays attached, and the error is the reason the probe is off.
+Result<HookLinks> attach_hook(const HookPrograms& hp, bool fentry, const std::string& grow_fexit,
+                              const std::string& function, const std::string& tracefs, const std::string& group) {
+  bpf_program* fx = hp.fx;
+  if (fentry && hp.fx_alt && grow_fexit == bpf_program__name(hp.fx_alt)) fx = hp.fx_alt;
+  HookLinks out;
+  for (bpf_program* prog : {fentry ? hp.fe : hp.kp, fentry ? fx : hp.kr}) {
+    if (!prog) continue;
+    LinkPtr l;
+    if (!fentry && prog == hp.kr && !tracefs.empty()) {
+      TracefsKretprobe made;
+      if (auto r = attach_kretprobe_tracefs(prog, function, tracefs, group, made)) {
+        l = std::move(r.value());
+        out.events.push_back(made);
+      } else {
+        spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
+                     bpf_program__name(prog), r.error().message);
+      }
+    }
+    if (!l) l.reset(bpf_program__attach(prog));
+    if (!l) {
+      const int err = errno;
+      out.links.clear();  // before their events: the kernel refuses to remove an event in use
+      for (const auto& e : out.events) remove_tracefs_event(e);
+      return make_error(std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(err), err);
+    }
+    out.progs.push_back(prog);
+    out.links.push_back(std::move(l));
+  }
+  return out;
+}
+}  // namespace
+
+// What start_once() carries from one step to the next.
+struct Probes::Plan {
+  Detection host;
+  std::vector<Choice> choice;  // per hook; load() turns fentry into kprobe when the kernel refuses fentry
+  // Programs this instance attaches (kRun), with their hook's index; program names are <kp|kr|fe|fx>_<hook name>
+  // (programs_of checks them against the skeleton), the va_grow fexit is the chosen variant.
+  std::vector<std::pair<std::size_t, std::string>> want_links;
+  std::string pin_dir;  // our layout's directory when pinning
+  bool reuse = false;   // take over the pinned state in pin_dir
+};
+
+void Probes::all_off(const std::string& reason) {
+  for (auto& st : states_)
+    if (!st.attached && st.reason.empty()) st.reason = reason;
+}
+
 std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_reuse) {
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
-  p->boot_id_ = read_small_file(options.proc_path + "/sys/kernel/random/boot_id");
+  p->boot_id_ = first_line(options.proc_path + "/sys/kernel/random/boot_id");
   const auto& specs = hook_specs();
-  std::vector<Choice> choice(specs.size(), Choice::kOff);
-  for (const auto& s : specs) p->states_.push_back(ProbeState{s.name, s.function, "", false, ""});
-  auto all_off = [&](const std::string& reason) {
-    for (auto& st : p->states_)
-      if (!st.attached && st.reason.empty()) st.reason = reason;
-  };
-
-  KallsymsInfo ks;
-  std::string grow_fexit;  // chosen fexit program of va_grow (when its choice is kFentry)
-  bool iter_file = false, iter_vma = false;  // the kernel has the task_file / task_vma BPF iterators
+  Plan plan;
+  plan.host = detect(options);
+  const std::vector<HookChoice> chosen = choose(plan.host, options);
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    p->states_.push_back(ProbeState{specs[i].name, specs[i].function, "", false, chosen[i].reason});
+    plan.choice.push_back(chosen[i].how);
+  }
   if (options.mode == Mode::kRun) {
-    std::string lines;
-    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
-    const bool has_btf = !options.btf_custom_path.empty() || file_exists("/sys/kernel/btf/vmlinux");
-    const bool kprobes = file_exists(options.sys_path + "/bus/event_source/devices/kprobe/type") ||
-                         file_exists(options.sys_path + "/kernel/tracing/kprobe_events") ||
-                         file_exists(options.sys_path + "/kernel/debug/tracing/kprobe_events");
-    struct btf* vmlinux = !has_btf                          ? nullptr
-                          : options.btf_custom_path.empty() ? btf__load_vmlinux_btf()
-                                                            : btf__parse(options.btf_custom_path.c_str(), nullptr);
-    if (vmlinux && libbpf_get_error(vmlinux)) vmlinux = nullptr;
-    const bool tracing = vmlinux && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nullptr) == 1;
-    if (!ks.readable) {
-      all_off("cannot read " + options.kallsyms_path);
-    } else if (!ks.any_sgx) {
-      all_off("no SGX driver in this kernel (no sgx_* function in kallsyms)");
-    } else if (!has_btf) {
-      all_off("kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF");
-    } else if (::geteuid() != 0) {
-      all_off("not root: loading BPF programs needs CAP_BPF and CAP_PERFMON");
-    } else {
-      for (std::size_t i = 0; i < specs.size(); ++i) {
-        auto& st = p->states_[i];
-        const std::string fn = specs[i].function;
-        bool disabled = false;
-        for (const auto& d : options.disabled) disabled = disabled || d == specs[i].name;
-        if (disabled) {
-          st.reason = "disabled by configuration";
-        } else if (!ks.has_function(fn)) {
-          st.reason = ks.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
-                                         : fn + " not in kallsyms (inlined or absent)";
-        } else if (options.prefer_fentry && specs[i].fentry && tracing &&
-                   btf__find_by_name_kind(vmlinux, fn.c_str(), BTF_KIND_FUNC) > 0 &&
-                   (i != kVaGrowHook || !encl_grow_fexit_variant(vmlinux).empty())) {
-          choice[i] = Choice::kFentry;
-        } else if (kprobes) {
-          choice[i] = Choice::kKprobe;
-        } else {
-          st.reason = "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for " + fn;
-        }
-      }
-    }
-    grow_fexit = encl_grow_fexit_variant(vmlinux);
-    iterator_types(tracing ? vmlinux : nullptr, iter_file, iter_vma);
-    if (choice[kVaGrowHook] == Choice::kFentry) spdlog::info("ebpf: sgx_encl_grow return read by {}", grow_fexit);
-    btf__free(vmlinux);
-    bool any = false;
-    for (auto c : choice) any = any || c != Choice::kOff;
-    if (!any) {
-      bool same = true;
-      for (const auto& st : p->states_) same = same && st.reason == p->states_.front().reason;
+    if (plan.choice[kVaGrowHook] == Choice::kFentry)
+      spdlog::info("ebpf: sgx_encl_grow return read by {}", plan.host.grow_fexit);
+    if (std::all_of(plan.choice.begin(), plan.choice.end(), [](Choice c) { return c == Choice::kOff; })) {
+      const auto& states = p->states_;
+      const bool same = std::all_of(states.begin(), states.end(),
+                                    [&](const ProbeState& st) { return st.reason == states.front().reason; });
       if (same) {
-        spdlog::info("ebpf: no probe attached: {}", p->states_.front().reason);
+        spdlog::info("ebpf: no probe attached: {}", states.front().reason);
       } else {
-        for (const auto& st : p->states_) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+        for (const auto& st : states) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
       }
       return p;
     }
-  } else if (options.mode == Mode::kLoadCheck) {
-    std::fill(choice.begin(), choice.end(), Choice::kKprobe);
-    // The iterators are tracing programs: they load where the running kernel has BTF and the iterator types.
-    struct btf* vmlinux = btf__load_vmlinux_btf();
-    if (vmlinux && !libbpf_get_error(vmlinux)) {
-      iterator_types(vmlinux, iter_file, iter_vma);
-      btf__free(vmlinux);
-    }
-  } else if (!options.kallsyms_path.empty()) {  // kTestOnly: the free-pages reader still gets its address
-    std::string lines;
-    if (read_kallsyms_sgx_lines(options.kallsyms_path, lines)) ks = parse_kallsyms(lines);
   }
-
-  // /dev/sgx_enclave's device number as the kernel writes it (MKDEV: major << 20 | minor).
-  std::uint32_t enclave_rdev = 0;
-  if (options.mode == Mode::kRun) {
-    struct stat st{};
-    if (::stat((options.dev_path + "/sgx_enclave").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
-      enclave_rdev = (major(st.st_rdev) << 20) | minor(st.st_rdev);
-  }
-
-  // Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
-  std::string pin_dir;  // our layout's directory when pinning
-  bool reuse = false;
-  // Programs this instance attaches (kRun), with their hook's index; program names are <kp|kr|fe|fx>_<hook name>
-  // (programs_of checks them against the skeleton), the va_grow fexit is the chosen variant.
-  std::vector<std::pair<std::size_t, std::string>> want_links;
   for (std::size_t i = 0; i < specs.size(); ++i) {
-    if (choice[i] == Choice::kOff) continue;
-    const bool f = choice[i] == Choice::kFentry;
+    if (plan.choice[i] == Choice::kOff) continue;
+    const bool f = plan.choice[i] == Choice::kFentry;
     const std::string n = specs[i].name;
-    want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
-    if (specs[i].has_return) want_links.emplace_back(i, f && i == kVaGrowHook ? grow_fexit : (f ? "fx_" : "kr_") + n);
+    plan.want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
+    if (specs[i].has_return)
+      plan.want_links.emplace_back(i, f && i == kVaGrowHook ? plan.host.grow_fexit : (f ? "fx_" : "kr_") + n);
   }
-  if (options.mode == Mode::kRun && !options.pin_path.empty()) {
-    p->state_.layout = layout_id(options.layout_tag);
-    const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
-    if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
-    if (!is_bpffs(options.pin_path)) {
-      spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
-                   "a restart starts over",
-                   options.pin_path, parent);
-      p->state_.layout.clear();
+  if (options.mode == Mode::kRun && !options.pin_path.empty()) p->prepare_pins(options, allow_reuse, plan);
+  if (!p->load(options, plan) || options.mode != Mode::kRun) return p;
+  if (plan.reuse)
+    p->adopt_pinned(options, plan);
+  else
+    p->attach(options, plan);
+  return p;
+}
+
+// Pinned state: take over an earlier instance's (same layout id, same programs attached), else start fresh.
+void Probes::prepare_pins(const Options& options, bool allow_reuse, Plan& plan) {
+  state_.layout = layout_id(options.layout_tag);
+  const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
+  if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
+  if (!is_bpffs(options.pin_path)) {
+    spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
+                 "a restart starts over",
+                 options.pin_path, parent);
+    state_.layout.clear();
+    return;
+  }
+  const std::string tracefs = tracefs_dir(options.sys_path);
+  plan.pin_dir = options.pin_path + "/" + state_.layout;
+  auto have = list_pins(plan.pin_dir);
+  if (!have.empty()) {
+    std::set<std::string> links, maps;
+    for (const auto& h : have) {
+      if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
+      if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
+    }
+    std::set<std::string> want;
+    for (const auto& wl : plan.want_links) want.insert(wl.second);
+    if (allow_reuse && links == want && !maps.empty()) {
+      plan.reuse = true;
     } else {
-      const std::string tracefs = tracefs_dir(options.sys_path);
-      pin_dir = options.pin_path + "/" + p->state_.layout;
-      auto have = list_dir(pin_dir);
-      if (!have.empty()) {
-        std::set<std::string> links, maps;
-        for (const auto& h : have) {
-          if (h.rfind("link_", 0) == 0) links.insert(h.substr(5));
-          if (h.rfind("map_", 0) == 0) maps.insert(h.substr(4));
-        }
-        std::set<std::string> want;
-        for (const auto& wl : want_links) want.insert(wl.second);
-        if (allow_reuse && links == want && !maps.empty()) {
-          reuse = true;
-        } else {
-          std::string err;
-          remove_layout_dir(pin_dir, err);
-          remove_pinned_tracefs_events(tracefs, p->state_.layout);
-          spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
-                       pin_dir, err.empty() ? "" : " (" + err + ")");
-        }
-      }
-      if (::mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", pin_dir, std::strerror(errno));
-        pin_dir.clear();
-        p->state_.layout.clear();
-        reuse = false;
-      }
+      const Status removed = remove_layout_dir(plan.pin_dir).status;
+      remove_pinned_tracefs_events(tracefs, state_.layout);
+      spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
+                   plan.pin_dir, removed ? "" : " (" + removed.error().message + ")");
     }
   }
+  if (::mkdir(plan.pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", plan.pin_dir, std::strerror(errno));
+    plan.pin_dir.clear();
+    state_.layout.clear();
+    plan.reuse = false;
+  }
+}
 
-  // Load; if the start-up iterators are refused, load without them; if a fentry program is refused, fall back to
-  // kprobes for all hooks once.
+// Opens the skeleton, sets what loads, reuses the pinned maps, loads. If the start-up iterators are refused, loads
+// without them; if a fentry program is refused, falls back to kprobes for all hooks once. false: nothing loaded
+// (every probe off with the reason), or the pinned maps cannot be taken over (reuse_failed_).
+bool Probes::load(const Options& options, Plan& plan) {
+  const Detection& d = plan.host;
+  auto& choice = plan.choice;
   bool seeds_refused = false;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto obj = std::make_unique<Obj>();
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
     if (!options.btf_custom_path.empty()) open_opts.btf_custom_path = options.btf_custom_path.c_str();
-    obj->skel = epc_bpf__open_opts(&open_opts);
+    obj->skel.reset(epc_bpf__open_opts(&open_opts));
     if (!obj->skel) {
-      p->load_error_ = "opening the BPF object failed: " + errstr(errno);
+      load_status_ = make_error("opening the BPF object failed: " + errstr(errno), errno);
       break;
     }
-    obj->skel->rodata->nr_free_pages_addr = ks.nr_free_pages_addr;
-    obj->skel->rodata->sgx_encl_fops_addr = ks.encl_fops_addr;
-    obj->skel->rodata->sgx_enclave_rdev = enclave_rdev;
-    if (reuse) {  // the maps of the pinned state, before load: our programs read and write the same maps
+    obj->skel->rodata->nr_free_pages_addr = d.kallsyms.nr_free_pages_addr;
+    obj->skel->rodata->sgx_encl_fops_addr = d.kallsyms.encl_fops_addr;
+    obj->skel->rodata->sgx_enclave_rdev = d.enclave_rdev;
+    if (plan.reuse) {  // the maps of the pinned state, before load: our programs read and write the same maps
       bpf_map* m;
-      bool ok = true;
       bpf_object__for_each_map(m, obj->skel->obj) {
         if (bpf_map__is_internal(m)) continue;
-        int fd = bpf_obj_get((pin_dir + "/map_" + bpf_map__name(m)).c_str());
-        if (fd < 0 || bpf_map__reuse_fd(m, fd) != 0) {
+        OwnedFd fd(bpf_obj_get((plan.pin_dir + "/map_" + bpf_map__name(m)).c_str()));  // reuse_fd takes a copy
+        if (fd.get() < 0 || bpf_map__reuse_fd(m, fd.get()) != 0) {
           spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
-          ok = false;
+          reuse_failed_ = true;
+          return false;
         }
-        if (fd >= 0) ::close(fd);
-        if (!ok) break;
-      }
-      if (!ok) {
-        p->reuse_failed_ = true;
-        return p;
       }
     }
-    auto progs = programs_of(obj->skel);
+    auto progs = programs_of(obj->skel.get());
     for (std::size_t i = 0; i < progs.size(); ++i) {
-      const bool k = !reuse && choice[i] == Choice::kKprobe, f = !reuse && choice[i] == Choice::kFentry;
+      const bool k = !plan.reuse && choice[i] == Choice::kKprobe, f = !plan.reuse && choice[i] == Choice::kFentry;
       bpf_program__set_autoload(progs[i].kp, k);
       if (progs[i].kr) bpf_program__set_autoload(progs[i].kr, k);
       if (progs[i].fe) bpf_program__set_autoload(progs[i].fe, f);
       if (progs[i].fx_alt) {
-        bpf_program__set_autoload(progs[i].fx, f && grow_fexit == bpf_program__name(progs[i].fx));
-        bpf_program__set_autoload(progs[i].fx_alt, f && grow_fexit == bpf_program__name(progs[i].fx_alt));
+        bpf_program__set_autoload(progs[i].fx, f && d.grow_fexit == bpf_program__name(progs[i].fx));
+        bpf_program__set_autoload(progs[i].fx_alt, f && d.grow_fexit == bpf_program__name(progs[i].fx_alt));
       } else if (progs[i].fx) {
         bpf_program__set_autoload(progs[i].fx, f);
       }
     }
     bpf_program__set_autoload(obj->skel->progs.epc_event_repeat, options.load_bench_program);
     const bool seed = !seeds_refused && (options.mode == Mode::kLoadCheck ||
-                                         (options.mode == Mode::kRun && !reuse && options.discover &&
-                                          (ks.encl_fops_addr != 0 || enclave_rdev != 0)));
-    bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && iter_file);
-    bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && iter_vma);
-    int err = epc_bpf__load(obj->skel);
+                                         (options.mode == Mode::kRun && !plan.reuse && options.discover &&
+                                          (d.kallsyms.encl_fops_addr != 0 || d.enclave_rdev != 0)));
+    bpf_program__set_autoload(obj->skel->progs.seed_task_file, seed && d.iter_file);
+    bpf_program__set_autoload(obj->skel->progs.seed_task_vma, seed && d.iter_vma);
+    int err = epc_bpf__load(obj->skel.get());
     if (err == 0) {
-      p->obj_ = obj.release();
-      p->load_error_.clear();
+      obj_ = std::move(obj);
+      load_status_ = Status::Ok();
       break;
     }
-    p->load_error_ = "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)";
-    if (seed && (iter_file || iter_vma) && options.mode == Mode::kRun) {
+    load_status_ = make_error(
+        "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)", err < 0 ? -err : err);
+    if (seed && (d.iter_file || d.iter_vma) && options.mode == Mode::kRun) {
       spdlog::warn("ebpf: the start-up iterators were refused ({}); loading without them: enclaves older than the "
                    "probes stay untracked",
                    errstr(err));
@@ -690,175 +824,147 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (!had_fentry) break;
     spdlog::warn("ebpf: fentry/fexit programs refused ({}); retrying with kprobes", errstr(err));
   }
-  if (!p->obj_) {
-    spdlog::warn("ebpf: {}", p->load_error_);
-    all_off(p->load_error_);
-    return p;
+  if (!obj_) {
+    spdlog::warn("ebpf: {}", load_error());
+    all_off(load_error());
+    return false;
   }
-  if (options.mode != Mode::kRun) return p;
+  return true;
+}
 
-  auto progs = programs_of(p->obj_->skel);
+// The pinned links stay attached; we hold them (and their programs, for the stats).
+void Probes::adopt_pinned(const Options& options, Plan& plan) {
+  const std::string tracefs = tracefs_dir(options.sys_path);
+  if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
+  std::size_t attached = 0;
+  for (std::size_t i = 0; i < states_.size(); ++i) {
+    if (plan.choice[i] == Choice::kOff) continue;
+    for (const auto& [hook, name] : plan.want_links) {
+      if (hook != i) continue;
+      LinkPtr l(bpf_link__open((plan.pin_dir + "/link_" + name).c_str()));
+      if (!l) {
+        spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
+        reuse_failed_ = true;
+        return;
+      }
+      bpf_link_info info{};
+      __u32 len = sizeof(info);
+      OwnedFd prog_fd;
+      if (bpf_obj_get_info_by_fd(bpf_link__fd(l.get()), &info, &len) == 0)
+        prog_fd = OwnedFd(bpf_prog_get_fd_by_id(info.prog_id));
+      obj_->links.push_back(std::move(l));
+      const int fd = prog_fd.get();
+      obj_->attached_progs.push_back(AttachedProgram{name, fd, std::move(prog_fd)});
+    }
+    auto& st = states_[i];
+    st.attached = true;
+    st.attach_type = plan.choice[i] == Choice::kFentry ? "fentry" : "kprobe";
+    ++attached;
+  }
+  // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
+  if (!tracefs.empty()) {
+    const std::string group = kPinnedGroupPrefix + state_.layout;
+    for (const auto& ev : read_kprobe_events(tracefs))
+      if (ev.group == group) obj_->tracefs_events.push_back({tracefs, group, ev.event});
+  }
+  obj_->keep_tracefs_events = true;
+  state_.pinned = true;
+  state_.reused = true;
+  state_.discovery = "not_needed";
+  spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
+               plan.pin_dir, attached);
+}
+
+// Attaches each chosen hook (its kretprobe through tracefs, for maxactive), pins maps and links when pinning, finds
+// the enclaves that already exist, and removes the pinned state of other layouts.
+void Probes::attach(const Options& options, Plan& plan) {
+  const auto& specs = hook_specs();
+  std::string& pin_dir = plan.pin_dir;
+  auto progs = programs_of(obj_->skel.get());
   std::size_t attached = 0;
   const std::string tracefs = tracefs_dir(options.sys_path);
   if (!tracefs.empty()) remove_stale_tracefs_events(tracefs, options.proc_path);
-  if (reuse) {  // the pinned links stay attached; we hold them (and their programs, for the stats)
-    p->obj_->owned_prog_fds = true;
-    for (std::size_t i = 0; i < progs.size() && !p->reuse_failed_; ++i) {
-      if (choice[i] == Choice::kOff) continue;
-      for (const auto& [hook, name] : want_links) {
-        if (hook != i) continue;
-        bpf_link* l = bpf_link__open((pin_dir + "/link_" + name).c_str());
-        if (!l) {
-          spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
-          p->reuse_failed_ = true;
-          break;
-        }
-        p->obj_->links.push_back(l);
-        bpf_link_info info{};
-        __u32 len = sizeof(info);
-        int prog_fd = -1;
-        if (bpf_obj_get_info_by_fd(bpf_link__fd(l), &info, &len) == 0) prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
-        p->obj_->attached_progs.emplace_back(name, prog_fd);
-      }
-      auto& st = p->states_[i];
-      st.attached = true;
-      st.attach_type = choice[i] == Choice::kFentry ? "fentry" : "kprobe";
-      ++attached;
-    }
-    if (p->reuse_failed_) return p;
-    // The kretprobe events the pinned links use (made by the instance that pinned them), for their miss counts.
-    if (!tracefs.empty()) {
-      const std::string group = kPinnedGroupPrefix + p->state_.layout;
-      for (const auto& ev : read_kprobe_events(tracefs))
-        if (ev.group == group) p->obj_->tracefs_events.push_back({tracefs, group, ev.event});
-    }
-    p->obj_->keep_tracefs_events = true;
-    p->state_.pinned = true;
-    p->state_.reused = true;
-    p->state_.discovery = "not_needed";
-    spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
-                 pin_dir, attached);
-    return p;
-  }
   const std::string group =
-      pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + p->state_.layout;
+      pin_dir.empty() ? kTracefsGroupPrefix + std::to_string(::getpid()) : kPinnedGroupPrefix + state_.layout;
   if (!pin_dir.empty()) {
-    remove_pinned_tracefs_events(tracefs, p->state_.layout);  // left by an instance that died before pinning
-    bpf_map* m;
-    bpf_object__for_each_map(m, p->obj_->skel->obj) {
-      if (bpf_map__is_internal(m)) continue;
-      if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
-        spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over",
-                     bpf_map__name(m), errstr(errno));
-        std::string err;
-        remove_layout_dir(pin_dir, err);
-        pin_dir.clear();
-        break;
-      }
+    remove_pinned_tracefs_events(tracefs, state_.layout);  // left by an instance that died before pinning
+    if (!pin_maps(obj_->skel->obj, pin_dir)) {
+      (void)remove_layout_dir(pin_dir);
+      pin_dir.clear();
     }
   }
   bool pin_failed = false;
   for (std::size_t i = 0; i < progs.size(); ++i) {
-    if (choice[i] == Choice::kOff) continue;
-    const bool f = choice[i] == Choice::kFentry;
-    bpf_program* fx = progs[i].fx;
-    if (f && progs[i].fx_alt && grow_fexit == bpf_program__name(progs[i].fx_alt)) fx = progs[i].fx_alt;
-    bpf_program* list[2] = {f ? progs[i].fe : progs[i].kp, f ? fx : progs[i].kr};
-    std::vector<bpf_link*> links;
-    std::string fail;
-    std::vector<TracefsKretprobe> made_events;
-    for (auto* prog : list) {
-      if (!prog) continue;
-      bpf_link* l = nullptr;
-      if (!f && prog == progs[i].kr && !tracefs.empty()) {
-        TracefsKretprobe made;
-        l = attach_kretprobe_tracefs(prog, specs[i].function, tracefs, group, made);
-        if (l)
-          made_events.push_back(made);
-        else
-          spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
-                       bpf_program__name(prog), errstr(errno));
-      }
-      if (!l) l = bpf_program__attach(prog);
-      if (!l) {
-        fail = std::string("attaching ") + bpf_program__name(prog) + " failed: " + errstr(errno);
-        break;
-      }
-      links.push_back(l);
-    }
-    auto& st = p->states_[i];
-    if (!fail.empty()) {
-      for (auto* l : links) bpf_link__destroy(l);
-      for (const auto& e : made_events) remove_tracefs_event(e);
-      st.reason = fail;
+    if (plan.choice[i] == Choice::kOff) continue;
+    const bool f = plan.choice[i] == Choice::kFentry;
+    auto& st = states_[i];
+    auto hook = attach_hook(progs[i], f, plan.host.grow_fexit, specs[i].function, tracefs, group);
+    if (!hook) {
+      st.reason = hook.error().message;
       continue;
     }
-    p->obj_->links.insert(p->obj_->links.end(), links.begin(), links.end());
-    p->obj_->tracefs_events.insert(p->obj_->tracefs_events.end(), made_events.begin(), made_events.end());
-    for (auto* prog : list)
-      if (prog) p->obj_->attached_progs.emplace_back(bpf_program__name(prog), bpf_program__fd(prog));
+    obj_->tracefs_events.insert(obj_->tracefs_events.end(), hook->events.begin(), hook->events.end());
+    for (auto* prog : hook->progs)
+      obj_->attached_progs.push_back(AttachedProgram{bpf_program__name(prog), bpf_program__fd(prog), {}});
     if (!pin_dir.empty() && !pin_failed) {
-      for (std::size_t k = 0; k < links.size() && !pin_failed; ++k) {
-        const char* name = bpf_program__name(list[k]);  // list[0] is never null: links[k] is list[k]'s
-        if (bpf_link__pin(links[k], (pin_dir + "/link_" + name).c_str()) != 0) {
+      for (std::size_t k = 0; k < hook->links.size() && !pin_failed; ++k) {
+        const char* name = bpf_program__name(hook->progs[k]);
+        if (bpf_link__pin(hook->links[k].get(), (pin_dir + "/link_" + name).c_str()) != 0) {
           spdlog::warn("ebpf: pinning link {} failed ({}): state is not pinned, a restart starts over", name,
                        errstr(errno));
           pin_failed = true;
         }
       }
     }
+    for (auto& l : hook->links) obj_->links.push_back(std::move(l));
     st.attached = true;
     st.attach_type = f ? "fentry" : "kprobe";
     ++attached;
   }
   if (!pin_dir.empty() && pin_failed) {
-    for (auto* l : p->obj_->links) bpf_link__unpin(l);
-    std::string err;
-    remove_layout_dir(pin_dir, err);
+    for (auto& l : obj_->links) bpf_link__unpin(l.get());
+    (void)remove_layout_dir(pin_dir);
     pin_dir.clear();
   }
   if (!pin_dir.empty() && attached > 0) {
-    p->state_.pinned = true;
-    p->obj_->keep_tracefs_events = true;
+    state_.pinned = true;
+    obj_->keep_tracefs_events = true;
   } else if (!pin_dir.empty()) {
-    std::string err;
-    remove_layout_dir(pin_dir, err);
+    (void)remove_layout_dir(pin_dir);
   }
-  if (!p->state_.pinned) p->state_.layout.clear();
+  if (!state_.pinned) state_.layout.clear();
   spdlog::info("ebpf: {}/{} probes attached{}", attached, progs.size(),
-               p->state_.pinned ? ", pinned in " + pin_dir : "");
+               state_.pinned ? ", pinned in " + pin_dir : "");
   if (!options.discover)
-    p->state_.discovery = "off";
+    state_.discovery = "off";
   else if (attached > 0)
-    p->discover_enclaves();
+    discover_enclaves();
   // Pinned state of other layouts (another version of the exporter) goes only now: its probes counted until ours
   // were attached and had found the live enclaves, so no event falls in between. Its maps are never read.
   if (options.mode == Mode::kRun && !options.pin_path.empty() && is_bpffs(options.pin_path)) {
-    const std::string& mine = p->state_.layout;  // "" when this instance is not pinned
-    for (const auto& other : list_dir(options.pin_path)) {
+    const std::string& mine = state_.layout;  // "" when this instance is not pinned
+    for (const auto& other : list_pins(options.pin_path)) {
       if (other == mine) continue;
-      std::string err;
-      std::size_t n = remove_layout_dir(options.pin_path + "/" + other, err);
-      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, n,
-                   err.empty() ? "" : ": " + err);
+      const UnpinOutcome r = remove_layout_dir(options.pin_path + "/" + other);
+      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, r.removed,
+                   r.status ? "" : ": " + r.status.error().message);
       remove_pinned_tracefs_events(tracefs, other);
     }
   }
-  for (const auto& st : p->states_) {
+  for (const auto& st : states_) {
     if (st.attached)
       spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
     else
       spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
   }
-  if (ks.nr_free_pages_addr == 0)
+  if (plan.host.kallsyms.nr_free_pages_addr == 0)
     spdlog::warn("ebpf: sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC");
-  return p;
 }
 
 // Runs the start-up iterators once (enclaves that existed before the probes: epc.bpf.c, seed_*). The probes are
 // attached already, so an enclave created meanwhile is in the map and left alone by the iterators.
 void Probes::discover_enclaves() {
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   std::uint32_t zero = 0;
   epc_node_stats before{}, after{};
   bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &before);
@@ -866,24 +972,21 @@ void Probes::discover_enclaves() {
   std::string why;
   for (bpf_program* prog : {skel->progs.seed_task_file, skel->progs.seed_task_vma}) {
     if (!bpf_program__autoload(prog) || bpf_program__fd(prog) < 0) continue;
-    bpf_link* l = bpf_program__attach_iter(prog, nullptr);
+    LinkPtr l(bpf_program__attach_iter(prog, nullptr));
     if (!l) {
       why = std::string("attaching ") + bpf_program__name(prog) + ": " + errstr(errno);
       continue;
     }
-    int fd = bpf_iter_create(bpf_link__fd(l));
-    if (fd < 0) {
+    OwnedFd fd(bpf_iter_create(bpf_link__fd(l.get())));
+    if (fd.get() < 0) {
       why = std::string("bpf_iter_create ") + bpf_program__name(prog) + ": " + errstr(errno);
-      bpf_link__destroy(l);
       continue;
     }
     char buf[256];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof(buf))) > 0) {
+    while ((n = ::read(fd.get(), buf, sizeof(buf))) > 0) {
     }
     if (n < 0) why = std::string("reading ") + bpf_program__name(prog) + ": " + errstr(errno);
-    ::close(fd);
-    bpf_link__destroy(l);
     ++ran;
   }
   bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &after);
@@ -1152,7 +1255,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   Snapshot s;
   s.probes = states_;
   if (!obj_) return s;
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   if (skel->rodata->nr_free_pages_addr) {
     epc_test_event ev{};
     ev.type = EPC_EV_READ_FREE_PAGES;
@@ -1235,8 +1338,8 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_entries(m), bpf_map__max_entries(m)});
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
-  s.program_stats_enabled = read_small_file(stats_enabled_path_) == "1";
-  for (const auto& [name, fd] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links' programs
+  s.program_stats_enabled = first_line(stats_enabled_path_) == "1";
+  for (const auto& [name, fd, owned] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links'
     if (fd < 0) continue;
     bpf_prog_info info{};
     __u32 len = sizeof(info);
@@ -1284,14 +1387,13 @@ std::size_t Probes::forget_gone_cgroups(const std::function<bool(std::uint64_t)>
 std::vector<std::pair<std::string, std::uint64_t>> Probes::map_memory_bytes() const {
   std::vector<std::pair<std::string, std::uint64_t>> out;
   if (!obj_) return out;
-  auto* skel = obj_->skel;
+  auto* skel = obj_->skel.get();
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.node,
                      skel->maps.inflight, skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
-    std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
-    std::string line;
     std::uint64_t bytes = 0;
-    while (std::getline(in, line))
-      if (line.rfind("memlock:", 0) == 0) bytes = std::strtoull(line.c_str() + 8, nullptr, 10);
+    if (auto text = read_file("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)), 64 << 10))
+      for (std::string_view line : split_lines(*text))
+        if (line.rfind("memlock:", 0) == 0) bytes = parse_u64(trim(line.substr(8))).value_or(0);
     out.emplace_back(bpf_map__name(m), bytes);
   }
   return out;

@@ -6,14 +6,16 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "epc.h"  // struct epc_cgroup_stats (kept between a read and forget_gone_cgroups)
 #include "epc_snapshot.h"
+#include "host/result.h"
 
 struct epc_test_event;
 struct epc_cgroup_path;
@@ -62,9 +64,15 @@ struct Options {
 // The layout id of this build's BPF object (+ tag): pinned state is taken over only by an identical object.
 std::string layout_id(const std::string& tag);
 
-// Removes pinned state below pin_path (every layout) and the kprobe events its links used. Returns the number of
-// pinned objects removed; sets err (and returns what it removed so far) when something could not be removed.
-std::size_t unpin_all(const std::string& pin_path, const std::string& sys_path, std::string& err);
+// What a removal of pinned state removed, and its first failure (it goes on past one: what can go, goes).
+struct UnpinOutcome {
+  std::size_t removed = 0;  // pinned objects
+  Status status;
+};
+
+// Removes pinned state below pin_path (every layout) and the kprobe events its links used. Nothing pinned is no
+// error.
+UnpinOutcome unpin_all(const std::string& pin_path, const std::string& sys_path);
 
 // Parameters of kernel function `fn` in `btf` (its FUNC's FUNC_PROTO vlen); -1 when the BTF has no such FUNC.
 int btf_function_arity(const struct btf* btf, const char* fn);
@@ -94,6 +102,33 @@ struct KallsymsInfo {
 };
 KallsymsInfo parse_kallsyms(const std::string& text);
 
+// ---- start-up, in steps: detect (the host), choose (per hook), then Probes loads and attaches ----
+
+// What the host offers the probes, found before anything is loaded: plain data, so choose() is tested without a
+// kernel.
+struct Detection {
+  KallsymsInfo kallsyms;
+  bool btf = false;      // the kernel's BTF (/sys/kernel/btf/vmlinux) or Options::btf_custom_path is there
+  bool kprobes = false;  // a kprobe PMU or tracefs kprobe_events
+  bool tracing = false;  // the BTF loads and the kernel takes tracing (fentry/fexit) programs
+  bool root = false;     // effective uid 0
+  std::set<std::string> btf_functions;  // the hooks' functions the BTF has a FUNC for (what fentry attaches to)
+  std::string grow_fexit;               // encl_grow_fexit_variant() of that BTF
+  bool iter_file = false, iter_vma = false;  // the task_file / task_vma iterators (start-up discovery)
+  std::uint32_t enclave_rdev = 0;            // /dev/sgx_enclave's device number as the kernel writes it
+};
+// Reads kallsyms, looks for BTF, kprobes and the enclave device, as options.mode needs.
+Detection detect(const Options& options);
+
+enum class Choice { kOff, kKprobe, kFentry };
+struct HookChoice {
+  Choice how = Choice::kOff;
+  std::string reason;  // why it is off ("" when it is not, and in the modes that attach nothing)
+};
+// Per hook of hook_specs(), in order: fentry where preferred and the BTF and the kernel allow it, else a kprobe,
+// else off with the reason. kLoadCheck: kprobes everywhere; kTestOnly: every hook off, no reason.
+std::vector<HookChoice> choose(const Detection& host, const Options& options);
+
 class Probes {
  public:
   ~Probes();
@@ -104,7 +139,9 @@ class Probes {
   static std::unique_ptr<Probes> start(const Options& options);
 
   bool loaded() const { return obj_ != nullptr; }
-  const std::string& load_error() const { return load_error_; }
+  // Why the BPF object did not load (ok when it did, or when nothing was to load).
+  const Status& load_status() const { return load_status_; }
+  const std::string& load_error() const { return load_status_.error().message; }  // "" when ok
   const std::vector<ProbeState>& states() const { return states_; }
 
   // Reads maps, node counters, program stats and (on demand) sgx_nr_free_pages. Per-cgroup counters are read
@@ -132,13 +169,20 @@ class Probes {
 
  private:
   Probes() = default;
+  // start(): start_once() runs detect() and choose(), then these steps on a Plan (epc_probes.cpp).
+  struct Plan;
   static std::unique_ptr<Probes> start_once(const Options& options, bool allow_reuse);
+  void prepare_pins(const Options& options, bool allow_reuse, Plan& plan);  // reuse the pinned state, or start fresh
+  bool load(const Options& options, Plan& plan);          // open, set autoload, reuse pinned maps, load
+  void adopt_pinned(const Options& options, Plan& plan);  // hold the pinned links of the state taken over
+  void attach(const Options& options, Plan& plan);        // attach and pin the links, discover enclaves
+  void all_off(const std::string& reason);                // every probe not attached and without reason: off
   void discover_enclaves();
-  struct Obj;
-  Obj* obj_ = nullptr;
+  struct Obj;  // the skeleton and what is attached (epc_probes.cpp); its destructor detaches in order
+  std::unique_ptr<Obj> obj_;
   StateInfo state_;
   bool reuse_failed_ = false;
-  std::string load_error_;
+  Status load_status_;
   std::vector<ProbeState> states_;
   std::string stats_enabled_path_;
   std::string boot_id_;  // /proc/sys/kernel/random/boot_id: part of the enclave ids

@@ -64,13 +64,13 @@ bool unpin_ebpf_state(const CollectorServices& s) {
     spdlog::error("--collector.ebpf.unpin: --collector.ebpf.pin-path is empty: nothing to remove");
     return false;
   }
-  std::string err;
-  std::size_t n = probes::unpin_all(path, s.paths.sys().string(), err);
-  if (!err.empty()) {
-    spdlog::error("ebpf: unpin: removed {} pinned objects from {}, then: {}", n, path, err);
+  const probes::UnpinOutcome r = probes::unpin_all(path, s.paths.sys().string());
+  if (!r.status) {
+    spdlog::error("ebpf: unpin: removed {} pinned objects from {}, then: {}", r.removed, path, r.status.error().message);
     return false;
   }
-  spdlog::info("ebpf: unpin: removed {} pinned objects from {} (the probes they kept attached are gone)", n, path);
+  spdlog::info("ebpf: unpin: removed {} pinned objects from {} (the probes they kept attached are gone)", r.removed,
+               path);
   return true;
 }
 

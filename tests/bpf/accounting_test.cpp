@@ -606,6 +606,128 @@ TEST(Kallsyms, ParsesFunctionsClonesAndTheFreePagesCounter) {
 
 // Recorded cgroup paths (probes/epc.h, struct epc_cgroup_path): names leaf first, joined root first; anything that
 // is not a plain directory name, or a truncated record, gives "" (the id is then resolved from the cgroup tree only).
+// choose(): how each hook attaches, from what detect() found (plain data: no kernel needed).
+epc::probes::Detection full_host() {
+  epc::probes::Detection d;
+  std::string text;
+  for (const auto& s : epc::probes::hook_specs()) {
+    text += std::string("ffffffff81050000 t ") + s.function + "\n";
+    d.btf_functions.insert(s.function);
+  }
+  d.kallsyms = epc::probes::parse_kallsyms(text);
+  d.btf = d.kprobes = d.tracing = d.root = true;
+  d.grow_fexit = "fx_va_grow";
+  return d;
+}
+
+std::size_t hook(const std::string& name) {
+  const auto& specs = epc::probes::hook_specs();
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].name == name) return i;
+  ADD_FAILURE() << "no hook " << name;
+  return 0;
+}
+
+using epc::probes::Choice;
+
+TEST(Choose, FentryWhereTheBtfHasTheFunctionElseKprobe) {
+  auto d = full_host();
+  d.btf_functions.erase("sgx_encl_ewb");
+  const auto c = epc::probes::choose(d, Options{});
+  const auto& specs = epc::probes::hook_specs();
+  ASSERT_EQ(c.size(), specs.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const bool fentry = specs[i].fentry && std::string(specs[i].name) != "ewb";
+    EXPECT_EQ(c[i].how, fentry ? Choice::kFentry : Choice::kKprobe) << specs[i].name;
+    EXPECT_EQ(c[i].reason, "") << specs[i].name;
+  }
+  EXPECT_EQ(c[hook("encl_sigstruct")].how, Choice::kKprobe) << "a kprobe-only hook";
+}
+
+TEST(Choose, KprobesWithoutTracingOrWhenFentryIsNotPreferred) {
+  auto d = full_host();
+  d.tracing = false;
+  for (const auto& c : epc::probes::choose(d, Options{})) EXPECT_EQ(c.how, Choice::kKprobe);
+  Options no_fentry;
+  no_fentry.prefer_fentry = false;
+  for (const auto& c : epc::probes::choose(full_host(), no_fentry)) EXPECT_EQ(c.how, Choice::kKprobe);
+  d.kprobes = false;
+  const auto c = epc::probes::choose(d, Options{});
+  EXPECT_EQ(c[hook("ewb")].how, Choice::kOff);
+  EXPECT_EQ(c[hook("ewb")].reason, "no kprobes (no kprobe PMU or tracefs kprobe_events) and no fentry for sgx_encl_ewb");
+}
+
+TEST(Choose, OffWhenTheFunctionIsNotInKallsymsOrOnlyAsAClone) {
+  auto d = full_host();
+  std::string text;
+  for (const auto& f : d.kallsyms.functions)
+    if (f == "sgx_encl_ewb")
+      text += "ffffffff81050000 t sgx_encl_ewb.isra.0\n";
+    else if (f != "sgx_encl_shrink")
+      text += "ffffffff81050000 t " + f + "\n";
+  d.kallsyms = epc::probes::parse_kallsyms(text);
+  const auto c = epc::probes::choose(d, Options{});
+  EXPECT_EQ(c[hook("va_shrink")].how, Choice::kOff);
+  EXPECT_EQ(c[hook("va_shrink")].reason, "sgx_encl_shrink not in kallsyms (inlined or absent)");
+  EXPECT_EQ(c[hook("ewb")].how, Choice::kOff);
+  EXPECT_EQ(c[hook("ewb")].reason, "sgx_encl_ewb only exists as a compiler clone (.isra/.constprop/.part)");
+  EXPECT_EQ(c[hook("eldu")].how, Choice::kFentry) << "the others are unaffected";
+}
+
+TEST(Choose, OffWhenDisabledByConfiguration) {
+  Options o;
+  o.disabled = {"ewb", "vepc_fault"};
+  const auto c = epc::probes::choose(full_host(), o);
+  for (const char* name : {"ewb", "vepc_fault"}) {
+    EXPECT_EQ(c[hook(name)].how, Choice::kOff) << name;
+    EXPECT_EQ(c[hook(name)].reason, "disabled by configuration") << name;
+  }
+  EXPECT_EQ(c[hook("eldu")].how, Choice::kFentry);
+}
+
+// sgx_encl_grow's fexit needs a known signature (encl_grow_fexit_variant): unknown, the hook takes the kprobe flavor.
+TEST(Choose, VaGrowTakesFentryOnlyWithAKnownFexitVariant) {
+  auto d = full_host();
+  d.grow_fexit = "";
+  auto c = epc::probes::choose(d, Options{});
+  EXPECT_EQ(c[hook("va_grow")].how, Choice::kKprobe);
+  EXPECT_EQ(c[hook("va_shrink")].how, Choice::kFentry);
+  d.grow_fexit = "fx_va_grow1";
+  c = epc::probes::choose(d, Options{});
+  EXPECT_EQ(c[hook("va_grow")].how, Choice::kFentry);
+}
+
+TEST(Choose, WhatTheHostLacksSwitchesEveryProbeOff) {
+  auto expect_all_off = [](const epc::probes::Detection& d, const std::string& reason) {
+    Options o;
+    o.kallsyms_path = "/fixture/kallsyms";
+    for (const auto& c : epc::probes::choose(d, o)) {
+      EXPECT_EQ(c.how, Choice::kOff);
+      EXPECT_EQ(c.reason, reason);
+    }
+  };
+  auto d = full_host();
+  d.root = false;
+  expect_all_off(d, "not root: loading BPF programs needs CAP_BPF and CAP_PERFMON");
+  d.btf = false;
+  expect_all_off(d, "kernel has no BTF (/sys/kernel/btf/vmlinux): CO-RE needs CONFIG_DEBUG_INFO_BTF");
+  d.kallsyms = epc::probes::parse_kallsyms("ffffffff81052000 T unrelated_function\n");
+  expect_all_off(d, "no SGX driver in this kernel (no sgx_* function in kallsyms)");
+  d.kallsyms = {};
+  expect_all_off(d, "cannot read /fixture/kallsyms");
+}
+
+TEST(Choose, LoadCheckLoadsEveryKprobeAndTestOnlyNone) {
+  Options o;
+  o.mode = Mode::kLoadCheck;
+  for (const auto& c : epc::probes::choose({}, o)) EXPECT_EQ(c.how, Choice::kKprobe);
+  o.mode = Mode::kTestOnly;
+  for (const auto& c : epc::probes::choose(full_host(), o)) {
+    EXPECT_EQ(c.how, Choice::kOff);
+    EXPECT_EQ(c.reason, "");
+  }
+}
+
 TEST(RecordedCgroupPath, JoinsNamesAndRejectsWhatIsNotAPath) {
   auto rec = [](std::vector<std::string> leaf_first, std::uint32_t truncated = 0) {
     epc_cgroup_path p{};
@@ -689,9 +811,9 @@ TEST(PinnedState, UnpinRemovesEveryLayoutAndItsEvents) {
         << "r1024:epc_exporter_999999998/kr_eldu sgx_encl_eldu\n"
         << "p:kprobes/other_tool do_sys_open\n";
   }
-  std::string err;
-  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 3u);
-  EXPECT_EQ(err, "");
+  auto r = epc::probes::unpin_all(pins, root);
+  EXPECT_EQ(r.removed, 3u);
+  EXPECT_TRUE(r.status.ok()) << r.status.error().message;
   EXPECT_NE(access(pins.c_str(), F_OK), 0) << "the pin directory is removed";
   std::ifstream in(tracing + "/kprobe_events");
   std::vector<std::string> lines;
@@ -701,8 +823,9 @@ TEST(PinnedState, UnpinRemovesEveryLayoutAndItsEvents) {
   // A stale-event sweep at start-up leaves pinned state's events alone (they are in use by pinned links).
   EXPECT_EQ(epc::probes::remove_stale_tracefs_events(tracing, "/proc"), 1u);  // the dead pid's only
   // Nothing pinned: nothing removed, no error.
-  EXPECT_EQ(epc::probes::unpin_all(pins, root, err), 0u);
-  EXPECT_EQ(err, "");
+  r = epc::probes::unpin_all(pins, root);
+  EXPECT_EQ(r.removed, 0u);
+  EXPECT_TRUE(r.status.ok()) << r.status.error().message;
   std::system(("rm -rf " + root).c_str());
 }
 
