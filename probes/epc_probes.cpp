@@ -1290,14 +1290,15 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
   for_each_entry<epc_encl_identity>(bpf_map__fd(skel->maps.identities),
                                     [&](std::uint64_t key, const epc_encl_identity& v) {
                                       const std::uint64_t fnv = fnv1a(v.modulus, sizeof v.modulus);
-                                      const IdentityHashes* c = nullptr;
-                                      if (auto it = identity_hashes_.find(key); it != identity_hashes_.end() &&
-                                          it->second.seq == v.seq && it->second.flags == v.flags &&
-                                          it->second.modulus_fnv == fnv)
-                                        c = &it->second;
-                                      EnclaveIdentity e = identity_of(v, boot_id_, c ? &c->id : nullptr,
-                                                                      c ? &c->mrsigner : nullptr);
-                                      hashes[key] = IdentityHashes{v.seq, v.flags, fnv, e.id, e.mrsigner};
+                                      auto it = identity_hashes_.find(key);
+                                      const bool hit = it != identity_hashes_.end() && it->second.seq == v.seq &&
+                                                       it->second.flags == v.flags && it->second.modulus_fnv == fnv;
+                                      EnclaveIdentity e = identity_of(v, boot_id_, hit ? &it->second.id : nullptr,
+                                                                      hit ? &it->second.mrsigner : nullptr);
+                                      if (hit)  // the cached entry moves over: no copy of its digests
+                                        hashes.insert(identity_hashes_.extract(it));
+                                      else
+                                        hashes[key] = IdentityHashes{v.seq, v.flags, fnv, e.id, e.mrsigner};
                                       if (auto it = pages.find(key); it != pages.end()) {
                                         e.resident_pages = it->second.first;
                                         e.swapped_pages = it->second.second;
