@@ -35,6 +35,7 @@
 #include "epc.h"
 #include "epc.skel.h"
 #include "host/file_reader.h"
+#include "host/log_fields.h"
 #include "host/parse.h"
 
 namespace epc::probes {
@@ -137,6 +138,12 @@ constexpr std::size_t kTracefsListLimit = 16u << 20;
 constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
 
 std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
+
+void log_probe_off(const ProbeState& st) {
+  spdlog::warn(
+      "{}", log_fields("probe off",
+                       {{"collector", "ebpf"}, {"probe", st.name}, {"function", st.function}, {"reason", st.reason}}));
+}
 
 // Owners of libbpf objects: every one is released by its deleter, in the order its owner's members say.
 struct SkelDeleter {
@@ -273,7 +280,9 @@ Status append_line(const std::string& path, const std::string& line) {
 // behind is removed by the next instance (remove_stale_tracefs_events).
 void remove_tracefs_event(const TracefsKretprobe& e) {
   if (Status st = append_line(e.tracefs + "/kprobe_events", "-:" + e.group + "/" + e.event + "\n"); !st)
-    spdlog::debug("ebpf: removing kprobe event {}/{}: {}", e.group, e.event, st.error().message);
+    spdlog::debug("{}",
+                  log_fields("kprobe event not removed",
+                             {{"collector", "ebpf"}, {"event", e.group + "/" + e.event}, {"err", st.error().message}}));
 }
 
 std::string tracefs_dir(const std::string& sys_path) {
@@ -321,8 +330,11 @@ std::size_t remove_stale_tracefs_events(const std::string& tracefs, const std::s
   }
   for (const auto& s : stale)
     if (Status st = append_line(tracefs + "/kprobe_events", s); !st)
-      spdlog::debug("ebpf: removing a stale kprobe event failed: {}", st.error().message);
-  if (!stale.empty()) spdlog::info("ebpf: removed {} kprobe events left by exporters no longer running", stale.size());
+      spdlog::debug("{}",
+                    log_fields("stale kprobe event not removed", {{"collector", "ebpf"}, {"err", st.error().message}}));
+  if (!stale.empty())
+    spdlog::info("{}", log_fields("removed kprobe events left by exporters no longer running",
+                                  {{"collector", "ebpf"}, {"events", std::to_string(stale.size())}}));
   return stale.size();
 }
 
@@ -445,8 +457,10 @@ std::size_t remove_pinned_tracefs_events(const std::string& tracefs, const std::
       if (st.error().errno_value == EBUSY && round < 100) {
         busy.push_back(s);
       } else {
-        spdlog::warn("ebpf: could not remove kprobe event {} of removed pinned state: {}", s.substr(2, s.size() - 3),
-                     st.error().message);
+        spdlog::warn(
+            "{}",
+            log_fields("kprobe event of removed pinned state not removed",
+                       {{"collector", "ebpf"}, {"event", s.substr(2, s.size() - 3)}, {"err", st.error().message}}));
         return ours.size();
       }
     }
@@ -514,7 +528,8 @@ Probes::~Probes() = default;
 std::unique_ptr<Probes> Probes::start(const Options& options) {
   auto p = start_once(options, true);
   if (!p->reuse_failed_) return p;
-  spdlog::warn("ebpf: taking over the pinned state failed; starting with fresh state");
+  spdlog::warn("{}",
+               log_fields("taking over the pinned state failed; starting with fresh state", {{"collector", "ebpf"}}));
   p.reset();
   return start_once(options, false);  // removes the unusable state and its kprobe events, as for a mismatch
 }
@@ -599,8 +614,8 @@ bool pin_maps(bpf_object* obj, const std::string& pin_dir) {
   bpf_object__for_each_map(m, obj) {
     if (bpf_map__is_internal(m)) continue;
     if (bpf_map__pin(m, (pin_dir + "/map_" + bpf_map__name(m)).c_str()) != 0) {
-      spdlog::warn("ebpf: pinning map {} failed ({}): state is not pinned, a restart starts over", bpf_map__name(m),
-                   errstr(errno));
+      spdlog::warn("{}", log_fields("pinning a map failed: state is not pinned, a restart starts over",
+                                    {{"collector", "ebpf"}, {"map", bpf_map__name(m)}, {"err", errstr(errno)}}));
       return false;
     }
   }
@@ -631,8 +646,10 @@ Result<HookLinks> attach_hook(const HookPrograms& hp, bool fentry, const std::st
         l = std::move(r.value());
         out.events.push_back(made);
       } else {
-        spdlog::warn("ebpf: kretprobe {} through tracefs failed ({}); attaching with the kernel's default maxactive",
-                     bpf_program__name(prog), r.error().message);
+        spdlog::warn(
+            "{}",
+            log_fields("kretprobe through tracefs failed; attaching with the kernel's default maxactive",
+                       {{"collector", "ebpf"}, {"program", bpf_program__name(prog)}, {"err", r.error().message}}));
       }
     }
     if (!l) l.reset(bpf_program__attach(prog));
@@ -680,15 +697,16 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   }
   if (options.mode == Mode::kRun) {
     if (plan.choice[kVaGrowHook] == Choice::kFentry)
-      spdlog::info("ebpf: sgx_encl_grow return read by {}", plan.host.grow_fexit);
+      spdlog::info("{}",
+                   log_fields("sgx_encl_grow return read", {{"collector", "ebpf"}, {"program", plan.host.grow_fexit}}));
     if (std::all_of(plan.choice.begin(), plan.choice.end(), [](Choice c) { return c == Choice::kOff; })) {
       const auto& states = p->states_;
       const bool same = std::all_of(states.begin(), states.end(),
                                     [&](const ProbeState& st) { return st.reason == states.front().reason; });
       if (same) {
-        spdlog::info("ebpf: no probe attached: {}", states.front().reason);
+        spdlog::info("{}", log_fields("no probe attached", {{"collector", "ebpf"}, {"reason", states.front().reason}}));
       } else {
-        for (const auto& st : states) spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+        for (const auto& st : states) log_probe_off(st);
       }
       return p;
     }
@@ -716,9 +734,9 @@ void Probes::prepare_pins(const Options& options, bool allow_reuse, Plan& plan) 
   const std::string parent = options.pin_path.substr(0, options.pin_path.find_last_of('/'));
   if (is_bpffs(parent)) ::mkdir(options.pin_path.c_str(), 0700);  // only ever made on a BPF filesystem
   if (!is_bpffs(options.pin_path)) {
-    spdlog::warn("ebpf: {} is not on a BPF filesystem (bpffs: is {} mounted and writable?): state is not pinned, "
-                 "a restart starts over",
-                 options.pin_path, parent);
+    spdlog::warn("{}", log_fields("pin path not on a mounted, writable BPF filesystem: state is not pinned, a restart "
+                                  "starts over",
+                                  {{"collector", "ebpf"}, {"pin_path", options.pin_path}, {"bpffs", parent}}));
     state_.layout.clear();
     return;
   }
@@ -738,12 +756,15 @@ void Probes::prepare_pins(const Options& options, bool allow_reuse, Plan& plan) 
     } else {
       const Status removed = remove_layout_dir(plan.pin_dir).status;
       remove_pinned_tracefs_events(tracefs, state_.layout);
-      spdlog::info("ebpf: pinned state in {} attaches other probes than this configuration: starting fresh{}",
-                   plan.pin_dir, removed ? "" : " (" + removed.error().message + ")");
+      spdlog::info("{}", log_fields("pinned state attaches other probes than this configuration: starting fresh",
+                                    {{"collector", "ebpf"},
+                                     {"pin_dir", plan.pin_dir},
+                                     {"err", removed ? "" : removed.error().message}}));
     }
   }
   if (::mkdir(plan.pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    spdlog::warn("ebpf: cannot make {}: {}; state is not pinned", plan.pin_dir, std::strerror(errno));
+    spdlog::warn("{}", log_fields("cannot make the pin directory: state is not pinned",
+                                  {{"collector", "ebpf"}, {"pin_dir", plan.pin_dir}, {"err", std::strerror(errno)}}));
     plan.pin_dir.clear();
     state_.layout.clear();
     plan.reuse = false;
@@ -775,7 +796,8 @@ bool Probes::load(const Options& options, Plan& plan) {
         if (bpf_map__is_internal(m)) continue;
         OwnedFd fd(bpf_obj_get((plan.pin_dir + "/map_" + bpf_map__name(m)).c_str()));  // reuse_fd takes a copy
         if (fd.get() < 0 || bpf_map__reuse_fd(m, fd.get()) != 0) {
-          spdlog::warn("ebpf: pinned map {} unusable: {}", bpf_map__name(m), errstr(errno));
+          spdlog::warn("{}", log_fields("pinned map unusable",
+                                        {{"collector", "ebpf"}, {"map", bpf_map__name(m)}, {"err", errstr(errno)}}));
           reuse_failed_ = true;
           return false;
         }
@@ -809,9 +831,9 @@ bool Probes::load(const Options& options, Plan& plan) {
     load_status_ = make_error(
         "loading the BPF object failed: " + errstr(err) + " (libbpf's log at --log.level=debug)", err < 0 ? -err : err);
     if (seed && (d.iter_file || d.iter_vma) && options.mode == Mode::kRun) {
-      spdlog::warn("ebpf: the start-up iterators were refused ({}); loading without them: enclaves older than the "
-                   "probes stay untracked",
-                   errstr(err));
+      spdlog::warn("{}", log_fields("start-up iterators refused; loading without them: enclaves older than the probes "
+                                    "stay untracked",
+                                    {{"collector", "ebpf"}, {"err", errstr(err)}}));
       seeds_refused = true;
       continue;
     }
@@ -822,10 +844,11 @@ bool Probes::load(const Options& options, Plan& plan) {
         c = Choice::kKprobe;
       }
     if (!had_fentry) break;
-    spdlog::warn("ebpf: fentry/fexit programs refused ({}); retrying with kprobes", errstr(err));
+    spdlog::warn("{}", log_fields("fentry/fexit programs refused; retrying with kprobes",
+                                  {{"collector", "ebpf"}, {"err", errstr(err)}}));
   }
   if (!obj_) {
-    spdlog::warn("ebpf: {}", load_error());
+    spdlog::warn("{}", log_fields("BPF object not loaded", {{"collector", "ebpf"}, {"err", load_error()}}));
     all_off(load_error());
     return false;
   }
@@ -843,7 +866,8 @@ void Probes::adopt_pinned(const Options& options, Plan& plan) {
       if (hook != i) continue;
       LinkPtr l(bpf_link__open((plan.pin_dir + "/link_" + name).c_str()));
       if (!l) {
-        spdlog::warn("ebpf: pinned link {} unusable: {}", name, errstr(errno));
+        spdlog::warn(
+            "{}", log_fields("pinned link unusable", {{"collector", "ebpf"}, {"link", name}, {"err", errstr(errno)}}));
         reuse_failed_ = true;
         return;
       }
@@ -871,8 +895,9 @@ void Probes::adopt_pinned(const Options& options, Plan& plan) {
   state_.pinned = true;
   state_.reused = true;
   state_.discovery = "not_needed";
-  spdlog::info("ebpf: took over the pinned state in {} ({} probes attached, counting while no exporter ran)",
-               plan.pin_dir, attached);
+  spdlog::info("{}",
+               log_fields("took over the pinned state (counting while no exporter ran)",
+                          {{"collector", "ebpf"}, {"pin_dir", plan.pin_dir}, {"attached", std::to_string(attached)}}));
 }
 
 // Attaches each chosen hook (its kretprobe through tracefs, for maxactive), pins maps and links when pinning, finds
@@ -910,8 +935,8 @@ void Probes::attach(const Options& options, Plan& plan) {
       for (std::size_t k = 0; k < hook->links.size() && !pin_failed; ++k) {
         const char* name = bpf_program__name(hook->progs[k]);
         if (bpf_link__pin(hook->links[k].get(), (pin_dir + "/link_" + name).c_str()) != 0) {
-          spdlog::warn("ebpf: pinning link {} failed ({}): state is not pinned, a restart starts over", name,
-                       errstr(errno));
+          spdlog::warn("{}", log_fields("pinning a link failed: state is not pinned, a restart starts over",
+                                        {{"collector", "ebpf"}, {"link", name}, {"err", errstr(errno)}}));
           pin_failed = true;
         }
       }
@@ -933,8 +958,10 @@ void Probes::attach(const Options& options, Plan& plan) {
     (void)remove_layout_dir(pin_dir);
   }
   if (!state_.pinned) state_.layout.clear();
-  spdlog::info("ebpf: {}/{} probes attached{}", attached, progs.size(),
-               state_.pinned ? ", pinned in " + pin_dir : "");
+  spdlog::info("{}", log_fields("probes attached", {{"collector", "ebpf"},
+                                                    {"attached", std::to_string(attached)},
+                                                    {"probes", std::to_string(progs.size())},
+                                                    {"pinned_in", state_.pinned ? pin_dir : ""}}));
   if (!options.discover)
     state_.discovery = "off";
   else if (attached > 0)
@@ -946,19 +973,26 @@ void Probes::attach(const Options& options, Plan& plan) {
     for (const auto& other : list_pins(options.pin_path)) {
       if (other == mine) continue;
       const UnpinOutcome r = remove_layout_dir(options.pin_path + "/" + other);
-      spdlog::info("ebpf: removed pinned state of another map layout ({}, {} objects){}", other, r.removed,
-                   r.status ? "" : ": " + r.status.error().message);
+      spdlog::info("{}", log_fields("removed pinned state of another map layout",
+                                    {{"collector", "ebpf"},
+                                     {"layout", other},
+                                     {"objects", std::to_string(r.removed)},
+                                     {"err", r.status ? "" : r.status.error().message}}));
       remove_pinned_tracefs_events(tracefs, other);
     }
   }
   for (const auto& st : states_) {
     if (st.attached)
-      spdlog::debug("ebpf: probe {} on {} via {}", st.name, st.function, st.attach_type);
+      spdlog::debug(
+          "{}",
+          log_fields("probe attached",
+                     {{"collector", "ebpf"}, {"probe", st.name}, {"function", st.function}, {"via", st.attach_type}}));
     else
-      spdlog::warn("ebpf: probe {} ({}) off: {}", st.name, st.function, st.reason);
+      log_probe_off(st);
   }
   if (plan.host.kallsyms.nr_free_pages_addr == 0)
-    spdlog::warn("ebpf: sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC");
+    spdlog::warn("{}", log_fields("sgx_nr_free_pages address unknown (kallsyms hides it?): no node free EPC",
+                                  {{"collector", "ebpf"}}));
 }
 
 // Runs the start-up iterators once (enclaves that existed before the probes: epc.bpf.c, seed_*). The probes are
@@ -992,21 +1026,27 @@ void Probes::discover_enclaves() {
   bpf_map_lookup_elem(bpf_map__fd(skel->maps.node), &zero, &after);
   if (ran == 0) {
     state_.discovery = "unavailable";
-    spdlog::warn("ebpf: cannot look for enclaves that existed before the exporter ({}): they stay untracked until "
-                 "they end",
-                 why.empty() ? "no BPF task iterators in this kernel, or the enclave file cannot be recognised "
-                               "(no sgx_encl_fops in kallsyms and no /dev/sgx_enclave)"
-                             : why);
+    spdlog::warn(
+        "{}",
+        log_fields(
+            "cannot look for enclaves that existed before the exporter: they stay untracked "
+            "until they end",
+            {{"collector", "ebpf"},
+             {"reason", why.empty() ? "no BPF task iterators in this kernel, or the enclave file cannot be recognised "
+                                      "(no sgx_encl_fops in kallsyms and no /dev/sgx_enclave)"
+                                    : why}}));
     return;
   }
   state_.discovery = "iterator";
   const std::uint64_t found = after.seed_found - before.seed_found, skipped = after.seed_skipped - before.seed_skipped;
   if (skipped)
-    spdlog::warn("ebpf: {} enclaves that existed before the exporter could not be read (more than {} VA pages, or "
-                 "changing while read): untracked until they end",
-                 skipped, EPC_SEED_MAX_VA_PAGES);
-  spdlog::info("ebpf: found {} enclaves that existed before the probes (task iterators){}", found - skipped,
-               why.empty() ? "" : "; " + why);
+    spdlog::warn("{}", log_fields("enclaves that existed before the exporter could not be read (too many VA pages, "
+                                  "or changing while read): untracked until they end",
+                                  {{"collector", "ebpf"},
+                                   {"enclaves", std::to_string(skipped)},
+                                   {"max_va_pages", std::to_string(EPC_SEED_MAX_VA_PAGES)}}));
+  spdlog::info("{}", log_fields("found enclaves that existed before the probes (task iterators)",
+                                {{"collector", "ebpf"}, {"enclaves", std::to_string(found - skipped)}, {"note", why}}));
 }
 
 int Probes::event_program_fd() const { return obj_ ? bpf_program__fd(obj_->skel->progs.epc_event) : -1; }
@@ -1069,7 +1109,8 @@ void for_each_entry(int fd, Fn fn) {
       if (err == ENOENT) return;  // the end of the map
       if (err != 0) {
         if (first && count == 0 && (err == EINVAL || err == EPERM || err == EOPNOTSUPP || err == 524 /* ENOTSUPP */)) {
-          spdlog::debug("probes: no batch map lookups here ({}), reading maps key by key", std::strerror(err));
+          spdlog::debug("{}", log_fields("no batch map lookups here, reading maps key by key",
+                                         {{"collector", "ebpf"}, {"err", std::strerror(err)}}));
           g_batch_reads.store(false, std::memory_order_relaxed);
         }
         break;

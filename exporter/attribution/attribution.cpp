@@ -17,6 +17,7 @@
 #include "attribution/names.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
+#include "host/log_fields.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -204,25 +205,29 @@ struct Attribution::Impl {
       for (const auto& n : *names) {
         auto p = parse_pod_log_dir(n);
         if (!p) {
-          spdlog::debug("attribution: skipping {}", p.error().message);
+          spdlog::debug("{}", log_fields("pod log directory skipped",
+                                         {{"component", "attribution"}, {"err", p.error().message}}));
           continue;
         }
         pods_by_uid[p->pod_uid] = {p->namespace_name, p->pod};
       }
     } else if (!names.error().not_found()) {
-      spdlog::warn("attribution: {}", names.error().message);
+      spdlog::warn("{}", log_fields("pod log directories not read",
+                                    {{"component", "attribution"}, {"err", names.error().message}}));
     }
     if (auto names = list_dir(paths.container_logs(), kMaxLogEntries)) {
       for (const auto& n : *names) {
         auto c = parse_container_log_name(n);
         if (!c) {
-          spdlog::debug("attribution: skipping {}", c.error().message);
+          spdlog::debug("{}", log_fields("container log name skipped",
+                                         {{"component", "attribution"}, {"err", c.error().message}}));
           continue;
         }
         containers_by_id[c->container_id] = {c->namespace_name, c->pod, c->container};
       }
     } else if (!names.error().not_found()) {
-      spdlog::warn("attribution: {}", names.error().message);
+      spdlog::warn("{}", log_fields("container log names not read",
+                                    {{"component", "attribution"}, {"err", names.error().message}}));
     }
   }
 
@@ -309,8 +314,10 @@ struct Attribution::Impl {
         std::string rel = f.rel.empty() ? std::string(n) : f.rel + "/" + std::string(n);
         path_by_id[cst.st_ino] = "/" + rel;
         if (++count >= kMaxCgroups) {
-          spdlog::warn("attribution: more than {} cgroups under {}, id lookups are incomplete", kMaxCgroups,
-                       root.string());
+          spdlog::warn(
+              "{}", log_fields("too many cgroups: id lookups are incomplete", {{"component", "attribution"},
+                                                                               {"limit", std::to_string(kMaxCgroups)},
+                                                                               {"root", root.string()}}));
           ::closedir(d);
           return;
         }

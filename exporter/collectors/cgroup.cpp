@@ -20,6 +20,7 @@
 #include "attribution/attribution.h"
 #include "scrape/config.h"
 #include "host/file_reader.h"
+#include "host/log_fields.h"
 #include "host/host_paths.h"
 #include "host/parse.h"
 
@@ -621,8 +622,10 @@ std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& servic
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
     budget = kept_fd_budget(static_cast<std::size_t>(rl.rlim_cur), services.config.max_connections);
   if (budget == 0)
-    spdlog::info("collector=cgroup keeps no descriptors open: RLIMIT_NOFILE {} leaves none beside {} connections",
-                 rl.rlim_cur, services.config.max_connections);
+    spdlog::info("{}", log_fields("no descriptors kept open: RLIMIT_NOFILE leaves none beside the connections",
+                                  {{"collector", "cgroup"},
+                                   {"nofile", std::to_string(rl.rlim_cur)},
+                                   {"max_connections", std::to_string(services.config.max_connections)}}));
   return std::make_unique<CgroupCollector>(services.paths, services.attribution, budget);
 }
 

@@ -14,6 +14,7 @@
 #include "scrape/config.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
+#include "host/log_fields.h"
 #include "host/parse.h"
 #include "epc_probes.h"
 
@@ -66,11 +67,14 @@ bool unpin_ebpf_state(const CollectorServices& s) {
   }
   const probes::UnpinOutcome r = probes::unpin_all(path, s.paths.sys().string());
   if (!r.status) {
-    spdlog::error("ebpf: unpin: removed {} pinned objects from {}, then: {}", r.removed, path, r.status.error().message);
+    spdlog::error("{}", log_fields("unpin: not everything was removed", {{"collector", "ebpf"},
+                                                                         {"pin_path", path},
+                                                                         {"removed", std::to_string(r.removed)},
+                                                                         {"err", r.status.error().message}}));
     return false;
   }
-  spdlog::info("ebpf: unpin: removed {} pinned objects from {} (the probes they kept attached are gone)", r.removed,
-               path);
+  spdlog::info("{}", log_fields("unpin: pinned state removed (the probes it kept attached are gone)",
+                                {{"collector", "ebpf"}, {"pin_path", path}, {"removed", std::to_string(r.removed)}}));
   return true;
 }
 
@@ -100,7 +104,8 @@ class LiveSource : public EbpfSource {
   Result<probes::Snapshot> snapshot() override { return probes_->read(); }
   void forget_gone_cgroups(Attribution& a) override {
     std::size_t n = probes_->forget_gone_cgroups([&](std::uint64_t id) { return a.cgroup_path_for_id(id).has_value(); });
-    if (n) spdlog::debug("ebpf: forgot {} gone cgroups", n);
+    if (n)
+      spdlog::debug("{}", log_fields("forgot gone cgroups", {{"collector", "ebpf"}, {"cgroups", std::to_string(n)}}));
   }
 
  private:
@@ -296,7 +301,9 @@ EnclaveMetricsOptions enclave_metrics_options(const Config& config) {
     auto names = parse_signers_file(*text);
     if (!names) throw std::runtime_error("--collector.ebpf.signers-file " + file + ": " + names.error().message);
     o.signer_names = std::move(*names);
-    spdlog::info("ebpf: {} signer names from {}", o.signer_names.size(), file);
+    spdlog::info("{}",
+                 log_fields("signer names read",
+                            {{"collector", "ebpf"}, {"file", file}, {"names", std::to_string(o.signer_names.size())}}));
   }
   return o;
 }
@@ -573,7 +580,8 @@ std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services
   auto enclaves = enclave_metrics_options(services.config);  // a bad flag or signers file fails before any probe
   const std::string& replay = services.config.collector_flag("ebpf", "replay-file");
   if (!replay.empty()) {
-    spdlog::warn("ebpf: replaying {} instead of probing the kernel (test/demo mode)", replay);
+    spdlog::warn("{}", log_fields("replaying a file instead of probing the kernel (test/demo mode)",
+                                  {{"collector", "ebpf"}, {"file", replay}}));
     return make_ebpf_collector_from(make_replay_ebpf_source(replay), services, std::move(enclaves));
   }
   return make_ebpf_collector_from(make_live_ebpf_source(services), services, std::move(enclaves));

@@ -13,6 +13,7 @@ std::string log_fields(std::string_view msg, std::initializer_list<LogField> fie
   std::string out;
   append_clean(out, msg);
   for (const auto& [key, value] : fields) {
+    if (value.empty()) continue;  // a field without a value is left out
     out += kLogFieldSep;
     std::string k;
     for (char c : key) k += ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') ? c : '_';

@@ -19,8 +19,8 @@ inline constexpr char kLogKeySep = '\x1e';    // between a field's key and its v
 
 using LogField = std::pair<std::string_view, std::string_view>;
 
-// Keys are reduced to [a-z0-9_] (anything else becomes '_'; "ts", "level" and "msg" get a "field_" prefix);
-// the two separators inside a message or value become '?', so no input can forge a field.
+// A field whose value is empty is left out. Keys are reduced to [a-z0-9_] (anything else becomes '_'; "ts", "level" and
+// "msg" get a "field_" prefix); the two separators inside a message or value become '?', so no input can forge a field.
 std::string log_fields(std::string_view msg, std::initializer_list<LogField> fields);
 
 struct LogLine {

@@ -23,6 +23,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "host/log_fields.h"
 #include "host/parse.h"
 #include "scrape/scraper.h"
 #include "web/tls.h"
@@ -292,7 +293,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       try {
         reply = self->server_.handle(*request, path, head);
       } catch (const std::exception& e) {  // e.g. out of memory while serialising: this request fails, not the server
-        spdlog::error("http: {} {}: {}", std::string(request->method_string()), path, e.what());
+        spdlog::error("{}", log_fields("request failed", {{"component", "http"},
+                                                          {"method", std::string(request->method_string())},
+                                                          {"path", path},
+                                                          {"err", e.what()}}));
         reply = text(500, "internal error\n");
       }
       auto& io = self->server_.io;
@@ -437,10 +441,11 @@ void HttpServer::Impl::accept(Listener& listener) {
     if (ec) {
       // Out of descriptors: make room and try again shortly rather than spinning on the error.
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
-        spdlog::warn("accept: {}; closing the oldest connection without a request", ec.message());
+        spdlog::warn("{}", log_fields("accept failed; closing the oldest connection without a request",
+                                      {{"component", "http"}, {"err", ec.message()}}));
         evict_one();
       } else {
-        spdlog::debug("accept: {}", ec.message());
+        spdlog::debug("{}", log_fields("accept failed", {{"component", "http"}, {"err", ec.message()}}));
       }
       listener.retry.expires_after(std::chrono::milliseconds(10));
       listener.retry.async_wait([this, &listener](error_code e) {
@@ -502,7 +507,8 @@ Reply HttpServer::Impl::handle(const http::request<http::string_body>& req, cons
 Reply HttpServer::Impl::serve_metrics(const http::request<http::string_body>& req) const {
   auto body = scraper.render_within(std::chrono::milliseconds(options.request_timeout_ms));
   if (!body) {
-    spdlog::warn("scrape refused: another scrape still running after {} ms", options.request_timeout_ms);
+    spdlog::warn("{}", log_fields("scrape refused: another scrape still running",
+                                  {{"component", "http"}, {"waited_ms", std::to_string(options.request_timeout_ms)}}));
     return text(503, "another scrape is still running\n", {{"Retry-After", "1"}});
   }
   Reply r;
@@ -515,7 +521,8 @@ Reply HttpServer::Impl::serve_metrics(const http::request<http::string_body>& re
       r.body = std::move(*z);
       r.headers.emplace_back("Content-Encoding", "gzip");
     } else {
-      spdlog::warn("{}; serving the scrape uncompressed", z.error().message);
+      spdlog::warn("{}", log_fields("gzip failed; serving the scrape uncompressed",
+                                    {{"component", "http"}, {"err", z.error().message}}));
     }
   }
   return r;
@@ -558,7 +565,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const
         return;
       } catch (const std::exception& e) {
         // A handler threw (e.g. out of memory for one response): that connection is lost, the server goes on.
-        spdlog::error("http: {}", e.what());
+        spdlog::error("{}", log_fields("connection handler failed", {{"component", "http"}, {"err", e.what()}}));
       }
     }
   });

@@ -42,5 +42,13 @@ TEST(LogFields, KeysAreSanitisedAndReservedOnesPrefixed) {
   EXPECT_EQ(line.fields[3].first, "field_");
 }
 
+TEST(LogFields, FieldsWithoutAValueAreLeftOut) {
+  const std::string payload = log_fields("probes attached", {{"attached", "3"}, {"pinned_in", ""}, {"probes", "4"}});
+  auto line = split_log_fields(payload);  // views into payload
+  ASSERT_EQ(line.fields.size(), 2u);
+  EXPECT_EQ(line.fields[0].first, "attached");
+  EXPECT_EQ(line.fields[1].first, "probes");
+}
+
 }  // namespace
 }  // namespace epc
