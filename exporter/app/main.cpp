@@ -106,9 +106,9 @@ int run(const epc::Config& cfg) {
   const auto keep = epc::steady_state_capabilities(uts.release, epc::unprivileged_bpf_disabled(),
                                                    epc::process_holds_bpf_objects());
   if (auto dropped = epc::drop_capabilities(keep); !dropped) {
-    spdlog::warn("capabilities not dropped: {}", dropped.error().message);
+    spdlog::warn("{}", epc::log_fields("capabilities not dropped", {{"err", dropped.error().message}}));
     if (auto again = epc::drop_capabilities(keep, true); !again)
-      spdlog::error("capabilities not dropped: {}", again.error().message);
+      spdlog::error("{}", epc::log_fields("capabilities not dropped", {{"err", again.error().message}}));
   }
   if (auto caps = epc::read_capability_state())
     spdlog::info("{}", epc::log_fields("capabilities", {{"effective", epc::capability_names(caps->effective)},
@@ -155,7 +155,7 @@ int run(const epc::Config& cfg) {
 
   int sig = 0;
   sigwait(&sigs, &sig);
-  spdlog::info("shutting down on signal {}", sig);
+  spdlog::info("{}", epc::log_fields("shutting down", {{"signal", std::to_string(sig)}}));
   server->reset();
   return 0;
 }
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
   try {
     return run(parsed->config);
   } catch (const std::exception& e) {
-    spdlog::error("fatal: {}", e.what());
+    spdlog::error("{}", epc::log_fields("fatal", {{"err", e.what()}}));
     return 1;
   }
 }

@@ -510,7 +510,8 @@ class CgroupCollector final : public Collector {
         // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
         if (n.rel.empty() || n.kubernetes || leaf) {
           if (!seen_.insert(n.labels_key).second) {
-            spdlog::debug("cgroup: {} maps to labels already reported, skipped", n.rel);
+            spdlog::debug("{}", log_fields("cgroup maps to labels already reported, skipped",
+                                           {{"collector", "cgroup"}, {"cgroup", n.rel}}));
           } else {
             sink.gauge("sgx_cgroup_epc_usage_bytes", "EPC charged to the cgroup (misc.current, sgx_epc).", n.labels,
                        static_cast<double>(n.usage));

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "host/file_reader.h"
+#include "host/log_fields.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -115,7 +116,7 @@ ProcessMetrics::ProcessMetrics(std::filesystem::path proc, long ticks_per_second
 
 void ProcessMetrics::failed(Value v, const char* what, const std::string& why) const {
   if (logged_[v].exchange(true)) return;
-  spdlog::warn("process metric {} left out (logged once): {}", what, why);
+  spdlog::warn("{}", log_fields("process metric left out (logged once)", {{"metric", what}, {"err", why}}));
 }
 
 ProcessSample ProcessMetrics::sample() const {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "host/log_fields.h"
+
 namespace epc {
 namespace {
 
@@ -79,8 +81,9 @@ std::uint32_t WorkloadCap::accumulator(const prometheus::MetricFamily& family, c
   for (const auto& [n, v] : rest) key.append("\x1e").append(n).append("\x1f").append(v);
   if (auto it = acc_index_.find(key); it != acc_index_.end()) return it->second;
   if (acc_.size() >= options_.max_accumulators) {
-    if (!acc_full_logged_) spdlog::warn("workload cap: more than {} overflow counter series; further ones are dropped",
-                                        options_.max_accumulators);
+    if (!acc_full_logged_)
+      spdlog::warn("{}", log_fields("workload cap: overflow counter series full; further ones are dropped",
+                                    {{"limit", std::to_string(options_.max_accumulators)}}));
     acc_full_logged_ = true;
     return kNoAccumulator;
   }

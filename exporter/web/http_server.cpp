@@ -472,7 +472,9 @@ bool HttpServer::Impl::evict_one() {
 
 void HttpServer::Impl::admit(tcp::socket socket) {
   if (connections.size() >= options.max_connections && !evict_one()) {
-    spdlog::debug("connection cap {} reached with every connection busy; refusing one", options.max_connections);
+    spdlog::debug("{}",
+                  log_fields("connection cap reached with every connection busy; refusing one",
+                             {{"component", "http"}, {"max_connections", std::to_string(options.max_connections)}}));
     return;  // the socket closes here
   }
   error_code ec;
