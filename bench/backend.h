@@ -9,34 +9,18 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <variant>
+
+#include "host/result.h"
 
 namespace epcbench {
 
 inline constexpr std::size_t kPageSize = 4096;
 
-// Recoverable errors are values (as in the exporter's host/result.h).
-template <class T>
-class Result {
- public:
-  Result(T value) : v_(std::move(value)) {}                       // NOLINT
-  static Result fail(std::string message) { return Result(Err{std::move(message)}); }
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  const std::string& error() const { return std::get<1>(v_).message; }
-
- private:
-  struct Err {
-    std::string message;
-  };
-  explicit Result(Err e) : v_(std::move(e)) {}
-  std::variant<T, Err> v_;
-};
-
-// Empty string = success.
-using Status = std::optional<std::string>;
+// Recoverable errors are values, in the project's vocabulary (exporter/host/result.h).
+using epc::Error;
+using epc::make_error;
+using epc::Result;
+using epc::Status;
 
 // Counters a backend can report for one enclave; fields a backend cannot observe stay nullopt.
 struct EnclaveStats {
@@ -54,7 +38,7 @@ class Enclave {
   // load-back). Indices must be < heap_pages().
   virtual Result<std::uint64_t> touch(std::span<const std::uint32_t> idx) = 0;
   // One enclave entry and exit with no work (sgx only; others return an error).
-  virtual Status round_trip() { return std::string("round trip is only defined for the sgx backend"); }
+  virtual Status round_trip() { return make_error("round trip is only defined for the sgx backend"); }
   virtual EnclaveStats stats() const = 0;
 };
 

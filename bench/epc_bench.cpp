@@ -72,7 +72,7 @@ struct Fleet {
     Fleet f;
     for (int i = 0; i < n; ++i) {
       auto e = b.create({pages_each});
-      if (!e) return Result<Fleet>::fail(b.name() + ": " + e.error());
+      if (!e) return make_error(b.name() + ": " + e.error().message);
       f.enclaves.push_back(std::move(e.value()));
       f.orders.emplace_back();
       int variants = p == Pattern::kRandom ? kRandomOrders : 1;
@@ -95,7 +95,7 @@ struct Fleet {
       auto res = run_pass(*enclaves[0], idx(0, r));
       if (!res) return res.error();
       benchmark::DoNotOptimize(res.value());
-      return std::nullopt;
+      return Status::Ok();
     }
     std::vector<Status> st(enclaves.size());
     std::vector<std::thread> th;
@@ -106,8 +106,8 @@ struct Fleet {
       });
     for (auto& t : th) t.join();
     for (auto& s : st)
-      if (s) return s;
-    return std::nullopt;
+      if (!s) return s;
+    return Status::Ok();
   }
   EnclaveStats totals() const {
     EnclaveStats t;
@@ -130,8 +130,8 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
   auto key = std::make_tuple(static_cast<int>(p), pages_each, n);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto f = Fleet::make(backend("native"), p, pages_each, n);
-  if (!f) return Result<double>::fail(f.error());
-  if (auto st = f.value().round()) return Result<double>::fail(*st);  // warm-up
+  if (!f) return f.error();
+  if (auto st = f.value().round(); !st) return st.error();  // warm-up
   // Best of three blocks of at least 20 ms (and 3 rounds) each: robust against a noisy neighbour stealing the
   // CPU for a while, which only ever makes a block slower.
   double best = 0;
@@ -140,7 +140,7 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
     std::size_t touches = 0;
     int rounds = 0;
     do {
-      if (auto st = f.value().round()) return Result<double>::fail(*st);
+      if (auto st = f.value().round(); !st) return st.error();
       touches += f.value().touches_per_round();
       t = now_ns() - t0;
     } while (++rounds < 3 || t < 20e6);
@@ -154,12 +154,12 @@ std::optional<ExporterCounts> scrape_exporter(std::string* err) {
   if (!g_opts.exporter) return std::nullopt;
   auto body = http_get(*g_opts.exporter);
   if (!body) {
-    *err = "exporter: " + body.error();
+    *err = "exporter: " + body.error().message;
     return std::nullopt;
   }
   auto samples = parse_prometheus_text(body.value());
   if (!samples) {
-    *err = "exporter: " + samples.error();
+    *err = "exporter: " + samples.error().message;
     return std::nullopt;
   }
   return select_counts(samples.value(), g_opts.selector);
@@ -181,12 +181,12 @@ void run_touch_case(benchmark::State& state, const std::string& bname, Pattern p
   std::size_t each = total / static_cast<std::size_t>(n);
   auto fleet = Fleet::make(b, p, each, n);
   if (!fleet) {
-    state.SkipWithError(fleet.error().c_str());
+    state.SkipWithError(fleet.error().message.c_str());
     return;
   }
   Fleet& f = fleet.value();
-  if (auto st = f.round()) {  // warm-up: first touches / initial load
-    state.SkipWithError(st->c_str());
+  if (auto st = f.round(); !st) {  // warm-up: first touches / initial load
+    state.SkipWithError(st.error().message.c_str());
     return;
   }
   std::string exp_err;
@@ -198,8 +198,8 @@ void run_touch_case(benchmark::State& state, const std::string& bname, Pattern p
   std::vector<double> per_round;
   for (auto _ : state) {
     double t0 = now_ns();
-    if (auto st = f.round()) {
-      state.SkipWithError(st->c_str());
+    if (auto st = f.round(); !st) {
+      state.SkipWithError(st.error().message.c_str());
       return;
     }
     double t = now_ns() - t0;
@@ -274,7 +274,7 @@ void bm_build(benchmark::State& state, std::string bname, std::size_t pages) {
   for (auto _ : state) {
     auto e = b.create({pages});
     if (!e) {
-      state.SkipWithError(e.error().c_str());
+      state.SkipWithError(e.error().message.c_str());
       return;
     }
     state.PauseTiming();
@@ -296,12 +296,12 @@ void bm_round_trip(benchmark::State& state, std::string bname) {
   }
   auto e = b.create({1});
   if (!e) {
-    state.SkipWithError(e.error().c_str());
+    state.SkipWithError(e.error().message.c_str());
     return;
   }
   for (auto _ : state) {
-    if (auto st = e.value()->round_trip()) {
-      state.SkipWithError(st->c_str());
+    if (auto st = e.value()->round_trip(); !st) {
+      state.SkipWithError(st.error().message.c_str());
       return;
     }
   }
@@ -335,22 +335,22 @@ void bm_exporter_overhead(benchmark::State& state, std::string bname, double rat
   std::size_t pages = std::max<std::size_t>(1, static_cast<std::size_t>(ratio * double(b.epc_bytes() / kPageSize)));
   auto f = Fleet::make(b, Pattern::kRandom, pages, 1);
   if (!f) {
-    state.SkipWithError(f.error().c_str());
+    state.SkipWithError(f.error().message.c_str());
     return;
   }
-  f.value().round();
+  (void)f.value().round();  // warm-up; a failed round is not reported by this case
   double on = 0, off = 0;
   for (auto _ : state) {
     // Alternate so drift (thermal, noisy neighbours) hits both sides alike.
     if (std::system(g_opts.attach_cmd.c_str()) != 0) break;
     double t0 = now_ns();
-    f.value().round();
+    (void)f.value().round();
     on += now_ns() - t0;
     state.PauseTiming();
     if (std::system(g_opts.detach_cmd.c_str()) != 0) break;
     state.ResumeTiming();
     t0 = now_ns();
-    f.value().round();
+    (void)f.value().round();
     off += now_ns() - t0;
   }
   if (std::system(g_opts.attach_cmd.c_str()) != 0) state.SetLabel("re-attach failed");
@@ -445,13 +445,13 @@ std::vector<char*> parse_flags(int argc, char** argv, bool* has_min_time) {
       for (auto& n : split(*v)) g_opts.build_pages.push_back(static_cast<std::size_t>(to_double("--build-pages", n, 1, 1 << 26)));
     } else if (auto v = val("--sim-model")) {
       auto m = sim::parse_sim_model(*v);
-      if (!m) usage(2, "--sim-model: " + m.error());
+      if (!m) usage(2, "--sim-model: " + m.error().message);
       g_opts.model = m.value();
     } else if (auto v = val("--sim-model-ghz")) {
       g_opts.model_ghz = to_double("--sim-model-ghz", *v, 0.1, 10);
     } else if (auto v = val("--exporter-url")) {
       auto u = parse_http_url(*v);
-      if (!u) usage(2, "--exporter-url: " + u.error());
+      if (!u) usage(2, "--exporter-url: " + u.error().message);
       g_opts.exporter = u.value();
     } else if (auto v = val("--exporter-pod")) {
       auto slash = v->find('/');

@@ -33,7 +33,6 @@ std::optional<double> parse_value(std::string_view s) {
 }  // namespace
 
 Result<std::vector<Sample>> parse_prometheus_text(std::string_view text) {
-  using R = Result<std::vector<Sample>>;
   std::vector<Sample> out;
   std::size_t lineno = 0;
   while (!text.empty()) {
@@ -45,7 +44,7 @@ Result<std::vector<Sample>> parse_prometheus_text(std::string_view text) {
     std::size_t i = 0;
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
     if (i == line.size() || line[i] == '#') continue;
-    auto bad = [&](const char* why) { return R::fail("metrics line " + std::to_string(lineno) + ": " + why); };
+    auto bad = [&](const char* why) { return make_error("metrics line " + std::to_string(lineno) + ": " + why); };
     Sample s;
     if (!is_name_start(line[i])) return bad("expected a metric name");
     std::size_t st = i;
@@ -122,9 +121,8 @@ Result<std::vector<Sample>> parse_prometheus_text(std::string_view text) {
 }
 
 Result<HttpUrl> parse_http_url(std::string_view url) {
-  using R = Result<HttpUrl>;
   constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) return R::fail("exporter URL must start with http:// (got '" + std::string(url) + "')");
+  if (url.substr(0, scheme.size()) != scheme) return make_error("exporter URL must start with http:// (got '" + std::string(url) + "')");
   url.remove_prefix(scheme.size());
   HttpUrl u;
   std::size_t slash = url.find('/');
@@ -136,24 +134,23 @@ Result<HttpUrl> parse_http_url(std::string_view url) {
     auto ps = hostport.substr(colon + 1);
     auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
     if (ec != std::errc() || p != ps.data() + ps.size() || port == 0 || port > 65535)
-      return R::fail("exporter URL: bad port '" + std::string(ps) + "'");
+      return make_error("exporter URL: bad port '" + std::string(ps) + "'");
     u.port = static_cast<std::uint16_t>(port);
     hostport = hostport.substr(0, colon);
   }
-  if (hostport.empty()) return R::fail("exporter URL: empty host");
+  if (hostport.empty()) return make_error("exporter URL: empty host");
   u.host = std::string(hostport);
   return u;
 }
 
 Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max_bytes) {
-  using R = Result<std::string>;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   std::string port = std::to_string(url.port);
   if (int rc = getaddrinfo(url.host.c_str(), port.c_str(), &hints, &res); rc != 0)
-    return R::fail("resolve " + url.host + ": " + gai_strerror(rc));
+    return make_error("resolve " + url.host + ": " + gai_strerror(rc));
   int fd = -1;
   std::string last = "no address";
   for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
@@ -173,7 +170,7 @@ Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max
     }
   }
   freeaddrinfo(res);
-  if (fd < 0) return R::fail("connect " + url.host + ":" + port + ": " + last);
+  if (fd < 0) return make_error("connect " + url.host + ":" + port + ": " + last);
   std::string req = "GET " + url.path + " HTTP/1.0\r\nHost: " + url.host + "\r\nAccept: text/plain\r\nConnection: close\r\n\r\n";
   std::size_t sent = 0;
   std::string resp;
@@ -183,13 +180,13 @@ Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max
     int n = poll(&p, 1, timeout_ms);
     if (n <= 0) {
       close(fd);
-      return R::fail("exporter did not answer within " + std::to_string(timeout_ms) + " ms");
+      return make_error("exporter did not answer within " + std::to_string(timeout_ms) + " ms");
     }
     if (sent < req.size()) {
       ssize_t w = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
       if (w < 0 && errno != EAGAIN) {
         close(fd);
-        return R::fail(std::string("send: ") + std::strerror(errno));
+        return make_error(std::string("send: ") + std::strerror(errno));
       }
       if (w > 0) sent += static_cast<std::size_t>(w);
       continue;
@@ -199,25 +196,25 @@ Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max
     if (r < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
       close(fd);
-      return R::fail(std::string("recv: ") + std::strerror(errno));
+      return make_error(std::string("recv: ") + std::strerror(errno));
     }
     resp.append(buf, static_cast<std::size_t>(r));
     if (resp.size() > max_bytes) {
       close(fd);
-      return R::fail("exporter response larger than " + std::to_string(max_bytes) + " bytes");
+      return make_error("exporter response larger than " + std::to_string(max_bytes) + " bytes");
     }
   }
   close(fd);
   std::size_t hdr_end = resp.find("\r\n\r\n");
-  if (hdr_end == std::string::npos || resp.compare(0, 5, "HTTP/") != 0) return R::fail("not an HTTP response");
+  if (hdr_end == std::string::npos || resp.compare(0, 5, "HTTP/") != 0) return make_error("not an HTTP response");
   std::size_t sp = resp.find(' ');
   if (sp == std::string::npos || resp.compare(sp + 1, 3, "200") != 0)
-    return R::fail("exporter answered: " + resp.substr(0, resp.find("\r\n")));
+    return make_error("exporter answered: " + resp.substr(0, resp.find("\r\n")));
   std::string headers = resp.substr(0, hdr_end);
   for (auto& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (headers.find("transfer-encoding: chunked") != std::string::npos)
-    return R::fail("chunked response to an HTTP/1.0 request is not supported");
-  if (headers.find("content-encoding: gzip") != std::string::npos) return R::fail("gzip response not supported");
+    return make_error("chunked response to an HTTP/1.0 request is not supported");
+  if (headers.find("content-encoding: gzip") != std::string::npos) return make_error("gzip response not supported");
   return resp.substr(hdr_end + 4);
 }
 

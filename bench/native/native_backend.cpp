@@ -30,12 +30,12 @@ class NativeBackend final : public Backend {
   std::optional<std::string> unavailable() const override { return std::nullopt; }
   std::size_t epc_bytes() const override { return ref_; }
   Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) override {
-    if (cfg.heap_pages == 0) return Result<std::unique_ptr<Enclave>>::fail("heap of 0 pages");
+    if (cfg.heap_pages == 0) return make_error("heap of 0 pages");
     // Populated up front, as an SGX heap is EADDed at build time: the baseline measures touches, not first faults.
     void* p = mmap(nullptr, cfg.heap_pages * kPageSize, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED)
-      return Result<std::unique_ptr<Enclave>>::fail(std::string("mmap: ") + std::strerror(errno));
+      return make_error(std::string("mmap: ") + std::strerror(errno));
     return std::unique_ptr<Enclave>(new NativeEnclave(static_cast<std::uint8_t*>(p), cfg.heap_pages));
   }
 

@@ -27,17 +27,16 @@ std::span<const std::uint8_t> embedded_signing_key_pem() {
 }
 
 Result<Layout> layout_from_elf(std::span<const std::uint8_t> elf, std::uint64_t heap_pages) {
-  using R = Result<Layout>;
-  if (elf.size() < sizeof(Elf64_Ehdr)) return R::fail("enclave image: shorter than an ELF header");
+  if (elf.size() < sizeof(Elf64_Ehdr)) return make_error("enclave image: shorter than an ELF header");
   Elf64_Ehdr eh;
   std::memcpy(&eh, elf.data(), sizeof eh);
   if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
       eh.e_machine != EM_X86_64)
-    return R::fail("enclave image: not an x86-64 ELF64 file");
+    return make_error("enclave image: not an x86-64 ELF64 file");
   if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > elf.size() ||
       std::uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > elf.size() - eh.e_phoff)
-    return R::fail("enclave image: program headers out of bounds");
-  if (heap_pages > (std::uint64_t{1} << 36)) return R::fail("heap too large");
+    return make_error("enclave image: program headers out of bounds");
+  if (heap_pages > (std::uint64_t{1} << 36)) return make_error("heap too large");
 
   Layout l;
   std::uint64_t end = 0;
@@ -47,18 +46,18 @@ Result<Layout> layout_from_elf(std::span<const std::uint8_t> elf, std::uint64_t 
     std::memcpy(&ph, elf.data() + eh.e_phoff + std::size_t(i) * sizeof ph, sizeof ph);
     if (ph.p_type != PT_LOAD) continue;
     if ((ph.p_vaddr & 4095) != 0 || (ph.p_offset & 4095) != 0)
-      return R::fail("enclave image: PT_LOAD " + std::to_string(n) + " is not page aligned");
+      return make_error("enclave image: PT_LOAD " + std::to_string(n) + " is not page aligned");
     if (ph.p_offset > elf.size() || ph.p_filesz > elf.size() - ph.p_offset || ph.p_memsz != ph.p_filesz)
-      return R::fail("enclave image: PT_LOAD " + std::to_string(n) + " out of bounds or with bss");
-    if (ph.p_vaddr != end) return R::fail("enclave image: PT_LOAD segments are not contiguous from 0");
-    if (ph.p_flags & ~(PF_R | PF_W | PF_X)) return R::fail("enclave image: bad segment flags");
+      return make_error("enclave image: PT_LOAD " + std::to_string(n) + " out of bounds or with bss");
+    if (ph.p_vaddr != end) return make_error("enclave image: PT_LOAD segments are not contiguous from 0");
+    if (ph.p_flags & ~(PF_R | PF_W | PF_X)) return make_error("enclave image: bad segment flags");
     Segment s;
     s.offset = ph.p_vaddr;
     s.size = (ph.p_filesz + 4095) & ~std::uint64_t{4095};
-    if (s.size != ph.p_filesz) return R::fail("enclave image: segment size not a page multiple");
+    if (s.size != ph.p_filesz) return make_error("enclave image: segment size not a page multiple");
     s.src = elf.data() + ph.p_offset;
     if (n == 0) {
-      if (ph.p_flags != (PF_R | PF_W) || s.size != 4096) return R::fail("enclave image: first segment must be one RW TCS page");
+      if (ph.p_flags != (PF_R | PF_W) || s.size != 4096) return make_error("enclave image: first segment must be one RW TCS page");
       s.secinfo_flags = secinfo_flags(kPageTypeTcs, 0);
       s.prot = PROT_READ | PROT_WRITE;
     } else {
@@ -72,7 +71,7 @@ Result<Layout> layout_from_elf(std::span<const std::uint8_t> elf, std::uint64_t 
     l.segments.push_back(s);
     ++n;
   }
-  if (n < 2) return R::fail("enclave image: expected a TCS segment and at least one code segment");
+  if (n < 2) return make_error("enclave image: expected a TCS segment and at least one code segment");
   if (heap_pages > 0) {
     Segment h;
     h.offset = end;
@@ -138,10 +137,10 @@ Digest compute_mrenclave(const Layout& l) {
 
 Result<Pkey> load_private_key_pem(std::span<const std::uint8_t> pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return Result<Pkey>::fail("BIO_new_mem_buf failed");
+  if (bio == nullptr) return make_error("BIO_new_mem_buf failed");
   EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  if (k == nullptr) return Result<Pkey>::fail("signing key: not a PEM private key");
+  if (k == nullptr) return make_error("signing key: not a PEM private key");
   return Pkey(k);
 }
 
@@ -154,7 +153,7 @@ Result<Pkey> generate_signing_key() {
             EVP_PKEY_keygen(ctx, &k) == 1;
   BN_free(e);
   EVP_PKEY_CTX_free(ctx);
-  if (!ok) return Result<Pkey>::fail("RSA-3072 e=3 key generation failed");
+  if (!ok) return make_error("RSA-3072 e=3 key generation failed");
   return Pkey(k);
 }
 
@@ -172,20 +171,19 @@ Digest mrsigner_of(EVP_PKEY* key) {
 }
 
 Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const SigstructOptions& o) {
-  using R = Result<Sigstruct>;
   BIGNUM* n = nullptr;
   BIGNUM* e = nullptr;
   if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
       EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1) {
     BN_free(n);
     BN_free(e);
-    return R::fail("signing key: not an RSA key");
+    return make_error("signing key: not an RSA key");
   }
   bool shape_ok = BN_num_bytes(n) == static_cast<int>(kModulusSize) && BN_is_word(e, 3);
   BN_free(e);
   if (!shape_ok) {
     BN_free(n);
-    return R::fail("signing key: SIGSTRUCT needs RSA-3072 with public exponent 3");
+    return make_error("signing key: SIGSTRUCT needs RSA-3072 with public exponent 3");
   }
   Sigstruct ss;
   std::memset(&ss, 0, sizeof ss);
@@ -213,7 +211,7 @@ Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const S
   EVP_MD_CTX_free(md);
   if (!ok) {
     BN_free(n);
-    return R::fail("RSA signing failed");
+    return make_error("RSA signing failed");
   }
 
   // Q1 = floor(S^2 / M), Q2 = floor((S^3 - Q1*S*M) / M) = floor(S * (S^2 mod M) / M): EINIT's hint for
@@ -237,7 +235,7 @@ Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const S
   BN_free(q2);
   BN_free(n);
   BN_CTX_free(bctx);
-  if (!ok) return R::fail("Q1/Q2 computation failed");
+  if (!ok) return make_error("Q1/Q2 computation failed");
   return ss;
 }
 

@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   }
   auto key = epcbench::sgx::generate_signing_key();
   if (!key) {
-    std::fprintf(stderr, "epc_sgx_keygen: %s\n", key.error().c_str());
+    std::fprintf(stderr, "epc_sgx_keygen: %s\n", key.error().message.c_str());
     return 1;
   }
   FILE* f = std::fopen(argv[1], "w");

@@ -48,8 +48,8 @@ class SgxEnclave final : public Enclave {
     op.heap_pages = layout_.heap_pages;
     op.idx = reinterpret_cast<std::uint64_t>(idx.data());
     op.count = idx.size();
-    if (Status st = enter(op)) return Result<std::uint64_t>::fail(*st);
-    if (op.result == ENCL_BAD_INDEX) return Result<std::uint64_t>::fail("page index out of the enclave heap");
+    if (Status st = enter(op); !st) return st.error();
+    if (op.result == ENCL_BAD_INDEX) return make_error("page index out of the enclave heap");
     return op.result;
   }
   Status round_trip() override {
@@ -64,14 +64,14 @@ class SgxEnclave final : public Enclave {
     sgx_enclave_run run{};
     run.tcs = reinterpret_cast<std::uint64_t>(base_) + layout_.segments.front().offset;
     int rc = enter_(reinterpret_cast<unsigned long>(&op), 0, 0, kEenter, 0, 0, &run);
-    if (rc != 0) return "__vdso_sgx_enter_enclave returned " + std::to_string(rc);
+    if (rc != 0) return make_error("__vdso_sgx_enter_enclave returned " + std::to_string(rc));
     if (run.function != kEexit) {
       char addr[24];
       std::snprintf(addr, sizeof addr, "0x%llx", static_cast<unsigned long long>(run.exception_addr));
-      return "enclave did not exit normally: ENCLU leaf " + std::to_string(run.function) + ", exception vector " +
-             std::to_string(run.exception_vector) + " at " + addr;
+      return make_error("enclave did not exit normally: ENCLU leaf " + std::to_string(run.function) +
+                        ", exception vector " + std::to_string(run.exception_vector) + " at " + addr);
     }
-    return std::nullopt;
+    return Status::Ok();
   }
   int fd_;
   std::uint8_t* base_;
@@ -80,11 +80,10 @@ class SgxEnclave final : public Enclave {
 };
 
 Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY* key, EnterFn enter) {
-  using R = Result<std::unique_ptr<Enclave>>;
   auto lay = layout_from_elf(embedded_enclave_image(), heap_pages);
-  if (!lay) return R::fail(lay.error());
+  if (!lay) return lay.error();
   auto b = create_enclave(std::move(lay.value()), key, {});
-  if (!b) return R::fail(b.error());
+  if (!b) return b.error();
   BuiltEnclave& e = b.value();
   return std::unique_ptr<Enclave>(new SgxEnclave(e.fd, e.base, std::move(e.layout), enter));
 }
@@ -96,7 +95,7 @@ class SgxBackend final : public Backend {
     if (!why_) {
       auto k = load_private_key_pem(embedded_signing_key_pem());
       if (!k)
-        why_ = "sgx backend: " + k.error();
+        why_ = "sgx backend: " + k.error().message;
       else
         key_ = std::move(k.value());
       enter_ = reinterpret_cast<EnterFn>(vdso_symbol("__vdso_sgx_enter_enclave"));
@@ -106,7 +105,7 @@ class SgxBackend final : public Backend {
   std::optional<std::string> unavailable() const override { return why_; }
   std::size_t epc_bytes() const override { return epc_; }
   Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) override {
-    if (why_) return Result<std::unique_ptr<Enclave>>::fail(*why_);
+    if (why_) return make_error(*why_);
     return build_enclave(cfg.heap_pages, key_.get(), enter_);
   }
 
@@ -120,13 +119,12 @@ class SgxBackend final : public Backend {
 }  // namespace
 
 Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions& opts) {
-  using R = Result<BuiltEnclave>;
   if (opts.encl_size != 0) {
     if ((opts.encl_size & (opts.encl_size - 1)) != 0 || opts.encl_size < l.image_size)
-      return R::fail("ELRANGE size must be a power of two covering the image");
+      return make_error("ELRANGE size must be a power of two covering the image");
     l.encl_size = opts.encl_size;
   }
-  if (opts.base != 0 && (opts.base & (l.encl_size - 1)) != 0) return R::fail("ELRANGE base not aligned to its size");
+  if (opts.base != 0 && (opts.base & (l.encl_size - 1)) != 0) return make_error("ELRANGE base not aligned to its size");
   const std::uint64_t attributes =
       kAttrMode64Bit | (opts.debug ? kAttrDebug : 0) | (opts.provision_key ? kAttrProvisionKey : 0);
   SigstructOptions so;
@@ -141,19 +139,19 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     sig = *opts.presigned;
   } else {
     auto ss = make_sigstruct(signed_hash, key, so);
-    if (!ss) return R::fail(ss.error());
+    if (!ss) return ss.error();
     sig = ss.value();
   }
 
   int fd = open(kDevice, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return R::fail(errno_text(kDevice));
+  if (fd < 0) return make_error(errno_text(kDevice));
   std::uintptr_t base = 0;
   if (opts.base != 0) {
     void* area = mmap(reinterpret_cast<void*>(opts.base), l.encl_size, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (area == MAP_FAILED) {
       close(fd);
-      return R::fail(errno_text("reserve ELRANGE at the requested base"));
+      return make_error(errno_text("reserve ELRANGE at the requested base"));
     }
     base = opts.base;
   } else {
@@ -161,7 +159,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     void* area = mmap(nullptr, l.encl_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED) {
       close(fd);
-      return R::fail(errno_text("reserve ELRANGE"));
+      return make_error(errno_text("reserve ELRANGE"));
     }
     auto a = reinterpret_cast<std::uintptr_t>(area);
     base = (a + l.encl_size - 1) & ~(l.encl_size - 1);
@@ -171,7 +169,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
   auto fail = [&](std::string msg) {
     munmap(reinterpret_cast<void*>(base), l.encl_size);
     close(fd);
-    return R::fail(std::move(msg));
+    return make_error(std::move(msg));
   };
 
   auto secs = std::make_unique<Secs>();  // page aligned; only read during the ioctl

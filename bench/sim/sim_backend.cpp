@@ -10,8 +10,7 @@ class SimBackend final : public Backend {
   std::optional<std::string> unavailable() const override { return why_; }
   std::size_t epc_bytes() const override { return opts_.model_epc_bytes; }
   Result<std::unique_ptr<Enclave>> create(const EnclaveConfig& cfg) override {
-    using R = Result<std::unique_ptr<Enclave>>;
-    if (why_) return R::fail(*why_);
+    if (why_) return make_error(*why_);
     if (!epc_) {
       sim::SimConfig c;
       c.epc_pages = opts_.model_epc_bytes / kPageSize;
@@ -20,7 +19,7 @@ class SimBackend final : public Backend {
       epc_ = sim::SimEpc::create(c);
     }
     auto e = epc_->create_enclave(cfg.heap_pages);
-    if (!e) return R::fail(e.error());
+    if (!e) return e.error();
     return std::unique_ptr<Enclave>(std::move(e.value()));
   }
 

@@ -209,16 +209,15 @@ Status SimEpc::check_accounting() const {
     }
   if (stats_.faults - stats_.evictions - faults_released_ != resident)
     err += "faults - evictions != resident; ";
-  if (err.empty()) return std::nullopt;
-  return err;
+  if (err.empty()) return Status::Ok();
+  return make_error(err);
 }
 
 Result<std::unique_ptr<SimEnclave>> SimEpc::create_enclave(std::size_t pages) {
-  using R = Result<std::unique_ptr<SimEnclave>>;
-  if (pages == 0) return R::fail("heap of 0 pages");
-  if (pages > (std::size_t{1} << 31)) return R::fail("heap too large");
+  if (pages == 0) return make_error("heap of 0 pages");
+  if (pages > (std::size_t{1} << 31)) return make_error("heap too large");
   std::unique_ptr<SimEnclave> e(new SimEnclave(shared_from_this(), pages));
-  if (Status st = e->init()) return R::fail(*st);
+  if (Status st = e->init(); !st) return st.error();
   std::lock_guard lk(mu_);
   enclaves_.push_back(e.get());
   return e;
@@ -232,34 +231,34 @@ SimEnclave::SimEnclave(std::shared_ptr<SimEpc> epc, std::size_t pages)
 
 Status SimEnclave::init() {
   install_signal_handlers();
-  if (RAND_bytes(key_, sizeof key_) != 1) return std::string("RAND_bytes failed");
+  if (RAND_bytes(key_, sizeof key_) != 1) return make_error("RAND_bytes failed");
   cipher_ctx_ = EVP_CIPHER_CTX_new();
-  if (cipher_ctx_ == nullptr) return std::string("EVP_CIPHER_CTX_new failed");
+  if (cipher_ctx_ == nullptr) return make_error("EVP_CIPHER_CTX_new failed");
 
   void* p = mmap(nullptr, pages_ * kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return errno_text("mmap region");
+  if (p == MAP_FAILED) return make_error(errno_text("mmap region"));
   base_ = static_cast<std::uint8_t*>(p);
   // 4 KiB granularity: a transparent huge page would make one fault map 512 pages.
   madvise(base_, pages_ * kPageSize, MADV_NOHUGEPAGE);
   p = mmap(nullptr, pages_ * kSlot, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return errno_text("mmap backing store");
+  if (p == MAP_FAILED) return make_error(errno_text("mmap backing store"));
   backing_ = static_cast<std::uint8_t*>(p);
 
   uffd_ = open_uffd();
-  if (uffd_ < 0) return errno_text("userfaultfd");
+  if (uffd_ < 0) return make_error(errno_text("userfaultfd"));
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-  if (ioctl(uffd_, UFFDIO_API, &api) != 0) return errno_text("UFFDIO_API (write-protect)");
+  if (ioctl(uffd_, UFFDIO_API, &api) != 0) return make_error(errno_text("UFFDIO_API (write-protect)"));
   uffdio_register reg{};
   reg.range.start = reinterpret_cast<std::uintptr_t>(base_);
   reg.range.len = pages_ * kPageSize;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
-  if (ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) return errno_text("UFFDIO_REGISTER");
+  if (ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) return make_error(errno_text("UFFDIO_REGISTER"));
   stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (stop_fd_ < 0) return errno_text("eventfd");
+  if (stop_fd_ < 0) return make_error(errno_text("eventfd"));
   handler_ = std::thread([this] { handler_main(); });
-  return std::nullopt;
+  return Status::Ok();
 }
 
 SimEnclave::~SimEnclave() {
@@ -413,26 +412,26 @@ void SimEnclave::evict_locked(std::uint32_t idx) {
 }
 
 Status SimEnclave::guarded(const std::function<void(std::uint8_t* base)>& fn) {
-  if (failed_) return std::string("enclave failed earlier (integrity check failed on load-back)");
+  if (failed_) return make_error("enclave failed earlier (integrity check failed on load-back)");
   sigjmp_buf jb;
   tl_lo = reinterpret_cast<std::uintptr_t>(base_);
   tl_hi = tl_lo + pages_ * kPageSize;
   if (sigsetjmp(jb, 1) != 0) {
     tl_jump = nullptr;
-    return std::string(
+    return make_error(
         "integrity check failed on load-back: the backing copy of an evicted page does not verify (AES-GCM tag "
         "mismatch); the page was not mapped and the enclave is marked failed");
   }
   tl_jump = &jb;
   fn(base_);
   tl_jump = nullptr;
-  return std::nullopt;
+  return Status::Ok();
 }
 
 Result<std::uint64_t> SimEnclave::touch(std::span<const std::uint32_t> idx) {
   std::uint64_t sum = 0;
   Status st = guarded([&](std::uint8_t* base) { sum = touch_pages(base, idx); });
-  if (st) return Result<std::uint64_t>::fail(*st);
+  if (!st) return st.error();
   return sum;
 }
 

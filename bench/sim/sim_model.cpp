@@ -40,7 +40,6 @@ std::string known() {
 }  // namespace
 
 Result<std::optional<CostProfile>> parse_sim_model(const std::string& spec) {
-  using R = Result<std::optional<CostProfile>>;
   if (spec == "raw") return std::optional<CostProfile>();
   for (const auto& p : cost_profiles())
     if (p.name == spec) return std::optional<CostProfile>(p);
@@ -51,12 +50,12 @@ Result<std::optional<CostProfile>> parse_sim_model(const std::string& spec) {
     CostProfile p;
     if (comma == std::string::npos || !parse_cycles(rest.substr(0, comma), &p.fault_cycles) ||
         !parse_cycles(rest.substr(comma + 1), &p.ewb_cycles))
-      return R::fail("'" + spec + "': expected cycles:FAULT,EWB with two numbers of cycles in [0, 1e9]");
+      return make_error("'" + spec + "': expected cycles:FAULT,EWB with two numbers of cycles in [0, 1e9]");
     p.name = spec;
     p.source = "user-given cycles per load-back and per eviction";
     return std::optional<CostProfile>(p);
   }
-  return R::fail("unknown profile '" + spec + "' (known: " + known() + ")");
+  return make_error("unknown profile '" + spec + "' (known: " + known() + ")");
 }
 
 ModelOutput model_touch_cost(const CostProfile& p, double ghz, const ModelInput& in) {

@@ -9,11 +9,8 @@ import json
 import os
 import subprocess
 import sys
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import fail  # noqa: E402
 
 
 def run(cmd, timeout):

@@ -31,7 +31,7 @@ inf_metric +Inf
 
 TEST(PromText, ParsesSamplesLabelsEscapesAndSpecialValues) {
   auto r = parse_prometheus_text(kMetrics);
-  ASSERT_TRUE(r) << r.error();
+  ASSERT_TRUE(r) << r.error().message;
   const auto& v = r.value();
   ASSERT_EQ(v.size(), 11u);
   EXPECT_EQ(v[0].name, "sgx_epc_evicted_pages_total");
@@ -52,12 +52,12 @@ TEST(PromText, MalformedInputIsAnErrorNamingTheLine) {
     auto r = parse_prometheus_text(bad);
     EXPECT_FALSE(r) << "accepted: " << bad;
     if (!r) {
-      EXPECT_NE(r.error().find("line"), std::string::npos) << r.error();
+      EXPECT_NE(r.error().message.find("line"), std::string::npos) << r.error().message;
     }
   }
   auto two = parse_prometheus_text("ok 1\nbroken{");
   ASSERT_FALSE(two);
-  EXPECT_NE(two.error().find("line 2"), std::string::npos) << two.error();
+  EXPECT_NE(two.error().message.find("line 2"), std::string::npos) << two.error().message;
 }
 
 TEST(PromText, EmptyAndCommentOnlyInputIsEmpty) {
@@ -124,7 +124,7 @@ TEST(CgroupLabel, FromProcSelfCgroup) {
 
 TEST(Url, ParsesHostPortPath) {
   auto u = parse_http_url("http://127.0.0.1:9101/metrics");
-  ASSERT_TRUE(u) << u.error();
+  ASSERT_TRUE(u) << u.error().message;
   EXPECT_EQ(u.value().host, "127.0.0.1");
   EXPECT_EQ(u.value().port, 9101);
   EXPECT_EQ(u.value().path, "/metrics");
@@ -178,7 +178,7 @@ TEST(HttpGet, FetchesTheBody) {
   std::string body = "sgx_epc_evicted_pages_total{cgroup=\"/\"} 3\n";
   OneShotServer s("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body);
   auto r = http_get(s.url());
-  ASSERT_TRUE(r) << r.error();
+  ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r.value(), body);
 }
 
@@ -186,7 +186,7 @@ TEST(HttpGet, Non200IsAnError) {
   OneShotServer s("HTTP/1.1 404 Not Found\r\n\r\nnope");
   auto r = http_get(s.url());
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("404"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().message.find("404"), std::string::npos) << r.error().message;
 }
 
 TEST(HttpGet, GarbageAndSilenceAreErrorsNotHangs) {
@@ -205,7 +205,7 @@ TEST(HttpGet, GarbageAndSilenceAreErrorsNotHangs) {
     OneShotServer s("HTTP/1.1 200 OK\r\n\r\n" + std::string(4096, 'x'));
     auto r = http_get(s.url(), 1000, 1024);
     ASSERT_FALSE(r);
-    EXPECT_NE(r.error().find("larger"), std::string::npos) << r.error();
+    EXPECT_NE(r.error().message.find("larger"), std::string::npos) << r.error().message;
   }
 }
 

@@ -26,7 +26,7 @@ TEST(EnclaveImage, LayoutOfTheEmbeddedImage) {
   auto img = embedded_enclave_image();
   ASSERT_GT(img.size(), 4096u);
   auto r = layout_from_elf(img, 100);
-  ASSERT_TRUE(r) << r.error();
+  ASSERT_TRUE(r) << r.error().message;
   const Layout& l = r.value();
   ASSERT_EQ(l.segments.size(), 4u);  // TCS, text, data, heap
   EXPECT_EQ(l.segments[0].offset, 0u);
@@ -76,7 +76,7 @@ TEST(EnclaveImage, RejectsBadImages) {
   std::vector<std::uint8_t> truncated(img.begin(), img.begin() + 5000);  // segments beyond the end
   auto r = layout_from_elf(truncated, 1);
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("out of bounds"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().message.find("out of bounds"), std::string::npos) << r.error().message;
   std::vector<std::uint8_t> bad_phoff(img.begin(), img.end());
   std::uint64_t huge = ~0ull;
   std::memcpy(bad_phoff.data() + 32, &huge, 8);  // e_phoff
@@ -156,12 +156,12 @@ std::vector<std::uint8_t> reversed(const std::uint8_t* p, std::size_t n) {
 
 TEST(Sigstruct, FieldsAndSignatureWithTheBuildTimeKey) {
   auto key = load_private_key_pem(embedded_signing_key_pem());
-  ASSERT_TRUE(key) << key.error();
+  ASSERT_TRUE(key) << key.error().message;
   auto lay = layout_from_elf(embedded_enclave_image(), 64);
   ASSERT_TRUE(lay);
   Digest mr = compute_mrenclave(lay.value());
   auto ss = make_sigstruct(mr, key.value().get());
-  ASSERT_TRUE(ss) << ss.error();
+  ASSERT_TRUE(ss) << ss.error().message;
   const auto* raw = reinterpret_cast<const std::uint8_t*>(&ss.value());
 
   // SDM Table "Layout of Enclave Signature Structure (SIGSTRUCT)".
@@ -232,7 +232,7 @@ TEST(Sigstruct, RejectsKeysEinitWouldReject) {
   auto ss = make_sigstruct(mr, k);
   EXPECT_FALSE(ss);
   if (!ss) {
-    EXPECT_NE(ss.error().find("exponent 3"), std::string::npos) << ss.error();
+    EXPECT_NE(ss.error().message.find("exponent 3"), std::string::npos) << ss.error().message;
   }
   EVP_PKEY_free(k);
   std::vector<std::uint8_t> junk = {'n', 'o', 't', ' ', 'p', 'e', 'm'};
@@ -241,7 +241,7 @@ TEST(Sigstruct, RejectsKeysEinitWouldReject) {
 
 TEST(Sigstruct, GeneratedKeysAreRsa3072WithExponent3) {
   auto k = generate_signing_key();
-  ASSERT_TRUE(k) << k.error();
+  ASSERT_TRUE(k) << k.error().message;
   BIGNUM* e = nullptr;
   ASSERT_EQ(EVP_PKEY_get_bn_param(k.value().get(), OSSL_PKEY_PARAM_RSA_E, &e), 1);
   EXPECT_TRUE(BN_is_word(e, 3));
@@ -280,10 +280,10 @@ TEST(SgxBackend, BuildsAndEntersARealEnclave) {
   auto b = make_backend("sgx", {});
   if (auto why = b->unavailable()) GTEST_SKIP() << *why;
   auto e = b->create({64});
-  ASSERT_TRUE(e) << e.error();
+  ASSERT_TRUE(e) << e.error().message;
   std::vector<std::uint32_t> idx = {0, 5, 63, 5};
   auto r = e.value()->touch(idx);
-  ASSERT_TRUE(r) << r.error();
+  ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r.value(), 1u);  // page 5 read as 0 then 1
   EXPECT_FALSE(e.value()->round_trip());
   std::vector<std::uint32_t> out_of_range = {64};

@@ -10,13 +10,13 @@ namespace {
 
 TEST(SimModel, RawMeansNoModel) {
   auto m = parse_sim_model("raw");
-  ASSERT_TRUE(m) << m.error();
+  ASSERT_TRUE(m) << m.error().message;
   EXPECT_FALSE(m.value().has_value());
 }
 
 TEST(SimModel, VaultProfileIsThePublishedSwapCostChargedOncePerLoadBack) {
   auto m = parse_sim_model("vault");
-  ASSERT_TRUE(m) << m.error();
+  ASSERT_TRUE(m) << m.error().message;
   ASSERT_TRUE(m.value().has_value());
   EXPECT_EQ(m.value()->name, "vault");
   EXPECT_DOUBLE_EQ(m.value()->fault_cycles, 40000);  // "about 40K cycles" per page swap
@@ -38,14 +38,14 @@ TEST(SimModel, UnknownProfileIsAnErrorListingTheKnownOnes) {
   for (const char* bad : {"", "coffeelake", "icelake", "VAULT", "vault ", "raw,vault"}) {
     auto m = parse_sim_model(bad);
     ASSERT_FALSE(m) << "'" << bad << "' accepted";
-    EXPECT_NE(m.error().find("unknown profile"), std::string::npos) << m.error();
-    EXPECT_NE(m.error().find("raw, vault"), std::string::npos) << m.error();
+    EXPECT_NE(m.error().message.find("unknown profile"), std::string::npos) << m.error().message;
+    EXPECT_NE(m.error().message.find("raw, vault"), std::string::npos) << m.error().message;
   }
 }
 
 TEST(SimModel, UserGivenCycles) {
   auto m = parse_sim_model("cycles:30000,12000.5");
-  ASSERT_TRUE(m && m.value()) << (m ? "" : m.error());
+  ASSERT_TRUE(m && m.value()) << (m ? "" : m.error().message);
   EXPECT_DOUBLE_EQ(m.value()->fault_cycles, 30000);
   EXPECT_DOUBLE_EQ(m.value()->ewb_cycles, 12000.5);
   for (const char* bad : {"cycles:", "cycles:1", "cycles:1,", "cycles:,1", "cycles:a,1", "cycles:1,2,3",
@@ -53,7 +53,7 @@ TEST(SimModel, UserGivenCycles) {
     auto b = parse_sim_model(bad);
     EXPECT_FALSE(b) << bad << " accepted";
     if (!b) {
-      EXPECT_NE(b.error().find("cycles:FAULT,EWB"), std::string::npos) << b.error();
+      EXPECT_NE(b.error().message.find("cycles:FAULT,EWB"), std::string::npos) << b.error().message;
     }
   }
 }

@@ -11,21 +11,18 @@ process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
 """
 import argparse
+import contextlib
 import difflib
 import os
 import re
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port, http_get  # noqa: E402
+from epc_testlib import Exporter, http_get  # noqa: E402
 
 # Series that change from run to run or build to build.
 VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
@@ -71,61 +68,25 @@ def normalise(body):
     return "".join(out), values
 
 
-class Exporter:
-    """The binary on a random loopback port; retries a port another process grabbed in between."""
-
-    def __init__(self, binary, args, logdir):
-        self.binary, self.args, self.logdir = binary, args, logdir
-        self.proc = None
-
-    def __enter__(self):
-        for attempt in range(3):
-            self.port = free_port()
-            self.log_path = os.path.join(self.logdir, "exporter.log")
-            self.log = open(self.log_path, "w")
-            cmd = [self.binary, f"--web.listen-address=127.0.0.1:{self.port}"] + self.args
-            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-            deadline = time.time() + 15
-            while time.time() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    status, _ = http_get(self.url("/healthz"), timeout=2)
-                    if status == 200:
-                        return self
-                except OSError:
-                    pass
-                time.sleep(0.05)
-            self.stop()
-            print(f"exporter did not come up (attempt {attempt + 1}, rc={self.proc.returncode}):\n{self.logtext()}")
+@contextlib.contextmanager
+def running_exporter(binary, args, logdir):
+    """The binary on a free loopback port (epc_testlib.Exporter), ready when the block starts. A failed start, or
+    an exit before the end of the block or with a status other than 0 or SIGTERM's when stopped (a sanitizer
+    report, an abort), fails the test with the log."""
+    exp = Exporter(binary, args, logdir, deadline_s=15)
+    try:
+        exp.start()
+    except RuntimeError as e:
+        print(f"exporter did not come up: {e}")
         raise SystemExit(1)
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def logtext(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-    def __exit__(self, *exc):
-        died = self.proc.poll() is not None  # before we asked it to stop
-        self.stop()
-        # A crash during the test or on shutdown (a sanitizer report, an abort) fails the test.
-        if died or self.proc.returncode not in (0, -signal.SIGTERM):
-            print(f"exporter exited with {self.proc.returncode}{' before the end of the test' if died else ''}:\n"
-                  f"{self.logtext()[-4000:]}")
+    try:
+        yield exp
+    finally:
+        died = not exp.running  # before we asked it to stop
+        rc = exp.stop()
+        if died or rc not in (0, -signal.SIGTERM):
+            print(f"exporter exited with {rc}{' before the end of the test' if died else ''}:\n"
+                  f"{exp.log_text()[-4000:]}")
             raise SystemExit(1)
 
 
@@ -147,9 +108,9 @@ def promtool_check(text):
 
 
 def scrape(exp):
-    status, body = http_get(exp.url("/metrics"))
+    status, body = http_get(exp.url + "/metrics")
     if status != 200:
-        print(f"/metrics answered HTTP {status}:\n{body[:2000]}\n--- log ---\n{exp.logtext()}")
+        print(f"/metrics answered HTTP {status}:\n{body[:2000]}\n--- log ---\n{exp.log_text()}")
         raise SystemExit(1)
     return body
 
@@ -158,9 +119,9 @@ def golden_test(args):
     update = args.update or os.environ.get("UPDATE_GOLDEN") == "1"
     fixture = os.path.abspath(args.fixture)
     flags = [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + COMMON_FLAGS
-    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, Exporter(args.binary, flags, tmp) as exp:
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, running_exporter(args.binary, flags, tmp) as exp:
         body = scrape(exp)
-        log = exp.logtext()
+        log = exp.log_text()
     ok = promtool_check(body)
     filtered, process_values = normalise(body)
     for problem in process_checks(process_values):
@@ -168,7 +129,7 @@ def golden_test(args):
         ok = False
     # --web.disable-exporter-metrics: the same scrape without process_* (the sgx_exporter_* self metrics stay).
     with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, \
-            Exporter(args.binary, flags + ["--web.disable-exporter-metrics"], tmp) as exp:
+            running_exporter(args.binary, flags + ["--web.disable-exporter-metrics"], tmp) as exp:
         without, no_values = normalise(scrape(exp))
     if no_values or "process_" in without:
         print(f"--web.disable-exporter-metrics still serves process_* metrics: {sorted(no_values)}")
@@ -245,13 +206,13 @@ def bad_input_test(args):
     with open(cpuid_garbage, "wb") as f:
         f.write(os.urandom(4096))
     flags = [f"--path.rootfs={root}", f"--collector.platform.cpuid-file={cpuid_garbage}"] + COMMON_FLAGS
-    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, Exporter(args.binary, flags, tmp) as exp:
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, running_exporter(args.binary, flags, tmp) as exp:
         bodies = [scrape(exp) for _ in range(2)]
-        status, _ = http_get(exp.url("/healthz"))
+        status, _ = http_get(exp.url + "/healthz")
         if status != 200:
             print(f"/healthz answered {status} after bad scrapes")
             ok = False
-        log = exp.logtext()
+        log = exp.log_text()
     for c in ("platform", "cgroup"):
         if f'sgx_exporter_collector_success{{collector="{c}"}} 0' not in bodies[-1]:
             print(f"collector {c} should report success 0 on bad input")

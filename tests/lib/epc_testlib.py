@@ -8,6 +8,7 @@ Import from a test under tests/<area>/:
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -37,16 +38,25 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(url, timeout=10):
-    """(status, body text); an HTTP error status is returned, not raised; connection errors raise OSError."""
+def http_get(url, timeout=10, context=None):
+    """(status, body text); an HTTP error status is returned, not raised; connection errors raise OSError.
+    context: the ssl.SSLContext for an https:// url (default: Python's, which verifies the certificate)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
 
 
-def wait_http(url, proc, what, timeout):
+def unverified_tls():
+    """A client TLS context that accepts any certificate: for servers under test with a self-signed one."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def wait_http(url, proc, what, timeout, context=None):
     """Polls url until it answers 200. Raises RuntimeError when proc (may be None) exits first or after timeout
     seconds; the wait ends as soon as the server is ready, the timeout only bounds a broken start."""
     end = time.monotonic() + timeout
@@ -54,7 +64,7 @@ def wait_http(url, proc, what, timeout):
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode} before answering {url}")
         try:
-            if http_get(url, 1)[0] == 200:
+            if http_get(url, 1, context)[0] == 200:
                 return
         except (ConnectionError, OSError):
             pass
@@ -64,16 +74,27 @@ def wait_http(url, proc, what, timeout):
 
 class Exporter:
     """epc_exporter as a child process on a free loopback port, ready (GET /healthz = 200) when start() returns.
-    Its output goes to log_path (absolute); a failed start raises RuntimeError naming that file and its tail."""
+    Its output goes to log_path (absolute); a failed start raises RuntimeError naming that file and its tail.
+    tls=True: the args make it serve HTTPS (--web.config.file); url is https:// and readiness is checked with
+    unverified_tls()."""
 
-    def __init__(self, binary, args, logdir, name="exporter", deadline_s=60):
-        self.binary, self.args, self.name, self.deadline_s = binary, list(args), name, deadline_s
+    def __init__(self, binary, args, logdir, name="exporter", deadline_s=60, tls=False):
+        self.binary, self.args, self.name, self.deadline_s, self.tls = binary, list(args), name, deadline_s, tls
         self.log_path = os.path.abspath(os.path.join(logdir, f"{name}.log"))
         self.proc, self.port = None, None
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self):
+        """None while it runs (or before start())."""
+        return self.proc.poll() if self.proc else None
 
     def start(self):
         last = None
@@ -83,19 +104,24 @@ class Exporter:
                 self.proc = subprocess.Popen([self.binary, f"--web.listen-address=127.0.0.1:{self.port}"] + self.args,
                                              stdout=log, stderr=subprocess.STDOUT)
             try:
-                wait_http(self.url + "/healthz", self.proc, self.name, self.deadline_s)
+                wait_http(self.url + "/healthz", self.proc, self.name, self.deadline_s,
+                          unverified_tls() if self.tls else None)
                 return self
             except RuntimeError as e:
                 last = e
                 self.stop()
         raise RuntimeError(f"{last}; log {self.log_path}:\n{self.log_tail()}")
 
-    def log_tail(self, lines=30):
+    def log_text(self):
+        """The whole log so far."""
         try:
             with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
+                return f.read()
         except OSError as e:
             return f"(unreadable: {e})"
+
+    def log_tail(self, lines=30):
+        return "".join(self.log_text().splitlines(True)[-lines:])
 
     def stop(self, sig_timeout=10):
         if self.proc and self.proc.poll() is None:

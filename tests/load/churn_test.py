@@ -5,11 +5,11 @@ a stale series of a removed pod after the next scrape, or RSS growth after warm-
 
 usage: churn_test.py <epc_exporter> <fixture rootfs> [seconds=20]
 """
+import atexit
 import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -17,7 +17,7 @@ import time
 import urllib.request
 import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import fail  # noqa: E402
+from epc_testlib import Exporter, fail  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -84,25 +84,17 @@ class Pod:
         shutil.rmtree(self.logdir)
 
 
-log = open(os.path.join(work, "log"), "w")
 # Hundreds of pods (each up to 4 workloads: the pod and its containers) come and go within seconds here, more than
 # the default cap holds within its default grace (5m): with grace 0 a gone workload frees its slot at the next
 # scrape, so every live pod has its series (the cap itself, with its state, is still on).
-proc = subprocess.Popen([exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={root}",
-                         "--no-collector.ebpf", "--metrics.workload-grace=0s"], stdout=log, stderr=subprocess.STDOUT)
-port = None
-for _ in range(100):
-    with open(os.path.join(work, "log")) as f:
-        m = re.search(r'msg=listening address=\S+ port=(\d+)', f.read())
-    if m:
-        port = int(m.group(1))
-        break
-    if proc.poll() is not None:
-        fail("exporter exited at start-up")
-    time.sleep(0.1)
-if not port:
-    fail("exporter did not report its port")
-url = f"http://127.0.0.1:{port}/metrics"
+exp = Exporter(exporter, [f"--path.rootfs={root}", "--no-collector.ebpf", "--metrics.workload-grace=0s"], work)
+try:
+    exp.start()
+except RuntimeError as e:
+    fail(str(e))
+atexit.register(exp.stop)  # also when a check fails
+proc = exp.proc
+url = exp.url + "/metrics"
 
 
 def scrape():
@@ -185,7 +177,6 @@ print(f"churn: {created} pods created, {removed} removed, {checks} checked scrap
       f"after warm-up {warm}, end {rss[-1]}, max {peak}")
 if peak - warm > 6144:
     fail(f"RSS grew {peak - warm} KiB after warm-up")
-proc.terminate()
-proc.wait(timeout=10)
+exp.stop()
 shutil.rmtree(work)
 print("churn_test: passed")

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import fail, skip  # noqa: E402
+from epc_testlib import Exporter, fail, skip  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -80,40 +80,25 @@ def proc_status(pid):
 
 
 class Server:
-    """A server under test, started so that it is ready when start() returns, without polling."""
+    """A server under test, ready when start() returns: the exporter once it answers /healthz, node_exporter at once
+    (socket activation)."""
 
     def __init__(self, name, tls):
         self.name, self.tls, self.proc, self.port = name, tls, None, None
-        self.log = f"{work}/{name}-{'tls' if tls else 'plain'}.log"
+        self.label = f"{name}-{'tls' if tls else 'plain'}"
+        self.log = f"{work}/{self.label}.log"
 
     def start(self):
         if self.name == "epc_exporter":
-            args = [exporter, "--web.listen-address=127.0.0.1:0", f"--path.rootfs={fixture}", "--no-collector.ebpf"]
+            args = [f"--path.rootfs={fixture}", "--no-collector.ebpf"]
             if self.tls:
                 args.append(f"--web.config.file={work}/web.yml")
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            # The exporter logs its port once it listens; its output is read as it comes (generous deadline).
-            fd = self.proc.stdout.fileno()
-            with open(self.log, "wb") as log:
-                deadline = time.monotonic() + 60
-                sel = selectors.DefaultSelector()
-                sel.register(fd, selectors.EVENT_READ)
-                seen = b""
-                while self.port is None:
-                    left = deadline - time.monotonic()
-                    if left <= 0 or not sel.select(left):
-                        fail(f"{self.name} not listening within 60 s (log: {self.log})")
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        fail(f"{self.name} exited at start-up (log: {self.log})")
-                    log.write(chunk)
-                    seen += chunk
-                    for line in seen.split(b"\n")[:-1]:
-                        if b'msg=listening address=' in line:
-                            self.port = int(line.split(b" port=")[1].split()[0].split(b",")[0])
-                sel.close()
-            # Keep draining its output so a chatty exporter never blocks on a full pipe.
-            threading.Thread(target=self._drain, daemon=True).start()
+            exp = Exporter(exporter, args, work, name=self.label, tls=self.tls)
+            try:
+                exp.start()  # ready: /healthz answers (generous deadline)
+            except RuntimeError as e:
+                fail(f"{self.name}: {e}")
+            self.proc, self.port = exp.proc, exp.port
         else:
             # Socket activation: the socket listens before node_exporter starts, so it is ready at once.
             lsock = socket.socket()
@@ -130,11 +115,6 @@ class Server:
                                              preexec_fn=lambda: os.dup2(fd, 3) and None)
             lsock.close()
         return self
-
-    def _drain(self):
-        with open(self.log, "ab") as log:
-            while chunk := os.read(self.proc.stdout.fileno(), 65536):
-                log.write(chunk)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

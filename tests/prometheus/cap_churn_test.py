@@ -22,19 +22,15 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.error
-import urllib.parse
-import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import PromApi, free_port  # noqa: E402
+from epc_testlib import Exporter, PromApi, free_port  # noqa: E402
 
 CAP = 4
 GRACE = "3s"
@@ -100,25 +96,6 @@ class Churn:
             self.step(time.time())
 
 
-def start_exporter(binary, name, tmp, args, logs):
-    log_path = os.path.join(tmp, f"exporter-{name}.log")
-    logs.append(log_path)
-    log = open(log_path, "w")
-    proc = subprocess.Popen([binary, "--web.listen-address=127.0.0.1:0"] + args, stdout=log, stderr=subprocess.STDOUT)
-    end = time.time() + 60
-    while time.time() < end:
-        with open(log_path) as fh:
-            m = re.search(r'msg=listening address=\S+ port=(\d+)', fh.read())
-        if m:
-            return proc, int(m.group(1)), log_path
-        if proc.poll() is not None:
-            raise RuntimeError(f"exporter {name} exited with {proc.returncode} at start-up; log: {log_path}")
-        time.sleep(0.1)
-    proc.kill()  # not in the caller's list yet
-    proc.wait()
-    raise RuntimeError(f"exporter {name} did not report its port within 60 s; log: {log_path}")
-
-
 class Prom(PromApi):
     """The library's API, a failed query an exception (every query here must succeed)."""
 
@@ -149,7 +126,7 @@ def main():
         probes = [line for line in fh.read().splitlines() if line.startswith("probe ")]
 
     tmp = tempfile.mkdtemp(prefix="cap-churn-")
-    procs, failed = [], []
+    procs, exporters, failed = [], [], []
     logs = []
     churn = None
     try:
@@ -162,8 +139,10 @@ def main():
         ports = {}
         for name, extra in (("capped", [f"--metrics.max-workloads={CAP}"] + grace),
                             ("uncapped", ["--metrics.max-workloads=0"])):
-            proc, ports[name], _ = start_exporter(args.exporter, name, tmp, common + extra, logs)
-            procs.append(proc)
+            exp = Exporter(args.exporter, common + extra, tmp, name=f"exporter-{name}")
+            exporters.append(exp)
+            logs.append(exp.log_path)
+            ports[name] = exp.start().port
 
         prom_port = free_port()
         cfg = os.path.join(tmp, "prometheus.yml")
@@ -183,7 +162,7 @@ def main():
         end = time.time() + DEADLINE_S
         have = {}
         while time.time() < end:
-            for p in procs:
+            for p in procs + [e.proc for e in exporters]:
                 if p.poll() is not None:
                     raise RuntimeError(f"{p.args[0]} exited with {p.returncode}")
             try:
@@ -292,6 +271,8 @@ def main():
             churn.stop.set()
         for p in procs:
             p.terminate()
+        for e in exporters:
+            e.stop()
         for p in procs:
             try:
                 p.wait(timeout=10)

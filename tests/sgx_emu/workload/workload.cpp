@@ -895,7 +895,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Chan
   std::uint64_t t0 = now_ns(), t1 = t0;
   do {
     if (!probe) {
-      err = probe.error();
+      err = probe.error().message;
       break;
     }
     if (e.add < image_pages + 1) {
@@ -904,7 +904,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Chan
     }
     auto lay = epcbench::sgx::layout_from_elf(image, e.add - image_pages);
     if (!lay) {
-      err = lay.error();
+      err = lay.error().message;
       break;
     }
     CreateOptions co = create_options(e);
@@ -913,7 +913,7 @@ void creator_thread(const Plan& plan, const Encl& e, EVP_PKEY* const* keys, Chan
     auto b = epcbench::sgx::create_enclave(lay.value(), key, co);
     t1 = now_ns();
     if (!b) {
-      err = b.error();
+      err = b.error().message;
       break;
     }
     BuiltEnclave& be = b.value();
@@ -989,7 +989,7 @@ void receiver_thread(const Encl& e, Channels& ch, std::mutex& mu, std::vector<He
     }
     auto lay = epcbench::sgx::layout_from_elf(epcbench::sgx::embedded_enclave_image(), info.heap_pages);
     if (!lay) {
-      set_error(r, lay.error());
+      set_error(r, lay.error().message);
       break;
     }
     Layout l = lay.value();
@@ -1049,7 +1049,7 @@ bool join_cgroup(const std::string& root, const std::string& cg, std::string& er
       {reinterpret_cast<const std::uint8_t*>(epc_emu_second_key),
        std::size_t(epc_emu_second_key_end - epc_emu_second_key)});
   if (!key || !key2) {
-    report(ch.results, "error " + std::to_string(me) + " signing key: " + (!key ? key.error() : key2.error()) + "\n");
+    report(ch.results, "error " + std::to_string(me) + " signing key: " + (!key ? key.error().message : key2.error().message) + "\n");
     report(ch.results, "done " + std::to_string(me) + "\n");
     _exit(2);
   }
@@ -1307,11 +1307,11 @@ int run_compact(const Plan& plan, const std::string& out, const std::string& rea
   auto key2 = epcbench::sgx::load_private_key_pem(
       {reinterpret_cast<const std::uint8_t*>(epc_emu_second_key),
        std::size_t(epc_emu_second_key_end - epc_emu_second_key)});
-  if (!key || !key2) throw std::runtime_error("signing key: " + (!key ? key.error() : key2.error()));
+  if (!key || !key2) throw std::runtime_error("signing key: " + (!key ? key.error().message : key2.error().message));
   EVP_PKEY* const keys[2] = {key.value().get(), key2.value().get()};
   auto image = epcbench::sgx::embedded_enclave_image();
   auto probe = epcbench::sgx::layout_from_elf(image, 0);
-  if (!probe) throw std::runtime_error(probe.error());
+  if (!probe) throw std::runtime_error(probe.error().message);
   const std::uint64_t image_pages = probe.value().image_size / kPage;
   std::vector<std::vector<int>> by_proc(plan.procs.size());
   for (const auto& e : plan.encls) by_proc[e.proc].push_back(e.idx);
@@ -1347,7 +1347,7 @@ int run_compact(const Plan& plan, const std::string& out, const std::string& rea
         }
         auto lay = epcbench::sgx::layout_from_elf(image, e.add - image_pages);
         if (!lay) {
-          cerr = lay.error();
+          cerr = lay.error().message;
           break;
         }
         CreateOptions co = create_options(e);
@@ -1360,7 +1360,7 @@ int run_compact(const Plan& plan, const std::string& out, const std::string& rea
         auto b = epcbench::sgx::create_enclave(lay.value(), keys[e.key], co);
         c1 = now_ns();
         if (!b) {
-          cerr = b.error();
+          cerr = b.error().message;
           break;
         }
         BuiltEnclave& be = b.value();
