@@ -22,7 +22,6 @@ import http.server
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import threading
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port  # noqa: E402
+from epc_testlib import free_port, stop_process  # noqa: E402
 
 DEADLINE = float(os.environ.get("EPCTOP_TEST_DEADLINE", "20"))
 
@@ -141,13 +140,7 @@ class Exporter:
         raise RuntimeError("exporter did not come up: " + " ".join(self.cmd))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class BadServer(http.server.ThreadingHTTPServer):

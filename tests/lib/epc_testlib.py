@@ -72,6 +72,18 @@ def wait_http(url, proc, what, timeout, context=None):
     raise RuntimeError(f"{what} did not answer {url} within {timeout} s")
 
 
+def stop_process(proc, sig_timeout=10):
+    """SIGTERM a child that still runs, SIGKILL it after sig_timeout s; its exit status (None without a child)."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(sig_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode if proc else None
+
+
 class Exporter:
     """epc_exporter as a child process on a free loopback port, ready (GET /healthz = 200) when start() returns.
     Its output goes to log_path (absolute); a failed start raises RuntimeError naming that file and its tail.
@@ -124,14 +136,7 @@ class Exporter:
         return "".join(self.log_text().splitlines(True)[-lines:])
 
     def stop(self, sig_timeout=10):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(sig_timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode if self.proc else None
+        return stop_process(self.proc, sig_timeout)
 
     def __enter__(self):
         return self.start()
