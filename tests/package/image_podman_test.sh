@@ -143,7 +143,7 @@ podman stop -t 10 "$name" >/dev/null
 status=$(podman wait "$name")
 took=$((SECONDS - start))
 kill "$follower" 2>/dev/null || true
-grep -q 'msg="shutting down on signal 15"' <(podman logs "$name" 2>&1) || { dump; fail "no shutdown log line"; }
+grep -q 'msg="shutting down" signal=15' <(podman logs "$name" 2>&1) || { dump; fail "no shutdown log line"; }
 [ "$status" = 0 ] || { dump; fail "exit code $status after SIGTERM"; }
 [ "$took" -le 5 ] || fail "SIGTERM took ${took}s (podman stop's 10 s would have ended in SIGKILL)"
 pass "SIGTERM: exit code 0 in ${took}s"

@@ -81,5 +81,5 @@ rc=0
 wait "$PID" || rc=$?
 trap - EXIT
 [ "$rc" = 0 ] || { dump; fail "exit status $rc after SIGTERM"; }
-grep -q 'msg="shutting down on signal 15"' "$log" || { dump; fail "no shutdown log line"; }
+grep -q 'msg="shutting down" signal=15' "$log" || { dump; fail "no shutdown log line"; }
 pass "SIGTERM: exit status 0"
