@@ -119,16 +119,16 @@ std::string first_line(const std::string& path) {
   return text->substr(0, text->find('\n'));
 }
 
-// /proc/kallsyms is 10 MiB and more on a distribution kernel with its modules: read whole under a cap far above
-// that, then only the lines mentioning "sgx" go to the parser.
+// /proc/kallsyms is 10 MiB and more on a distribution kernel with its modules: streamed line by line under a cap
+// far above that (never held whole at start-up); only the lines mentioning "sgx" go to the parser.
 constexpr std::size_t kKallsymsLimit = 256u << 20;
 
 Result<KallsymsInfo> read_kallsyms(const std::string& path) {
-  auto text = read_file(path, kKallsymsLimit);
-  if (!text) return text.error();
   std::string lines;
-  for (std::string_view line : split_lines(*text))
+  Status read = for_each_line(path, kKallsymsLimit, [&](std::string_view line) {
     if (line.find("sgx") != std::string_view::npos) lines.append(line).push_back('\n');
+  });
+  if (!read) return read.error();
   return parse_kallsyms(lines);
 }
 

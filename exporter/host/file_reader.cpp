@@ -59,6 +59,45 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t lim
   return read_file_at(AT_FDCWD, path.c_str(), [&] { return path.string(); }, limit);
 }
 
+Status for_each_line(const std::filesystem::path& path, std::size_t limit,
+                     const std::function<void(std::string_view)>& line) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return detail::read_error("open", path.string(), errno, limit);
+  std::string pending;  // the part of a line that a block ended in
+  std::size_t total = 0;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return detail::read_error("read", path.string(), err, limit);
+    }
+    if (n == 0) break;
+    total += static_cast<std::size_t>(n);
+    if (total > limit) {
+      ::close(fd);
+      return detail::read_error("read", path.string(), EFBIG, limit);
+    }
+    std::string_view block(buf, static_cast<std::size_t>(n));
+    for (auto nl = block.find('\n'); nl != std::string_view::npos; nl = block.find('\n')) {
+      if (pending.empty()) {
+        line(block.substr(0, nl));
+      } else {
+        pending.append(block.substr(0, nl));
+        line(pending);
+        pending.clear();
+      }
+      block.remove_prefix(nl + 1);
+    }
+    pending.append(block);
+  }
+  ::close(fd);
+  if (!pending.empty()) line(pending);
+  return Status::Ok();
+}
+
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
   auto text = read_file(path, 4096);
   if (!text) return text.error();

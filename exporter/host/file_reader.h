@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "host/result.h"
@@ -38,6 +40,12 @@ Result<std::string> read_file_at(int dirfd, const char* name, Describe describe,
   if (int err = detail::read_at(dirfd, name, limit, mode, out, &op)) return detail::read_error(op, describe(), err, limit);
   return out;
 }
+
+// Calls line(text) for each line of the file (without its '\n'; a last line without one included), reading it in
+// small blocks so a large file (kallsyms: 10 MiB and more) is never held whole. limit bounds the bytes read, as
+// read_file's: a longer file is an error (EFBIG), after the lines before the limit were handed out.
+Status for_each_line(const std::filesystem::path& path, std::size_t limit,
+                     const std::function<void(std::string_view)>& line);
 
 // Reads a file holding one unsigned integer (surrounding white space allowed).
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path);

@@ -3,6 +3,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -43,6 +46,30 @@ TEST(ReadFile, LimitIsEnforcedNotTruncated) {
   EXPECT_TRUE(read_file(t.path("big"), 10000).ok());
   t.write("huge", std::string(3 << 20, 'y'));
   EXPECT_FALSE(read_file(t.path("huge")).ok());  // default 1 MiB cap
+}
+
+TEST(ForEachLine, LinesAcrossBlocksLastLineAndLimit) {
+  test::TempTree t;
+  // Lines longer than a read block and one split at every block boundary, plus a last line without '\n'.
+  std::string text, want_last = "tail without newline";
+  std::vector<std::string> want;
+  for (int i = 0; i < 40; ++i) want.push_back(std::string(5000 + i * 97, static_cast<char>('a' + i % 26)));
+  want.push_back("");
+  want.push_back(std::string(200000, 'z'));
+  for (const auto& l : want) text += l + "\n";
+  text += want_last;
+  want.push_back(want_last);
+  t.write("f", text);
+  std::vector<std::string> got;
+  ASSERT_TRUE(for_each_line(t.path("f"), text.size(), [&](std::string_view l) { got.emplace_back(l); }).ok());
+  EXPECT_EQ(got, want);
+  // One byte over the limit: an error, not a silent truncation.
+  auto over = for_each_line(t.path("f"), text.size() - 1, [](std::string_view) {});
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().errno_value, EFBIG);
+  auto missing = for_each_line(t.path("nope"), 100, [](std::string_view) {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(missing.error().not_found());
 }
 
 TEST(ReadFile, DirectoryIsAnError) {
