@@ -222,9 +222,9 @@ CapStats WorkloadCap::apply(std::vector<prometheus::MetricFamily>& families, Clo
       added += fam_acc->second.accumulators.size();
       append_accumulators(fam_acc->second, kept);
     }
-    if (folded == 0 && added == 0) continue;
-    removed += static_cast<std::ptrdiff_t>(folded) - static_cast<std::ptrdiff_t>(added);
+    // Every series was moved into kept, the family's untouched ones (no workload label, own workloads) too.
     f.metric = std::move(kept);
+    removed += static_cast<std::ptrdiff_t>(folded) - static_cast<std::ptrdiff_t>(added);
   }
   // Counter families no collector wrote in this scrape (all their workloads gone, a collector failed): their
   // overflow series still, so that they do not go stale and come back.

@@ -7,7 +7,8 @@ replaces the values of the exporter's own process_* series with <value> (after c
 the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
 process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
 
-  e2e.py BINARY --fixture DIR --golden FILE         golden test of one fixture node
+  e2e.py BINARY --fixture DIR --golden FILE [--flag=F ...]
+                                                   golden test of one fixture node (F: further exporter flags)
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
 """
 import argparse
@@ -119,6 +120,7 @@ def golden_test(args):
     update = args.update or os.environ.get("UPDATE_GOLDEN") == "1"
     fixture = os.path.abspath(args.fixture)
     flags = [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + COMMON_FLAGS
+    flags += args.flag
     with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, running_exporter(args.binary, flags, tmp) as exp:
         body = scrape(exp)
         log = exp.log_text()
@@ -241,6 +243,7 @@ def main():
     p.add_argument("--fixture")
     p.add_argument("--golden")
     p.add_argument("--update", action="store_true")
+    p.add_argument("--flag", action="append", default=[], help="a further exporter flag (repeatable)")
     p.add_argument("--bad-input", action="store_true")
     p.add_argument("--workdir", default=tempfile.gettempdir())
     args = p.parse_args()

@@ -271,6 +271,55 @@ TEST(SeriesCap, AbsentOverflowedWorkloadsAreBounded) {
   EXPECT_LE(cap.remembered(), 1u + 1u + 3u);
 }
 
+// The cap changes per-workload series only: a series without a workload label (node-level, self metrics) keeps its
+// labels and value through every scrape, whatever the cap, the churn or the families around it.
+TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
+  std::mt19937 rng(7);
+  for (std::size_t limit : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{40}}) {
+    auto cap = cap_of(limit, 3s);
+    for (int round = 0; round < 60; ++round) {
+      MetricSink sink;
+      const int pods = static_cast<int>(rng() % 12);
+      for (int i = 0; i < pods; ++i) {
+        const std::string pod = "pod-" + std::to_string(rng() % 20);
+        sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}}, 4096);
+        sink.counter("sgx_epc_evicted_pages_total", "e", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}},
+                     static_cast<double>(round));
+      }
+      // Node-level series, in a family of their own and mixed into a per-workload one.
+      sink.gauge("sgx_epc_capacity_bytes", "c", {{"numa_node", "0"}}, 1 << 30);
+      sink.gauge("sgx_epc_capacity_bytes", "c", {{"numa_node", "1"}}, 1 << 29);
+      sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "ebpf"}}, 1);
+      sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "platform"}}, round % 2);
+      sink.info("sgx_platform_info", "i", {{"sgx1", "true"}, {"flc", "false"}});
+      sink.gauge("sgx_epc_resident_bytes", "r", {}, 123);
+      auto fams = sink.take();
+      // Every series without a workload label, by family, as written.
+      std::map<std::string, std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>>> before;
+      auto node_level = [](const std::vector<prometheus::MetricFamily>& fs) {
+        std::map<std::string, std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>>> out;
+        for (const auto& f : fs)
+          for (const auto& m : f.metric) {
+            std::vector<std::pair<std::string, std::string>> labels;
+            bool workload = false;
+            for (const auto& l : m.label) {
+              labels.emplace_back(l.name, l.value);
+              workload = workload || l.name == "pod" || l.name == "cgroup" || l.name == "namespace" ||
+                         l.name == "container";
+            }
+            if (workload) continue;
+            out[f.name].emplace_back(labels, f.type == prometheus::MetricType::Counter ? m.counter.value
+                                                                                        : m.gauge.value);
+          }
+        return out;
+      };
+      before = node_level(fams);
+      cap.apply(fams, t0 + std::chrono::seconds(round));
+      EXPECT_EQ(node_level(fams), before) << "limit " << limit << ", round " << round;
+    }
+  }
+}
+
 TEST(SeriesCap, SelfMetrics) {
   auto fams = scrape(pods_of(5));
   auto cap = cap_of(2);
