@@ -13,7 +13,7 @@ jobs=${JOBS:-$(nproc)}
 log() { echo "build-deb: $*" >&2; }
 
 for tool in cmake dpkg-deb dpkg-shlibdeps dpkg-buildflags dpkg-architecture help2man gzip strip; do
-  command -v "$tool" >/dev/null || { log "$tool not found (scripts/install-deps.sh installs it)"; exit 1; }
+  command -v "$tool" >/dev/null || { log "$tool not found (scripts/install-deps.sh test installs it)"; exit 1; }
 done
 
 # Debian's hardening flags (what dpkg-buildpackage would pass); run from the source tree for -ffile-prefix-map.

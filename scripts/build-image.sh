@@ -24,7 +24,7 @@ case "${1:-}" in
   *) log "usage: $0 [--push]"; exit 2 ;;
 esac
 for tool in mmdebstrap podman dpkg-deb tar sha256sum ldconfig; do
-  command -v "$tool" >/dev/null || { log "$tool not found (scripts/install-deps.sh installs it)"; exit 1; }
+  command -v "$tool" >/dev/null || { log "$tool not found (scripts/install-deps.sh test installs it)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { log "run as root (mmdebstrap extracts root-owned files; rootful podman)"; exit 1; }
 

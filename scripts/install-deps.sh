@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages epc_exporter needs to build, run and test. Idempotent: only what is
-# missing is installed, and `apt-get update` runs only when something is missing.
+# Installs the Debian 12 packages epc_exporter needs. Idempotent: only what is missing is installed, and
+# `apt-get update` runs only when something is missing. Never starts, stops or reconfigures a service.
+#
+# Usage: install-deps.sh run    what building and running the exporter (and epctop) needs (scripts/run.sh)
+#        install-deps.sh test   that, plus everything the test suites need (scripts/test.sh)
 set -euo pipefail
 
-PACKAGES=(
+set_=${1:-}
+case $set_ in
+  run | test) ;;
+  *) echo "usage: install-deps.sh run|test" >&2; exit 2 ;;
+esac
+
+RUN_PACKAGES=(
   # build
   build-essential cmake pkg-config git
   # exporter
   prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
-  # epctop (terminal view): ncurses screen, libcurl fetch; its tests drive it under tmux
-  libncurses-dev libcurl4-openssl-dev tmux
-  # BPF side
+  # epctop (terminal view, built with the exporter): ncurses screen, libcurl fetch
+  libncurses-dev libcurl4-openssl-dev
+  # BPF side: the probes are compiled and embedded at build time
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
-  # tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev
+)
+TEST_PACKAGES=(
+  # unit tests, benchmarks; epctop's tests drive it under tmux
+  googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev tmux
+  # the tests start their own Prometheus and node_exporter on free loopback ports (the packaged services are
+  # left as they are)
   prometheus prometheus-node-exporter curl python3 wrk
   # rules, dashboards and manifest checks (tests/prometheus): YAML in python, the schema validator runs on node
   python3-yaml nodejs
@@ -28,6 +41,8 @@ PACKAGES=(
   # cgroup hosts)
   podman runc crun
 )
+PACKAGES=("${RUN_PACKAGES[@]}")
+[ "$set_" = run ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (apt-get needs it)" >&2
@@ -43,12 +58,12 @@ done
 
 # Debian's nodejs ships without npm (package npm); NodeSource's nodejs includes it and conflicts with Debian's npm,
 # so npm is asked for only where no npm command exists. The manifest validation test needs it.
-if ! command -v npm >/dev/null 2>&1; then
+if [ "$set_" = test ] && ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  echo "install-deps: all ${#PACKAGES[@]} packages ($set_) present"
   exit 0
 fi
 
@@ -56,8 +71,3 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# Debian's prometheus and node-exporter packages start system services on install; the tests start their
-# own instances on random loopback ports, so stop the packaged ones to keep ports and CPU free.
-for svc in prometheus prometheus-node-exporter; do
-  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
-done

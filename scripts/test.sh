@@ -18,7 +18,7 @@ if [ "${1:-}" = --quick ]; then
   cd "$build"
   exec ctest --output-on-failure -L unit -j"$(nproc)" "$@"
 fi
-"$top/scripts/install-deps.sh"
+"$top/scripts/install-deps.sh" test
 mkdir -p "$build"
 kernels_pid=""
 if [ $# -eq 0 ] && [ "${EPC_SKIP_EMU:-0}" != 1 ]; then

@@ -88,7 +88,7 @@ def main():
     ap.add_argument("--kernel-dir", help="passed to run-scenario: a directory with a bzImage")
     args = ap.parse_args()
     if not shutil.which("tmux"):
-        print("SKIP: tmux not installed (Debian package tmux; scripts/install-deps.sh installs it)")
+        print("SKIP: tmux not installed (Debian package tmux; scripts/install-deps.sh test installs it)")
         return 77
     src = os.path.abspath(args.source_dir)
     scenario_path = os.path.join(src, "tests/sgx_emu/scenarios", args.scenario + ".json")

@@ -330,7 +330,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     if not shutil.which("tmux"):
-        print("SKIP: tmux not installed (Debian package tmux; scripts/install-deps.sh installs it)")
+        print("SKIP: tmux not installed (Debian package tmux; scripts/install-deps.sh test installs it)")
         return 77
     for b in (args.epctop, args.exporter):
         if not os.access(b, os.X_OK):

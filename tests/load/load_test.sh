@@ -13,7 +13,7 @@ CONNS=${4:-32}
 WORK=$(mktemp -d)
 trap 'kill "${SAMPLER:-}" 2>/dev/null || true; stop_exporter; rm -rf "$WORK"' EXIT
 . "$(dirname "$0")/../security/common.sh"
-command -v wrk >/dev/null || { echo "SKIP: wrk not installed (scripts/install-deps.sh installs it)"; exit 77; }
+command -v wrk >/dev/null || { echo "SKIP: wrk not installed (scripts/install-deps.sh test installs it)"; exit 77; }
 
 EXTRA=(); WRK_AUTH=(); CURL=(curl -sf); SCHEME=http
 if [ "${LOAD_TLS:-0}" = 1 ]; then

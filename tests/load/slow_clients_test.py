@@ -48,7 +48,7 @@ SKIP = 77
 
 node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
 if not node_exporter:
-    skip("prometheus-node-exporter not installed (scripts/install-deps.sh installs it)")
+    skip("prometheus-node-exporter not installed (scripts/install-deps.sh test installs it)")
 if not shutil.which("openssl"):
     skip("openssl not installed")
 # Two targets at a time, each with CONNS slow connections, plus scrapes, plus the servers' own descriptors.
