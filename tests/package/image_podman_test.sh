@@ -69,6 +69,10 @@ cid=$(podman create "${runtime[@]}" "$ref")
 podman export "$cid" | tar -t | sed 's|^\./||' | sort >"$WORK/files.txt"
 podman rm "$cid" >/dev/null
 grep -qx 'usr/bin/epc_exporter' "$WORK/files.txt" || fail "no usr/bin/epc_exporter in the image"
+grep -qx 'usr/bin/epctop' "$WORK/files.txt" || fail "no usr/bin/epctop in the image"
+podman run --rm "${runtime[@]}" --entrypoint /usr/bin/epctop "$ref" --version >"$WORK/epctop.out" 2>&1 ||
+  fail "epctop does not run in the image: $(cat "$WORK/epctop.out")"
+grep -qx "epctop $version" "$WORK/epctop.out" || fail "epctop --version in the image: $(cat "$WORK/epctop.out")"
 bad=$(grep -E '^(usr/)?(s?bin)/(sh|bash|dash|busybox|apt|apt-get|dpkg|gcc|cc|g\+\+|c\+\+|clang|ld|make|perl|python3)$' "$WORK/files.txt" || true)
 [ -z "$bad" ] || fail "the runtime image carries: $bad"
 grep -q '^usr/lib/gcc/\|^usr/include/' "$WORK/files.txt" && fail "compiler files or headers in the image"
