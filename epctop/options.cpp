@@ -10,7 +10,7 @@ const char* const kUsage =
     "usage: epctop [options] [URL]\n"
     "Live view of an epc_exporter's EPC usage and paging, per pod, container or enclave.\n"
     "\n"
-    "  URL                         exporter metrics URL (default http://127.0.0.1:9840/metrics;\n"
+    "  URL, --url=URL              exporter metrics URL (default http://127.0.0.1:9840/metrics;\n"
     "                              host:port means http://host:port/metrics)\n"
     "  -d, --interval=SECONDS      time between scrapes (default 2, at least 0.2)\n"
     "      --timeout=SECONDS       per-scrape timeout (default 5)\n"

@@ -34,6 +34,13 @@ const char* kNode =
     "sgx_enclaves{cgroup=\"system.slice/aesmd.service\"} 3\n"
     "sgx_epc_resident_bytes{cgroup=\"system.slice/aesmd.service\"} 2097152\n";
 
+// kNode with one enclave of sgx-apps/enclave-db-0/db in the inventory (sgx_enclave_info).
+std::string with_identity(const std::string& debug, const std::string& enclave_label = "") {
+  return std::string(kNode) + "sgx_enclave_info{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\"," +
+         enclave_label + "mrenclave=\"0123456789abcdef\",mrsigner=\"fedcba9876543210\",isv_svn=\"7\",debug=\"" + debug +
+         "\"} 1\n";
+}
+
 Frame frame(const Snapshot* cur, const Snapshot* prev) {
   Frame f;
   f.target = "127.0.0.1:9840";
@@ -222,10 +229,7 @@ TEST(EpctopRender, FitNameKeepsThePodWhole) {
 // Batch output to a file or pipe (width 0): every column with its long title, every name whole, nothing padded
 // beyond the content.
 TEST(EpctopRender, ContentWidthCutsNothing) {
-  std::string body = std::string(kNode) +
-      "sgx_enclave_info{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\",enclave=\"e1\",mrenclave=\"0123456789abcdef\","
-      "mrsigner=\"fedcba9876543210\",isv_svn=\"7\",debug=\"true\"} 1\n";
-  Snapshot a = snap(body, 100);
+  Snapshot a = snap(with_identity("true", "enclave=\"e1\","), 100);
   Screen s = render(frame(&a, nullptr), ViewState{}, 0, 40);
   EXPECT_EQ(s.lines[5], "WORKLOAD                                            ENCL RESIDENT  SWAPPED EVICT/s LOADB/s "
                         "FAULT/s STALL/s    MRENCLAVE     MRSIGNER   SVN DBG");
@@ -252,10 +256,7 @@ TEST(EpctopRender, DegradesOnSmallTerminals) {
 }
 
 TEST(EpctopRender, IdentityColumnsWhenWide) {
-  std::string body = std::string(kNode) +
-      "sgx_enclave_info{namespace=\"sgx-apps\",pod=\"enclave-db-0\",container=\"db\",mrenclave=\"0123456789abcdef\","
-      "mrsigner=\"fedcba9876543210\",isv_svn=\"7\",debug=\"false\"} 1\n";
-  Snapshot a = snap(body, 100);
+  Snapshot a = snap(with_identity("false"), 100);
   Screen s = render(frame(&a, nullptr), ViewState{}, 160, 24);
   EXPECT_EQ(s.lines[5], "WORKLOAD                                            ENCL RESIDENT  SWAPPED EVICT/s LOADB/s "
                         "FAULT/s STALL/s    MRENCLAVE     MRSIGNER   SVN DBG");
