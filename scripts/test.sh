@@ -9,6 +9,7 @@
 # --quick: the developer loop: no package install, no root; builds only what the unit tests need (the target
 # unit_tests: tests/unit/, epctop's and the fuzz targets' replays, and the libraries under them, no benchmark, BPF
 # test or system test) and runs them (CTest label "unit") in parallel. Further arguments go to that ctest run.
+# Cold it compiles most of the tree (README.md, "Architecture", has the measured cost); warm it takes seconds.
 # The last line totals every stage: "total: N passed, N failed, N skipped".
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

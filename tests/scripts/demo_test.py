@@ -16,10 +16,10 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import epc_testlib as tl  # noqa: E402
+
 DEADLINE = float(os.environ.get("EPC_DEMO_TEST_DEADLINE", "60"))
-# Written by the live probes only: a replay has no pinned state, start-up discovery or kretprobes.
-LIVE_ONLY = {"sgx_exporter_ebpf_state_info", "sgx_exporter_ebpf_enclaves_tracked",
-             "sgx_exporter_ebpf_discovery_skipped", "sgx_exporter_kretprobe_missed_total"}
 DB = 'sgx_epc_evicted_pages_total{namespace="sgx-apps",pod="enclave-db-0",container="db"}'
 
 
@@ -43,11 +43,6 @@ def sample(text, series):
         if line.startswith(series + " "):
             return float(line.split()[-1])
     return None
-
-
-def documented_families(src):
-    with open(os.path.join(src, "docs/metrics.md")) as fh:
-        return set(re.findall(r"^\| `([a-z_:]+)` \|", fh.read(), re.M))
 
 
 def main():
@@ -84,7 +79,7 @@ def main():
 
         first = scrape(url)
         families = set(re.findall(r"^# TYPE (\S+) ", first, re.M))
-        want = documented_families(src) - LIVE_ONLY
+        want = tl.documented_families(src) - tl.LIVE_PROBE_FAMILIES
         check(len(want) > 40 and not want - families, f"every documented family served ({len(families)} families)",
               f"missing: {sorted(want - families)}")
 
