@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import epc_testlib as tl  # noqa: E402
 
 DEADLINE = float(os.environ.get("EPC_DEMO_TEST_DEADLINE", "60"))
-DB = 'sgx_epc_evicted_pages_total{namespace="sgx-apps",pod="enclave-db-0",container="db"}'
+# db's evicted pages: the series of that family with these labels (others, such as cgroup="", may be there too).
+DB = ("sgx_epc_evicted_pages_total", ('namespace="sgx-apps"', 'pod="enclave-db-0"', 'container="db"'))
 
 
 def wait_for(what, pred):
@@ -39,8 +40,9 @@ def scrape(url):
 
 
 def sample(text, series):
+    name, labels = series
     for line in text.splitlines():
-        if line.startswith(series + " "):
+        if line.startswith(name + "{") and all(label in line.split("}")[0] for label in labels):
             return float(line.split()[-1])
     return None
 
