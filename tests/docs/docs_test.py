@@ -300,6 +300,8 @@ def main():
     ap.add_argument("--epctop", required=True)
     args = ap.parse_args()
     src = os.path.abspath(args.source_dir)
+    args.exporter, args.epctop = os.path.abspath(args.exporter), os.path.abspath(args.epctop)
+    args.build_dir = os.path.abspath(args.build_dir)
     os.chdir(src)
     f = Findings()
     with tempfile.TemporaryDirectory(prefix="epc-docs-") as work:
@@ -309,7 +311,7 @@ def main():
     check_metrics(src, served, f)
     check_counts(src, hooks, f)
     check_paths(src, cmake_targets(args.build_dir), f)
-    check_depends(src, os.path.abspath(args.build_dir), f)
+    check_depends(src, args.build_dir, f)
     for item in f.items:
         print(f"FAIL  {item}")
     print(f"{'FAIL' if f.items else 'ok'}: docs_test ({len(f.items)} findings)")
