@@ -152,14 +152,9 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
 
 std::optional<ExporterCounts> scrape_exporter(std::string* err) {
   if (!g_opts.exporter) return std::nullopt;
-  auto body = http_get(*g_opts.exporter);
-  if (!body) {
-    *err = "exporter: " + body.error().message;
-    return std::nullopt;
-  }
-  auto samples = parse_prometheus_text(body.value());
+  auto samples = scrape(*g_opts.exporter);
   if (!samples) {
-    *err = "exporter: " + samples.error().message;
+    *err = samples.error().message;
     return std::nullopt;
   }
   return select_counts(samples.value(), g_opts.selector);
