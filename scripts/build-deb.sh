@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Debian package epc-exporter_<version>_<arch>.deb: a Release build of the exporter alone (no tests,
-# no benchmarks, no epctop) in build-deb/ (or $BUILD_DIR), staged with the systemd unit and defaults of
-# deploy/systemd/, a man page from `epc_exporter --help` (help2man) and Depends from dpkg-shlibdeps, packed
-# with dpkg-deb. The version is the CMake project version. Build output goes to stderr; stdout has one line,
+# Builds the Debian package epc-exporter_<version>_<arch>.deb: a Release build of the exporter and of epc_bench
+# (its enclave is inside the binary; `epc_bench --validate` checks the exporter on an SGX node; no tests, no
+# epctop) in build-deb/ (or $BUILD_DIR), staged with the systemd unit and defaults of deploy/systemd/, man pages
+# from `--help` (help2man) and Depends from dpkg-shlibdeps, packed with dpkg-deb. The version is the CMake project version. Build output goes to stderr; stdout has one line,
 # the .deb's absolute path.
 # usage: scripts/build-deb.sh    (BUILD_DIR, JOBS, DEB_MAINTAINER="Name <email>" override the defaults; EPC_REVISION
 # names the source revision where the tree has no .git, e.g. in a container build)
@@ -27,12 +27,12 @@ revision=${EPC_REVISION:-$(git -C "$top" rev-parse --short=12 HEAD 2>/dev/null |
 log "configuring $build"
 # No -Werror in a package build (Debian practice: a newer compiler's new warning must not break the package),
 # even under CI=true; the main build gates warnings.
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DEPC_BUILD_BENCH=OFF -DEPC_WERROR=OFF \
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DEPC_BUILD_BENCH=ON -DEPC_WERROR=OFF \
   -DEPC_REVISION="$revision" \
   -DCMAKE_C_FLAGS="$cppflags $cflags" -DCMAKE_CXX_FLAGS="$cppflags $cxxflags" \
   -DCMAKE_EXE_LINKER_FLAGS="$ldflags" -DCMAKE_SHARED_LINKER_FLAGS="$ldflags" -DCMAKE_MODULE_LINKER_FLAGS="$ldflags" >&2
-log "building epc_exporter"
-cmake --build "$build" -j"$jobs" --target epc_exporter >&2
+log "building epc_exporter, epc_bench"
+cmake --build "$build" -j"$jobs" --target epc_exporter epc_bench >&2
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 [ -n "$version" ] || { log "no CMAKE_PROJECT_VERSION in $build/CMakeCache.txt"; exit 1; }
@@ -51,7 +51,8 @@ doc="$stage/usr/share/doc/$pkg"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/default" "$stage/usr/share/man/man1" "$doc"
 # What dh_strip does for a binary without a -dbgsym package.
 strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$stage/usr/bin/epc_exporter" "$bin"
-chmod 0755 "$stage/usr/bin/epc_exporter"
+strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$stage/usr/bin/epc_bench" "$build/bench/epc_bench"
+chmod 0755 "$stage/usr/bin/epc_exporter" "$stage/usr/bin/epc_bench"
 install -m 0644 "$top/deploy/systemd/epc-exporter.service" "$stage/lib/systemd/system/epc-exporter.service"
 install -m 0644 "$top/deploy/systemd/epc-exporter.default" "$stage/etc/default/epc-exporter"
 
@@ -60,6 +61,10 @@ help2man --no-info --section=1 --source="epc_exporter $version" --version-string
   --name="Prometheus exporter for Intel SGX EPC usage and paging, per pod" \
   --include="$top/deploy/systemd/epc_exporter.h2m" "$stage/usr/bin/epc_exporter" >"$build/deb/epc_exporter.1"
 gzip -9n <"$build/deb/epc_exporter.1" >"$stage/usr/share/man/man1/epc_exporter.1.gz"
+help2man --no-info --section=1 --source="epc_exporter $version" --version-string="$version" \
+  --name="check the exporter on an SGX node (--validate); EPC paging cost benchmark" \
+  "$stage/usr/bin/epc_bench" >"$build/deb/epc_bench.1"
+gzip -9n <"$build/deb/epc_bench.1" >"$stage/usr/share/man/man1/epc_bench.1.gz"
 
 changelog_date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 gzip -9n >"$doc/changelog.gz" <<CHANGELOG
@@ -143,7 +148,8 @@ echo /etc/default/epc-exporter >"$stage/DEBIAN/conffiles"
 # Depends: the shared libraries the binary links, as the Debian packages that provide them say.
 mkdir -p "$build/deb/shlibs/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$pkg" "$pkg" >"$build/deb/shlibs/debian/control"
-depends=$(cd "$build/deb/shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/epc_exporter" | sed -n 's/^shlibs:Depends=//p')
+depends=$(cd "$build/deb/shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/epc_exporter" "$stage/usr/bin/epc_bench" |
+  sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { log "dpkg-shlibdeps found no dependencies"; exit 1; }
 
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
@@ -162,7 +168,9 @@ Description: Prometheus exporter for Intel SGX EPC usage and paging, per pod
  eBPF probes on the in-kernel SGX driver, plus sysfs, CPUID and cgroup readers.
  .
  The package ships a hardened systemd unit, epc-exporter.service, which is not
- enabled on install; its flags are in /etc/default/epc-exporter.
+ enabled on install; its flags are in /etc/default/epc-exporter. epc_bench
+ --validate checks the exporter's numbers on an SGX node against enclaves it
+ creates and pages itself.
 CONTROL
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$stage/DEBIAN/md5sums"
