@@ -236,15 +236,18 @@ std::uint64_t measure_trap_ns(SchedWatch& watch) {
   return trap[trap.size() / 2];
 }
 
-BlockedTime summarize(const AccessLog& log, std::uint64_t trap_raw_ns, std::uint64_t baseline_ns) {
+BlockedTime summarize(const AccessLog& log, std::uint64_t trap_raw_ns, std::uint64_t baseline_ns, std::size_t from,
+                      std::size_t to) {
   BlockedTime r;
+  to = std::min(to, log.size());
+  from = std::min(from, to);
   std::vector<std::uint32_t> resident, slow;
   std::uint64_t sum_all = 0;
-  for (std::size_t i = 0; i < log.size(); ++i) {
+  for (std::size_t i = from; i < to; ++i) {
     sum_all += log.lat_[i];
     (log.faulted_[i] ? slow : resident).push_back(log.lat_[i]);
   }
-  r.accesses = log.size();
+  r.accesses = to - from;
   r.faulted_accesses = slow.size();
   r.access_seconds = double(sum_all) / 1e9;
   if (!resident.empty()) {
@@ -254,7 +257,7 @@ BlockedTime summarize(const AccessLog& log, std::uint64_t trap_raw_ns, std::uint
   r.baseline_ns = baseline_ns != 0 ? baseline_ns : r.resident_p50_ns;
   r.trap_ns = trap_raw_ns > r.baseline_ns ? trap_raw_ns - r.baseline_ns : 0;
   double blocked = 0, descheduled = 0;
-  for (std::size_t i = 0; i < log.size(); ++i) {
+  for (std::size_t i = from; i < to; ++i) {
     if (!log.faulted_[i]) continue;
     const std::uint64_t lat = log.lat_[i];
     const std::uint64_t d = std::min<std::uint64_t>(log.desched_[i], lat);

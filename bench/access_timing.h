@@ -111,6 +111,8 @@ struct BlockedTime {
   double access_seconds = 0;       // every access's latency summed
 };
 // baseline_ns: 0 = the median of the log's own non-faulted accesses (a log without any has baseline 0).
-BlockedTime summarize(const AccessLog& log, std::uint64_t trap_raw_ns, std::uint64_t baseline_ns = 0);
+// [from, to): the accesses summarised (default all).
+BlockedTime summarize(const AccessLog& log, std::uint64_t trap_raw_ns, std::uint64_t baseline_ns = 0,
+                      std::size_t from = 0, std::size_t to = SIZE_MAX);
 
 }  // namespace epcbench

@@ -624,9 +624,16 @@ void check_exporter_health(Report& rep, const View& first, const View& last) {
   }
 }
 
+struct PassFigures {
+  std::string pattern;
+  BlockedTime t;
+  double exporter_loaded_back = NAN, exporter_stall_s = NAN;
+};
+
 struct Figures {
   std::optional<double> swap_ns, swap_ns_p50;
   BlockedTime below, over;
+  std::vector<PassFigures> passes;  // the oversubscribed phase's timed passes, each on its own
   std::uint64_t stalled = 0;
   double exporter_loaded_back = NAN, exporter_stall_s = NAN;
   bool sched_watch = false;
@@ -697,6 +704,16 @@ std::string to_json(const Report& rep, const Node& n, const Figures& f, const st
     << ", \"oversubscribed_total_pages\": " << f.plan.over_total << "},\n";
   j << "  \"below_epc\": " << blocked_json(f.below) << ",\n";
   j << "  \"oversubscribed\": " << blocked_json(f.over) << ",\n";
+  j << "  \"oversubscribed_passes\": [";
+  for (std::size_t i = 0; i < f.passes.size(); ++i) {
+    const auto& p = f.passes[i];
+    std::string b = blocked_json(p.t);
+    b.pop_back();  // '}'
+    j << (i ? ", " : "") << b << ", \"pattern\": " << json_quote(p.pattern) << ", \"exporter_loaded_back\": "
+      << json_number(p.exporter_loaded_back) << ", \"exporter_fault_stall_seconds\": " << json_number(p.exporter_stall_s)
+      << "}";
+  }
+  j << "],\n";
   j << "  \"sched_watch\": " << (f.sched_watch ? "true" : "false") << ",\n";
   j << "  \"notes\": [";
   for (std::size_t i = 0; i < rep.notes.size(); ++i) j << (i ? ", " : "") << json_quote(rep.notes[i]);
@@ -890,7 +907,14 @@ int run(const Options& o) {
     }
     AccessLog log(watch);
     log.prepare(seq.size() + over_order.size());
+    // Two timed passes, a scrape after each (so each pass's figures can be compared on their own too).
+    std::optional<View> mid;
     for (auto* p : seq) log.time([p] { touch(p); });
+    if (vb0) {
+      auto s = ex.scrape();
+      if (s) mid = s.value();
+    }
+    log.resync();
     for (auto* p : over_order) log.time([p] { touch(p); });
     if (vb0) {
       auto s = ex.scrape();
@@ -898,6 +922,19 @@ int run(const Options& o) {
     }
     // The resident pages' latency below EPC is the baseline: at 2x nearly every access of a pass may stall.
     fig.over = summarize(log, trap_raw, fig.below.baseline_ns);
+    const View* at[3] = {vb0 ? &*vb0 : nullptr, mid ? &*mid : nullptr, vb1 ? &*vb1 : nullptr};
+    for (int k = 0; k < 2; ++k) {
+      PassFigures pf{k == 0 ? "sequential" : "random",
+                     summarize(log, trap_raw, fig.below.baseline_ns, k == 0 ? 0 : seq.size(),
+                               k == 0 ? seq.size() : log.size())};
+      if (at[k] && at[k + 1]) {
+        pf.exporter_loaded_back = at[k + 1]->ours("sgx_epc_loaded_back_pages_total") -
+                                  at[k]->ours("sgx_epc_loaded_back_pages_total");
+        pf.exporter_stall_s = at[k + 1]->ours("sgx_enclave_page_fault_seconds_total") -
+                              at[k]->ours("sgx_enclave_page_fault_seconds_total");
+      }
+      fig.passes.push_back(pf);
+    }
     fig.stalled = fig.over.faulted_accesses;
     if (fig.stalled > 0) {
       // Time lost per stall: blocked time plus the trap round trip each stall also pays.
