@@ -121,7 +121,8 @@ Result<std::vector<Sample>> scrape(const HttpUrl& url, int timeout_ms) {
 }
 
 bool WorkloadSelector::matches(const Sample& s) const {
-  // An empty label is an absent one (Prometheus's rule, and Sample::label's).
+  // An empty label is an absent one (every series of a family carries all its label names; Prometheus drops the
+  // empty ones; Sample::label returns "" for both).
   if (!pod.empty()) {
     std::string_view ns = s.label("namespace"), p = s.label("pod");
     if (ns.empty() || p.empty()) {  // scraped through a ServiceMonitor without honorLabels
