@@ -2,7 +2,8 @@
 """Golden end-to-end test (after node_exporter's end-to-end-test.sh).
 
 Starts the real epc_exporter on a free loopback port with --path.rootfs=<fixture>, scrapes /metrics, checks the
-raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations),
+raw output with `promtool check metrics` and tests/lib's exposition check (no duplicate series, one set of label
+names per family), drops the series that differ from run to run (build info, durations),
 replaces the values of the exporter's own process_* series with <value> (after checking they are sane) and diffs
 the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
 process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, http_get  # noqa: E402
+from epc_testlib import ExpositionError, Exporter, ParseError, http_get  # noqa: E402
 
 # Series that change from run to run or build to build.
 VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
@@ -109,7 +110,12 @@ def promtool_check(text):
 
 
 def scrape(exp):
-    status, body = http_get(exp.url + "/metrics")
+    """One /metrics page, through the exposition check; any failure ends the test with the log."""
+    try:
+        status, body, _ = exp.scrape()
+    except (ExpositionError, ParseError) as e:
+        print(f"{e}\n--- log ---\n{exp.log_text()[-4000:]}")
+        raise SystemExit(1)
     if status != 200:
         print(f"/metrics answered HTTP {status}:\n{body[:2000]}\n--- log ---\n{exp.log_text()}")
         raise SystemExit(1)

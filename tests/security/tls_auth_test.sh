@@ -72,14 +72,24 @@ basic_auth_users:
 YML
 
 ARGS=(--path.rootfs="$ROOTFS" --no-collector.ebpf)
-code() { curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "$@" || true; }
+# code <curl args>: the HTTP status; a 200 from /metrics goes through the exposition check ("bad-page" when it fails).
+code() {
+  local c
+  c=$(curl -s -o page.out -w '%{http_code}' --cacert ca.crt "$@" || true)
+  if [ "$c" = 200 ] && [[ " $* " == */metrics\ * ]] && ! python3 "$EPC_TESTLIB_DIR/prom_text.py" page.out >/dev/null; then
+    c=bad-page
+  fi
+  echo "$c"
+}
 
 # --- TLS + basic auth
 start_exporter log1 "${ARGS[@]}" --web.config.file=web.yml
 URL=https://localhost:$PORT
 [ "$(code -u prometheus:s3cret "$URL/metrics")" = 200 ] || fail "right credentials not 200"
 pass "right credentials: 200"
-curl -s --cacert ca.crt -u prometheus:s3cret "$URL/metrics" | grep -q '^sgx_exporter_build_info' || fail "no metrics body"
+curl -s --cacert ca.crt -u prometheus:s3cret "$URL/metrics" -o body.prom
+grep -q '^sgx_exporter_build_info' body.prom || fail "no metrics body"
+check_exposition body.prom
 [ "$(code -u prometheus:wrong "$URL/metrics")" = 401 ] || fail "wrong password not 401"
 [ "$(code -u nobody:s3cret "$URL/metrics")" = 401 ] || fail "unknown user not 401"
 [ "$(code "$URL/metrics")" = 401 ] || fail "missing credentials not 401"

@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "exposition_check.h"
 #include "scrape/scraper.h"
 
 namespace epc {
@@ -98,6 +99,7 @@ TEST(HttpServer, Endpoints) {
   EXPECT_NE(metrics.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   EXPECT_NE(body_of(metrics).find("sgx_epc_free_bytes 4096"), std::string::npos);
   EXPECT_NE(body_of(metrics).find("sgx_exporter_collector_success{collector=\"gate\"} 1"), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(body_of(metrics)));
 
   auto head = get(f.port, "HEAD", "/metrics");
   EXPECT_EQ(status_of(head), 200);
