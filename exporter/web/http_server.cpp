@@ -19,13 +19,16 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 
 #include "host/log_fields.h"
 #include "host/parse.h"
 #include "scrape/scraper.h"
+#include "web/basic_auth.h"
 #include "web/tls.h"
 
 namespace epc {
@@ -64,6 +67,10 @@ Reply text(unsigned status, std::string body, std::vector<std::pair<std::string,
   r.body = std::move(body);
   r.headers = std::move(headers);
   return r;
+}
+
+Reply unauthorized() {
+  return text(401, "unauthorized\n", {{"WWW-Authenticate", "Basic realm=\"epc_exporter\", charset=\"UTF-8\""}});
 }
 
 std::string_view trim_ows(std::string_view s) {  // RFC 9110 optional white space
@@ -145,7 +152,15 @@ struct HttpServer::Impl {
     for (const auto& [name, value] : options.headers) common_headers.emplace_back(name, value);
     unsigned n = options.workers ? options.workers : std::min(options.max_requests, 4u);
     workers.emplace(std::max(1u, n));
+    if (options.auth && options.auth->enabled()) verifier.emplace(1);
   }
+
+  // What a header never seen came to; kBusy: the budget of headers being verified was full.
+  enum class Verified { kAllowed, kDenied, kBusy };
+  using VerifiedFn = std::function<void(Verified)>;
+  // On the I/O thread: verifies a header (key: its keyed hash) on the verifier thread and calls done there
+  // afterwards, back on the I/O thread; requests with a header already being verified wait for that one run.
+  void verify(const std::string& key, std::string header, VerifiedFn done);
 
   Status listen();
   struct Listener {
@@ -173,8 +188,35 @@ struct HttpServer::Impl {
   asio::io_context io{1};
   std::list<Listener> listeners;  // a list: accept handlers hold references to its elements
   std::optional<asio::thread_pool> workers;
+  std::optional<asio::thread_pool> verifier;  // bcrypt runs, one at a time, off the workers
+  // Headers being verified (keyed hash -> the requests waiting for the verdict); I/O thread only. Declared after
+  // `io`, so the connections its callbacks hold close while the I/O context still exists.
+  std::unordered_map<std::string, std::vector<VerifiedFn>> unverified;
   std::thread io_thread;
 };
+
+void HttpServer::Impl::verify(const std::string& key, std::string header, VerifiedFn done) {
+  auto [it, first] = unverified.try_emplace(key);
+  if (first && unverified.size() > options.max_unverified) {
+    unverified.erase(it);
+    return done(Verified::kBusy);
+  }
+  it->second.push_back(std::move(done));
+  if (!first) return;
+  asio::post(*verifier, [this, key, header = std::move(header)]() mutable {
+    bool ok = false;
+    try {
+      ok = options.auth->verify(header, key);
+    } catch (const std::exception& e) {  // out of memory in crypt: refused, the server goes on
+      spdlog::warn("{}", log_fields("credential check failed", {{"component", "http"}, {"err", e.what()}}));
+    }
+    asio::post(io, [this, key = std::move(key), ok] {
+      auto node = unverified.extract(key);
+      if (node.empty()) return;
+      for (auto& waiter : node.mapped()) waiter(ok ? Verified::kAllowed : Verified::kDenied);
+    });
+  });
+}
 
 // One client connection: Plain or TLS stream, the state the connection cap needs, its place in the server's list.
 class Connection {
@@ -283,6 +325,29 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       if (!get_or_head) return respond(text(405, "method not allowed\n", {{"Allow", "GET, HEAD"}}), false, version);
       return respond(text(200, "ok\n"), head, version);
     }
+    if (const auto& auth = server_.options.auth; auth && auth->enabled()) {
+      auto it = req.find(http::field::authorization);
+      std::string_view header = it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+      auto found = auth->lookup(header);
+      if (found.verdict == BasicAuth::Verdict::kDenied) return respond(unauthorized(), head, version);
+      if (found.verdict == BasicAuth::Verdict::kUnverified) {
+        return server_.verify(found.key, std::string(header),
+                              [self = this->shared_from_this(), path = std::move(path), head,
+                               version](HttpServer::Impl::Verified v) mutable {
+                                using V = HttpServer::Impl::Verified;
+                                if (v == V::kAllowed) return self->dispatch(std::move(path), head, version);
+                                if (v == V::kDenied) return self->respond(unauthorized(), head, version);
+                                self->respond(with_close(text(429, "too many unverified credentials\n",
+                                                              {{"Retry-After", "1"}})),
+                                              head, version);
+                              });
+      }
+    }
+    dispatch(std::move(path), head, version);
+  }
+
+  // An authorized request (or any, without basic auth) within --web.max-requests, handled on a worker.
+  void dispatch(std::string path, bool head, unsigned version) {
     if (server_.in_flight >= server_.options.max_requests)
       return respond(text(503, "too many concurrent requests\n", {{"Retry-After", "1"}}), head, version);
     ++server_.in_flight;
@@ -488,12 +553,6 @@ void HttpServer::Impl::admit(tcp::socket socket) {
 
 Reply HttpServer::Impl::handle(const http::request<http::string_body>& req, const std::string& path, bool head) const {
   const bool get_or_head = head || req.method() == http::verb::get;
-  if (options.authorize) {
-    auto it = req.find(http::field::authorization);
-    std::string_view authz = it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
-    if (!options.authorize(authz))
-      return text(401, "unauthorized\n", {{"WWW-Authenticate", "Basic realm=\"epc_exporter\", charset=\"UTF-8\""}});
-  }
   if (path != options.telemetry_path && path != "/") return text(404, "not found\n");
   if (!get_or_head) return text(405, "method not allowed\n", {{"Allow", "GET, HEAD"}});
   if (path == "/") {
@@ -542,6 +601,11 @@ HttpServer::~HttpServer() {
   // are posted to the stopped I/O context and destroyed with it, which closes every connection.
   s.workers->stop();
   s.workers->join();
+  if (s.verifier) {
+    s.verifier->stop();
+    s.verifier->join();
+  }
+  s.unverified.clear();  // the connections waiting for a verdict close while the I/O context exists
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const Scraper& scraper) {

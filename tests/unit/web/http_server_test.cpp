@@ -10,11 +10,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <map>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "exposition_check.h"
 #include "scrape/scraper.h"
+#include "test_util.h"
+#include "web/basic_auth.h"
 
 namespace epc {
 namespace {
@@ -41,8 +47,9 @@ std::string raw_request(int port, const std::string& request) {
   return out;
 }
 
-std::string get(int port, const std::string& method, const std::string& path) {
-  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+std::string get(int port, const std::string& method, const std::string& path, const std::string& authorization = "") {
+  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: localhost\r\n" +
+                               (authorization.empty() ? "" : "Authorization: " + authorization + "\r\n") + "\r\n");
 }
 
 int status_of(const std::string& response) {
@@ -73,7 +80,8 @@ struct Fixture {
   std::unique_ptr<HttpServer> server;
   int port = 0;
 
-  explicit Fixture(unsigned timeout_ms = 2000, unsigned max_requests = 4) {
+  explicit Fixture(unsigned timeout_ms = 2000, unsigned max_requests = 4,
+                   const std::function<void(HttpOptions&)>& tweak = nullptr) {
     auto c = std::make_unique<GateCollector>();
     gate = c.get();
     std::vector<Scraper::Named> cs;
@@ -83,6 +91,7 @@ struct Fixture {
     o.listen_address = "127.0.0.1:0";
     o.request_timeout_ms = timeout_ms;
     o.max_requests = max_requests;
+    if (tweak) tweak(o);
     auto s = HttpServer::start(o, *scraper);
     if (!s) throw std::runtime_error(s.error().message);
     server = std::move(*s);
@@ -141,6 +150,75 @@ TEST(HttpServer, StuckScrapeYields503NotAHang) {
   EXPECT_EQ(status_of(get(f.port, "GET", "/healthz")), 200);
   f.gate->blocked = false;
   EXPECT_EQ(status_of(first.get()), 200);
+}
+
+// bcrypt("s3cret") at cost 10 (tens of milliseconds) and 12 (four times that: long enough to act while it runs).
+constexpr const char* kHash10 = "$2b$10$06ZyxmUVYTJR6wp42Pnbiu/GJorEB8CsrHeeU7hTGEbzqjF6KVb1y";
+constexpr const char* kHash12 = "$2b$12$bHltBWPqJlcilP7oJwzuV.NrewOxqZJJcW1x7RWbCg7v1OmLCkykq";
+
+std::shared_ptr<BasicAuth> prometheus_user(const char* hash) {
+  return std::make_shared<BasicAuth>(std::map<std::string, std::string>{{"prometheus", hash}});
+}
+
+// Issue 23: credentials were checked on the request workers, within --web.max-requests, so requests without the
+// password took the slots authorized scrapes needed (503). Now they are refused before any slot is taken.
+TEST(HttpServer, RequestsWithoutThePasswordTakeNoRequestSlot) {
+  auto auth = prometheus_user(kHash10);
+  Fixture f(/*timeout_ms=*/5000, /*max_requests=*/1, [&](HttpOptions& o) { o.auth = auth; });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  ASSERT_EQ(status_of(get(f.port, "GET", "/metrics", good)), 200);
+  f.gate->entered = false;
+  f.gate->blocked = true;
+  auto first = std::async(std::launch::async, [&] { return get(f.port, "GET", "/metrics", good); });
+  while (!f.gate->entered) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The one request slot is taken by a running scrape; what has no password is still answered 401, not 503.
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics")), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics", "Basic !!!")), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong"))), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/", test::basic_authorization("mallory:s3cret"))), 401);
+  // An authorized request beyond the cap: 503 as before.
+  EXPECT_EQ(status_of(get(f.port, "GET", "/", good)), 503);
+  f.gate->blocked = false;
+  EXPECT_EQ(status_of(first.get()), 200);
+  EXPECT_EQ(auth->hashes_run(), 3u);  // the good header once, then wrong and mallory; nothing twice
+}
+
+TEST(HttpServer, ConcurrentFirstRequestsWithOneHeaderRunBcryptOnce) {
+  auto auth = prometheus_user(kHash10);
+  Fixture f(2000, 40, [&](HttpOptions& o) { o.auth = auth; });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  std::vector<std::future<std::string>> all;
+  for (int i = 0; i < 12; ++i)
+    all.push_back(std::async(std::launch::async, [&] { return get(f.port, "GET", "/metrics", good); }));
+  for (auto& r : all) EXPECT_EQ(status_of(r.get()), 200);
+  // Every scraper connection after a restart brings the same header: it is verified once, the others wait for
+  // that verdict instead of running bcrypt each (12 runs would take 12 times as long on the one verifier thread).
+  EXPECT_EQ(auth->hashes_run(), 1u);
+}
+
+TEST(HttpServer, UnverifiedHeadersBeyondTheBudgetGet429AtOnceAndVerifiedOnesPass) {
+  auto auth = prometheus_user(kHash12);
+  Fixture f(10000, 4, [&](HttpOptions& o) {
+    o.auth = auth;
+    o.max_unverified = 1;
+  });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  ASSERT_EQ(status_of(get(f.port, "GET", "/metrics", good)), 200);
+  ASSERT_EQ(auth->hashes_run(), 1u);
+  auto slow = std::async(std::launch::async,
+                         [&] { return get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong1")); });
+  while (auth->hashes_run() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // wrong1 is being verified (cost 12) and fills the budget of one: another header never seen is refused at once,
+  // and the verified one is served without waiting for bcrypt.
+  auto busy = get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong2"));
+  auto scrape = get(f.port, "GET", "/metrics", good);
+  EXPECT_EQ(status_of(busy), 429) << busy;
+  EXPECT_NE(busy.find("Retry-After: 1"), std::string::npos);
+  EXPECT_EQ(status_of(scrape), 200);
+  EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "wrong1's bcrypt run ended before the checks above: they proved nothing (machine too fast for cost 12?)";
+  EXPECT_EQ(status_of(slow.get()), 401);
+  EXPECT_EQ(auth->hashes_run(), 2u);
 }
 
 TEST(HttpServer, PortInUseIsAnError) {
