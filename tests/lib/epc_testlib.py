@@ -297,6 +297,75 @@ class NodeExporter:
         return self
 
 
+class MemoryCgroup:
+    """A memory cgroup of the test's own with a limit, as a DaemonSet's (resources.limits.memory): join() it in a
+    child before exec (preexec) and the child runs under that limit and finds it as its own (/proc/self/cgroup).
+    cgroup v2 (a child of this process's cgroup, where the memory controller is delegated) or v1 (the memory
+    hierarchy); create() returns None with .why where neither can be made (not root, read-only cgroupfs).
+    remove() when the processes in it have exited."""
+
+    def __init__(self, name, limit_bytes):
+        self.name, self.limit, self.path, self.version, self.why = name, limit_bytes, None, None, ""
+
+    def create(self):
+        attempts = []
+        try:
+            with open("/proc/self/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            self.why = f"/proc/self/cgroup: {e}"
+            return None
+        v2 = next((l.split(":", 2)[2] for l in lines if l.startswith("0::")), None)
+        v1 = next((l.split(":", 2)[2] for l in lines if ":memory:" in l), None)
+        if v2 is not None and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            parent = "/sys/fs/cgroup" + v2.rstrip("/")
+            attempts.append((2, os.path.join(parent, self.name), "memory.max"))
+        if v1 is not None and os.path.isdir("/sys/fs/cgroup/memory"):
+            attempts.append((1, os.path.join("/sys/fs/cgroup/memory", self.name), "memory.limit_in_bytes"))
+        for version, path, limit_file in attempts:
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                self.why = f"{path}: {e}"
+                continue
+            try:
+                with open(os.path.join(path, limit_file), "w") as f:
+                    f.write(str(self.limit))
+                self.path, self.version = path, version
+                return self
+            except OSError as e:
+                self.why = f"{path}/{limit_file}: {e}"
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+        self.why = self.why or "no cgroup v2 with a memory controller nor a v1 memory hierarchy"
+        return None
+
+    def join(self):
+        """In the child (preexec_fn): moves the calling process into the cgroup."""
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write("0")
+
+    def peak(self):
+        """The highest memory use of the cgroup so far (bytes), None where the kernel does not say."""
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            with open(os.path.join(self.path, name)) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def remove(self):
+        if self.path:
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+
+
 def proc_status(pid):
     """{"Threads", "VmRSS", "VmHWM" (KiB), "fds"} of a running process; what is unreadable is left out."""
     out = {}

@@ -1,11 +1,18 @@
 #include "web/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <zlib.h>
 
 #include <atomic>
@@ -219,6 +226,167 @@ TEST(HttpServer, UnverifiedHeadersBeyondTheBudgetGet429AtOnceAndVerifiedOnesPass
       << "wrong1's bcrypt run ended before the checks above: they proved nothing (machine too fast for cost 12?)";
   EXPECT_EQ(status_of(slow.get()), 401);
   EXPECT_EQ(auth->hashes_run(), 2u);
+}
+
+// ---- TLS
+
+// A self-signed P-256 certificate for localhost, valid for an hour, and its key, as PEM files in t.
+TlsConfig self_signed(const test::TempTree& t) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(cert, X509_get_subject_name(cert));
+  X509_sign(cert, key, EVP_sha256());
+  TlsConfig tls;
+  tls.cert_file = t.path("cert.pem").string();
+  tls.key_file = t.path("key.pem").string();
+  FILE* f = std::fopen(tls.cert_file.c_str(), "w");
+  PEM_write_X509(f, cert);
+  std::fclose(f);
+  f = std::fopen(tls.key_file.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return tls;
+}
+
+// A blocking TLS client connection (no certificate check: the server's is self-signed).
+class TlsClient {
+ public:
+  explicit TlsClient(int port) : ctx_(SSL_CTX_new(TLS_client_method())) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    handshaken_ = SSL_connect(ssl_) == 1;
+  }
+  ~TlsClient() {
+    if (ssl_) SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  bool handshaken() const { return handshaken_; }
+  // Sends a request and reads until the server closes (HTTP/1.0) or the connection fails; what came back.
+  std::string request(const std::string& raw) {
+    if (SSL_write(ssl_, raw.data(), static_cast<int>(raw.size())) <= 0) return "write failed";
+    std::string out;
+    char buf[16384];
+    int n;
+    while ((n = SSL_read(ssl_, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+  // True when the server closes the connection within ms (session tickets it sends meanwhile are read and
+  // ignored); false when it is still open then.
+  bool closed_by_server(int ms) {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    bool closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char c;
+      int n = SSL_read(ssl_, &c, 1);
+      if (n > 0) break;  // data: not closed
+      if (SSL_get_error(ssl_, n) != SSL_ERROR_WANT_READ) {
+        closed = true;
+        break;
+      }
+    }
+    ::fcntl(fd_, F_SETFL, flags);
+    return closed;
+  }
+
+ private:
+  SSL_CTX* ctx_;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool handshaken_ = false;
+};
+
+// Issue 23: every TLS connection that completes a handshake holds memory, and clients need no credentials for
+// that. At the TLS cap the oldest such connection without a request makes room; the newcomer is served.
+TEST(HttpServer, TlsCapClosesTheOldestTlsConnectionWithoutARequest) {
+  test::TempTree t;
+  auto tls = self_signed(t);
+  Fixture f(/*timeout_ms=*/60000, 4, [&](HttpOptions& o) {  // no request timeout closes anything here
+    o.tls = tls;
+    o.max_tls_connections = 3;
+  });
+  std::vector<std::unique_ptr<TlsClient>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<TlsClient>(f.port));
+    ASSERT_TRUE(idle.back()->handshaken());
+  }
+  TlsClient fourth(f.port);
+  ASSERT_TRUE(fourth.handshaken());
+  auto r = fourth.request("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_TRUE(test::exposition_is_clean(body_of(r)));
+  EXPECT_TRUE(idle[0]->closed_by_server(2000)) << "the oldest connection without a request was not closed";
+  EXPECT_FALSE(idle[1]->closed_by_server(100));
+  // The other two were left alone: they can still be served.
+  EXPECT_EQ(status_of(idle[1]->request("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")), 200);
+  EXPECT_EQ(status_of(idle[2]->request("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")), 200);
+}
+
+TEST(HttpServer, TlsCapFollowsTheMemoryLimit) {
+  EXPECT_EQ(tls_connection_cap(128u << 20, 4096), 2048u);       // the DaemonSet's limit: half of it at 32 KiB each
+  EXPECT_EQ(tls_connection_cap(1ull << 34, 4096), 4096u);       // 16 GiB: the connection cap decides
+  EXPECT_EQ(tls_connection_cap(1u << 20, 4096), 64u);           // tiny: still room for scrapers
+  EXPECT_EQ(tls_connection_cap(128u << 20, 1000), 1000u);
+}
+
+// A response far larger than one TLS record (16 KiB), so that writes are partial and resume: byte for byte.
+class BigCollector : public Collector {
+ public:
+  Status collect(MetricSink& sink) override {
+    for (int i = 0; i < 20000; ++i)
+      sink.gauge("sgx_test_series_bytes", "A series of a large page.", {{"cgroup", "c" + std::to_string(i)}}, i);
+    return {};
+  }
+};
+
+TEST(HttpServer, TlsCarriesLargePagesWhole) {
+  test::TempTree t;
+  auto tls = self_signed(t);
+  std::vector<Scraper::Named> cs;
+  cs.push_back({"big", std::make_unique<BigCollector>()});
+  Scraper scraper(std::move(cs), nullptr);
+  HttpOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.tls = tls;
+  auto server = HttpServer::start(o, scraper);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  int port = (*server)->ports().at(0);
+  auto plain = scraper.render_within(std::chrono::seconds(5));
+  ASSERT_TRUE(plain);
+  TlsClient c(port);
+  ASSERT_TRUE(c.handshaken());
+  auto r = c.request("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(status_of(r), 200);
+  auto body = body_of(r);
+  EXPECT_GT(body.size(), 500000u);
+  EXPECT_NE(body.find("sgx_test_series_bytes{cgroup=\"c19999\"} 19999\n"), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(body));
+  // The same page as the scraper renders, apart from the self metrics that change between scrapes.
+  auto series = [](const std::string& page) { return page.substr(0, page.find("# HELP sgx_exporter_")); };
+  EXPECT_GT(series(body).size(), 500000u);
+  EXPECT_EQ(series(body), series(*plain));
 }
 
 TEST(HttpServer, PortInUseIsAnError) {
