@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -324,8 +325,27 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     parser_->body_limit(server_.options.max_request_bytes);
     stream_.expires_after(state_ == State::kFresh ? request_timeout()
                                                    : std::chrono::milliseconds(server_.options.keep_alive_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  // A client that sent "Expect: 100-continue" waits for it before sending the body (RFC 9110 10.1.1): answered at
+  // once, or both sides would wait for the other until the request timeout. The body, if any, follows.
+  void on_header(error_code ec) {
+    if (ec) return on_read(ec);
+    auto read_rest = [self = this->shared_from_this()](error_code ec2 = {}, std::size_t = 0) {
+      if (ec2) return self->close_now();
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](error_code ec3, std::size_t) { self->on_read(ec3); });
+    };
+    const auto& req = parser_->get();
+    auto expect = req.find(http::field::expect);
+    if (expect != req.end() && req.version() >= 11 && !parser_->is_done() &&
+        iequals(trim_ows(std::string_view(expect->value().data(), expect->value().size())), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()), std::move(read_rest));
+    }
+    read_rest();
   }
 
   void on_read(error_code ec) {

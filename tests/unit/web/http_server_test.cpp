@@ -159,6 +159,40 @@ TEST(HttpServer, StuckScrapeYields503NotAHang) {
   EXPECT_EQ(status_of(first.get()), 200);
 }
 
+// Issue 23: a client that sends "Expect: 100-continue" waits for the interim answer before its body; the server
+// waited for the body, so both sat until the request timeout. Now 100 Continue comes at once, then the answer.
+TEST(HttpServer, Expect100ContinueIsAnsweredAtOnce) {
+  Fixture f(/*timeout_ms=*/20000);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(f.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{3, 0};  // far below the request timeout: a server that waits for the body fails here
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto send = [&](const std::string& d) { ::send(fd, d.data(), d.size(), MSG_NOSIGNAL); };
+  auto recv_some = [&] {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  send("POST /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(recv_some(), "HTTP/1.1 100 Continue\r\n\r\n");
+  send("hello");
+  auto answer = recv_some();
+  EXPECT_EQ(status_of(answer), 405) << answer;
+  // On the same connection, a GET that announces a body it then sends: 100, then the scrape.
+  send("GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(recv_some(), "HTTP/1.1 100 Continue\r\n\r\n");
+  send("{}");
+  EXPECT_EQ(status_of(recv_some()), 200);
+  ::close(fd);
+  // Expect without a body to wait for: no interim answer, the final one.
+  auto r = raw_request(f.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(r), 200) << r.substr(0, 40);
+}
+
 // bcrypt("s3cret") at cost 10 (tens of milliseconds) and 12 (four times that: long enough to act while it runs).
 constexpr const char* kHash10 = "$2b$10$06ZyxmUVYTJR6wp42Pnbiu/GJorEB8CsrHeeU7hTGEbzqjF6KVb1y";
 constexpr const char* kHash12 = "$2b$12$bHltBWPqJlcilP7oJwzuV.NrewOxqZJJcW1x7RWbCg7v1OmLCkykq";
