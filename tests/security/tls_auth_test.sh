@@ -2,7 +2,8 @@
 # TLS and basic auth end to end, against the real binary: right credentials 200, wrong or missing 401, /healthz
 # open for liveness probes, plain HTTP to the TLS port refused, client certificates enforced, protocol floor
 # enforced, and bad setups (expired or mismatched certificate, missing file, plain-text password, unknown key)
-# stop start-up with exit 2 and a message naming the problem.
+# stop start-up with exit 2 and a message naming the problem, as does a protocol floor or ceiling of TLS 1.0/1.1,
+# which OpenSSL 3 at its default security level cannot serve.
 # The TLS-serving exporter must have no executable mapping of anonymous or memfd origin (/proc/PID/maps), and
 # everything runs with vm.memfd_noexec=2 where the kernel has it (6.3+), in a pid namespace of the test's own: the
 # setting is per pid namespace, so nothing else on the machine sees it.
@@ -179,6 +180,9 @@ expect_start_error missing "nothere.crt" "tls_server_config: {cert_file: nothere
 expect_start_error notacert "cannot load certificate" "tls_server_config: {cert_file: web.yml, key_file: server.key}"
 expect_start_error badca "client_ca_file" "tls_server_config: {cert_file: server.crt, key_file: server.key, client_ca_file: web.yml}"
 expect_start_error plainpw "not a bcrypt hash" "basic_auth_users: {prometheus: s3cret}"
+# TLS 1.0 and 1.1: accepted by OpenSSL's version bounds, then every such handshake failed (internal-error alert).
+expect_start_error tls10 "min_version: TLS10 cannot be served" "tls_server_config: {cert_file: server.crt, key_file: server.key, min_version: TLS10}"
+expect_start_error tls11 "min_version: TLS11 cannot be served" "tls_server_config: {cert_file: server.crt, key_file: server.key, min_version: TLS11, max_version: TLS11}"
 expect_start_error typo "unknown key" "tls_server_confg: {cert_file: server.crt, key_file: server.key}"
 expect_start_error yaml "YAML" "tls_server_config: [cert_file"
 set +e
