@@ -77,15 +77,19 @@ class PlatformCollector final : public Collector {
       : paths_(paths), cpuid_(std::move(cpuid)), cpuid_file_(std::move(cpuid_file)) {}
 
   Status collect(MetricSink& sink) override {
-    // cpuinfo: absent (odd rootfs) means "no flags seen"; unreadable or garbage is a failure.
+    // cpuinfo: every Linux host has it, so absent means the host's /proc is not under --path.rootfs, and "no SGX
+    // flag" would be a wrong answer; unreadable or garbage is a failure too.
     CpuFlags flags;
-    if (auto text = read_file(paths_.proc("cpuinfo"), 4 << 20)) {
-      auto f = parse_cpuinfo_flags(*text);
-      if (!f) return make_error(paths_.proc("cpuinfo").string() + ": " + f.error().message);
-      flags = *f;
-    } else if (!text.error().not_found()) {
+    auto text = read_file(paths_.proc("cpuinfo"), 4 << 20);
+    if (!text) {
+      if (text.error().not_found())
+        return make_error(text.error().message + " (every host has it: is the host's /proc mounted under --path.rootfs?)",
+                          ENOENT);
       return text.error();
     }
+    auto parsed_flags = parse_cpuinfo_flags(*text);
+    if (!parsed_flags) return make_error(paths_.proc("cpuinfo").string() + ": " + parsed_flags.error().message);
+    flags = *parsed_flags;
 
     std::optional<SgxCpuid> sgx;
     if (!cpuid_file_.empty()) {

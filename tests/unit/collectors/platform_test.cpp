@@ -200,14 +200,29 @@ TEST(PlatformCollector, NoSgxHostIsNotAFailure) {
   EXPECT_EQ(count_of(sink, "sgx_epc_section_bytes"), 0u);
 }
 
-TEST(PlatformCollector, EmptyRootAndHardwareCpuid) {
+TEST(PlatformCollector, HardwareCpuid) {
   // The real CPU of this machine through the real reader: whatever it says, it must not fail.
   test::TempTree t;
+  t.write("proc/cpuinfo", "processor : 0\nflags : fpu\n");
   Harness h(t.root().string());
   auto c = make_platform_collector(h.services());
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   EXPECT_EQ(count_of(sink, "sgx_platform_info"), 1u);
+}
+
+// Issue 23: without the host's /proc under --path.rootfs the collector said cpu_sgx="0" (no SGX flag seen),
+// succeeded and logged nothing. Every host has /proc/cpuinfo: its absence is a failure that says what to fix.
+TEST(PlatformCollector, MissingCpuinfoFailsTheCollectorAndSaysWhy) {
+  test::TempTree t;
+  t.write("sys/devices/system/node/node0/x86/sgx_total_bytes", "4096\n");
+  Harness h(t.root().string());
+  auto c = make_platform_collector_for_test(h.paths, nullptr);
+  MetricSink sink;
+  auto s = c->collect(sink);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("/proc/cpuinfo"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("--path.rootfs"), std::string::npos) << s.error().message;
 }
 
 TEST(PlatformCollector, BadInputsFailTheCollector) {
