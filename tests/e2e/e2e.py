@@ -34,6 +34,7 @@ COMMON_FLAGS = ["--no-collector.ebpf", "--log.level=debug"]
 # with the value replaced by <value> after a sanity check (process_checks), so a series that goes missing, is
 # renamed or gains a label still fails the diff.
 PROCESS_SAMPLE = re.compile(r"^(process_[a-z_]+) (\S+)$")
+SECRET = "hunter2-outside-the-root"  # e2e --bad-input: behind symlinks that lead out of the fixture
 
 
 def process_checks(values):
@@ -193,6 +194,17 @@ def make_bad_fixture(src, dst):
     os.mkfifo(os.path.join(scopes[2], "misc.peak"))  # a FIFO without writer must not hang the scrape
     events = os.path.join(scopes[3], "misc.events")
     os.chmod(events, 0)  # unreadable for non-root
+    # Symlinks out of the root, with content that must never be read nor quoted: an absolute one (resolved inside
+    # the root, where it names nothing) and one that climbs out with "..".
+    outside = os.path.join(os.path.dirname(dst), "outside-secret")
+    with open(outside, "w") as f:
+        f.write(f"sgx_epc {SECRET}\n")
+    node1 = os.path.join(dst, "sys/devices/system/node/node0/x86/sgx_total_bytes")
+    os.remove(node1)
+    os.symlink(outside, node1)
+    peak = os.path.join(scopes[4], "misc.peak")
+    os.remove(peak)
+    os.symlink(os.path.relpath(outside, os.path.dirname(peak)), peak)
     return dst
 
 
@@ -228,9 +240,13 @@ def bad_input_test(args):
         if not re.search(rf'msg="collector failed" collector={c} err=', log):
             print(f"no logged reason for collector {c}")
             ok = False
-    for reason in ("binary data in cpuinfo", "banana", "Is a directory"):
+    for reason in ("binary data in cpuinfo", "not an unsigned integer", "Is a directory"):
         if reason not in log:
             print(f"log does not name the reason '{reason}'")
+            ok = False
+    for content in ("banana", SECRET):  # what files say stays out of the log
+        if content in log:
+            print(f"the log quotes a file's content: '{content}'")
             ok = False
     if any(l.startswith(("sgx_platform_info", "sgx_cgroup_")) for l in bodies[-1].splitlines()):
         print("a failed collector's partial metrics were served")

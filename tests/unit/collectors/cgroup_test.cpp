@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -231,6 +232,12 @@ TEST(CgroupCollector, BadInputsFailTheCollector) {
          t.write(c + "misc.current", "sgx_epc 1\n");
          t.write(c + "misc.events", "sgx_epc.max -3\n");
        }},
+      // Issue 23: a symlinked misc file was followed wherever it led and its content quoted in the error.
+      {"current is a symlink",
+       [&](test::TempTree& t) {
+         t.write("outside", "sgx_epc hunter2\n");
+         t.symlink(t.path("outside").string(), c + "misc.current");
+       }},
   };
   for (auto& b : bads) {
     test::TempTree t;
@@ -243,6 +250,9 @@ TEST(CgroupCollector, BadInputsFailTheCollector) {
     EXPECT_FALSE(s.ok()) << b.what;
     if (!s.ok()) {
       EXPECT_NE(s.error().message.find("/"), std::string::npos) << b.what << ": " << s.error().message;
+      // Which file and what is wrong, never what the file says.
+      for (const char* content : {"lots", "hunter2", "unlimited", "-3"})
+        EXPECT_EQ(s.error().message.find(content), std::string::npos) << b.what << ": " << s.error().message;
     }
   }
 }
