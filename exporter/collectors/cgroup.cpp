@@ -137,6 +137,7 @@ class CgroupCollector final : public Collector {
     errors_.clear();
     error_count_ = 0;
     visited_ = 0;
+    unreadable_ = 0;
 
     // The misc hierarchy: cgroup v2 at sys/fs/cgroup (or sys/fs/cgroup/unified on hybrid hosts), or the v1
     // misc controller at sys/fs/cgroup/misc. The first whose root lists sgx_epc in misc.capacity is used.
@@ -202,6 +203,11 @@ class CgroupCollector final : public Collector {
       for (const auto& e : errors_) msg += "; " + e;
       return make_error(msg);
     }
+    sink.gauge("sgx_exporter_cgroups_unreadable",
+               "Cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
+               "denied): their cgroups and everything below them are missing from the sgx_cgroup_* series; the log "
+               "names each once.",
+               {}, static_cast<double>(unreadable_));
     emit(sink);
     return Status::Ok();
   }
@@ -376,9 +382,16 @@ class CgroupCollector final : public Collector {
     if (dfd < 0) {
       dfd = ::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (dfd < 0) {
-        n.gone = true;  // removed meanwhile
-        return;
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR || err == ENODEV) {
+          n.gone = true;  // removed meanwhile
+          return;
+        }
+        // There but not readable (EACCES: a directory of another owner once the capabilities are dropped):
+        // not "gone", which would hide it for good; kept in the tree, so the next scrape tries again.
+        return unreadable(n, err);
       }
+      if (!unreadable_logged_.empty()) unreadable_logged_.erase(n.rel);  // readable again: a recurrence is news
       struct stat st {};
       if (::fstat(dfd, &st) != 0 || st.st_ino != n.ino) {
         ::close(dfd);
@@ -467,6 +480,16 @@ class CgroupCollector final : public Collector {
     std::erase_if(n.children, [](const std::unique_ptr<Node>& c) { return c->gone; });
   }
 
+  void unreadable(Node& n, int err) {
+    ++unreadable_;
+    forget_children(n);
+    if (unreadable_logged_.size() >= kMaxCgroups) unreadable_logged_.clear();
+    if (unreadable_logged_.insert(n.rel).second)
+      spdlog::warn("{}", log_fields("cgroup directory not readable; its cgroups are not reported",
+                                    {{"collector", "cgroup"}, {"path", (root_ / n.rel).string()},
+                                     {"err", std::strerror(err)}}));
+  }
+
   void vanish(Node& n) {
     n.gone = true;
     n.has_misc = false;
@@ -548,6 +571,8 @@ class CgroupCollector final : public Collector {
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
   std::unordered_set<std::string_view> seen_;
   std::vector<std::string> errors_;
+  std::size_t unreadable_ = 0;                       // cgroup directories not opened in this scrape
+  std::unordered_set<std::string> unreadable_logged_;  // logged once each, until readable again
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
 };
