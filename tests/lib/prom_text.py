@@ -57,7 +57,8 @@ class Sample:
 
     @property
     def label_dict(self):
-        return dict(self.labels)
+        """The labels as Prometheus stores them: those with an empty value are absent."""
+        return {k: v for k, v in self.labels if v != ""}
 
     def get(self, key, default=""):
         """The value of label key, "" when absent (as Prometheus: an empty label is an absent one)."""
@@ -98,11 +99,13 @@ class Exposition:
         self.structure = []
 
     def series(self, name):
-        """[(labels dict, value)] of every sample called name, in page order."""
+        """[(labels dict, value)] of every sample called name, in page order; empty labels left out, as
+        Prometheus stores them (a per-workload family writes namespace, pod, container and cgroup, "" where one
+        does not apply)."""
         return [(s.label_dict, s.value) for s in self.samples if s.name == name]
 
     def by_name(self):
-        """{sample name: [(labels dict, value)]}."""
+        """{sample name: [(labels dict, value)]}, empty labels left out as in series()."""
         out = {}
         for s in self.samples:
             out.setdefault(s.name, []).append((s.label_dict, s.value))

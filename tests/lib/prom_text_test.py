@@ -48,6 +48,8 @@ class Parse(unittest.TestCase):
         self.assertEqual(e.value("sgx_cgroup_epc_usage_bytes", namespace="a", pod="p", container="c"), 2)
         self.assertEqual(e.value("sgx_cgroup_epc_usage_bytes", cgroup="/"), 3)
         self.assertEqual(e.total("sgx_epc_capacity_bytes"), 2 * 34359738368)
+        # Label dicts as Prometheus stores the series: empty labels absent.
+        self.assertEqual(e.series("sgx_cgroup_epc_usage_bytes")[2], ({"cgroup": "/"}, 3.0))
         self.assertEqual(pt.problems(e), [])
 
     def test_rejects_what_prometheus_rejects(self):
