@@ -89,7 +89,12 @@ class Flood:
             s.close()
             self.to_open += 1
             return
-        t = CLIENT.wrap_socket(s, server_hostname="localhost", do_handshake_on_connect=False)
+        try:
+            t = CLIENT.wrap_socket(s, server_hostname="localhost", do_handshake_on_connect=False)
+        except OSError:  # refused already (a server that died): tried again next round
+            s.close()
+            self.to_open += 1
+            return
         self.conns[t] = "handshake"
         self.sel.register(t, selectors.EVENT_WRITE)
 
