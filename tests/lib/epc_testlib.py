@@ -12,6 +12,7 @@ Import from a test under tests/<area>/:
     import epc_testlib as tl
 """
 import gzip
+import http.client
 import http.server
 import json
 import os
@@ -84,6 +85,34 @@ def scrape(url, timeout=10, context=None, headers=None):
         raw = gzip.decompress(raw)
     text = raw.decode("utf-8", "replace")
     return status, text, (checked_page(text, url) if status == 200 else None)
+
+
+def timed_scrape(port, context=None, headers=None, timeout=10):
+    """One scrape of 127.0.0.1:port/metrics on a new connection, as Prometheus asks for it (Accept-Encoding: gzip;
+    context: a client TLS context for HTTPS; headers: e.g. Authorization): (ok, seconds, why), ok for a 200 with a
+    page, why naming the status or connection error otherwise. The page goes through the exposition check: one that
+    fails raises ExpositionError / ParseError."""
+    t0 = time.monotonic()
+    try:
+        conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context) if context else
+                http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
+        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip", **(headers or {})})
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        took = time.monotonic() - t0
+        if r.status != 200 or not body:
+            return False, took, f"status {r.status}, {len(body)} bytes"
+        checked_page(body, f"127.0.0.1:{port}/metrics", r.getheader("Content-Encoding"))
+        return True, took, ""
+    except (OSError, http.client.HTTPException) as e:
+        return False, time.monotonic() - t0, f"{type(e).__name__}: {e}"
+
+
+def percentile(xs, p):
+    """The p-th percentile (0..100) of xs, nearest rank; NaN for none."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
 
 
 def read_scrape(path):

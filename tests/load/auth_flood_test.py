@@ -23,8 +23,8 @@ import threading
 import time
 import warnings
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import (ExpositionError, Exporter, NodeExporter, ParseError, checked_page, fail,  # noqa: E402
-                         node_exporter_binary, skip)
+from epc_testlib import (ExpositionError, Exporter, NodeExporter, ParseError, fail, node_exporter_binary,  # noqa: E402
+                         percentile as pct, skip, timed_scrape)
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 15.0
@@ -85,25 +85,7 @@ def flooder(port, mode, first, stop, counts, lock):
 
 def scrape(port):
     """One authorized scrape on a new connection: (ok, seconds, why)."""
-    t0 = time.monotonic()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/metrics", headers={"Authorization": GOOD, "Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        body = r.read()
-        conn.close()
-        took = time.monotonic() - t0
-        if r.status != 200:
-            return False, took, f"status {r.status}"
-        checked_page(body, f"127.0.0.1:{port}/metrics", r.getheader("Content-Encoding"))
-        return True, took, ""
-    except (OSError, http.client.HTTPException) as e:
-        return False, time.monotonic() - t0, f"{type(e).__name__}: {e}"
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+    return timed_scrape(port, headers={"Authorization": GOOD})
 
 
 def phase(server, mode):

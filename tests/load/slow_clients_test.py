@@ -18,7 +18,6 @@ the connections are missing.
 
 usage: slow_clients_test.py <epc_exporter> <fixture rootfs> [seconds per phase=20] [connections=1000]
 """
-import http.client
 import os
 import resource
 import selectors
@@ -31,8 +30,8 @@ import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import (ExpositionError, Exporter, NodeExporter, ParseError, checked_page, fail,  # noqa: E402
-                         node_exporter_binary, proc_status, skip)
+from epc_testlib import (ExpositionError, Exporter, NodeExporter, ParseError, fail,  # noqa: E402
+                         node_exporter_binary, percentile as pct, proc_status, skip, timed_scrape)
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -235,32 +234,13 @@ BROKEN_PAGES = []  # every page that failed the exposition check, whichever thre
 
 
 def scrape(server):
-    """One scrape on a new connection, as Prometheus asks for it; (ok, seconds)."""
-    t0 = time.monotonic()
+    """One scrape on a new connection, as Prometheus asks for it: (ok, seconds, why); a page that fails the
+    exposition check counts as a failed scrape and is kept in BROKEN_PAGES."""
     try:
-        if server.tls:
-            conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=CLIENT_TLS)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        body = r.read()
-        conn.close()
-        ok = r.status == 200 and len(body) > 0
-        why = "" if ok else f"status {r.status}, {len(body)} bytes"
-        if ok:
-            checked_page(body, f"{server.label} /metrics", r.getheader("Content-Encoding"))
-    except (OSError, http.client.HTTPException) as e:
-        ok, why = False, f"{type(e).__name__}: {e}"
+        return timed_scrape(server.port, CLIENT_TLS if server.tls else None, timeout=5)
     except (ExpositionError, ParseError) as e:
-        ok, why = False, str(e)
         BROKEN_PAGES.append(str(e))
-    return ok, time.monotonic() - t0, why
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+        return False, 0.0, str(e)
 
 
 def phase(tls):

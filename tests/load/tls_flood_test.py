@@ -19,7 +19,6 @@ usage: tls_flood_test.py <epc_exporter> <fixture rootfs> [connections=2000] [sec
 Exit 0 passed, 1 failed, 77 skipped (openssl or the descriptors for the connections missing).
 """
 import base64
-import http.client
 import os
 import re
 import resource
@@ -34,8 +33,8 @@ import threading
 import time
 import warnings
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import (ExpositionError, Exporter, MemoryCgroup, NodeExporter, ParseError,  # noqa: E402
-                         checked_page, fail, node_exporter_binary, proc_status, skip)
+from epc_testlib import (ExpositionError, Exporter, MemoryCgroup, NodeExporter, ParseError, fail,  # noqa: E402
+                         node_exporter_binary, percentile as pct, proc_status, skip, timed_scrape)
 
 exporter, fixture = sys.argv[1], os.path.abspath(sys.argv[2])
 CONNS = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
@@ -150,25 +149,8 @@ class Flood:
 
 
 def scrape(port):
-    t0 = time.monotonic()
-    try:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=CLIENT)
-        conn.request("GET", "/metrics", headers={"Authorization": GOOD, "Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        body = r.read()
-        conn.close()
-        took = time.monotonic() - t0
-        if r.status != 200:
-            return False, took, f"status {r.status}"
-        checked_page(body, f"127.0.0.1:{port}/metrics", r.getheader("Content-Encoding"))
-        return True, took, ""
-    except (OSError, http.client.HTTPException) as e:
-        return False, time.monotonic() - t0, f"{type(e).__name__}: {e}"
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+    """One authorized scrape over TLS on a new connection: (ok, seconds, why)."""
+    return timed_scrape(port, CLIENT, {"Authorization": GOOD})
 
 
 def phase(server, cgroup):
