@@ -29,11 +29,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_fixture  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from epc_testlib import ExpositionError, ParseError, checked_page, free_port, stop_process  # noqa: E402
+import prom_text  # noqa: E402  (tests/lib)
 
 
 def get(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
+
+
+def pod_usage_series(text):
+    """The sgx_cgroup_epc_usage_bytes series of pods and their containers (a pod label that is not empty)."""
+    return sum(1 for x in prom_text.parse(text).samples if x.name == "sgx_cgroup_epc_usage_bytes" and x.get("pod"))
 
 
 def check_page(name, body):
@@ -150,7 +156,7 @@ def main():
                     return 1
                 size[s.name] = body
         text = size["epc_misc"].decode()
-        pods_series = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+        pods_series = pod_usage_series(text)
         want = a.pods * (a.containers + 1)
         if pods_series < want:
             print(f"epc_exporter reported {pods_series} pod/container usage series, expected {want}")
@@ -229,7 +235,7 @@ def growth(a, sizes, ours_cmd, ne_cmd, extra_env):
                     if body is None:
                         return 1
                 text = body.decode()
-                got = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+                got = pod_usage_series(text)
                 if got != pods * (a.containers + 1):
                     print(f"growth {n}: {got} pod/container usage series, expected {pods * (a.containers + 1)}")
                     return 1
