@@ -30,11 +30,10 @@ constexpr std::size_t kMiscFileLimit = 64 * 1024;  // one line per misc resource
 constexpr std::size_t kMaxCgroups = 100000;
 constexpr int kMaxDepth = 32;
 
-std::string clip(std::string_view s) {
-  std::string out(s.substr(0, 60));
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return out;
+// What a malformed line looks like, never what it says: a misc file may be anything a symlink or a hostile
+// tree puts there, and its content must not reach the log.
+std::string shape_of(std::string_view line) {
+  return std::to_string(split_fields(line).size()) + " fields in " + std::to_string(line.size()) + " bytes";
 }
 
 // A cgroup that disappeared between listing and reading (ENOENT, or ENODEV from kernfs) is not an error.
@@ -136,28 +135,29 @@ class CgroupCollector final : public Collector {
     errors_.clear();
     error_count_ = 0;
     visited_ = 0;
+    unreadable_ = 0;
 
     // The misc hierarchy: cgroup v2 at sys/fs/cgroup (or sys/fs/cgroup/unified on hybrid hosts), or the v1
     // misc controller at sys/fs/cgroup/misc. The first whose root lists sgx_epc in misc.capacity is used.
-    std::vector<std::filesystem::path> candidates;
-    std::error_code ec;
-    if (std::filesystem::exists(paths_.cgroup("cgroup.controllers"), ec)) candidates.push_back(paths_.cgroup());
-    if (std::filesystem::exists(paths_.cgroup("unified/cgroup.controllers"), ec))
-      candidates.push_back(paths_.cgroup("unified"));
-    candidates.push_back(paths_.cgroup("misc"));
+    std::vector<std::string> candidates;  // host paths, opened inside --path.rootfs (host/host_paths.h)
+    if (paths_.exists("/sys/fs/cgroup/cgroup.controllers")) candidates.push_back("/sys/fs/cgroup");
+    if (paths_.exists("/sys/fs/cgroup/unified/cgroup.controllers")) candidates.push_back("/sys/fs/cgroup/unified");
+    candidates.push_back("/sys/fs/cgroup/misc");
 
     std::filesystem::path root;
+    std::string root_host;
     std::uint64_t capacity = 0;
     for (const auto& c : candidates) {
-      auto text = read_file(c / "misc.capacity", kMiscFileLimit);
+      auto text = paths_.read(c + "/misc.capacity", kMiscFileLimit);
       if (!text) {
         if (vanished(text.error())) continue;
         return text.error();
       }
       auto entries = parse_misc_file(*text);
-      if (!entries) return make_error((c / "misc.capacity").string() + ": " + entries.error().message);
+      if (!entries) return make_error(paths_.resolve(c + "/misc.capacity").string() + ": " + entries.error().message);
       if (const auto* e = find_misc_entry(*entries, kResource); e && e->value && *e->value > 0) {
-        root = c;
+        root = paths_.resolve(c);
+        root_host = c;
         capacity = *e->value;
         break;
       }
@@ -174,7 +174,7 @@ class CgroupCollector final : public Collector {
       tree_.reset();
       root_ = root;
       auto node = std::make_unique<Node>();
-      int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      int fd = paths_.open(root_host, O_RDONLY | O_DIRECTORY);
       if (fd < 0) {
         int err = errno;
         return make_error("open " + root.string() + ": " + std::strerror(err), err);
@@ -201,6 +201,11 @@ class CgroupCollector final : public Collector {
       for (const auto& e : errors_) msg += "; " + e;
       return make_error(msg);
     }
+    sink.gauge("sgx_exporter_cgroups_unreadable",
+               "Cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
+               "denied): their cgroups and everything below them are missing from the sgx_cgroup_* series; the log "
+               "names each once.",
+               {}, static_cast<double>(unreadable_));
     emit(sink);
     return Status::Ok();
   }
@@ -225,7 +230,8 @@ class CgroupCollector final : public Collector {
     TempFd tmp;
     int fd = kept.get();
     if (fd < 0) {
-      fd = ::openat(dfd, kMiscNames[which], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      // No symlink is followed (cgroupfs has none; one in a tree under --path.rootfs could lead anywhere).
+      fd = ::openat(dfd, kMiscNames[which], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
       if (fd < 0) {
         int err = errno;
         if (err == ENOENT || err == ENOTDIR) return ReadOutcome::kAbsent;
@@ -374,9 +380,16 @@ class CgroupCollector final : public Collector {
     if (dfd < 0) {
       dfd = ::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
       if (dfd < 0) {
-        n.gone = true;  // removed meanwhile
-        return;
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR || err == ENODEV) {
+          n.gone = true;  // removed meanwhile
+          return;
+        }
+        // There but not readable (EACCES: a directory of another owner once the capabilities are dropped):
+        // not "gone", which would hide it for good; kept in the tree, so the next scrape tries again.
+        return unreadable(n, err);
       }
+      if (!unreadable_logged_.empty()) unreadable_logged_.erase(n.rel);  // readable again: a recurrence is news
       struct stat st {};
       if (::fstat(dfd, &st) != 0 || st.st_ino != n.ino) {
         ::close(dfd);
@@ -465,6 +478,16 @@ class CgroupCollector final : public Collector {
     std::erase_if(n.children, [](const std::unique_ptr<Node>& c) { return c->gone; });
   }
 
+  void unreadable(Node& n, int err) {
+    ++unreadable_;
+    forget_children(n);
+    if (unreadable_logged_.size() >= kMaxCgroups) unreadable_logged_.clear();
+    if (unreadable_logged_.insert(n.rel).second)
+      spdlog::warn("{}", log_fields("cgroup directory not readable; its cgroups are not reported",
+                                    {{"collector", "cgroup"}, {"path", (root_ / n.rel).string()},
+                                     {"err", std::strerror(err)}}));
+  }
+
   void vanish(Node& n) {
     n.gone = true;
     n.has_misc = false;
@@ -546,6 +569,8 @@ class CgroupCollector final : public Collector {
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
   std::unordered_set<std::string_view> seen_;
   std::vector<std::string> errors_;
+  std::size_t unreadable_ = 0;                       // cgroup directories not opened in this scrape
+  std::unordered_set<std::string> unreadable_logged_;  // logged once each, until readable again
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
 };
@@ -560,7 +585,7 @@ Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text) {
     if (trim(line).empty()) continue;
     auto f = split_fields(line);
     if (f.size() != 2)
-      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got '" + clip(line) + "'");
+      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got " + shape_of(line));
     MiscEntry e;
     e.resource = std::string(f[0]);
     if (f[1] != "max") {
@@ -589,7 +614,7 @@ Result<MiscValue> scan_misc_file(std::string_view text, std::string_view resourc
     auto sp = t.find_first_of(" \t");
     auto rest = sp == std::string_view::npos ? std::string_view{} : trim(t.substr(sp));
     if (sp == std::string_view::npos || rest.empty() || rest.find_first_of(" \t") != std::string_view::npos)
-      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got '" + clip(line) + "'");
+      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got " + shape_of(line));
     std::optional<std::uint64_t> v;
     if (rest != "max") {
       auto n = parse_u64(rest);

@@ -20,30 +20,54 @@ Error sys_error(const std::string& what, const std::filesystem::path& path, int 
 
 namespace detail {
 
-int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
-  *op = "open";
-  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
-  *op = "read";
+int read_fd(int fd, std::size_t limit, ReadMode mode, std::string& out) {
   char buf[8192];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return err;
+      return errno;
     }
     if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > limit) {
-      ::close(fd);
-      return EFBIG;
-    }
+    if (out.size() + static_cast<std::size_t>(n) > limit) return EFBIG;
     out.append(buf, static_cast<std::size_t>(n));
     if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
   }
-  ::close(fd);
   return 0;
+}
+
+int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
+  *op = "open";
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return errno;
+  *op = "read";
+  int err = read_fd(fd, limit, mode, out);
+  ::close(fd);
+  return err;
+}
+
+Result<std::vector<std::string>> list_fd(int fd, const std::string& shown, std::size_t max_entries) {
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    ::close(fd);
+    return make_error("opendir " + shown + ": " + std::strerror(err), err);
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (names.size() >= max_entries) {
+      ::closedir(d);
+      return make_error("readdir " + shown + ": more than " + std::to_string(max_entries) + " entries", E2BIG);
+    }
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return make_error("readdir " + shown + ": " + std::strerror(err), err);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 Error read_error(const char* op, const std::string& shown, int err, std::size_t limit) {
@@ -107,23 +131,9 @@ Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
 }
 
 Result<std::vector<std::string>> list_dir(const std::filesystem::path& path, std::size_t max_entries) {
-  DIR* d = ::opendir(path.c_str());
-  if (!d) return sys_error("opendir", path, errno);
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    if (names.size() >= max_entries) {
-      ::closedir(d);
-      return make_error("readdir " + path.string() + ": more than " + std::to_string(max_entries) + " entries", E2BIG);
-    }
-    names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(d);
-  if (err != 0) return sys_error("readdir", path, err);
-  std::sort(names.begin(), names.end());
-  return names;
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return sys_error("opendir", path, errno);
+  return detail::list_fd(fd, path.string(), max_entries);
 }
 
 }  // namespace epc

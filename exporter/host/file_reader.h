@@ -25,8 +25,12 @@ enum class ReadMode {
 Result<std::string> read_file(const std::filesystem::path& path, std::size_t limit = kDefaultReadLimit);
 
 namespace detail {
+// Reads the open file to its end into out. Returns 0 or errno (EFBIG: larger than limit).
+int read_fd(int fd, std::size_t limit, ReadMode mode, std::string& out);
 // Reads `name` relative to `dirfd` into out. Returns 0, or errno with *op set to "open" or "read" (EFBIG: too large).
 int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op);
+// The sorted entry names (without . and ..) of the open directory fd, which it takes over; shown names it in errors.
+Result<std::vector<std::string>> list_fd(int fd, const std::string& shown, std::size_t max_entries);
 Error read_error(const char* op, const std::string& shown, int err, std::size_t limit);
 }  // namespace detail
 

@@ -8,15 +8,20 @@ Inputs (all written by run-scenario): metrics.txt (every enclave alive, ksgxd id
 pages from /sys/kernel/debug/sgx_emu/stats), workload.json (what the workload did), console.log.
 
 Every assertion prints one line, PASS or FAIL, with the numbers on both sides; check.json gets the same. Exit 1
-when any assertion fails. Attribution rule checked: an enclave and everything its pages do (EADD, EAUG, faults,
+when any assertion fails. Every scrape the guest saved (metrics*.txt, scrapes/*.prom) goes through tests/lib's
+exposition check first (no duplicate series, one set of label names per family). Attribution rule checked: an enclave and everything its pages do (EADD, EAUG, faults,
 evictions, load-backs) belong to the workload that created it (SGX_IOC_ENCLAVE_CREATE), whoever touches it.
 """
 import argparse
+import glob
 import json
 import math
 import os
 import re
 import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import prom_text  # noqa: E402
+from epc_testlib import ExpositionError, ParseError, read_scrape  # noqa: E402
 
 PAGE = 4096
 VA_SLOTS = 512
@@ -25,25 +30,34 @@ VA_SLOTS = 512
 # ------------------------------------------------------------------ inputs
 
 def parse_prom(path):
-    """{name: [(labels dict, value)]}; None when the file is missing."""
+    """{name: [(labels dict, value)]}; None when the file is missing or is not the text format (check_scrapes()
+    reports that)."""
     if not os.path.exists(path):
         return None
-    out = {}
-    lab_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-    for line in open(path):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
-        if not m:
-            continue
-        labels = {k: lv for k, lv in lab_re.findall(m.group(2) or "") if lv}  # empty = absent, as in Prometheus
-        try:
-            v = float(m.group(3))
-        except ValueError:
-            continue
-        out.setdefault(m.group(1), []).append((labels, v))
-    return out
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return prom_text.parse(f.read()).by_name()
+    except ParseError:
+        return None
+
+
+def check_scrapes(c, d):
+    """Every scrape saved in OUTDIR through the exposition check: a line per metrics*.txt, one for scrapes/*.prom."""
+    groups = [(os.path.basename(p), [p]) for p in sorted(glob.glob(os.path.join(d, "metrics*.txt")))]
+    periodic = sorted(glob.glob(os.path.join(d, "scrapes", "*.prom")))
+    if periodic:
+        groups.append((f"scrapes/*.prom ({len(periodic)} files)", periodic))
+    for name, paths in groups:
+        bad, series = [], 0
+        for p in paths:
+            try:
+                _, expo = read_scrape(p)
+                series = max(series, len(expo.samples) if expo else 0)
+            except (ExpositionError, ParseError) as e:
+                bad.append(str(e))
+        c.check(f"exposition.{name}", not bad,
+                f"{len(bad)} of {len(paths)} failed; the first: {bad[0]}" if bad else
+                f"no duplicate series, label names consistent per family (up to {series} series)")
 
 
 def read_text(d, name):
@@ -155,6 +169,7 @@ def main():
     console = open(os.path.join(d, "console.log"), errors="replace").read() if os.path.exists(
         os.path.join(d, "console.log")) else ""
     c = Checker()
+    check_scrapes(c, d)
     encls = wl["enclaves"]
     alive = [e for e in encls if e["alive_at_scrape"]]
     lc_s, lc_r = emu["leaf_counts"]["steady"], emu["leaf_counts"]["released"]
