@@ -36,6 +36,7 @@
 #include "epc.skel.h"
 #include "host/file_reader.h"
 #include "host/log_fields.h"
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc::probes {
@@ -112,13 +113,6 @@ bool path_exists(const std::string& path) {
   return std::filesystem::exists(path, ec);
 }
 
-// The first line of a small file (boot_id, a tracefs event id, a sysctl): "" when it cannot be read.
-std::string first_line(const std::string& path) {
-  auto text = read_file(path, 4096);
-  if (!text) return {};
-  return text->substr(0, text->find('\n'));
-}
-
 // /proc/kallsyms is 10 MiB and more on a distribution kernel with its modules: streamed line by line under a cap
 // far above that (never held whole at start-up); only the lines mentioning "sgx" go to the parser.
 constexpr std::size_t kKallsymsLimit = 256u << 20;
@@ -159,31 +153,6 @@ struct BtfDeleter {
 using SkelPtr = std::unique_ptr<epc_bpf, SkelDeleter>;
 using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
 using BtfPtr = std::unique_ptr<struct btf, BtfDeleter>;
-
-// A file descriptor we own (a program taken over from a pinned link, an iterator's, a pinned map's for reuse).
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  OwnedFd(OwnedFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  OwnedFd& operator=(OwnedFd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~OwnedFd() { reset(); }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // The BTF the CO-RE relocations and the fentry choice look at: Options::btf_custom_path, else the running kernel's.
 BtfPtr load_btf(const std::string& custom_path) {
@@ -353,7 +322,7 @@ Result<LinkPtr> attach_kretprobe_tracefs(bpf_program* prog, const std::string& f
     return make_error(std::move(what) + ": " + errstr(err), err);
   };
   const std::string id_path = tracefs + "/events/" + made.group + "/" + made.event + "/id";
-  auto id = parse_u64(trim(first_line(id_path)));
+  auto id = parse_u64(trim(read_first_line(id_path)));
   if (!id) return undo("reading " + id_path, ENOENT);
   perf_event_attr attr{};
   attr.size = sizeof(attr);
@@ -686,7 +655,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
   install_libbpf_log();
   std::unique_ptr<Probes> p(new Probes());
   p->stats_enabled_path_ = options.proc_path + "/sys/kernel/bpf_stats_enabled";
-  p->boot_id_ = first_line(options.proc_path + "/sys/kernel/random/boot_id");
+  p->boot_id_ = read_first_line(options.proc_path + "/sys/kernel/random/boot_id");
   const auto& specs = hook_specs();
   Plan plan;
   plan.host = detect(options);
@@ -1380,7 +1349,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_entries(m), bpf_map__max_entries(m)});
   }
   s.kretprobe_misses = kretprobe_misses(obj_->tracefs_events);
-  s.program_stats_enabled = first_line(stats_enabled_path_) == "1";
+  s.program_stats_enabled = read_first_line(stats_enabled_path_) == "1";
   for (const auto& [name, fd, owned] : obj_->attached_progs) {  // the attached ones: ours, or the pinned links'
     if (fd < 0) continue;
     bpf_prog_info info{};
