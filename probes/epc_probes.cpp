@@ -41,52 +41,7 @@
 
 namespace epc::probes {
 
-const std::vector<HookSpec>& hook_specs() {
-  // Order matches programs_of() below.
-  static const std::vector<HookSpec> specs = {
-      {"encl_create", "sgx_encl_create", true},     {"encl_release", "sgx_encl_release", true},
-      {"epc_alloc", "sgx_alloc_epc_page", true},    {"epc_free", "sgx_free_epc_page", false},
-      {"ewb", "sgx_encl_ewb", false},               {"eldu", "sgx_encl_eldu", true},
-      {"page_fault", "sgx_vma_fault", true},        {"reclaim", "sgx_reclaim_pages", false},
-      {"va_grow", "sgx_encl_grow", true},           {"va_shrink", "sgx_encl_shrink", false},
-      {"vepc_fault", "sgx_vepc_fault", true},       {"vepc_free", "sgx_vepc_free_page", true},
-      // Enclave identity (epc_identity.bpf.h): INIT's outcome and SIGSTRUCT (user buffer), and the kernel's
-      // copy of SIGSTRUCT.
-      {"encl_init", "sgx_ioctl", true},             {"encl_sigstruct", "__sgx_get_key_hash", false, false},
-  };
-  return specs;
-}
-
 namespace {
-
-struct HookPrograms {
-  bpf_program* kp;
-  bpf_program* kr;  // null without return program
-  bpf_program* fe;  // null for a kprobe-only hook
-  bpf_program* fx;
-  bpf_program* fx_alt = nullptr;  // another signature of the same fexit (see encl_grow_fexit_variant)
-};
-
-// Skeleton members: a renamed program breaks the build here, not at run time.
-std::vector<HookPrograms> programs_of(epc_bpf* s) {
-  auto& p = s->progs;
-  return {
-      {p.kp_encl_create, p.kr_encl_create, p.fe_encl_create, p.fx_encl_create},
-      {p.kp_encl_release, p.kr_encl_release, p.fe_encl_release, p.fx_encl_release},
-      {p.kp_epc_alloc, p.kr_epc_alloc, p.fe_epc_alloc, p.fx_epc_alloc},
-      {p.kp_epc_free, nullptr, p.fe_epc_free, nullptr},
-      {p.kp_ewb, nullptr, p.fe_ewb, nullptr},
-      {p.kp_eldu, p.kr_eldu, p.fe_eldu, p.fx_eldu},
-      {p.kp_page_fault, p.kr_page_fault, p.fe_page_fault, p.fx_page_fault},
-      {p.kp_reclaim, nullptr, p.fe_reclaim, nullptr},
-      {p.kp_va_grow, p.kr_va_grow, p.fe_va_grow, p.fx_va_grow, p.fx_va_grow1},
-      {p.kp_va_shrink, nullptr, p.fe_va_shrink, nullptr},
-      {p.kp_vepc_fault, p.kr_vepc_fault, p.fe_vepc_fault, p.fx_vepc_fault},
-      {p.kp_vepc_free, p.kr_vepc_free, p.fe_vepc_free, p.fx_vepc_free},
-      {p.kp_encl_init, p.kr_encl_init, p.fe_encl_init, p.fx_encl_init},
-      {p.kp_encl_sigstruct, nullptr, nullptr, nullptr},  // kprobe only (HookSpec::fentry)
-  };
-}
 
 int libbpf_log(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG && !spdlog::should_log(spdlog::level::trace)) return 0;
@@ -128,8 +83,6 @@ Result<KallsymsInfo> read_kallsyms(const std::string& path) {
 
 // tracefs listings (kprobe_events, kprobe_profile): a line per event, ours among any other tool's.
 constexpr std::size_t kTracefsListLimit = 16u << 20;
-
-constexpr std::size_t kVaGrowHook = 8;  // index of va_grow in hook_specs()
 
 std::string errstr(int err) { return std::system_category().message(err < 0 ? -err : err); }
 
@@ -565,7 +518,7 @@ std::vector<HookChoice> choose(const Detection& d, const Options& options) {
       c.reason = d.kallsyms.has_renamed(fn) ? fn + " only exists as a compiler clone (.isra/.constprop/.part)"
                                             : fn + " not in kallsyms (inlined or absent)";
     } else if (options.prefer_fentry && specs[i].fentry && d.tracing && d.btf_functions.count(fn) &&
-               (i != kVaGrowHook || !d.grow_fexit.empty())) {
+               (i != hook::va_grow || !d.grow_fexit.empty())) {
       c.how = Choice::kFentry;
     } else if (d.kprobes) {
       c.how = Choice::kKprobe;
@@ -665,7 +618,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     plan.choice.push_back(chosen[i].how);
   }
   if (options.mode == Mode::kRun) {
-    if (plan.choice[kVaGrowHook] == Choice::kFentry)
+    if (plan.choice[hook::va_grow] == Choice::kFentry)
       spdlog::info("{}",
                    log_fields("sgx_encl_grow return read", {{"collector", "ebpf"}, {"program", plan.host.grow_fexit}}));
     if (std::all_of(plan.choice.begin(), plan.choice.end(), [](Choice c) { return c == Choice::kOff; })) {
@@ -686,7 +639,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     const std::string n = specs[i].name;
     plan.want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
     if (specs[i].has_return)
-      plan.want_links.emplace_back(i, f && i == kVaGrowHook ? plan.host.grow_fexit : (f ? "fx_" : "kr_") + n);
+      plan.want_links.emplace_back(i, f && i == hook::va_grow ? plan.host.grow_fexit : (f ? "fx_" : "kr_") + n);
   }
   if (options.mode == Mode::kRun && !options.pin_path.empty()) p->prepare_pins(options, allow_reuse, plan);
   if (!p->load(options, plan) || options.mode != Mode::kRun) return p;

@@ -15,6 +15,7 @@
 
 #include "epc.h"  // struct epc_cgroup_stats (kept between a read and forget_gone_cgroups)
 #include "epc_snapshot.h"
+#include "hooks.h"
 #include "host/result.h"
 
 struct epc_test_event;
@@ -22,17 +23,6 @@ struct epc_cgroup_path;
 struct btf;
 
 namespace epc::probes {
-
-// One hook of the driver: entry program and, for has_return, a return program, in two flavors.
-struct HookSpec {
-  const char* name;
-  const char* function;
-  bool has_return;
-  // false: always a kprobe (no fentry program). fentry cannot read an argument whose BTF type is a pointer to
-  // const void (the verifier, 6.1: "func '__sgx_get_key_hash' arg1 type UNKNOWN is not a struct").
-  bool fentry = true;
-};
-const std::vector<HookSpec>& hook_specs();
 
 enum class Mode {
   kRun,        // production: probe kallsyms/BTF, load, attach
