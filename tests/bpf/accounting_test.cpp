@@ -15,6 +15,8 @@
 
 #include "epc.h"
 #include "epc_probes.h"
+#include "probes_testing.h"
+#include "tracefs_kretprobes.h"
 
 using epc::probes::Mode;
 using epc::probes::Options;
@@ -41,7 +43,7 @@ class Accounting : public ::testing::Test {
 
   int run(epc_test_event e) {
     if (e.tgid == 0) e.tgid = 4242;
-    int rc = p_->run_event(e);
+    int rc = epc::probes::testing::run_event(*p_, e);
     EXPECT_EQ(rc, 0) << "event " << e.type;
     return rc;
   }
@@ -344,9 +346,9 @@ TEST_F(Accounting, FreePagesUnknownUntilRead) {
   EXPECT_FALSE(p_->read().free_pages.has_value());
   epc_test_event e{};
   e.type = EPC_EV_READ_FREE_PAGES;  // no address in test mode
-  EXPECT_EQ(p_->run_event(e), -2);
+  EXPECT_EQ(epc::probes::testing::run_event(*p_, e), -2);
   e.type = 999;
-  EXPECT_EQ(p_->run_event(e), -22);
+  EXPECT_EQ(epc::probes::testing::run_event(*p_, e), -22);
 }
 
 TEST_F(Accounting, GoneCgroupsAreForgottenOnlyWhenEmpty) {
@@ -372,7 +374,7 @@ TEST_F(Accounting, ACgroupThatEndsBetweenReadAndForgetIsReportedOnceMore) {
   ewb.type = EPC_EV_EWB;
   ewb.encl = kEnclA;
   ewb.page = a.front();
-  ASSERT_EQ(p_->run_event(ewb), 0);
+  ASSERT_EQ(epc::probes::testing::run_event(*p_, ewb), 0);
   release(kEnclA, a);
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 0u);
   auto m = by_cgroup(p_->read());
@@ -574,7 +576,7 @@ TEST(FreePagesReader, ReadsTheKernelCounter) {
   ASSERT_TRUE(p->loaded()) << p->load_error();
   epc_test_event e{};
   e.type = EPC_EV_READ_FREE_PAGES;
-  ASSERT_EQ(p->run_event(e), 0);
+  ASSERT_EQ(epc::probes::testing::run_event(*p, e), 0);
   auto s = p->read();
   ASSERT_TRUE(s.free_pages.has_value());
   EXPECT_GE(*s.free_pages, 0);
@@ -841,7 +843,7 @@ TEST_F(Accounting, BatchAndKeyByKeyReadsAgreeAtTwoThousandEnclaves) {
   for (int i = 0; i < kEnclaves; i += 4) release(kEnclA + 0x1000ull * i, pages[i]);  // counters move to the cgroup
 
   auto read = [&](bool batch, double* ms) {
-    Probes::set_batch_reads(batch);
+    epc::probes::testing::set_batch_reads(batch);
     auto t0 = std::chrono::steady_clock::now();
     Snapshot s = p_->read();
     *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -850,7 +852,7 @@ TEST_F(Accounting, BatchAndKeyByKeyReadsAgreeAtTwoThousandEnclaves) {
   double batch_ms = 0, key_ms = 0;
   Snapshot a = read(true, &batch_ms);
   Snapshot b = read(false, &key_ms);
-  Probes::set_batch_reads(true);
+  epc::probes::testing::set_batch_reads(true);
   auto ma = by_cgroup(a), mb = by_cgroup(b);
   ASSERT_EQ(ma.size(), static_cast<std::size_t>(kCgroups));
   EXPECT_EQ(a.enclaves_created, kEnclaves - kEnclaves / 4);

@@ -19,6 +19,7 @@
 #include <linux/btf.h>
 
 #include "epc_probes.h"
+#include "probes_testing.h"
 
 namespace fs = std::filesystem;
 using epc::probes::Mode;
@@ -75,7 +76,7 @@ void expect_kprobe_flavor_loads(const fs::path& btf) {
   o.btf_custom_path = btf.string();
   auto p = Probes::start(o);
   ASSERT_TRUE(p->loaded()) << p->load_error();
-  auto progs = p->loaded_programs();
+  auto progs = epc::probes::testing::loaded_programs(*p);
   std::size_t expected = 0;
   for (const auto& h : epc::probes::hook_specs()) {
     expected += h.has_return ? 2 : 1;
