@@ -162,12 +162,13 @@ static __always_inline void epc_encl_retire(__u64 encl) {
   bpf_map_delete_elem(&encls, &encl);
   struct epc_cgroup_stats *cg = epc_cgroup(e.cgroup_id);
   if (!cg) return;
-  __sync_fetch_and_add(&cg->evicted_pages, e.evicted_pages);
-  __sync_fetch_and_add(&cg->loaded_back_pages, e.loaded_back_pages);
-  __sync_fetch_and_add(&cg->page_faults, e.page_faults);
-  __sync_fetch_and_add(&cg->page_fault_ns, e.page_fault_ns);
-  __sync_fetch_and_add(&cg->alloc_failures, e.alloc_failures);
-  __sync_fetch_and_add(&cg->fault_retries, e.fault_retries);
+#define EPC_RETIRE_LIVE(field)
+#define EPC_RETIRE_ENCL(field)
+#define EPC_RETIRE_RETIRED(field) __sync_fetch_and_add(&cg->field, e.field);
+#define EPC_RETIRE_CGROUP(field)
+#define EPC_RETIRE(field, kind, where, ...) EPC_RETIRE_##where(field)
+  EPC_WORKLOAD_FIELDS(EPC_RETIRE) /* every RETIRED row of epc_workload.h */
+#undef EPC_RETIRE
 }
 
 /* ---- enclave lifetime ---- */

@@ -33,6 +33,11 @@ namespace epc::probes {
 // when it was truncated or holds anything but plain directory names (exposed for tests).
 std::string cgroup_path_of(const epc_cgroup_path& p);
 
+// Whether the BPF object's map values have this build's layout: every field of the workload table (epc_workload.h) in
+// struct epc_encl_state and struct epc_cgroup_stats at the offset and size epc.h gives it here, read from the BTF of
+// the embedded object (tests/bpf checks it; nothing is loaded).
+Status check_object_layout();
+
 class Probes {
  public:
   ~Probes();

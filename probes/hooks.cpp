@@ -1,6 +1,7 @@
 #include "hooks.h"
 
 #include "epc.skel.h"
+#include "epc_workload.h"
 
 namespace epc::probes {
 
@@ -27,6 +28,12 @@ namespace {
 #define EPC_FXALT_BOTH(p, n) nullptr
 #define EPC_FXALT_FEXIT2(p, n) p.fx_##n##1
 #define EPC_FXALT_KPROBE(p, n) nullptr
+
+// Every hook in the workload table's `probes` column exists (a renamed hook breaks the build there too).
+#define EPC_CHECK_PROBES(field, kind, where, metric, help, scale, probes) \
+  static_assert(are_hook_names(probes), "epc_workload.h: " #field " needs a probe that is not in EPC_HOOKS");
+EPC_WORKLOAD_FIELDS(EPC_CHECK_PROBES)
+#undef EPC_CHECK_PROBES
 }  // namespace
 
 const std::vector<HookSpec>& hook_specs() {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string_view>
 #include <vector>
 
 struct epc_bpf;
@@ -64,5 +65,23 @@ struct HookPrograms {
 };
 // Per hook, in hook_specs() order.
 std::vector<HookPrograms> programs_of(epc_bpf* skel);
+
+// Whether every name of a space-separated list is a hook (the `probes` column of epc_workload.h).
+constexpr bool are_hook_names(std::string_view list) {
+  constexpr std::string_view names[] = {
+#define EPC_HOOK_NAME(name, ...) #name,
+      EPC_HOOKS(EPC_HOOK_NAME)
+#undef EPC_HOOK_NAME
+  };
+  while (!list.empty()) {
+    const std::size_t end = list.find(' ');
+    const std::string_view word = list.substr(0, end);
+    bool found = false;
+    for (std::string_view n : names) found = found || n == word;
+    if (!found) return false;
+    list = end == std::string_view::npos ? std::string_view{} : list.substr(end + 1);
+  }
+  return true;
+}
 
 }  // namespace epc::probes

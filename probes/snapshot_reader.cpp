@@ -1,10 +1,13 @@
 // The maps read into a Snapshot (Probes::read), the identity cache, and the forgetting of gone cgroups.
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <openssl/evp.h>
 #include <time.h>
 
+#include <cstddef>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <unordered_set>
@@ -35,32 +38,29 @@ std::string cgroup_path_of(const epc_cgroup_path& p) {
 }
 
 namespace {
-// The monotonic counters, which a live enclave's entry and a cgroup's released-enclave entry both carry.
-template <class Entry>
-WorkloadCounters monotonic_counters_of(const Entry& v) {
-  WorkloadCounters c;
-  c.evicted_pages = v.evicted_pages;
-  c.loaded_back_pages = v.loaded_back_pages;
-  c.page_faults = v.page_faults;
-  c.page_fault_ns = v.page_fault_ns;
-  c.alloc_failures = v.alloc_failures;
-  c.fault_retries = v.fault_retries;
-  return c;
-}
-
+// A live enclave's numbers (its entry holds the ENCL and RETIRED rows of epc_workload.h; LIVE rows count it once)
+// and a cgroup's (its entry holds the RETIRED and CGROUP rows).
+#define EPC_FROM_ENCL_LIVE(field) c.field = 1;
+#define EPC_FROM_ENCL_ENCL(field) c.field = e.field;
+#define EPC_FROM_ENCL_RETIRED(field) c.field = e.field;
+#define EPC_FROM_ENCL_CGROUP(field)
+#define EPC_FROM_CGROUP_LIVE(field)
+#define EPC_FROM_CGROUP_ENCL(field)
+#define EPC_FROM_CGROUP_RETIRED(field) c.field = e.field;
+#define EPC_FROM_CGROUP_CGROUP(field) c.field = e.field;
 WorkloadCounters counters_of(const epc_encl_state& e) {
-  WorkloadCounters c = monotonic_counters_of(e);
-  c.enclaves = 1;
-  c.size_bytes = static_cast<std::int64_t>(e.size_bytes);
-  c.resident_pages = e.resident_pages;
-  c.swapped_pages = e.swapped_pages;
-  c.va_pages = e.va_pages;
+  WorkloadCounters c;
+#define EPC_FROM(field, kind, where, ...) EPC_FROM_ENCL_##where(field)
+  EPC_WORKLOAD_FIELDS(EPC_FROM)
+#undef EPC_FROM
   return c;
 }
 
-WorkloadCounters counters_of(const epc_cgroup_stats& v) {
-  WorkloadCounters c = monotonic_counters_of(v);
-  c.init_failures = v.init_failures;
+WorkloadCounters counters_of(const epc_cgroup_stats& e) {
+  WorkloadCounters c;
+#define EPC_FROM(field, kind, where, ...) EPC_FROM_CGROUP_##where(field)
+  EPC_WORKLOAD_FIELDS(EPC_FROM)
+#undef EPC_FROM
   return c;
 }
 
@@ -135,6 +135,71 @@ EnclaveIdentity identity_of(const epc_encl_identity& v, const std::string& boot_
 }
 
 }  // namespace
+
+namespace {
+// A member of a map value as this build's C++ sees it.
+struct MemberAt {
+  const char* name;
+  std::size_t offset, size;
+};
+#define EPC_AT_ENCL_LIVE(field)
+#define EPC_AT_ENCL_ENCL(field) {#field, offsetof(epc_encl_state, field), sizeof(epc_encl_state::field)},
+#define EPC_AT_ENCL_RETIRED(field) EPC_AT_ENCL_ENCL(field)
+#define EPC_AT_ENCL_CGROUP(field)
+#define EPC_AT_CGROUP_LIVE(field)
+#define EPC_AT_CGROUP_ENCL(field)
+#define EPC_AT_CGROUP_RETIRED(field) {#field, offsetof(epc_cgroup_stats, field), sizeof(epc_cgroup_stats::field)},
+#define EPC_AT_CGROUP_CGROUP(field) EPC_AT_CGROUP_RETIRED(field)
+#define EPC_AT_ENCL(field, kind, where, ...) EPC_AT_ENCL_##where(field)
+#define EPC_AT_CGROUP(field, kind, where, ...) EPC_AT_CGROUP_##where(field)
+
+// The value type of map `map` in the object's BTF is struct `type` of `size` bytes, with `members` (and `extra`
+// members outside the table) where this build puts them.
+Status check_map_value(bpf_object* obj, const char* map, const char* type, std::size_t size,
+                       const std::vector<MemberAt>& members, std::size_t extra) {
+  const struct btf* btf = bpf_object__btf(obj);
+  const bpf_map* m = bpf_object__find_map_by_name(obj, map);
+  if (!btf || !m) return make_error(std::string("the BPF object has no BTF or no map ") + map);
+  const btf_type* t = btf__type_by_id(btf, bpf_map__btf_value_type_id(m));
+  if (!t || !btf_is_struct(t) || std::string_view(btf__name_by_offset(btf, t->name_off)) != type)
+    return make_error(std::string("map ") + map + ": value is not struct " + type);
+  if (t->size != size || btf_vlen(t) != members.size() + extra)
+    return make_error(std::string("struct ") + type + ": " + std::to_string(t->size) + " bytes, " +
+                      std::to_string(btf_vlen(t)) + " members in the BPF object; this build has " +
+                      std::to_string(size) + " bytes, " + std::to_string(members.size() + extra));
+  for (const MemberAt& want : members) {
+    bool found = false;
+    const btf_member* bm = btf_members(t);
+    for (int i = 0; i < btf_vlen(t); ++i, ++bm) {
+      if (std::string_view(btf__name_by_offset(btf, bm->name_off)) != want.name) continue;
+      found = true;
+      const long msize = btf__resolve_size(btf, bm->type);
+      if (btf_member_bit_offset(t, i) != want.offset * 8 || msize != static_cast<long>(want.size))
+        return make_error(std::string("struct ") + type + "." + want.name + ": at byte " +
+                          std::to_string(btf_member_bit_offset(t, i) / 8) + ", " + std::to_string(msize) +
+                          " bytes in the BPF object; this build has byte " + std::to_string(want.offset) + ", " +
+                          std::to_string(want.size) + " bytes");
+    }
+    if (!found) return make_error(std::string("struct ") + type + " has no member " + want.name + " in the BPF object");
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Status check_object_layout() {
+  std::size_t bytes = 0;
+  const void* elf = epc_bpf__elf_bytes(&bytes);
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "epc_bpf");
+  std::unique_ptr<bpf_object, void (*)(bpf_object*)> obj(bpf_object__open_mem(elf, bytes, &opts), bpf_object__close);
+  if (!obj) return make_error("opening the embedded BPF object: " + errstr(errno));
+  // epc_encl_state also holds cgroup_id, tgid and origin.
+  if (Status st = check_map_value(obj.get(), "encls", "epc_encl_state", sizeof(epc_encl_state),
+                                  {EPC_WORKLOAD_FIELDS(EPC_AT_ENCL)}, 3);
+      !st)
+    return st;
+  return check_map_value(obj.get(), "cgroups", "epc_cgroup_stats", sizeof(epc_cgroup_stats),
+                         {EPC_WORKLOAD_FIELDS(EPC_AT_CGROUP)}, 0);
+}
 
 Snapshot Probes::read(const std::function<void()>& between_walks) {
   Snapshot s;

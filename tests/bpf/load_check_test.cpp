@@ -117,6 +117,14 @@ struct btf* synthetic_grow_btf(int args) {
 
 }  // namespace
 
+// The workload table (probes/epc_workload.h) and the compiled object agree: every row's field is in the encls and
+// cgroups maps' value types, at the offset and size this build's epc.h gives it (the BTF of the embedded object;
+// nothing is loaded, no root needed).
+TEST(ObjectLayout, TheTableFieldsAreTheMapValues) {
+  const epc::Status st = epc::probes::check_object_layout();
+  EXPECT_TRUE(st.ok()) << st.error().message;
+}
+
 // Audit point 2: sgx_encl_grow() has (encl, reclaim) on 6.x and (encl) on 5.15; the fexit reading its return must
 // use ctx[2] resp. ctx[1]. The variant comes from the FUNC_PROTO in the kernel's BTF.
 TEST(GrowVariant, ChosenFromTheFuncProto) {
