@@ -295,6 +295,42 @@ TEST_F(Accounting, VaPagesAndFailedCreation) {
   EXPECT_EQ(by_cgroup(p_->read())[kPodA].enclaves, 1);
 }
 
+// Churn (sgx_enclaves_created_total, sgx_enclaves_released_total): a creation counts when sgx_encl_create() returns
+// 0, a release when sgx_encl_release() starts on a tracked enclave, both charged to the creating cgroup whoever runs
+// them; an undone creation counts neither. Enclaves that live and end between two reads still count.
+TEST_F(Accounting, EnclavesCreatedAndReleasedPerCreatingCgroup) {
+  auto a1 = build_enclave(kEnclA, kPodA, 1 << 20, 2);
+  build_enclave(kEnclA + 0x1000, kPodA, 1 << 20, 2, /*tid=*/201);
+  build_enclave(kEnclB, kPodB, 1 << 20, 1);
+  // A creation undone: its entry seen, then sgx_encl_create() returns -ENOMEM.
+  ev(EPC_EV_ENCL_CREATE, kEnclA + 0x2000, kPodA, 1 << 20);
+  ev(EPC_EV_ENCL_CREATE_RET, 0, 0, static_cast<std::uint64_t>(-12));
+  // A return whose entry was not seen (the probes attached mid-call): not a creation they tracked.
+  ev(EPC_EV_ENCL_CREATE_RET, 0, 0, 0, 0, /*tid=*/202);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].enclaves, 2);
+  EXPECT_EQ(m[kPodA].enclaves_created, 2u);
+  EXPECT_EQ(m[kPodA].enclaves_released, 0u);
+  EXPECT_EQ(m[kPodB].enclaves_created, 1u);
+  // A's first enclave released by another process that received its fd: charged to A, the creator.
+  release(kEnclA, a1, /*tid=*/300);
+  release(kEnclA, {}, 300);  // the address again, nothing tracked there: nothing
+  // Created and released between two reads: no gauge ever shows it, both counters do.
+  auto a3 = build_enclave(kEnclA + 0x3000, kPodA, 1 << 20, 1);
+  release(kEnclA + 0x3000, a3);
+  m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].enclaves, 1);
+  EXPECT_EQ(m[kPodA].enclaves_created, 3u);
+  EXPECT_EQ(m[kPodA].enclaves_released, 2u);
+  EXPECT_EQ(m[kPodB].enclaves_released, 0u);
+  // An entry whose release was not seen, replaced by a new enclave at its address: only seen releases count.
+  build_enclave(kEnclB, kPodB, 1 << 20, 1, /*tid=*/203);
+  m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodB].enclaves, 1);
+  EXPECT_EQ(m[kPodB].enclaves_created, 2u);
+  EXPECT_EQ(m[kPodB].enclaves_released, 0u);
+}
+
 // A missed release return leaves only a per-thread mark (LRU); a new enclave at the same address is tracked afresh.
 TEST_F(Accounting, ReusedAddressAfterMissedReleaseReturn) {
   build_enclave(kEnclA, kPodA, 1 << 20, 5);
