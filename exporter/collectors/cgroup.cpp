@@ -461,7 +461,7 @@ class CgroupCollector final : public Collector {
   void resolve_labels(Node& n, std::uint64_t generation) {
     if (n.labels_generation == generation && generation != 0) return;
     if (n.rel.empty()) {
-      n.labels = {{"cgroup", "/"}};  // the node's total, always reported
+      n.labels = Workload{}.labels();  // cgroup="/": the node's total, always reported
       n.kubernetes = false;
     } else {
       Workload w = attribution_.resolve_cgroup_path(n.rel);

@@ -163,7 +163,11 @@ Counters sub_counters(const Counters& a, const Counters& b) {
   return r;
 }
 
-Labels unknown_labels() { return {{"cgroup", "unknown"}}; }
+Labels unknown_labels() {
+  Workload w;
+  w.cgroup = "unknown";
+  return w.labels();
+}
 
 const char* tf(bool b) { return b ? "true" : "false"; }
 

@@ -73,8 +73,8 @@ std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
     if (!ok) continue;
     // Moved, not copied: a scrape of thousands of series builds them once.
     for (const auto& refused : sink.absorb(own.take()))
-      // Two collectors disagreeing on a family's type: keep the first, say so.
-      spdlog::error("{}", log_fields("metric dropped: written with two different types",
+      // Two collectors disagreeing on a family's type or label names: keep the first, say so.
+      spdlog::error("{}", log_fields("metric dropped: written with two different types or label sets",
                                      {{"collector", name}, {"metric", refused}}));
   }
 

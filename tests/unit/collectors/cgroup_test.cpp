@@ -31,12 +31,14 @@ const prometheus::MetricFamily* family(MetricSink& sink, const std::string& name
   return nullptr;
 }
 
+// The series whose non-empty labels are exactly `labels` (as Prometheus stores it: empty labels dropped).
 std::optional<double> value_of(MetricSink& sink, const std::string& name, const Labels& labels) {
   const auto* f = family(sink, name);
   if (!f) return std::nullopt;
   for (const auto& m : f->metric) {
     Labels l;
-    for (const auto& p : m.label) l.emplace_back(p.name, p.value);
+    for (const auto& p : m.label)
+      if (!p.value.empty()) l.emplace_back(p.name, p.value);
     if (l == labels) return f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
   }
   return std::nullopt;

@@ -456,7 +456,7 @@ TEST(WorkloadAggregator, GoneCgroupKeepsItsLabelsInsteadOfTurningUnknown) {
   auto out = agg.update({{"id:1", std::nullopt, evicted(120, 3)}}, t + std::chrono::seconds(15));
   EXPECT_EQ(out.size(), 1u);
   EXPECT_EQ(out[kPod].evicted_pages, 120u);
-  EXPECT_EQ(out.count({{"cgroup", "unknown"}}), 0u);
+  EXPECT_EQ(out.count({{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}}), 0u);
 }
 
 TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
@@ -472,7 +472,7 @@ TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
 TEST(WorkloadAggregator, LabelsResolvedLaterKeepBothSeriesMonotonic) {
   WorkloadAggregator agg;
   auto t = Clock::now();
-  const Labels unknown = {{"cgroup", "unknown"}};
+  const Labels unknown = {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}};
   auto out = agg.update({{"id:1", std::nullopt, evicted(10)}, {"id:9", std::nullopt, evicted(4)}}, t);
   EXPECT_EQ(out[unknown].evicted_pages, 14u);
   // id:1 resolves now (cgroup tree rescanned): what it counted so far stays with "unknown".
