@@ -20,6 +20,7 @@
 #include "host/file_reader.h"
 #include "host/log_fields.h"
 #include "host/host_paths.h"
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -48,36 +49,27 @@ class KeptFd {
  public:
   KeptFd() = default;
   KeptFd(int fd, std::size_t* count) : fd_(fd), count_(count) { ++*count_; }
-  KeptFd(KeptFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)), count_(o.count_) {}
+  KeptFd(KeptFd&& o) noexcept = default;  // the moved-from holds no descriptor and counts none
   KeptFd& operator=(KeptFd&& o) noexcept {
     if (this != &o) {
       reset();
-      fd_ = std::exchange(o.fd_, -1);
+      fd_ = std::move(o.fd_);
       count_ = o.count_;
     }
     return *this;
   }
   ~KeptFd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
+  int get() const { return fd_.get(); }
+  explicit operator bool() const { return static_cast<bool>(fd_); }
   void reset() {
-    if (fd_ < 0) return;
-    ::close(fd_);
-    fd_ = -1;
+    if (!fd_) return;
+    fd_.reset();
     --*count_;
   }
 
  private:
-  int fd_ = -1;
+  OwnedFd fd_;
   std::size_t* count_ = nullptr;
-};
-
-// A descriptor opened for this scrape only (beyond the budget): closed at the end of the scope.
-struct TempFd {
-  int fd = -1;
-  ~TempFd() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 // What a directory looked like when its children were last listed. On cgroupfs (kernfs) the link count is
@@ -174,19 +166,19 @@ class CgroupCollector final : public Collector {
       tree_.reset();
       root_ = root;
       auto node = std::make_unique<Node>();
-      int fd = paths_.open(root_host, O_RDONLY | O_DIRECTORY);
-      if (fd < 0) {
+      OwnedFd root_fd(paths_.open(root_host, O_RDONLY | O_DIRECTORY));
+      if (!root_fd) {
         int err = errno;
         return make_error("open " + root.string() + ": " + std::strerror(err), err);
       }
       struct stat st {};
-      if (::fstat(fd, &st) != 0) {
+      if (::fstat(root_fd.get(), &st) != 0) {
         int err = errno;
-        ::close(fd);
         return make_error("stat " + root.string() + ": " + std::strerror(err), err);
       }
       node->ino = st.st_ino;
-      node->dir = KeptFd(fd, &kept_);  // the root's descriptor is kept whatever the budget
+      const int fd = root_fd.get();
+      node->dir = KeptFd(root_fd.release(), &kept_);  // the root's descriptor is kept whatever the budget
       struct statfs sfs {};
       // On cgroupfs a removed cgroup's files fail with ENODEV and a new child changes the link count; other
       // file systems (fixture trees) are also checked for files replaced in a container's directory.
@@ -227,7 +219,7 @@ class CgroupCollector final : public Collector {
   // the descriptor or close it. `out` views `buf` or `big`.
   ReadOutcome read_misc(Node& n, int dfd, int which, char (&buf)[4096], std::string& big, std::string_view& out) {
     KeptFd& kept = n.files[which];
-    TempFd tmp;
+    OwnedFd tmp;
     int fd = kept.get();
     if (fd < 0) {
       // No symlink is followed (cgroupfs has none; one in a tree under --path.rootfs could lead anywhere).
@@ -242,44 +234,32 @@ class CgroupCollector final : public Collector {
       if (may_keep() && n.dir)  // a file is kept only with its directory (whose stamp guards it)
         kept = KeptFd(fd, &kept_);
       else
-        tmp.fd = fd;
+        tmp.reset(fd);
     }
-    ssize_t got;
-    do got = ::pread(fd, buf, sizeof buf, 0);
-    while (got < 0 && errno == EINTR);
-    if (got < 0) {
-      int err = errno;
+    // A short first read is the whole file and stays in buf; a file longer than any real misc file is gathered in
+    // big, bounded.
+    std::size_t in_buf = 0;
+    bool gathered = false;
+    const int err = pread_bounded(fd, 0, kMiscFileLimit, ReadMode::kSingleRecord, buf, [&](std::string_view block) {
+      if (!gathered && block.size() < sizeof buf) {
+        in_buf = block.size();
+        return;
+      }
+      if (!gathered) big.clear();
+      gathered = true;
+      big.append(block);
+    });
+    if (err == EFBIG) {
+      note_error(detail::read_error("read", shown(n, kMiscNames[which]), err, kMiscFileLimit).message);
+      return ReadOutcome::kError;
+    }
+    if (err) {
       kept.reset();
       if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;  // kernfs: the cgroup was removed
       note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
       return ReadOutcome::kError;
     }
-    if (static_cast<std::size_t>(got) < sizeof buf) {
-      out = std::string_view(buf, static_cast<std::size_t>(got));
-      return ReadOutcome::kOk;
-    }
-    // Longer than any real misc file: read on, bounded.
-    big.assign(buf, sizeof buf);
-    for (;;) {
-      if (big.size() > kMiscFileLimit) {
-        note_error("read " + shown(n, kMiscNames[which]) + ": file larger than the " + std::to_string(kMiscFileLimit) +
-                   " byte limit");
-        return ReadOutcome::kError;
-      }
-      char more[4096];
-      ssize_t m = ::pread(fd, more, sizeof more, static_cast<off_t>(big.size()));
-      if (m < 0 && errno == EINTR) continue;
-      if (m < 0) {
-        int err = errno;
-        kept.reset();
-        if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;
-        note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
-        return ReadOutcome::kError;
-      }
-      if (m == 0) break;
-      big.append(more, static_cast<std::size_t>(m));
-    }
-    out = big;
+    out = gathered ? std::string_view(big) : std::string_view(buf, in_buf);
     return ReadOutcome::kOk;
   }
 
@@ -323,13 +303,11 @@ class CgroupCollector final : public Collector {
   // Lists the child directories of dfd (kept or temporary) and merges them into n.children: a child of the same
   // name and inode keeps its descriptors, anything else starts afresh. Returns false when the listing failed.
   bool relist(Node& n, int dfd) {
-    int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // its own offset, whatever dfd's use
-    if (lfd < 0) return false;
-    DIR* d = ::fdopendir(lfd);
-    if (!d) {
-      ::close(lfd);
-      return false;
-    }
+    OwnedFd opened(::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // its own offset, whatever dfd's use
+    if (!opened) return false;
+    DIR* d = ::fdopendir(opened.get());
+    if (!d) return false;
+    const int lfd = opened.release();  // closedir closes it
     struct Entry {
       std::string name;
       ino_t ino;
@@ -375,11 +353,11 @@ class CgroupCollector final : public Collector {
     if (++visited_ > kMaxCgroups) return;
     const bool is_root = n.rel.empty();
 
-    TempFd tmp_dir;
+    OwnedFd tmp_dir;
     int dfd = n.dir.get();
     if (dfd < 0) {
-      dfd = ::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-      if (dfd < 0) {
+      OwnedFd opened(::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+      if (!opened) {
         int err = errno;
         if (err == ENOENT || err == ENOTDIR || err == ENODEV) {
           n.gone = true;  // removed meanwhile
@@ -391,15 +369,15 @@ class CgroupCollector final : public Collector {
       }
       if (!unreadable_logged_.empty()) unreadable_logged_.erase(n.rel);  // readable again: a recurrence is news
       struct stat st {};
-      if (::fstat(dfd, &st) != 0 || st.st_ino != n.ino) {
-        ::close(dfd);
+      if (::fstat(opened.get(), &st) != 0 || st.st_ino != n.ino) {
         n.gone = true;  // replaced by another directory of the same name: its parent lists it afresh
         return;
       }
+      dfd = opened.get();
       if (may_keep())
-        n.dir = KeptFd(dfd, &kept_);
+        n.dir = KeptFd(opened.release(), &kept_);
       else
-        tmp_dir.fd = dfd;
+        tmp_dir = std::move(opened);
     }
 
     // The directory's stamp: where it is listed (to see children come and go) and, on file systems other than

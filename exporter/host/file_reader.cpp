@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -22,28 +23,16 @@ namespace detail {
 
 int read_fd(int fd, std::size_t limit, ReadMode mode, std::string& out) {
   char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > limit) return EFBIG;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
-  }
-  return 0;
+  return pread_bounded(fd, 0, limit, mode, buf, [&](std::string_view block) { out.append(block); });
 }
 
 int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
   *op = "open";
-  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
+  OwnedFd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return errno;
   *op = "read";
-  int err = read_fd(fd, limit, mode, out);
-  ::close(fd);
-  return err;
+  char buf[8192];
+  return pread_bounded(fd.get(), 0, limit, mode, buf, [&](std::string_view block) { out.append(block); });
 }
 
 Result<std::vector<std::string>> list_fd(int fd, const std::string& shown, std::size_t max_entries) {
@@ -85,26 +74,11 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t lim
 
 Status for_each_line(const std::filesystem::path& path, std::size_t limit,
                      const std::function<void(std::string_view)>& line) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return detail::read_error("open", path.string(), errno, limit);
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return detail::read_error("open", path.string(), errno, limit);
   std::string pending;  // the part of a line that a block ended in
-  std::size_t total = 0;
   char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return detail::read_error("read", path.string(), err, limit);
-    }
-    if (n == 0) break;
-    total += static_cast<std::size_t>(n);
-    if (total > limit) {
-      ::close(fd);
-      return detail::read_error("read", path.string(), EFBIG, limit);
-    }
-    std::string_view block(buf, static_cast<std::size_t>(n));
+  const int err = pread_bounded(fd.get(), 0, limit, ReadMode::kUntilEof, buf, [&](std::string_view block) {
     for (auto nl = block.find('\n'); nl != std::string_view::npos; nl = block.find('\n')) {
       if (pending.empty()) {
         line(block.substr(0, nl));
@@ -116,10 +90,16 @@ Status for_each_line(const std::filesystem::path& path, std::size_t limit,
       block.remove_prefix(nl + 1);
     }
     pending.append(block);
-  }
-  ::close(fd);
+  });
+  if (err) return detail::read_error("read", path.string(), err, limit);
   if (!pending.empty()) line(pending);
   return Status::Ok();
+}
+
+std::string read_first_line(const std::filesystem::path& path) {
+  auto text = read_file(path, 4096);
+  if (!text) return {};
+  return text->substr(0, text->find('\n'));
 }
 
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <utility>
 
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -43,26 +44,14 @@ void split_into(std::string_view path, std::deque<std::string>& out, bool front)
     out.insert(out.end(), parts.begin(), parts.end());
 }
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd, o.fd);
-    return *this;
-  }
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 }  // namespace
 
 int open_in_root(int root_fd, std::string_view path, int flags) {
   std::deque<std::string> todo;
   split_into(path, todo, false);
-  std::vector<Fd> dirs;  // the directories walked below the root; empty: at the root
-  auto cur = [&] { return dirs.empty() ? root_fd : dirs.back().fd; };
+  std::vector<OwnedFd> dirs;  // the directories walked below the root; empty: at the root
+  auto cur = [&] { return dirs.empty() ? root_fd : dirs.back().get(); };
   int links = 0;
   while (!todo.empty()) {
     std::string name = std::move(todo.front());
@@ -71,13 +60,13 @@ int open_in_root(int root_fd, std::string_view path, int flags) {
       if (!dirs.empty()) dirs.pop_back();
       continue;
     }
-    Fd fd(::openat(cur(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.fd < 0) return -1;
+    OwnedFd fd(::openat(cur(), name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) return -1;
     struct stat st {};
-    if (::fstat(fd.fd, &st) != 0) return -1;
+    if (::fstat(fd.get(), &st) != 0) return -1;
     if (S_ISLNK(st.st_mode)) {
       if (todo.empty() && (flags & O_NOFOLLOW)) {  // the link itself was asked for, as openat's O_NOFOLLOW
-        if (flags & O_PATH) return std::exchange(fd.fd, -1);
+        if (flags & O_PATH) return fd.release();
         errno = ELOOP;
         return -1;
       }
@@ -86,7 +75,7 @@ int open_in_root(int root_fd, std::string_view path, int flags) {
         return -1;
       }
       char target[4096];
-      ssize_t n = ::readlinkat(fd.fd, "", target, sizeof target - 1);  // the link this descriptor is, no race
+      ssize_t n = ::readlinkat(fd.get(), "", target, sizeof target - 1);  // the link this descriptor is, no race
       if (n < 0) return -1;
       std::string_view t(target, static_cast<std::size_t>(n));
       if (!t.empty() && t.front() == '/') dirs.clear();  // absolute: from the root
@@ -108,19 +97,16 @@ int open_in_root(int root_fd, std::string_view path, int flags) {
 }
 
 struct HostPaths::Root {
-  int fd = -1;
+  OwnedFd fd;
   bool openat2 = false;
-  ~Root() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 HostPaths::HostPaths(std::filesystem::path rootfs) : rootfs_(std::move(rootfs)), root_(std::make_shared<Root>()) {
   if (rootfs_.empty()) rootfs_ = "/";
-  root_->fd = ::open(rootfs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_->fd >= 0) {
+  root_->fd = OwnedFd(::open(rootfs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (root_->fd) {
     // ENOSYS before 5.6; container runtimes' older seccomp profiles answer EPERM (or ENOSYS) instead.
-    long fd = sys_openat2(root_->fd, ".", O_PATH | O_DIRECTORY);
+    long fd = sys_openat2(root_->fd.get(), ".", O_PATH | O_DIRECTORY);
     if (fd >= 0) ::close(static_cast<int>(fd));
     root_->openat2 = fd >= 0;
   }
@@ -130,12 +116,12 @@ bool HostPaths::uses_openat2() const { return root_->openat2; }
 
 int HostPaths::open(std::string_view host_path, int flags) const {
   while (!host_path.empty() && host_path.front() == '/') host_path.remove_prefix(1);
-  int root = root_->fd;
-  Fd fresh;
+  int root = root_->fd.get();
+  OwnedFd fresh;
   if (root < 0) {  // the root did not exist when this was made (a test tree filled later)
-    fresh.fd = ::open(rootfs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fresh.fd < 0) return -1;
-    root = fresh.fd;
+    fresh = OwnedFd(::open(rootfs_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fresh) return -1;
+    root = fresh.get();
   }
   std::string rel = host_path.empty() ? std::string(".") : std::string(host_path);
   if (root_->openat2) {

@@ -8,8 +8,9 @@ replaces the values of the exporter's own process_* series with <value> (after c
 the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
 process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
 
-  e2e.py BINARY --fixture DIR --golden FILE [--flag=F ...]
-                                                   golden test of one fixture node (F: further exporter flags)
+  e2e.py BINARY --fixture DIR --golden FILE [--ebpf-replay FILE] [--flag=F ...]
+                                                   golden test of one fixture node (F: further exporter flags;
+                                                   FILE: the ebpf collector on, its numbers from a replay snapshot)
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
 """
 import argparse
@@ -28,8 +29,18 @@ from epc_testlib import ExpositionError, Exporter, ParseError, http_get  # noqa:
 
 # Series that change from run to run or build to build.
 VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
-# The ebpf collector depends on the host kernel, not on the fixture; it has its own replay tests.
+# The ebpf collector depends on the host kernel, not on the fixture: off, unless the test serves it from a replay
+# snapshot (--ebpf-replay), which stands in for the BPF maps.
 COMMON_FLAGS = ["--no-collector.ebpf", "--log.level=debug"]
+
+
+def exporter_flags(fixture, ebpf_replay, extra):
+    """The flags of a golden run: the fixture node, the ebpf collector off or fed by the replay file, then extra."""
+    common = COMMON_FLAGS
+    if ebpf_replay:
+        common = [f for f in COMMON_FLAGS if f != "--no-collector.ebpf"]
+        common.append(f"--collector.ebpf.replay-file={os.path.abspath(ebpf_replay)}")
+    return [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + common + extra
 # The exporter's own process_* series: present in every scrape, values of this run. Their sample lines are kept
 # with the value replaced by <value> after a sanity check (process_checks), so a series that goes missing, is
 # renamed or gains a label still fails the diff.
@@ -126,8 +137,7 @@ def scrape(exp):
 def golden_test(args):
     update = args.update or os.environ.get("UPDATE_GOLDEN") == "1"
     fixture = os.path.abspath(args.fixture)
-    flags = [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + COMMON_FLAGS
-    flags += args.flag
+    flags = exporter_flags(fixture, args.ebpf_replay, args.flag)
     with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, running_exporter(args.binary, flags, tmp) as exp:
         body = scrape(exp)
         log = exp.log_text()
@@ -281,6 +291,7 @@ def main():
     p.add_argument("--golden")
     p.add_argument("--update", action="store_true")
     p.add_argument("--flag", action="append", default=[], help="a further exporter flag (repeatable)")
+    p.add_argument("--ebpf-replay", help="serve the ebpf collector from this replay file (instead of leaving it off)")
     p.add_argument("--bad-input", action="store_true")
     p.add_argument("--workdir", default=tempfile.gettempdir())
     args = p.parse_args()

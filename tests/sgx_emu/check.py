@@ -267,7 +267,8 @@ def main():
             # first scrape had, per label set.
             back = []
             for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total",
-                       "sgx_enclave_page_faults_total", "sgx_enclave_page_fault_seconds_total"):
+                       "sgx_enclave_page_faults_total", "sgx_enclave_page_fault_seconds_total",
+                       "sgx_enclaves_created_total", "sgx_enclaves_released_total"):
                 a1, a2 = by_workload(starts[n - 1], nm), by_workload(m, nm)
                 back += [f"{nm}{{{show(k)}}} {fmt(v)} -> {fmt(a2.get(k))}" for k, v in a1.items()
                          if a2.get(k, 0.0) < v - 1e-9]
@@ -315,6 +316,22 @@ def main():
             ev, lb = s_ev.get(k), s_lb.get(k)
             c.eq(f"steady.{show(k)}.swapped=evicted-loaded_back", None if swp is None else swp / PAGE,
                  None if ev is None or lb is None else ev - lb, f"(evicted {fmt(ev)}, loaded back {fmt(lb)})")
+    # --- churn: every enclave's creation and release, per workload, against the workload's own enclaves and the
+    # emulation's ECREATE (enclaves released before the scrape, e.g. a container that lived between two scrapes,
+    # are in no gauge but in these counters)
+    churn_checked = base_from == "boot"
+    if churn_checked:
+        s_cr = by_workload(steady, "sgx_enclaves_created_total")
+        s_rl = by_workload(steady, "sgx_enclaves_released_total")
+        for k in keys:
+            mine = [e for e in encls if enclave_key(e) == k]
+            c.eq(f"steady.{show(k)}.sgx_enclaves_created_total", s_cr.get(k), len(mine))
+            c.eq(f"steady.{show(k)}.sgx_enclaves_released_total", s_rl.get(k),
+                 len([e for e in mine if not e["alive_at_scrape"]]))
+        c.eq("steady.sum_created = ECREATE", total(steady, "sgx_enclaves_created_total"), lc_s["ECREATE"])
+    else:
+        print(f"# created/released not checked: the exporter counts from {base_from}, and enclaves it found at start "
+              f"were not seen created")
     unknown = [f"{nm} {fmt(v)}" for nm, series in steady.items() for l, v in series
                if l.get("cgroup") == "unknown" and v and nm.startswith("sgx_e")]
     c.check("steady.nothing_attributed_to_unknown", not unknown,
@@ -438,10 +455,17 @@ def main():
          f"(since {base_from})")
     c.eq("released.sum_loaded_back = ELDU", total(released, "sgx_epc_loaded_back_pages_total"),
          lc_r["ELDU"] - base["ELDU"], f"(since {base_from})")
+    if churn_checked:
+        r_cr = by_workload(released, "sgx_enclaves_created_total")
+        r_rl = by_workload(released, "sgx_enclaves_released_total")
+        for k in keys:
+            mine = len([e for e in encls if enclave_key(e) == k])
+            c.eq(f"released.{show(k)}.sgx_enclaves_created_total", r_cr.get(k), mine)
+            c.eq(f"released.{show(k)}.sgx_enclaves_released_total", r_rl.get(k), mine)
     # Counters never go backwards per label set across the release.
     back = []
     for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total", "sgx_enclave_page_faults_total",
-               "sgx_enclave_page_fault_seconds_total"):
+               "sgx_enclave_page_fault_seconds_total", "sgx_enclaves_created_total", "sgx_enclaves_released_total"):
         a1, a2 = by_workload(steady, nm), by_workload(released, nm)
         for k, v in a1.items():
             if a2.get(k, 0.0) < v - 1e-9:

@@ -181,6 +181,33 @@ TEST(CgroupCollector, HybridUnifiedHierarchy) {
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes", {{"cgroup", "a.service"}}), 4096);
 }
 
+// A misc file longer than one read (4 KiB) is read whole, across reads, up to the 64 KiB bound; beyond it the
+// collector fails with the bound named, never with a part of the file.
+TEST(CgroupCollector, LongMiscFilesAreReadWholeUpToTheirBound) {
+  std::string lines;
+  for (int i = 0; lines.size() < 3 * 4096 + 100; ++i) lines += "other_resource_" + std::to_string(i) + " 0\n";
+  for (const bool over : {false, true}) {
+    std::string text = lines;
+    if (over)
+      while (text.size() <= 64 * 1024) text += lines;
+    test::TempTree t;
+    t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
+    t.write("sys/fs/cgroup/misc.capacity", "sgx_epc 8192\n");
+    t.write("sys/fs/cgroup/a.service/misc.current", text + "sgx_epc 4096\n");
+    Harness h(t.root().string());
+    MetricSink sink;
+    auto s = h.collect(sink);
+    if (over) {
+      ASSERT_FALSE(s.ok());
+      EXPECT_NE(s.error().message.find("file larger than the 65536 byte limit"), std::string::npos)
+          << s.error().message;
+    } else {
+      ASSERT_TRUE(s.ok()) << s.error().message;
+      EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "a.service"}}), 4096);
+    }
+  }
+}
+
 TEST(CgroupCollector, CgroupsWithoutMiscFilesAndOddNames) {
   test::TempTree t;
   t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
