@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-#include "prom_text.h"
+#include "promtext/prom_text.h"
 
 namespace epc::test {
 namespace {
@@ -66,9 +66,9 @@ std::pair<std::string, std::string> family_of(const std::string& sample, const s
 
 std::vector<std::string> exposition_problems(std::string_view page) {
   std::vector<std::string> problems;
-  auto parsed = epctop::parse_prometheus_text(page);
-  if (auto* err = std::get_if<epctop::ParseError>(&parsed)) return {"does not parse: " + err->what()};
-  const auto& samples = std::get<std::vector<epctop::Sample>>(parsed);
+  auto parsed = promtext::parse_prometheus_text(page);
+  if (auto* err = std::get_if<promtext::ParseError>(&parsed)) return {"does not parse: " + err->what()};
+  const auto& samples = std::get<std::vector<promtext::Sample>>(parsed);
   auto types = declared_types(page, problems);
 
   struct Family {
