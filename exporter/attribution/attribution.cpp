@@ -159,20 +159,18 @@ std::optional<KubepodsCgroup> parse_kubepods_cgroup(std::string_view cgroup_path
   return std::nullopt;
 }
 
-Labels Workload::labels() const {
-  // Every label of the set, empty where it does not apply: a family's series all carry the same label names (as
-  // client_golang writes them); Prometheus drops empty labels at ingestion, so stored series are unchanged.
-  Labels l{{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", ""}};
+WorkloadLabels Workload::labels() const {
+  WorkloadLabels l;
   if (!is_kubernetes()) {
-    l[3].second = cgroup.empty() ? std::string("/") : cgroup;
+    l.cgroup = cgroup.empty() ? std::string("/") : cgroup;
     return l;
   }
-  l[0].second = namespace_name;
-  l[1].second = pod.empty() ? pod_uid : pod;
+  l.namespace_name = namespace_name;
+  l.pod = pod.empty() ? pod_uid : pod;
   if (!container.empty())
-    l[2].second = container;
+    l.container = container;
   else if (!container_id.empty())
-    l[2].second = container_id.substr(0, 12);  // no log link names it (sandbox, just started)
+    l.container = container_id.substr(0, 12);  // no log link names it (sandbox, just started)
   return l;
 }
 

@@ -32,6 +32,37 @@ constexpr std::size_t kMiscFileLimit = 64 * 1024;  // one line per misc resource
 constexpr std::size_t kMaxCgroups = 100000;
 constexpr int kMaxDepth = 32;
 
+constexpr MetricDef kCgroupCapacity{.name = "sgx_cgroup_epc_capacity_bytes",
+                                    .type = MetricType::kGauge,
+                                    .unit = "bytes",
+                                    .help = "EPC capacity of the node as the misc cgroup controller sees it (root "
+                                            "misc.capacity, sgx_epc).",
+                                    .doc = "root `misc.capacity`"};
+constexpr MetricDef kCgroupUsage{.name = "sgx_cgroup_epc_usage_bytes",
+                                 .type = MetricType::kGauge,
+                                 .unit = "bytes",
+                                 .help = "EPC charged to the cgroup (misc.current, sgx_epc).",
+                                 .labels = LabelNames::workload(),
+                                 .doc = "`misc.current`"};
+constexpr MetricDef kCgroupLimit{.name = "sgx_cgroup_epc_limit_bytes",
+                                 .type = MetricType::kGauge,
+                                 .unit = "bytes",
+                                 .help = "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.",
+                                 .labels = LabelNames::workload(),
+                                 .doc = "`misc.max` (absent when `max`)"};
+constexpr MetricDef kCgroupPeak{.name = "sgx_cgroup_epc_peak_bytes",
+                                .type = MetricType::kGauge,
+                                .unit = "bytes",
+                                .help = "Highest EPC charge of the cgroup (misc.peak, sgx_epc).",
+                                .labels = LabelNames::workload(),
+                                .doc = "`misc.peak`"};
+constexpr MetricDef kCgroupMaxEvents{.name = "sgx_cgroup_epc_max_events_total",
+                                     .type = MetricType::kCounter,
+                                     .help = "Times an EPC charge in the cgroup or below hit a limit (misc.events, "
+                                             "sgx_epc.max).",
+                                     .labels = LabelNames::workload(),
+                                     .doc = "`misc.events` `sgx_epc.max`"};
+
 std::string clip(std::string_view s) {
   std::string out(s.substr(0, 60));
   for (auto& c : out)
@@ -119,12 +150,12 @@ struct Node {
   std::uint64_t usage = 0;
   std::optional<std::uint64_t> limit, peak, events;
 
-  // Labels, valid while Attribution::generation() is unchanged.
+  // Labels, valid while Attribution::generation() is unchanged: rendered once, handed to every scrape's sink.
   std::uint64_t labels_generation = 0;
   bool kubernetes = false;
-  Labels labels;
-  std::string labels_key;  // the label set joined, for the duplicate check
-  bool synced = false;     // within the current listing pass
+  std::string labels_text;
+  bool container_level = false;
+  bool synced = false;  // within the current listing pass
 };
 
 enum class ReadOutcome { kOk, kAbsent, kVanished, kError };
@@ -169,8 +200,7 @@ class CgroupCollector final : public Collector {
       return Status::Ok();
     }
 
-    sink.gauge("sgx_cgroup_epc_capacity_bytes", "EPC capacity of the node as the misc cgroup controller sees it "
-               "(root misc.capacity, sgx_epc).", {}, static_cast<double>(capacity));
+    sink.add(kCgroupCapacity, static_cast<double>(capacity));
 
     if (!tree_ || root != root_) {
       tree_.reset();
@@ -482,19 +512,13 @@ class CgroupCollector final : public Collector {
 
   void resolve_labels(Node& n, std::uint64_t generation) {
     if (n.labels_generation == generation && generation != 0) return;
-    if (n.rel.empty()) {
-      n.labels = Workload{}.labels();  // cgroup="/": the node's total, always reported
-      n.kubernetes = false;
-    } else {
-      Workload w = attribution_.resolve_cgroup_path(n.rel);
-      n.kubernetes = w.is_kubernetes();
-      n.labels = w.labels();
-    }
-    n.labels_key.clear();
-    for (const auto& [k, v] : n.labels) {
-      n.labels_key.append(k).push_back('\x1f');
-      n.labels_key.append(v).push_back('\x1e');
-    }
+    // The root: cgroup="/", the node's total, always reported.
+    const Workload w = n.rel.empty() ? Workload{} : attribution_.resolve_cgroup_path(n.rel);
+    n.kubernetes = w.is_kubernetes();
+    const WorkloadLabels labels = w.labels();
+    n.labels_text.clear();
+    render_workload_labels(n.labels_text, labels);
+    n.container_level = !labels.container.empty();
     n.labels_generation = attribution_.generation();
   }
 
@@ -509,23 +533,15 @@ class CgroupCollector final : public Collector {
         resolve_labels(n, generation);
         // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
         if (n.rel.empty() || n.kubernetes || leaf) {
-          if (!seen_.insert(n.labels_key).second) {
+          const WorkloadId w = sink.workload_rendered(n.labels_text, n.container_level);
+          if (!seen_.insert(w).second) {
             spdlog::debug("{}", log_fields("cgroup maps to labels already reported, skipped",
                                            {{"collector", "cgroup"}, {"cgroup", n.rel}}));
           } else {
-            sink.gauge("sgx_cgroup_epc_usage_bytes", "EPC charged to the cgroup (misc.current, sgx_epc).", n.labels,
-                       static_cast<double>(n.usage));
-            if (n.limit)
-              sink.gauge("sgx_cgroup_epc_limit_bytes",
-                         "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.", n.labels,
-                         static_cast<double>(*n.limit));
-            if (n.peak)
-              sink.gauge("sgx_cgroup_epc_peak_bytes", "Highest EPC charge of the cgroup (misc.peak, sgx_epc).",
-                         n.labels, static_cast<double>(*n.peak));
-            if (n.events)
-              sink.counter("sgx_cgroup_epc_max_events_total",
-                           "Times an EPC charge in the cgroup or below hit a limit (misc.events, sgx_epc.max).",
-                           n.labels, static_cast<double>(*n.events));
+            sink.add(kCgroupUsage, w, static_cast<double>(n.usage));
+            if (n.limit) sink.add(kCgroupLimit, w, static_cast<double>(*n.limit));
+            if (n.peak) sink.add(kCgroupPeak, w, static_cast<double>(*n.peak));
+            if (n.events) sink.add(kCgroupMaxEvents, w, static_cast<double>(*n.events));
           }
         }
       }
@@ -546,7 +562,7 @@ class CgroupCollector final : public Collector {
   std::unique_ptr<Node> tree_;
   bool kernfs_ = false;
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
-  std::unordered_set<std::string_view> seen_;
+  std::unordered_set<WorkloadId> seen_;  // this scrape's label sets, each reported once
   std::vector<std::string> errors_;
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
@@ -615,6 +631,10 @@ const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::str
   for (const auto& e : entries)
     if (e.resource == resource) return &e;
   return nullptr;
+}
+
+MetricGroup cgroup_metrics() {
+  return {"cgroup", {&kCgroupCapacity, &kCgroupUsage, &kCgroupLimit, &kCgroupPeak, &kCgroupMaxEvents}};
 }
 
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services) {

@@ -20,6 +20,8 @@ namespace epc {
 // closed on every scrape. A cgroup that is removed or replaced is noticed by its parent directory's stamp and,
 // on cgroupfs, by its files failing with ENODEV; its descriptors are closed and its series stop.
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services);
+// Its metric definitions, for docs/metrics.md.
+MetricGroup cgroup_metrics();
 // The same with an explicit budget of kept descriptors (0: open, read and close every file, every scrape).
 // Descriptors kept free in every budget: BPF objects, libraries, logs, transient reads.
 inline constexpr std::size_t kFdReserve = 256;

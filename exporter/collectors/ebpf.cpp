@@ -22,6 +22,264 @@ namespace epc {
 
 namespace {
 
+// ---- metric definitions ----
+
+// The probes behind a family (MetricDef::probes): while one is off, the family is not written.
+#define EPC_ENCLAVE_LIFECYCLE "encl_create encl_release"
+
+constexpr LabelNames kWorkload = LabelNames::workload();
+
+// Per workload.
+constexpr MetricDef kEnclaves{.name = "sgx_enclaves",
+                              .type = MetricType::kGauge,
+                              .help = "Live enclaves created by the workload.",
+                              .labels = kWorkload,
+                              .doc = "live enclaves",
+                              .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr MetricDef kEnclaveSize{.name = "sgx_enclave_size_bytes",
+                                 .type = MetricType::kGauge,
+                                 .unit = "bytes",
+                                 .help = "Sum of the declared sizes (SECS size) of the workload's live enclaves.",
+                                 .labels = kWorkload,
+                                 .doc = "sum of the live enclaves' declared sizes (SECS size)",
+                                 .probes = EPC_ENCLAVE_LIFECYCLE};
+// Residency needs every place a page comes and goes: allocations, frees, VA pages (owner NULL: only va_grow sees
+// them) and EWB (5.15-5.18 free evicted pages without sgx_free_epc_page).
+constexpr MetricDef kResident{.name = "sgx_epc_resident_bytes",
+                              .type = MetricType::kGauge,
+                              .unit = "bytes",
+                              .help = "EPC held by the workload's enclaves now, incl. SECS and VA pages.",
+                              .labels = kWorkload,
+                              .doc = "EPC pages held now × 4096: enclave pages, SECS and VA pages; drops at EWB",
+                              .probes = EPC_ENCLAVE_LIFECYCLE " epc_alloc epc_free va_grow ewb"};
+constexpr MetricDef kVa{.name = "sgx_epc_va_bytes",
+                        .type = MetricType::kGauge,
+                        .unit = "bytes",
+                        .help = "EPC held as Version Array pages by the workload's enclaves now (in resident too).",
+                        .labels = kWorkload,
+                        .doc = "Version Array pages held now × 4096 (also in resident)",
+                        .probes = EPC_ENCLAVE_LIFECYCLE " va_grow epc_free"};
+constexpr MetricDef kSwapped{.name = "sgx_epc_swapped_bytes",
+                             .type = MetricType::kGauge,
+                             .unit = "bytes",
+                             .help = "Enclave pages evicted from EPC (EWB) and not loaded back.",
+                             .labels = kWorkload,
+                             .doc = "pages evicted (EWB) since the exporter started and not loaded back × 4096",
+                             .probes = EPC_ENCLAVE_LIFECYCLE " ewb eldu"};
+constexpr MetricDef kEvicted{.name = "sgx_epc_evicted_pages_total",
+                             .type = MetricType::kCounter,
+                             .unit = "pages",
+                             .help = "Enclave pages evicted from EPC (EWB).",
+                             .labels = kWorkload,
+                             .doc = "EWB evictions (a failed EWB too: the page is freed either way)",
+                             .probes = "ewb"};
+constexpr MetricDef kLoadedBack{.name = "sgx_epc_loaded_back_pages_total",
+                                .type = MetricType::kCounter,
+                                .unit = "pages",
+                                .help = "Evicted enclave pages loaded back into EPC (ELDU).",
+                                .labels = kWorkload,
+                                .doc = "successful ELDU load-backs",
+                                .probes = "eldu"};
+constexpr MetricDef kPageFaults{.name = "sgx_enclave_page_faults_total",
+                                .type = MetricType::kCounter,
+                                .help = "Enclave page faults (sgx_vma_fault), retries included.",
+                                .labels = kWorkload,
+                                .doc = "enclave page faults (`sgx_vma_fault` calls, retries included)",
+                                .probes = "page_fault"};
+// Retries and waits are told by failed allocations and ELDU inside the fault.
+constexpr MetricDef kFaultSeconds{
+    .name = "sgx_enclave_page_fault_seconds_total",
+    .type = MetricType::kCounter,
+    .unit = "seconds",
+    .help = "Seconds threads waited for enclave pages that were not resident: from the first fault on the address "
+            "that could not be served at once to the return of the fault that mapped it.",
+    .labels = kWorkload,
+    .doc = "**wait for non-resident pages**: per thread, from the entry of the first fault on an address that could "
+           "not be served at once (an allocation or ELDU failed in it, or it loaded the page back) to the return of "
+           "the fault that mapped it; the `-EBUSY` retry loop, the time between retries and the load-back included. "
+           "Faults served at once add nothing. (Before: time inside `sgx_vma_fault`.)",
+    .probes = "page_fault epc_alloc eldu"};
+constexpr MetricDef kFaultRetries{
+    .name = "sgx_enclave_page_fault_retries_total",
+    .type = MetricType::kCounter,
+    .help = "Enclave page faults that returned unmapped for want of an EPC page and were retried.",
+    .labels = kWorkload,
+    .doc = "faults that returned unmapped because no EPC page could be had (allocation with `reclaim=false` failed, "
+           "or ELDU failed) and were retried",
+    .probes = "page_fault epc_alloc eldu"};
+constexpr MetricDef kAllocFailures{
+    .name = "sgx_epc_alloc_failures_total",
+    .type = MetricType::kCounter,
+    .help = "Failed EPC page allocations for enclaves.",
+    .labels = kWorkload,
+    .doc = "failed EPC page allocations for enclaves (each `-EBUSY` retry counts); charged to the owning enclave, "
+           "else the calling task's cgroup; never vEPC",
+    .probes = "epc_alloc"};
+constexpr MetricDef kInitFailures{
+    .name = "sgx_enclave_init_failures_total",
+    .type = MetricType::kCounter,
+    .help = "SGX_IOC_ENCLAVE_INIT calls on the workload's enclaves that failed (the driver refused, or EINIT rejected "
+            "the SIGSTRUCT).",
+    .labels = kWorkload,
+    .doc = "`SGX_IOC_ENCLAVE_INIT` calls that failed: the driver refused (PROVISIONKEY without `/dev/sgx_provision`) "
+           "or EINIT rejected the SIGSTRUCT; such an enclave has no `sgx_enclave_info`",
+    .probes = "encl_init"};
+
+// Per enclave.
+constexpr MetricDef kEnclaveInfo{
+    .name = "sgx_enclave_info",
+    .type = MetricType::kGauge,
+    .help = "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and attributes.",
+    .labels = LabelNames::workload({"enclave", "mrenclave", "mrsigner", "signer", "isv_prod_id", "isv_svn", "debug",
+                                    "provision_key", "mode64bit", "kss", "einittoken_key", "xfrm", "miscselect",
+                                    "source"}),
+    .doc = "1 per live, initialised enclave (EINIT succeeded); gone when the enclave is released",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr LabelNames kPerEnclave = LabelNames::workload({"enclave"});
+constexpr MetricDef kEnclaveCreated{
+    .name = "sgx_enclave_created_timestamp_seconds",
+    .type = MetricType::kGauge,
+    .unit = "seconds",
+    .help = "When the enclave was created (SGX_IOC_ENCLAVE_CREATE; for an enclave older than the exporter's probes, "
+            "when they found it), seconds since the epoch.",
+    .labels = kPerEnclave,
+    .doc = "unix time of the enclave's `SGX_IOC_ENCLAVE_CREATE` (for an enclave older than the probes: when start-up "
+           "discovery found it)",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr MetricDef kEnclaveDeclared{
+    .name = "sgx_enclave_declared_size_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "The enclave's declared size (SECS size, its ELRANGE).",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave`: the enclave's declared size (SECS size)",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr MetricDef kEnclaveResident{
+    .name = "sgx_enclave_epc_resident_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "EPC held by the enclave now, incl. its SECS and VA pages.",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave` (off by default): EPC pages the enclave holds now × 4096 (its "
+           "part of the workload's `sgx_epc_resident_bytes`)",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr MetricDef kEnclaveSwapped{
+    .name = "sgx_enclave_epc_swapped_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "The enclave's pages evicted from EPC and not loaded back.",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave` (off by default): the enclave's pages evicted and not loaded back "
+           "× 4096 (its part of `sgx_epc_swapped_bytes`)",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+constexpr MetricDef kEnclaveSeriesDropped{
+    .name = "sgx_exporter_ebpf_enclave_series_dropped",
+    .type = MetricType::kGauge,
+    .help = "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.",
+    .doc = "live enclaves beyond `--collector.ebpf.max-enclaves` that got no per-enclave series",
+    .probes = EPC_ENCLAVE_LIFECYCLE};
+
+// Node level.
+constexpr MetricDef kFree{.name = "sgx_epc_free_bytes",
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "Free EPC of the node (the kernel's sgx_nr_free_pages).",
+                          .doc = "the kernel's `sgx_nr_free_pages` × 4096"};
+constexpr MetricDef kUsed{.name = "sgx_epc_used_bytes",
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "EPC in use on the node (capacity - free).",
+                          .doc = "capacity − free"};
+constexpr MetricDef kReclaimPasses{.name = "sgx_epc_reclaim_passes_total",
+                                   .type = MetricType::kCounter,
+                                   .help = "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
+                                   .labels = {"reclaimer"},
+                                   .doc = "`sgx_reclaim_pages` calls; reclaimer = ksgxd, direct",
+                                   .probes = "reclaim"};
+constexpr MetricDef kVepc{.name = "sgx_vepc_bytes",
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "EPC handed to KVM guests through /dev/sgx_vepc.",
+                          .doc = "EPC pages handed to KVM guests × 4096 (never in any workload's numbers)",
+                          .probes = "vepc_fault vepc_free epc_alloc epc_free"};
+constexpr MetricDef kVepcAllocFailures{
+    .name = "sgx_vepc_alloc_failures_total",
+    .type = MetricType::kCounter,
+    .help = "Failed EPC page allocations for KVM guests (vEPC faults).",
+    .doc = "failed EPC allocations of vEPC faults (not charged to the VMM's cgroup)",
+    .probes = "vepc_fault epc_alloc"};
+
+// Probe health.
+constexpr MetricDef kProbeAttached{.name = "sgx_exporter_probe_attached",
+                                   .type = MetricType::kGauge,
+                                   .help = "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
+                                   .labels = {"probe"},
+                                   .doc = "1 attached, 0 not"};
+constexpr MetricDef kProbeInfo{.name = "sgx_exporter_probe_info",
+                               .type = MetricType::kGauge,
+                               .help = "SGX probe: hooked function, attach type and why it is off.",
+                               .labels = {"probe", "function", "attach_type", "reason"},
+                               .doc = "1; why a probe is off"};
+constexpr MetricDef kProgramRuns{.name = "sgx_exporter_bpf_program_runs_total",
+                                 .type = MetricType::kCounter,
+                                 .help = "Runs of the BPF program (kernel BPF stats).",
+                                 .labels = {"program"},
+                                 .doc = "kernel BPF stats (when enabled)"};
+constexpr MetricDef kProgramSeconds{.name = "sgx_exporter_bpf_program_run_seconds_total",
+                                    .type = MetricType::kCounter,
+                                    .unit = "seconds",
+                                    .help = "Time spent in the BPF program (kernel BPF stats).",
+                                    .labels = {"program"},
+                                    .doc = "kernel BPF stats (when enabled)"};
+constexpr MetricDef kKretprobeMissed{
+    .name = "sgx_exporter_kretprobe_missed_total",
+    .type = MetricType::kCounter,
+    .help = "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
+    .labels = {"program"},
+    .doc = "returns a kretprobe missed (more calls in flight than its maxactive), program e.g. `kr_eldu`; only for "
+           "the kprobe flavor's kretprobes made through tracefs ([probes.md](probes.md))"};
+constexpr MetricDef kMapEntries{
+    .name = "sgx_exporter_bpf_map_entries",
+    .type = MetricType::kGauge,
+    .help = "Entries in the BPF map now.",
+    .labels = {"map"},
+    .doc = "entries now; map = encls, cgroups, inflight, va_pages, evicted, fault_waits"};
+constexpr MetricDef kMapMaxEntries{.name = "sgx_exporter_bpf_map_max_entries",
+                                   .type = MetricType::kGauge,
+                                   .help = "Bound of the BPF map.",
+                                   .labels = {"map"},
+                                   .doc = "bound"};
+constexpr MetricDef kDropped{.name = "sgx_exporter_bpf_dropped_events_total",
+                             .type = MetricType::kCounter,
+                             .help = "Probe events not recorded, by reason.",
+                             .labels = {"reason"},
+                             .doc = "events not recorded; reason = `enclave_map_full`, `cgroup_map_full`, "
+                                    "`inflight_map_full`, `untracked_enclave`, `va_map_full`"};
+constexpr MetricDef kStateInfo{
+    .name = "sgx_exporter_ebpf_state_info",
+    .type = MetricType::kGauge,
+    .help = "How the probes' state came to be: pinned (survives exporter restarts), reused (taken over from an "
+            "earlier instance, counters continued), discovery of enclaves older than the probes.",
+    .labels = {"pinned", "reused", "discovery", "layout"},
+    .doc = "1; live probes only ([probes.md](probes.md#restarts-pinned-state-and-start-up-discovery)). pinned "
+           "(`true`: maps and links pinned in bpffs, they outlive the process), reused (`true`: taken over from an "
+           "earlier instance, counters continued), discovery (`iterator`: enclaves older than the probes were "
+           "searched at start; `not_needed`: state taken over; `unavailable`: could not search, reason in the log; "
+           "`off`), layout (layout id, `\"\"` unpinned)"};
+constexpr MetricDef kEnclavesTracked{
+    .name = "sgx_exporter_ebpf_enclaves_tracked",
+    .type = MetricType::kGauge,
+    .help = "Live enclaves the probes track, by how they became known.",
+    .labels = {"origin"},
+    .doc = "live enclaves the probes track; origin = `created` (creation seen by the probes), `discovered` (found at "
+           "start-up)"};
+constexpr MetricDef kDiscoverySkipped{
+    .name = "sgx_exporter_ebpf_discovery_skipped",
+    .type = MetricType::kGauge,
+    .help = "Enclaves found at start-up that could not be read and stay untracked until they end.",
+    .doc = "enclaves found at start-up but left untracked (more than 2048 VA pages, or a read failed)"};
+
+
 constexpr double kPage = 4096.0;
 
 double gauge_pages(std::int64_t pages) { return pages > 0 ? static_cast<double>(pages) * kPage : 0.0; }
@@ -116,7 +374,7 @@ class ReplaySource : public EbpfSource {
  public:
   explicit ReplaySource(std::string path) : path_(std::move(path)) {}
   Result<probes::Snapshot> snapshot() override {
-    auto text = read_file(path_);
+    auto text = read_file(path_, kReplayFileLimit);
     if (!text) return make_error("ebpf replay file: " + text.error().message, text.error().errno_value);
     auto snap = parse_ebpf_replay(*text);
     if (!snap) return make_error(path_ + ": " + snap.error().message);
@@ -175,10 +433,10 @@ Counters sub_counters(const Counters& a, const Counters& b) {
   return r;
 }
 
-Labels unknown_labels() {
-  Workload w;
-  w.cgroup = "unknown";
-  return w.labels();
+WorkloadLabels unknown_labels() {
+  WorkloadLabels l;
+  l.cgroup = "unknown";
+  return l;
 }
 
 const char* tf(bool b) { return b ? "true" : "false"; }
@@ -209,52 +467,35 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
       path = attribution.cgroup_path_for_id(e.cgroup_id);
       if (!path && !e.recorded_path.empty()) path = e.recorded_path;
     }
-    Labels l = path ? attribution.resolve_cgroup_path(*path).labels() : unknown_labels();
-    l.emplace_back("enclave", e.id);
+    const WorkloadId w = sink.workload(path ? attribution.resolve_cgroup_path(*path).labels() : unknown_labels());
     // An enclave INIT has not made (or that failed INIT) runs nothing yet: no info. Discovered ones carry their
     // state; created ones need the INIT probe to know.
     if (e.initialized && (init_probe || e.source == "discovered")) {
-      Labels info = l;
       const bool sig = !e.mrenclave.empty();
       auto it = o.signer_names.find(e.mrsigner);
-      info.emplace_back("mrenclave", sig ? e.mrenclave : "unknown");
-      info.emplace_back("mrsigner", sig ? e.mrsigner : "unknown");
-      info.emplace_back("signer", it != o.signer_names.end() ? it->second : "");
-      info.emplace_back("isv_prod_id", e.isv_prod_id ? std::to_string(*e.isv_prod_id) : "unknown");
-      info.emplace_back("isv_svn", e.isv_svn ? std::to_string(*e.isv_svn) : "unknown");
       using I = probes::EnclaveIdentity;
-      info.emplace_back("debug", tf(e.attributes & I::kAttrDebug));
-      info.emplace_back("provision_key", tf(e.attributes & I::kAttrProvisionKey));
-      info.emplace_back("mode64bit", tf(e.attributes & I::kAttrMode64Bit));
-      info.emplace_back("kss", tf(e.attributes & I::kAttrKss));
-      info.emplace_back("einittoken_key", tf(e.attributes & I::kAttrEinitTokenKey));
       // XFRM and MISCSELECT come from the SECS at creation: unknown for an enclave found at start-up.
       const bool secs = e.source != "discovered";
-      info.emplace_back("xfrm", secs ? hex_label(e.xfrm) : "unknown");
-      info.emplace_back("miscselect", secs ? hex_label(e.miscselect) : "unknown");
-      info.emplace_back("source", e.source);
-      sink.info("sgx_enclave_info",
-                "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and "
-                "attributes.",
-                info);
+      const std::string isv_prod_id = e.isv_prod_id ? std::to_string(*e.isv_prod_id) : "unknown";
+      const std::string isv_svn = e.isv_svn ? std::to_string(*e.isv_svn) : "unknown";
+      const std::string xfrm = secs ? hex_label(e.xfrm) : "unknown";
+      const std::string miscselect = secs ? hex_label(e.miscselect) : "unknown";
+      sink.add(kEnclaveInfo, w,
+               {e.id, sig ? std::string_view(e.mrenclave) : "unknown", sig ? std::string_view(e.mrsigner) : "unknown",
+                it != o.signer_names.end() ? std::string_view(it->second) : "", isv_prod_id, isv_svn,
+                tf(e.attributes & I::kAttrDebug), tf(e.attributes & I::kAttrProvisionKey),
+                tf(e.attributes & I::kAttrMode64Bit), tf(e.attributes & I::kAttrKss),
+                tf(e.attributes & I::kAttrEinitTokenKey), xfrm, miscselect, e.source},
+               1);
     }
-    if (e.created_unix > 0)
-      sink.gauge("sgx_enclave_created_timestamp_seconds",
-                 "When the enclave was created (SGX_IOC_ENCLAVE_CREATE; for an enclave older than the exporter's "
-                 "probes, when they found it), seconds since the epoch.",
-                 l, e.created_unix);
+    if (e.created_unix > 0) sink.add(kEnclaveCreated, w, {e.id}, e.created_unix);
     if (o.per_enclave_bytes) {
-      sink.gauge("sgx_enclave_declared_size_bytes", "The enclave's declared size (SECS size, its ELRANGE).", l,
-                 static_cast<double>(e.size_bytes));
-      sink.gauge("sgx_enclave_epc_resident_bytes", "EPC held by the enclave now, incl. its SECS and VA pages.", l,
-                 gauge_pages(e.resident_pages));
-      sink.gauge("sgx_enclave_epc_swapped_bytes", "The enclave's pages evicted from EPC and not loaded back.", l,
-                 gauge_pages(e.swapped_pages));
+      sink.add(kEnclaveDeclared, w, {e.id}, static_cast<double>(e.size_bytes));
+      sink.add(kEnclaveResident, w, {e.id}, gauge_pages(e.resident_pages));
+      sink.add(kEnclaveSwapped, w, {e.id}, gauge_pages(e.swapped_pages));
     }
   }
-  sink.gauge("sgx_exporter_ebpf_enclave_series_dropped",
-             "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.", {},
-             static_cast<double>(order.size() - shown));
+  sink.add(kEnclaveSeriesDropped, static_cast<double>(order.size() - shown));
 }
 
 }  // namespace
@@ -312,9 +553,9 @@ EnclaveMetricsOptions enclave_metrics_options(const Config& config) {
   return o;
 }
 
-std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
-                                                      std::chrono::steady_clock::time_point now) {
-  std::map<Labels, Counters> out;
+std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
+                                                              std::chrono::steady_clock::time_point now) {
+  std::map<WorkloadLabels, Counters> out;
   std::map<std::string, Input> merged;  // a key twice (replay files may list a cgroup twice): summed
   for (const auto& in : inputs) {
     auto [it, fresh] = merged.try_emplace(in.key, in);
@@ -409,24 +650,21 @@ std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths) {
 
 void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std::optional<std::uint64_t> capacity,
                         MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves) {
-  for (const auto& p : s.probes)
-    sink.gauge("sgx_exporter_probe_attached", "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
-               {{"probe", p.name}}, p.attached ? 1 : 0);
-  for (const auto& p : s.probes)
-    sink.info("sgx_exporter_probe_info", "SGX probe: hooked function, attach type and why it is off.",
-              {{"probe", p.name}, {"function", p.function}, {"attach_type", p.attach_type}, {"reason", p.reason}});
+  for (const auto& p : s.probes) sink.add(kProbeAttached, {p.name}, p.attached ? 1 : 0);
+  for (const auto& p : s.probes) sink.add(kProbeInfo, {p.name, p.function, p.attach_type, p.reason}, 1);
   if (!s.any_attached()) return;  // no SGX probes: no data, not a failure
 
-  // A metric is written only when the probes behind it are attached: a switched-off probe must not look like
-  // "nothing happened" (0).
-  auto on = [&](std::initializer_list<const char*> names) {
-    for (const char* n : names) {
+  // A metric is written only when the probes behind it (MetricDef::probes) are attached: a switched-off probe must
+  // not look like "nothing happened" (0).
+  auto attached = [&](std::string_view names) {
+    for (auto n : split_fields(names)) {
       bool found = false;
       for (const auto& p : s.probes) found = found || (p.name == n && p.attached);
       if (!found) return false;
     }
     return true;
   };
+  auto on = [&](const MetricDef& def) { return attached(def.probes); };
 
   // Per workload: cgroups that resolve to the same labels are summed, counters kept monotonic per label set.
   std::vector<WorkloadAggregator::Input> inputs;
@@ -449,128 +687,71 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   }
   WorkloadAggregator fresh;
   const auto per = (aggregator ? *aggregator : fresh).update(inputs, std::chrono::steady_clock::now());
+  // Each workload's label set rendered once, for every family below.
   using Counters = probes::WorkloadCounters;
-  auto each = [&](bool enabled, auto&& fn) {
-    if (enabled)
-      for (const auto& [labels, c] : per) fn(labels, c);
+  std::vector<std::pair<WorkloadId, const Counters*>> rows;
+  rows.reserve(per.size());
+  for (const auto& [labels, c] : per) rows.emplace_back(sink.workload(labels), &c);
+  auto each = [&](const MetricDef& def, auto value) {
+    if (!on(def)) return;
+    for (const auto& [w, c] : rows) sink.add(def, w, value(*c));
   };
-  const bool lifecycle = on({"encl_create", "encl_release"});
-  each(lifecycle, [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_enclaves", "Live enclaves created by the workload.", l, c.enclaves > 0 ? c.enclaves : 0);
-  });
-  each(lifecycle, [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_enclave_size_bytes", "Sum of the declared sizes (SECS size) of the workload's live enclaves.", l,
-               c.size_bytes > 0 ? static_cast<double>(c.size_bytes) : 0);
-  });
-  // Residency needs every place a page comes and goes: allocations, frees, VA pages (owner NULL: only va_grow
-  // sees them) and EWB (5.15-5.18 free evicted pages without sgx_free_epc_page).
-  each(lifecycle && on({"epc_alloc", "epc_free", "va_grow", "ewb"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_resident_bytes", "EPC held by the workload's enclaves now, incl. SECS and VA pages.", l,
-               gauge_pages(c.resident_pages));
-  });
-  each(lifecycle && on({"va_grow", "epc_free"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_va_bytes", "EPC held as Version Array pages by the workload's enclaves now (in resident too).",
-               l, gauge_pages(c.va_pages));
-  });
-  each(lifecycle && on({"ewb", "eldu"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_swapped_bytes", "Enclave pages evicted from EPC (EWB) and not loaded back.", l,
-               gauge_pages(c.swapped_pages));
-  });
-  each(on({"ewb"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_evicted_pages_total", "Enclave pages evicted from EPC (EWB).", l,
-                 static_cast<double>(c.evicted_pages));
-  });
-  each(on({"eldu"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_loaded_back_pages_total", "Evicted enclave pages loaded back into EPC (ELDU).", l,
-                 static_cast<double>(c.loaded_back_pages));
-  });
-  each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault), retries included.", l,
-                 static_cast<double>(c.page_faults));
-  });
-  // Retries and waits are told by failed allocations and ELDU inside the fault.
-  const bool fault_wait = on({"page_fault", "epc_alloc", "eldu"});
-  each(fault_wait, [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_fault_seconds_total",
-                 "Seconds threads waited for enclave pages that were not resident: from the first fault on the "
-                 "address that could not be served at once to the return of the fault that mapped it.",
-                 l, static_cast<double>(c.page_fault_ns) / 1e9);
-  });
-  each(fault_wait, [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_fault_retries_total",
-                 "Enclave page faults that returned unmapped for want of an EPC page and were retried.", l,
-                 static_cast<double>(c.fault_retries));
-  });
-  each(on({"epc_alloc"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations for enclaves.", l,
-                 static_cast<double>(c.alloc_failures));
-  });
-  each(on({"encl_init"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_init_failures_total",
-                 "SGX_IOC_ENCLAVE_INIT calls on the workload's enclaves that failed (the driver refused, or EINIT "
-                 "rejected the SIGSTRUCT).",
-                 l, static_cast<double>(c.init_failures));
-  });
-  if (lifecycle) write_enclave_metrics(s, attribution, sink, enclaves, on({"encl_init"}));
+  auto gauge = [](std::int64_t v) { return v > 0 ? static_cast<double>(v) : 0.0; };
+  each(kEnclaves, [&](const Counters& c) { return gauge(c.enclaves); });
+  each(kEnclaveSize, [&](const Counters& c) { return gauge(c.size_bytes); });
+  each(kResident, [](const Counters& c) { return gauge_pages(c.resident_pages); });
+  each(kVa, [](const Counters& c) { return gauge_pages(c.va_pages); });
+  each(kSwapped, [](const Counters& c) { return gauge_pages(c.swapped_pages); });
+  each(kEvicted, [](const Counters& c) { return static_cast<double>(c.evicted_pages); });
+  each(kLoadedBack, [](const Counters& c) { return static_cast<double>(c.loaded_back_pages); });
+  each(kPageFaults, [](const Counters& c) { return static_cast<double>(c.page_faults); });
+  each(kFaultSeconds, [](const Counters& c) { return static_cast<double>(c.page_fault_ns) / 1e9; });
+  each(kFaultRetries, [](const Counters& c) { return static_cast<double>(c.fault_retries); });
+  each(kAllocFailures, [](const Counters& c) { return static_cast<double>(c.alloc_failures); });
+  each(kInitFailures, [](const Counters& c) { return static_cast<double>(c.init_failures); });
+  if (attached(EPC_ENCLAVE_LIFECYCLE)) write_enclave_metrics(s, attribution, sink, enclaves, attached("encl_init"));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {
     double free_bytes = static_cast<double>(std::max<std::int64_t>(*s.free_pages, 0)) * kPage;
-    sink.gauge("sgx_epc_free_bytes", "Free EPC of the node (the kernel's sgx_nr_free_pages).", {}, free_bytes);
-    if (capacity)
-      sink.gauge("sgx_epc_used_bytes", "EPC in use on the node (capacity - free).", {},
-                 std::max(0.0, static_cast<double>(*capacity) - free_bytes));
+    sink.add(kFree, free_bytes);
+    if (capacity) sink.add(kUsed, std::max(0.0, static_cast<double>(*capacity) - free_bytes));
   }
-  if (on({"reclaim"})) {
-    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-                 {{"reclaimer", "ksgxd"}}, static_cast<double>(s.reclaim_ksgxd));
-    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-                 {{"reclaimer", "direct"}}, static_cast<double>(s.reclaim_direct));
+  if (on(kReclaimPasses)) {
+    sink.add(kReclaimPasses, {"ksgxd"}, static_cast<double>(s.reclaim_ksgxd));
+    sink.add(kReclaimPasses, {"direct"}, static_cast<double>(s.reclaim_direct));
   }
-  if (on({"vepc_fault", "vepc_free", "epc_alloc", "epc_free"}))
-    sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
-  if (on({"vepc_fault", "epc_alloc"}))
-    sink.counter("sgx_vepc_alloc_failures_total", "Failed EPC page allocations for KVM guests (vEPC faults).", {},
-                 static_cast<double>(s.vepc_alloc_failures));
+  if (on(kVepc)) sink.add(kVepc, gauge_pages(s.vepc_pages));
+  if (on(kVepcAllocFailures)) sink.add(kVepcAllocFailures, static_cast<double>(s.vepc_alloc_failures));
 
   if (s.program_stats_enabled) {
+    for (const auto& p : s.programs) sink.add(kProgramRuns, {p.program}, static_cast<double>(p.run_count));
     for (const auto& p : s.programs)
-      sink.counter("sgx_exporter_bpf_program_runs_total", "Runs of the BPF program (kernel BPF stats).",
-                   {{"program", p.program}}, static_cast<double>(p.run_count));
-    for (const auto& p : s.programs)
-      sink.counter("sgx_exporter_bpf_program_run_seconds_total", "Time spent in the BPF program (kernel BPF stats).",
-                   {{"program", p.program}}, static_cast<double>(p.run_time_ns) / 1e9);
+      sink.add(kProgramSeconds, {p.program}, static_cast<double>(p.run_time_ns) / 1e9);
   }
-  for (const auto& [program, n] : s.kretprobe_misses)
-    sink.counter("sgx_exporter_kretprobe_missed_total",
-                 "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
-                 {{"program", program}}, static_cast<double>(n));
-  for (const auto& m : s.maps)
-    sink.gauge("sgx_exporter_bpf_map_entries", "Entries in the BPF map now.", {{"map", m.map}},
-               static_cast<double>(m.entries));
-  for (const auto& m : s.maps)
-    sink.gauge("sgx_exporter_bpf_map_max_entries", "Bound of the BPF map.", {{"map", m.map}},
-               static_cast<double>(m.max_entries));
-  for (const auto& [reason, n] : s.dropped)
-    sink.counter("sgx_exporter_bpf_dropped_events_total", "Probe events not recorded, by reason.", {{"reason", reason}},
-                 static_cast<double>(n));
+  for (const auto& [program, n] : s.kretprobe_misses) sink.add(kKretprobeMissed, {program}, static_cast<double>(n));
+  for (const auto& m : s.maps) sink.add(kMapEntries, {m.map}, static_cast<double>(m.entries));
+  for (const auto& m : s.maps) sink.add(kMapMaxEntries, {m.map}, static_cast<double>(m.max_entries));
+  for (const auto& [reason, n] : s.dropped) sink.add(kDropped, {reason}, static_cast<double>(n));
   if (!s.state.discovery.empty()) {  // the live source (the replay has no state of its own)
-    sink.gauge("sgx_exporter_ebpf_state_info",
-               "How the probes' state came to be: pinned (survives exporter restarts), reused (taken over from an "
-               "earlier instance, counters continued), discovery of enclaves older than the probes.",
-               {{"pinned", s.state.pinned ? "true" : "false"},
-                {"reused", s.state.reused ? "true" : "false"},
-                {"discovery", s.state.discovery},
-                {"layout", s.state.layout}},
-               1);
-    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
-               {{"origin", "created"}}, static_cast<double>(s.enclaves_created));
-    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
-               {{"origin", "discovered"}}, static_cast<double>(s.enclaves_discovered));
-    sink.gauge("sgx_exporter_ebpf_discovery_skipped",
-               "Enclaves found at start-up that could not be read and stay untracked until they end.", {},
-               static_cast<double>(s.discovery_skipped));
+    sink.add(kStateInfo, {tf(s.state.pinned), tf(s.state.reused), s.state.discovery, s.state.layout}, 1);
+    sink.add(kEnclavesTracked, {"created"}, static_cast<double>(s.enclaves_created));
+    sink.add(kEnclavesTracked, {"discovered"}, static_cast<double>(s.enclaves_discovered));
+    sink.add(kDiscoverySkipped, static_cast<double>(s.discovery_skipped));
   }
+}
+
+std::vector<MetricGroup> ebpf_metrics() {
+  return {{"ebpf-workload",
+           {&kEnclaves, &kEnclaveSize, &kResident, &kVa, &kSwapped, &kEvicted, &kLoadedBack, &kPageFaults,
+            &kFaultSeconds, &kFaultRetries, &kAllocFailures, &kInitFailures}},
+          {"ebpf-enclave",
+           {&kEnclaveInfo, &kEnclaveCreated, &kEnclaveDeclared, &kEnclaveResident, &kEnclaveSwapped,
+            &kEnclaveSeriesDropped}},
+          {"ebpf-node", {&kFree, &kUsed, &kReclaimPasses, &kVepc, &kVepcAllocFailures}},
+          {"ebpf-health",
+           {&kProbeAttached, &kProbeInfo, &kProgramRuns, &kProgramSeconds, &kMapEntries, &kMapMaxEntries, &kDropped,
+            &kStateInfo, &kEnclavesTracked, &kDiscoverySkipped, &kKretprobeMissed}}};
 }
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,

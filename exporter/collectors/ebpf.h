@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,6 +24,8 @@ namespace epc {
 class Attribution;
 
 std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services);
+// Its metric definitions, for docs/metrics.md: per workload, per enclave, node level, probe health.
+std::vector<MetricGroup> ebpf_metrics();
 
 class EbpfSource {
  public:
@@ -43,7 +46,9 @@ bool unpin_ebpf_state(const CollectorServices& services);
 
 // Live source: loads and attaches the probes (never fails; probes that cannot attach report why).
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services);
-// Replay source: reads and parses the file on every scrape.
+// Replay source: reads and parses the file on every scrape, up to kReplayFileLimit bytes (a full node, 1,000
+// workloads with 2 enclaves each, is about 1.2 MiB; the parser's 100,000 lines bound it further).
+inline constexpr std::size_t kReplayFileLimit = 64 << 20;
 std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 
 // Replay file format, one record a line ('#' comments, blank lines ignored; key=value fields in any order):
@@ -77,19 +82,19 @@ class WorkloadAggregator {
  public:
   struct Input {
     std::string key;              // one cgroup: "id:<n>" or "path:<p>"
-    std::optional<Labels> labels;  // nullopt: does not resolve (gone)
+    std::optional<WorkloadLabels> labels;  // nullopt: does not resolve (gone)
     probes::WorkloadCounters counters;
   };
   explicit WorkloadAggregator(std::chrono::seconds retention = std::chrono::hours(1), std::size_t max_label_sets = 65536)
       : retention_(retention), max_label_sets_(max_label_sets) {}
-  std::map<Labels, probes::WorkloadCounters> update(const std::vector<Input>& inputs,
+  std::map<WorkloadLabels, probes::WorkloadCounters> update(const std::vector<Input>& inputs,
                                                     std::chrono::steady_clock::time_point now);
   std::size_t label_sets() const { return labels_.size(); }
   std::size_t cgroups() const { return cgroups_.size(); }
 
  private:
   struct CgroupState {
-    Labels labels;
+    WorkloadLabels labels;
     bool known = false;
     probes::WorkloadCounters base;  // counters already handed to earlier labels
     probes::WorkloadCounters high;  // high-water of the cgroup's own counters
@@ -102,7 +107,7 @@ class WorkloadAggregator {
   std::chrono::seconds retention_;
   std::size_t max_label_sets_;
   std::map<std::string, CgroupState> cgroups_;
-  std::map<Labels, LabelState> labels_;
+  std::map<WorkloadLabels, LabelState> labels_;
 };
 
 // Per-enclave series (sgx_enclave_info and the rest, docs/metrics.md "Enclave identity").

@@ -19,6 +19,8 @@
 namespace epc {
 
 std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services);
+// Its metric definitions, for docs/metrics.md.
+MetricGroup platform_metrics();
 
 // ---- parsers and the CPUID seam (exposed for tests) ----
 

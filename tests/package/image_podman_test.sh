@@ -126,14 +126,14 @@ pass "promtool check metrics: clean ($(grep -vc '^#' "$WORK/metrics.prom") serie
 # Series of the fixture node: EPC capacity from /host/sys, a container's misc sgx_epc usage from /host/sys/fs/cgroup
 # named through /host/var/log/pods, and the replayed eBPF numbers of a pod; every collector succeeded.
 for want in \
-  'sgx_epc_capacity_bytes{numa_node="0"} 34359738368' \
-  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web"} 268435456' \
+  'sgx_epc_capacity_bytes{numa_node="0"} 3.4359738368e+10' \
+  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",cgroup=""} 2.68435456e+08' \
   'sgx_exporter_collector_success{collector="platform"} 1' \
   'sgx_exporter_collector_success{collector="cgroup"} 1' \
   'sgx_exporter_collector_success{collector="ebpf"} 1'; do
   grep -qxF "$want" "$WORK/metrics.prom" || { dump; fail "missing from the scrape: $want"; }
 done
-grep -q '^sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db"} [1-9]' "$WORK/metrics.prom" ||
+grep -q '^sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db",cgroup=""} [1-9]' "$WORK/metrics.prom" ||
   fail "no per-pod eBPF series for sgx-apps/enclave-db-0"
 pass "fixture series present: platform, cgroup, per-pod eBPF (replay), attributed to pods"
 

@@ -9,8 +9,8 @@ node_exporter runs with its default collectors against the real host. All are sc
 after a warm-up. Prints p50/p99 scrape latency (HTTP request to last byte), CPU time per scrape (user+system of
 the exporter process: less sensitive to a loaded machine than wall time), RSS after the scrapes and peak RSS
 (VmHWM), and the ratios against the goal (ours <= half of node_exporter's).
-Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against scrape/exposition),
-and the cost growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
+Then, with --scrape-bench, the exporter's CPU per series by stage (collect, cap, text) in-process, and the cost
+growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
 with each step's growth against linear (--growth-json writes them for plot_growth.py).
 Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI
 machines are noisy)."""
@@ -97,7 +97,7 @@ def main():
     ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
     ap.add_argument("--baseline", help="another epc_exporter binary (e.g. an older build) scraped on the misc node "
                     "in the same interleaved run, as epc_misc_baseline")
-    ap.add_argument("--exposition-bench", help="tests/perf/exposition_bench binary: serialisation alone, both ways")
+    ap.add_argument("--scrape-bench", help="tests/perf/scrape_bench binary: CPU per series by stage, in-process")
     ap.add_argument("--growth", default="10,100,1000,4000",
                     help="workload counts (pods x (containers + 1)) for the cost-growth run; '' to skip it")
     ap.add_argument("--growth-scrapes", type=int, default=30)
@@ -177,8 +177,8 @@ def main():
         rr = rss[n] / rss["node_exporter"]
         print(f"ratio {n}/node_exporter: p50 {r50:.2f} ({verdict(r50)}), p99 {r99:.2f} ({verdict(r99)}), "
               f"CPU {rc:.2f}, RSS {rr:.2f} ({verdict(rr)})")
-    if a.exposition_bench:
-        p = subprocess.run([a.exposition_bench, root, "30"], capture_output=True, text=True)
+    if a.scrape_bench:
+        p = subprocess.run([a.scrape_bench, root, "30"], capture_output=True, text=True)
         print(p.stdout.strip() or p.stderr.strip())
         if p.returncode != 0:
             return 1

@@ -14,6 +14,7 @@
 #include "scrape/config.h"
 #include "host/host_paths.h"
 #include "scrape/metric_sink.h"
+#include "sink_util.h"
 
 namespace epc {
 namespace {
@@ -28,33 +29,17 @@ std::string slurp(const std::string& path) {
 }
 
 // Value of the series of `name` whose labels include all of `want`; NaN-free: -1 when absent.
-double value(std::vector<prometheus::MetricFamily>& fams, const std::string& name, const Labels& want) {
-  for (const auto& f : fams) {
-    if (f.name != name) continue;
-    for (const auto& m : f.metric) {
-      bool ok = true;
-      for (const auto& [k, v] : want) {
-        bool found = false;
-        for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
-        ok = ok && found;
-      }
-      if (ok) return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-    }
-  }
-  return -1;
+double value(const MetricSink& sink, const std::string& name, const Labels& want) {
+  return test::value_with(sink, name, want).value_or(-1);
 }
 
-bool has_family(std::vector<prometheus::MetricFamily>& fams, const std::string& name) {
-  for (const auto& f : fams)
-    if (f.name == name) return true;
-  return false;
-}
+bool has_family(const MetricSink& sink, const std::string& name) { return test::has_family(sink, name); }
 
 std::string kAllProbesForward();
 
 // The families write_ebpf_metrics() gives for a replay text, attributed on a node without SGX or pods (a replay
 // that does not parse fails the test and gives none).
-std::vector<prometheus::MetricFamily> replayed_metrics(const std::string& replay) {
+MetricSink replayed_metrics(const std::string& replay) {
   auto snap = parse_ebpf_replay(replay);
   if (!snap.ok()) {
     ADD_FAILURE() << snap.error().message;
@@ -64,7 +49,7 @@ std::vector<prometheus::MetricFamily> replayed_metrics(const std::string& replay
   Attribution attribution(paths);
   MetricSink sink;
   write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  return std::move(sink.families());
+  return sink;
 }
 
 TEST(EbpfReplay, AksFixtureAttributesToPods) {
@@ -74,7 +59,7 @@ TEST(EbpfReplay, AksFixtureAttributesToPods) {
   Attribution attribution(paths);
   MetricSink sink;
   write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), sink);
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   const Labels db = {{"namespace", "sgx-apps"}, {"pod", "enclave-db-0"}, {"container", "db"}};
   EXPECT_EQ(value(f, "sgx_epc_resident_bytes", db), 2147483648.0);
   EXPECT_EQ(value(f, "sgx_epc_swapped_bytes", db), 131072.0 * 4096);
@@ -140,7 +125,7 @@ TEST(EbpfReplay, AksFixtureEnclaveInventory) {
   o.signer_names[db_signer] = "sgx-apps-release";
   MetricSink sink;
   write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), sink, nullptr, o);
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   const Labels web = {{"namespace", "sgx-apps"}, {"pod", "attest-web-7d9f8c6b5-xk2lp"}, {"container", "web"}};
   Labels web_info = web;
   for (auto kv : Labels{{"enclave", "3a5f0c9e1b27"},
@@ -167,7 +152,7 @@ TEST(EbpfReplay, AksFixtureEnclaveInventory) {
   o.max_enclaves = 1;
   MetricSink capped;
   write_ebpf_metrics(*snap, attribution, epc_capacity_bytes(paths), capped, nullptr, o);
-  auto& g = capped.families();
+  const MetricSink& g = capped;
   EXPECT_EQ(value(g, "sgx_enclave_epc_resident_bytes", {{"enclave", "c0ffee123456"}}), 524288.0 * 4096);
   EXPECT_EQ(value(g, "sgx_enclave_declared_size_bytes", {{"enclave", "c0ffee123456"}}), 4294967296.0);
   EXPECT_EQ(value(g, "sgx_enclave_epc_swapped_bytes", {{"enclave", "c0ffee123456"}}), 131072.0 * 4096);
@@ -180,9 +165,9 @@ TEST(EbpfReplay, AksFixtureEnclaveInventory) {
     if (p.name == "encl_init") p.attached = false;
   MetricSink off;
   write_ebpf_metrics(no_init, attribution, epc_capacity_bytes(paths), off, nullptr, {});
-  EXPECT_FALSE(has_family(off.families(), "sgx_enclave_info"));
-  EXPECT_FALSE(has_family(off.families(), "sgx_enclave_init_failures_total"));
-  EXPECT_TRUE(has_family(off.families(), "sgx_enclave_created_timestamp_seconds"));
+  EXPECT_FALSE(has_family(off, "sgx_enclave_info"));
+  EXPECT_FALSE(has_family(off, "sgx_enclave_init_failures_total"));
+  EXPECT_TRUE(has_family(off, "sgx_enclave_created_timestamp_seconds"));
 }
 
 // A discovered enclave (older than the probes): its SIGSTRUCT is gone, so the identity says "unknown"; an enclave
@@ -208,7 +193,7 @@ TEST(EbpfMetrics, DiscoveredAndUninitialisedEnclaves) {
   Attribution attribution(paths);
   MetricSink sink;
   write_ebpf_metrics(s, attribution, std::nullopt, sink, nullptr, {});
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   EXPECT_EQ(value(f, "sgx_enclave_info", {{"cgroup", "system.slice/old.service"}, {"enclave", "aaaaaaaaaaaa"},
                                           {"mrenclave", "unknown"}, {"mrsigner", "unknown"},
                                           {"isv_prod_id", "unknown"}, {"debug", "true"}, {"xfrm", "unknown"},
@@ -278,7 +263,7 @@ TEST(EbpfMetrics, GoneCgroupResolvesByTheRecordedPath) {
   Attribution attribution(paths);
   MetricSink sink;
   write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   const Labels db = {{"namespace", "sgx-apps"}, {"pod", "enclave-db-0"}, {"container", "db"}};
   EXPECT_EQ(value(f, "sgx_epc_evicted_pages_total", db), 700);
   EXPECT_EQ(value(f, "sgx_epc_evicted_pages_total", {{"cgroup", "unknown"}}), 5);
@@ -302,7 +287,7 @@ TEST(EbpfMetrics, StateInfoAndTrackedEnclavesByOrigin) {
   {
     MetricSink sink;
     write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-    EXPECT_FALSE(has_family(sink.families(), "sgx_exporter_ebpf_state_info")) << "replay: no state of its own";
+    EXPECT_FALSE(has_family(sink, "sgx_exporter_ebpf_state_info")) << "replay: no state of its own";
   }
   snap->state = {true, true, "not_needed", "0123456789abcdef"};
   snap->enclaves_created = 2;
@@ -310,7 +295,7 @@ TEST(EbpfMetrics, StateInfoAndTrackedEnclavesByOrigin) {
   snap->discovery_skipped = 1;
   MetricSink sink;
   write_ebpf_metrics(*snap, attribution, std::nullopt, sink);
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   EXPECT_EQ(value(f, "sgx_exporter_ebpf_state_info",
                   {{"pinned", "true"}, {"reused", "true"}, {"discovery", "not_needed"}, {"layout", "0123456789abcdef"}}),
             1);
@@ -397,7 +382,7 @@ probes::WorkloadCounters evicted(std::uint64_t n, std::int64_t resident = 0) {
   return c;
 }
 
-const Labels kPod = {{"namespace", "ns"}, {"pod", "db-0"}, {"container", "db"}};
+const WorkloadLabels kPod = {"ns", "db-0", "db", ""};
 
 TEST(WorkloadAggregator, ContainerRestartInTheSamePodContinuesTheSum) {
   WorkloadAggregator agg;
@@ -424,7 +409,7 @@ TEST(WorkloadAggregator, GoneCgroupKeepsItsLabelsInsteadOfTurningUnknown) {
   auto out = agg.update({{"id:1", std::nullopt, evicted(120, 3)}}, t + std::chrono::seconds(15));
   EXPECT_EQ(out.size(), 1u);
   EXPECT_EQ(out[kPod].evicted_pages, 120u);
-  EXPECT_EQ(out.count({{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}}), 0u);
+  EXPECT_EQ(out.count(WorkloadLabels{"", "", "", "unknown"}), 0u);
 }
 
 TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
@@ -440,7 +425,7 @@ TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
 TEST(WorkloadAggregator, LabelsResolvedLaterKeepBothSeriesMonotonic) {
   WorkloadAggregator agg;
   auto t = Clock::now();
-  const Labels unknown = {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}};
+  const WorkloadLabels unknown = {"", "", "", "unknown"};
   auto out = agg.update({{"id:1", std::nullopt, evicted(10)}, {"id:9", std::nullopt, evicted(4)}}, t);
   EXPECT_EQ(out[unknown].evicted_pages, 14u);
   // id:1 resolves now (cgroup tree rescanned): what it counted so far stays with "unknown".
@@ -448,7 +433,7 @@ TEST(WorkloadAggregator, LabelsResolvedLaterKeepBothSeriesMonotonic) {
   EXPECT_EQ(out[kPod].evicted_pages, 5u);
   EXPECT_EQ(out[unknown].evicted_pages, 14u);
   // The pod is named later than its uid (kubelet log dir appeared): the same hand-over.
-  const Labels named = {{"namespace", "ns"}, {"pod", "db-0-named"}, {"container", "db"}};
+  const WorkloadLabels named = {"ns", "db-0-named", "db", ""};
   out = agg.update({{"id:1", named, evicted(16)}, {"id:9", std::nullopt, evicted(4)}}, t + std::chrono::seconds(2));
   EXPECT_EQ(out[named].evicted_pages, 1u);
   EXPECT_EQ(out.count(kPod), 0u);  // nothing present under the old labels: not reported (kept for retention)
@@ -470,7 +455,7 @@ TEST(WorkloadAggregator, LabelSetsWithNothingPresentAreForgottenAfterTheRetentio
   EXPECT_EQ(agg.cgroups(), 0u);
   // Bounded: at most 2 label sets kept beyond the ones present.
   for (int i = 0; i < 5; ++i)
-    agg.update({{"id:x" + std::to_string(i), Labels{{"cgroup", "c" + std::to_string(i)}}, evicted(1)}},
+    agg.update({{"id:x" + std::to_string(i), WorkloadLabels{"", "", "", "c" + std::to_string(i)}, evicted(1)}},
                t + std::chrono::seconds(300 + i));
   EXPECT_LE(agg.label_sets(), 2u);
 }
@@ -491,11 +476,11 @@ TEST(EbpfCollector, CountersNeverGoBackAcrossScrapes) {
   auto c = make_ebpf_collector(CollectorServices{config, paths, attribution});
   MetricSink s1;
   ASSERT_TRUE(c->collect(s1).ok());
-  EXPECT_EQ(value(s1.families(), "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
+  EXPECT_EQ(value(s1, "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
   scrape("workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=30\n");
   MetricSink s2;
   ASSERT_TRUE(c->collect(s2).ok());
-  EXPECT_EQ(value(s2.families(), "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
+  EXPECT_EQ(value(s2, "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
   std::remove(file.c_str());
 }
 
@@ -551,14 +536,12 @@ TEST(EbpfCollector, LiveWithoutSgxReportsProbesOff) {
   auto c = make_ebpf_collector(env.services());
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
-  auto& f = sink.families();
+  const MetricSink& f = sink;
   EXPECT_EQ(value(f, "sgx_exporter_probe_attached", {{"probe", "epc_alloc"}}), 0);
   EXPECT_FALSE(has_family(f, "sgx_epc_resident_bytes"));
   bool reason = false;
-  for (const auto& fam : f)
-    if (fam.name == "sgx_exporter_probe_info")
-      for (const auto& m : fam.metric)
-        for (const auto& l : m.label) reason = reason || (l.name == "reason" && !l.value.empty());
+  for (const auto& [labels, v] : test::series_of(f, "sgx_exporter_probe_info"))
+    for (const auto& [k, lv] : labels) reason = reason || (k == "reason" && !lv.empty());
   EXPECT_TRUE(reason);
 }
 

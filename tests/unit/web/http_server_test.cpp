@@ -54,12 +54,14 @@ std::string body_of(const std::string& response) {
   return p == std::string::npos ? "" : response.substr(p + 4);
 }
 
+constexpr MetricDef kFree{.name = "sgx_epc_free_bytes", .type = MetricType::kGauge, .help = "free"};
+
 class GateCollector : public Collector {
  public:
   Status collect(MetricSink& sink) override {
     entered = true;
     while (blocked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    sink.gauge("sgx_epc_free_bytes", "free", {}, 4096);
+    sink.add(kFree, 4096);
     return {};
   }
   std::atomic<bool> blocked{false};
