@@ -24,7 +24,6 @@ namespace epc {
 namespace {
 
 // Bounds: a node runs at most a few hundred pods; these leave room while keeping memory bounded.
-constexpr std::size_t kMaxCachedPaths = 1 << 16;
 constexpr std::size_t kMaxCachedPids = 1 << 16;
 constexpr std::size_t kMaxCgroups = 200000;
 constexpr int kMaxCgroupDepth = 32;
@@ -194,7 +193,6 @@ struct Attribution::Impl {
   std::unordered_map<std::string, ContainerName> containers_by_id;
   std::uint64_t generation = 1;  // bumped on every re-read of the index
 
-  std::unordered_map<std::string, Workload> by_path;
   std::unordered_map<std::uint64_t, std::string> path_by_id;
   bool id_scan_done = false;  // since the last refresh()
   std::unordered_map<int, std::string> path_by_pid;
@@ -203,7 +201,6 @@ struct Attribution::Impl {
     ++generation;
     pods_by_uid.clear();
     containers_by_id.clear();
-    by_path.clear();
     if (auto names = list_dir(paths.pod_logs(), kMaxLogEntries)) {
       for (const auto& n : *names) {
         auto p = parse_pod_log_dir(n);
@@ -253,8 +250,9 @@ struct Attribution::Impl {
   }
 
   Workload resolve_path(std::string_view cgroup_path) {
+    // Not cached here: the collectors keep what a path resolved to with their own per-cgroup state, until
+    // generation() changes.
     std::string key = normalize_path(cgroup_path);
-    if (auto it = by_path.find(key); it != by_path.end()) return it->second;
     Workload w;
     if (auto k = parse_kubepods_cgroup(key)) {
       w.pod_uid = k->pod_uid;
@@ -275,8 +273,6 @@ struct Attribution::Impl {
     } else {
       w.cgroup = key.empty() ? std::string("/") : sanitize_label_value(key);
     }
-    if (by_path.size() >= kMaxCachedPaths) by_path.clear();
-    by_path.emplace(std::move(key), w);
     return w;
   }
 

@@ -1,13 +1,17 @@
 #include "collectors/ebpf.h"
 
+#include <sys/stat.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <initializer_list>
 #include <map>
+#include <unordered_map>
 #include <stdexcept>
 
 #include "attribution/attribution.h"
@@ -359,7 +363,9 @@ class LiveSource : public EbpfSource {
     o.dev_path = paths.dev().string();
     probes_ = probes::Probes::start(o);
   }
-  Result<probes::Snapshot> snapshot() override { return probes_->read(); }
+  Result<std::shared_ptr<const probes::Snapshot>> snapshot() override {
+    return std::make_shared<const probes::Snapshot>(probes_->read());
+  }
   void forget_gone_cgroups(Attribution& a) override {
     std::size_t n = probes_->forget_gone_cgroups([&](std::uint64_t id) { return a.cgroup_path_for_id(id).has_value(); });
     if (n)
@@ -373,16 +379,45 @@ class LiveSource : public EbpfSource {
 class ReplaySource : public EbpfSource {
  public:
   explicit ReplaySource(std::string path) : path_(std::move(path)) {}
-  Result<probes::Snapshot> snapshot() override {
+  Result<std::shared_ptr<const probes::Snapshot>> snapshot() override {
+    struct stat st {};
+    const bool stamped = ::stat(path_.c_str(), &st) == 0;
+    const Stamp now_stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    if (stamped && cached_ && now_stamp == stamp_ && settled(st)) return cached_;
+    cached_.reset();
     auto text = read_file(path_, kReplayFileLimit);
     if (!text) return make_error("ebpf replay file: " + text.error().message, text.error().errno_value);
     auto snap = parse_ebpf_replay(*text);
     if (!snap) return make_error(path_ + ": " + snap.error().message);
-    return snap;
+    auto shared = std::make_shared<const probes::Snapshot>(std::move(*snap));
+    if (stamped) {
+      cached_ = shared;
+      stamp_ = now_stamp;
+    }
+    return shared;
   }
 
  private:
+  struct Stamp {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    timespec mtime{}, ctime{};
+    bool operator==(const Stamp& o) const {
+      return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+             mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+    }
+  };
+  // File times come from a coarse clock: a file rewritten in the same tick as the last read keeps its stamp.
+  static bool settled(const struct stat& st) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec - st.st_mtim.tv_sec >= 2 && now.tv_sec - st.st_ctim.tv_sec >= 2;
+  }
+
   std::string path_;
+  Stamp stamp_;
+  std::shared_ptr<const probes::Snapshot> cached_;
 };
 
 class EbpfCollector : public Collector {
@@ -393,7 +428,7 @@ class EbpfCollector : public Collector {
   Status collect(MetricSink& sink) override {
     auto snap = source_->snapshot();
     if (!snap) return snap.error();
-    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_, enclaves_);
+    write_ebpf_metrics(**snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_, enclaves_, &labels_);
     source_->forget_gone_cgroups(attribution_);
     return Status::Ok();
   }
@@ -404,6 +439,7 @@ class EbpfCollector : public Collector {
   Attribution& attribution_;
   WorkloadAggregator aggregator_;
   EnclaveMetricsOptions enclaves_;
+  CgroupLabels labels_;
 };
 
 using Counters = probes::WorkloadCounters;
@@ -449,8 +485,8 @@ std::string hex_label(std::uint64_t v) {
 
 // The per-enclave series: sgx_enclave_info (initialised enclaves), creation time, optionally resident/swapped
 // bytes; at most max_enclaves enclaves, the oldest first (a new enclave never takes an older one's series).
-void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, MetricSink& sink,
-                           const EnclaveMetricsOptions& o, bool init_probe) {
+void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, CgroupLabels& labels,
+                           MetricSink& sink, const EnclaveMetricsOptions& o, bool init_probe) {
   std::vector<const probes::EnclaveIdentity*> order;
   order.reserve(s.enclaves.size());
   for (const auto& e : s.enclaves) order.push_back(&e);
@@ -460,14 +496,10 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
   const std::size_t shown = std::min(order.size(), o.max_enclaves);
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& e = *order[i];
-    std::optional<std::string> path;
-    if (!e.cgroup_path.empty()) {
-      path = e.cgroup_path;
-    } else {
-      path = attribution.cgroup_path_for_id(e.cgroup_id);
-      if (!path && !e.recorded_path.empty()) path = e.recorded_path;
-    }
-    const WorkloadId w = sink.workload(path ? attribution.resolve_cgroup_path(*path).labels() : unknown_labels());
+    const CgroupLabels::Entry* l = e.cgroup_path.empty() ? labels.of_id(attribution, e.cgroup_id, e.recorded_path)
+                                                         : &labels.of_path(attribution, e.cgroup_path);
+    const WorkloadId w = l ? sink.workload_rendered(l->text, !l->labels.container.empty())
+                           : sink.workload(unknown_labels());
     // An enclave INIT has not made (or that failed INIT) runs nothing yet: no info. Discovered ones carry their
     // state; created ones need the INIT probe to know.
     if (e.initialized && (init_probe || e.source == "discovered")) {
@@ -556,17 +588,27 @@ EnclaveMetricsOptions enclave_metrics_options(const Config& config) {
 std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
                                                               std::chrono::steady_clock::time_point now) {
   std::map<WorkloadLabels, Counters> out;
-  std::map<std::string, Input> merged;  // a key twice (replay files may list a cgroup twice): summed
+  // The cgroups of this snapshot, each once: a key twice (replay files may list a cgroup twice) is summed, with
+  // the first one's labels.
+  struct Present {
+    const Input* in;
+    Counters counters;
+  };
+  std::vector<Present> present;
+  present.reserve(inputs.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  index.reserve(inputs.size());
   for (const auto& in : inputs) {
-    auto [it, fresh] = merged.try_emplace(in.key, in);
-    if (!fresh) it->second.counters += in.counters;
+    auto [it, fresh] = index.try_emplace(in.key, present.size());
+    if (fresh)
+      present.push_back({&in, in.counters});
+    else
+      present[it->second].counters += in.counters;
   }
-  std::map<std::string, const Input*> present;
-  for (const auto& [key, in] : merged) present[key] = &in;
 
   // Cgroups that left: their counters stay with their labels.
   for (auto it = cgroups_.begin(); it != cgroups_.end();) {
-    if (present.count(it->first)) {
+    if (index.count(it->first)) {
       ++it;
       continue;
     }
@@ -576,8 +618,10 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
     it = cgroups_.erase(it);
   }
 
-  for (const auto& [key, in] : present) {
-    auto [it, fresh] = cgroups_.try_emplace(key);
+  for (const auto& [in, counters] : present) {
+    auto it = cgroups_.find(in->key);
+    const bool fresh = it == cgroups_.end();
+    if (fresh) it = cgroups_.try_emplace(in->key).first;
     CgroupState& cs = it->second;
     if (fresh) {
       cs.labels = in->labels.value_or(unknown_labels());
@@ -591,9 +635,9 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
       cs.labels = *in->labels;
       cs.known = true;
     }
-    max_counters(cs.high, in->counters);
+    max_counters(cs.high, counters);
     Counters& o = out[cs.labels];
-    const Counters& c = in->counters;
+    const Counters& c = counters;
     o.enclaves += c.enclaves;
     o.size_bytes += c.size_bytes;
     o.resident_pages += c.resident_pages;
@@ -628,6 +672,27 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
   return out;
 }
 
+const CgroupLabels::Entry& CgroupLabels::of_path(Attribution& attribution, std::string_view path) {
+  if (const std::uint64_t g = attribution.generation(); g != generation_ || by_path_.size() >= 65536) {
+    by_path_.clear();
+    generation_ = g;
+  }
+  if (auto it = by_path_.find(path); it != by_path_.end()) return it->second;
+  Entry e;
+  e.labels = attribution.resolve_cgroup_path(path).labels();
+  render_workload_labels(e.text, e.labels);
+  return by_path_.emplace(std::string(path), std::move(e)).first->second;
+}
+
+const CgroupLabels::Entry* CgroupLabels::of_id(Attribution& attribution, std::uint64_t id,
+                                               std::string_view recorded_path) {
+  // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the path
+  // the probes recorded at its first enclave.
+  if (auto path = attribution.cgroup_path_for_id(id)) return &of_path(attribution, *path);
+  if (!recorded_path.empty()) return &of_path(attribution, recorded_path);
+  return nullptr;
+}
+
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services) {
   return std::make_unique<LiveSource>(services);
 }
@@ -649,7 +714,8 @@ std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths) {
 }
 
 void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std::optional<std::uint64_t> capacity,
-                        MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves) {
+                        MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves,
+                        CgroupLabels* labels) {
   for (const auto& p : s.probes) sink.add(kProbeAttached, {p.name}, p.attached ? 1 : 0);
   for (const auto& p : s.probes) sink.add(kProbeInfo, {p.name, p.function, p.attach_type, p.reason}, 1);
   if (!s.any_attached()) return;  // no SGX probes: no data, not a failure
@@ -667,6 +733,8 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   auto on = [&](const MetricDef& def) { return attached(def.probes); };
 
   // Per workload: cgroups that resolve to the same labels are summed, counters kept monotonic per label set.
+  CgroupLabels fresh_labels;
+  CgroupLabels& cache = labels ? *labels : fresh_labels;
   std::vector<WorkloadAggregator::Input> inputs;
   inputs.reserve(s.workloads.size());
   for (const auto& w : s.workloads) {
@@ -674,14 +742,10 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     in.counters = w.counters;
     if (w.cgroup_path.empty()) {
       in.key = "id:" + std::to_string(w.cgroup_id);
-      // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the
-      // path the probes recorded at its first enclave.
-      auto path = attribution.cgroup_path_for_id(w.cgroup_id);
-      if (!path && !w.recorded_path.empty()) path = w.recorded_path;
-      if (path) in.labels = attribution.resolve_cgroup_path(*path).labels();
+      if (const auto* l = cache.of_id(attribution, w.cgroup_id, w.recorded_path)) in.labels = l->labels;
     } else {
       in.key = "path:" + w.cgroup_path;
-      in.labels = attribution.resolve_cgroup_path(w.cgroup_path).labels();
+      in.labels = cache.of_path(attribution, w.cgroup_path).labels;
     }
     inputs.push_back(std::move(in));
   }
@@ -709,7 +773,8 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   each(kFaultRetries, [](const Counters& c) { return static_cast<double>(c.fault_retries); });
   each(kAllocFailures, [](const Counters& c) { return static_cast<double>(c.alloc_failures); });
   each(kInitFailures, [](const Counters& c) { return static_cast<double>(c.init_failures); });
-  if (attached(EPC_ENCLAVE_LIFECYCLE)) write_enclave_metrics(s, attribution, sink, enclaves, attached("encl_init"));
+  if (attached(EPC_ENCLAVE_LIFECYCLE))
+    write_enclave_metrics(s, attribution, cache, sink, enclaves, attached("encl_init"));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {

@@ -38,6 +38,16 @@ struct WorkloadLabels {
   friend auto operator<=>(const WorkloadLabels&, const WorkloadLabels&) = default;
 };
 
+struct WorkloadLabelsHash {
+  std::size_t operator()(const WorkloadLabels& w) const {
+    std::hash<std::string_view> h;
+    std::size_t v = h(w.namespace_name);
+    for (std::string_view part : {std::string_view(w.pod), std::string_view(w.container), std::string_view(w.cgroup)})
+      v = v * 1000003u ^ h(part);
+    return v;
+  }
+};
+
 // A workload of this scrape. kNoWorkload: a per-workload family's row that belongs to none (all four labels "").
 using WorkloadId = std::uint32_t;
 inline constexpr WorkloadId kNoWorkload = 0;

@@ -15,6 +15,7 @@
 #include "host/host_paths.h"
 #include "scrape/metric_sink.h"
 #include "sink_util.h"
+#include "test_util.h"
 
 namespace epc {
 namespace {
@@ -500,6 +501,60 @@ TEST(EbpfCollector, MissingReplayFileFailsTheCollectorNotTheProcess) {
   auto st = c->collect(sink);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("does-not-exist"), std::string::npos);
+}
+
+// A full node's replay (1,000 workloads with 2 enclaves each) is larger than the 1 MiB a sysfs read may take.
+TEST(EbpfCollector, ReplayOfAFullNodeIsRead) {
+  test::TempTree t;
+  std::string text = kAllProbes;
+  for (int w = 0; w < 1000; ++w) {
+    // As long as a kubepods container scope (about 150 characters).
+    const std::string cg = "/system.slice/app-" + std::to_string(w) + "-" + std::string(100, 'x') + ".service";
+    text += "workload " + cg + " enclaves=2 size_bytes=33554432 resident_pages=20 evicted_pages=" +
+            std::to_string(w) + " loaded_back_pages=1 page_faults=3 page_fault_ns=1000000\n";
+    for (int e = 0; e < 2; ++e) {
+      char id[13];
+      std::snprintf(id, sizeof id, "%06x%06x", w, e);
+      text += "enclave " + cg + " id=" + id + " state=initialized source=kernel mrenclave=" + std::string(64, 'a') +
+              " mrsigner=" + std::string(64, 'b') + " isv_prod_id=1 isv_svn=2 attributes=0x4 xfrm=0x3 "
+              "miscselect=0x0 size_bytes=16777216 created=1764500000 resident_pages=10 swapped_pages=0\n";
+    }
+  }
+  ASSERT_GT(text.size(), 1u << 20);
+  t.write("replay.txt", text);
+  CollectorEnv env(kFixtures + "/no-sgx");
+  auto c = make_ebpf_collector_from(make_replay_ebpf_source(t.path("replay.txt").string()), env.services(),
+                                    EnclaveMetricsOptions{});
+  MetricSink sink;
+  auto st = c->collect(sink);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(test::rows_of(sink, "sgx_enclaves"), 1000u);
+  EXPECT_EQ(value(sink, "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/app-999-" + std::string(100, 'x') + ".service"}}),
+            999);
+}
+
+// A replay rewritten between two scrapes (the demo advances its counters) is read again, even with the same size
+// in the same second.
+TEST(EbpfCollector, RewrittenReplayIsReadAgain) {
+  test::TempTree t;
+  auto file = [&](int evicted) {
+    return std::string(kAllProbes) + "workload /system.slice/a.service enclaves=1 evicted_pages=" +
+           std::to_string(evicted) + "\n";
+  };
+  t.write("replay.txt", file(5));
+  CollectorEnv env(kFixtures + "/no-sgx");
+  auto c = make_ebpf_collector_from(make_replay_ebpf_source(t.path("replay.txt").string()), env.services(),
+                                    EnclaveMetricsOptions{});
+  const Labels a = {{"cgroup", "system.slice/a.service"}};
+  int high = 0;
+  for (int evicted : {5, 5, 9, 7, 8, 12}) {
+    t.write("replay.txt", file(evicted));
+    MetricSink sink;
+    ASSERT_TRUE(c->collect(sink).ok());
+    // Counters never go back per label set (the aggregator's high-water mark): after 9, 7 and 8 read as 9.
+    high = std::max(high, evicted);
+    EXPECT_EQ(value(sink, "sgx_epc_evicted_pages_total", a), high) << evicted;
+  }
 }
 
 TEST(EbpfCollector, BadFlagsAreConfigurationErrors) {
