@@ -4,6 +4,10 @@
 
 #include <exception>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "host/log_fields.h"
 #include "scrape/series_cap.h"
 #include "scrape/version.h"
@@ -31,12 +35,27 @@ constexpr MetricDef kCollectorDuration{.name = "sgx_exporter_collector_duration_
 
 }  // namespace
 
+void release_free_memory() {
+#ifdef __GLIBC__
+  // The pages a scrape's rows, label sets and parsed inputs took (thousands of small blocks, freed now) go back
+  // to the system instead of staying resident until the next scrape; a few hundred microseconds on a full node.
+  ::malloc_trim(0);
+#endif
+}
+
 Scraper::Scraper(std::vector<Named> collectors, std::function<void()> before_collect, Options options)
     : collectors_(std::move(collectors)),
       before_collect_(std::move(before_collect)),
       options_(std::move(options)),
       process_(options_.proc),
-      cap_(WorkloadCap::Options{.max_workloads = options_.max_workloads, .grace = options_.workload_grace}) {}
+      cap_(WorkloadCap::Options{.max_workloads = options_.max_workloads, .grace = options_.workload_grace}) {
+#ifdef __GLIBC__
+  // Blocks of 128 KiB and more (a scrape's text, a replay file) are mapped on their own and unmapped when freed.
+  // glibc's default is the same threshold, but raised to the size of every such block freed: from the second
+  // scrape on the text would be carved from the heap and stay resident.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
 
 MetricSink Scraper::collect() const {
   std::lock_guard<std::timed_mutex> lock(mu_);
@@ -48,13 +67,18 @@ MetricSink Scraper::collect() const {
 std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait) const {
   std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
   if (!lock.try_lock_for(wait)) return std::nullopt;
-  MetricSink sink;
-  collect_locked(sink);
-  // Under the lock: the cap's state moves from one scrape to the next, in scrape order.
-  CapStats cap = cap_.apply(sink, WorkloadCap::Clock::now());
-  add_cap_metrics(sink, cap, options_.max_workloads);
-  if (options_.exporter_metrics) process_.collect(sink);  // last, outside the cap: they have no workload labels
-  return sink.text();
+  std::string text;
+  {
+    MetricSink sink;
+    collect_locked(sink);
+    // Under the lock: the cap's state moves from one scrape to the next, in scrape order.
+    CapStats cap = cap_.apply(sink, WorkloadCap::Clock::now());
+    add_cap_metrics(sink, cap, options_.max_workloads);
+    if (options_.exporter_metrics) process_.collect(sink);  // last, outside the cap: they have no workload labels
+    text = sink.text();
+  }
+  release_free_memory();
+  return text;
 }
 
 void Scraper::collect_locked(MetricSink& sink) const {

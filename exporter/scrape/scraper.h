@@ -65,6 +65,10 @@ class Scraper final {
   mutable WorkloadCap cap_;  // guarded by mu_
 };
 
+// Hands the heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere). render_within() calls it
+// after each scrape.
+void release_free_memory();
+
 // The sgx_exporter_* definitions the scraper writes (build info, collector success and duration).
 const std::vector<const MetricDef*>& scraper_metric_defs();
 
