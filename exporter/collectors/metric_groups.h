@@ -1,5 +1,5 @@
 // Every metric family the exporter can write, by table of docs/metrics.md: the exporter's own (scrape/), each
-// collector's (their definitions live next to the code that fills them). tools: exporter/app/metrics_doc.cpp
+// collector's (their definitions live next to the code that fills them). epc_metrics_doc (exporter/app/metrics_doc.cpp)
 // generates docs/metrics.md's tables from this list.
 #pragma once
 

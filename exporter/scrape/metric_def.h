@@ -7,7 +7,7 @@
 //
 // Every series of a family carries exactly the definition's label names, in its order (a label that does not apply
 // is written ""). A per-workload family's first four labels are the workload's: namespace, pod, container, cgroup.
-// docs/metrics.md's tables are generated from the definitions (tools/metrics_doc).
+// docs/metrics.md's tables are generated from the definitions (epc_metrics_doc, exporter/app/metrics_doc.cpp).
 #pragma once
 
 #include <array>
