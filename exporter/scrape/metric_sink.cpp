@@ -1,5 +1,6 @@
 #include "scrape/metric_sink.h"
 
+#include <cstring>
 #include <stdexcept>
 
 #include "scrape/text_format.h"
@@ -167,42 +168,55 @@ std::size_t MetricSink::series_count() const {
 }
 
 void MetricSink::render(std::string& out) const {
-  std::size_t bytes = 0;
-  for (const auto& f : families_) {
-    if (f.rows.empty()) continue;
-    const bool workload = f.def->labels.per_workload();
-    const std::size_t per_row = f.def->name.size() + 32 + (workload ? 96 : 0);
-    bytes += f.def->help.size() + 2 * f.def->name.size() + 32 + f.rows.size() * per_row;
-  }
-  out.reserve(out.size() + bytes + label_text_.size());
+  // Written through a cursor into a buffer sized for the worst case, then cut to what was written: a full node's
+  // scrape is tens of thousands of short pieces.
+  std::size_t bound = 0;
   for (const auto& f : families_) {
     if (f.rows.empty()) continue;
     const MetricDef& d = *f.def;
-    out += "# HELP ";
-    out += d.name;
-    out.push_back(' ');
-    append_help(out, d.help);
-    out += "\n# TYPE ";
-    out += d.name;
-    out += d.type == MetricType::kCounter ? " counter\n" : " gauge\n";
+    bound += 2 * d.help.size() + 2 * d.name.size() + 32;
+    for (const Row& r : f.rows)
+      bound += d.name.size() + workloads_[r.workload].text.size() + r.labels_len + kMaxValueChars + 5;
+  }
+  const std::size_t start = out.size();
+  out.resize(start + bound);
+  char* p = out.data() + start;
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  std::string help;
+  for (const auto& f : families_) {
+    if (f.rows.empty()) continue;
+    const MetricDef& d = *f.def;
+    help.clear();
+    append_help(help, d.help);
+    put("# HELP ");
+    put(d.name);
+    *p++ = ' ';
+    put(help);
+    put("\n# TYPE ");
+    put(d.name);
+    put(d.type == MetricType::kCounter ? " counter\n" : " gauge\n");
     const bool workload = d.labels.per_workload();
     const bool any = !d.labels.empty();
     for (const Row& r : f.rows) {
-      out += d.name;
+      put(d.name);
       if (any) {
-        out.push_back('{');
-        if (workload) out += workloads_[r.workload].text;
+        *p++ = '{';
+        if (workload) put(workloads_[r.workload].text);
         if (r.labels_len > 0) {
-          if (workload) out.push_back(',');
-          out.append(label_text_, r.labels_at, r.labels_len);
+          if (workload) *p++ = ',';
+          put(std::string_view(label_text_).substr(r.labels_at, r.labels_len));
         }
-        out.push_back('}');
+        *p++ = '}';
       }
-      out.push_back(' ');
-      append_value(out, r.value);
-      out.push_back('\n');
+      *p++ = ' ';
+      p = write_value(p, r.value);
+      *p++ = '\n';
     }
   }
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 std::string MetricSink::text() const {

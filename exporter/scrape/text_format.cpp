@@ -5,13 +5,13 @@
 
 namespace epc {
 
-void append_value(std::string& out, double v) {
+char* write_value(char* out, double v) {
   // expfmt's writeFloat special cases (v == 0 holds for -0 too: written "0", as Go does).
   const char* special = v == 1 ? "1" : v == 0 ? "0" : v == -1 ? "-1" : std::isnan(v) ? "NaN"
                       : std::isinf(v) ? (v > 0 ? "+Inf" : "-Inf") : nullptr;
   if (special) {
-    out += special;
-    return;
+    for (; *special; ++special) *out++ = *special;
+    return out;
   }
 
   // The shortest round-trip digits: std::to_chars in scientific form without a precision gives them as
@@ -32,32 +32,35 @@ void append_value(std::string& out, double v) {
 
   // Go's formatDigits for 'g' with the shortest precision: %e when exp < -4 || exp >= 6, digits as found;
   // %f otherwise, with exactly the digits after the point that the shortest form needs.
-  if (neg) out.push_back('-');
+  if (neg) *out++ = '-';
   if (exp < -4 || exp >= 6) {
-    out.push_back(digits[0]);
+    *out++ = digits[0];
     if (nd > 1) {
-      out.push_back('.');
-      out.append(digits + 1, static_cast<std::size_t>(nd - 1));
+      *out++ = '.';
+      for (int i = 1; i < nd; ++i) *out++ = digits[i];
     }
-    out.push_back('e');
-    out.push_back(exp < 0 ? '-' : '+');
+    *out++ = 'e';
+    *out++ = exp < 0 ? '-' : '+';
     const int a = exp < 0 ? -exp : exp;
-    if (a < 10) out.push_back('0');  // at least two exponent digits
-    char e[8];
-    const auto er = std::to_chars(e, e + sizeof e, a);
-    out.append(e, er.ptr);
-    return;
+    if (a < 10) *out++ = '0';  // at least two exponent digits
+    return std::to_chars(out, out + 8, a).ptr;
   }
   const int dp = exp + 1;  // digits before the decimal point
   if (dp > 0) {
-    for (int i = 0; i < dp; ++i) out.push_back(i < nd ? digits[i] : '0');
+    for (int i = 0; i < dp; ++i) *out++ = i < nd ? digits[i] : '0';
   } else {
-    out.push_back('0');
+    *out++ = '0';
   }
   if (nd > dp) {
-    out.push_back('.');
-    for (int i = dp; i < nd; ++i) out.push_back(i < 0 ? '0' : digits[i]);
+    *out++ = '.';
+    for (int i = dp; i < nd; ++i) *out++ = i < 0 ? '0' : digits[i];
   }
+  return out;
+}
+
+void append_value(std::string& out, double v) {
+  char buf[kMaxValueChars];
+  out.append(buf, write_value(buf, v));
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // reads like theirs: the same numbers, the same escapes.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,9 @@ namespace epc {
 // strconv/ftoa.go formatDigits: eprec = 6), plain decimals otherwise. So 4096 is "4096", 34359738368 is
 // "3.4359738368e+10", 0.07 is "0.07", 1e-05 is "1e-05".
 void append_value(std::string& out, double v);
+// The same into a buffer of at least kMaxValueChars; returns the end of what it wrote.
+inline constexpr std::size_t kMaxValueChars = 32;
+char* write_value(char* out, double v);
 
 // A label value between its quotes: backslash, double quote and newline escaped (\\, \", \n).
 void append_label_value(std::string& out, std::string_view v);
