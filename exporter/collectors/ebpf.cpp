@@ -672,11 +672,16 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
   return out;
 }
 
-const CgroupLabels::Entry& CgroupLabels::of_path(Attribution& attribution, std::string_view path) {
+void CgroupLabels::check_generation(Attribution& attribution) {
   if (const std::uint64_t g = attribution.generation(); g != generation_ || by_path_.size() >= 65536) {
+    by_id_.clear();
     by_path_.clear();
     generation_ = g;
   }
+}
+
+const CgroupLabels::Entry& CgroupLabels::of_path(Attribution& attribution, std::string_view path) {
+  check_generation(attribution);
   if (auto it = by_path_.find(path); it != by_path_.end()) return it->second;
   Entry e;
   e.labels = attribution.resolve_cgroup_path(path).labels();
@@ -688,7 +693,13 @@ const CgroupLabels::Entry* CgroupLabels::of_id(Attribution& attribution, std::ui
                                                std::string_view recorded_path) {
   // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the path
   // the probes recorded at its first enclave.
-  if (auto path = attribution.cgroup_path_for_id(id)) return &of_path(attribution, *path);
+  check_generation(attribution);
+  if (auto it = by_id_.find(id); it != by_id_.end()) return it->second;
+  if (auto path = attribution.cgroup_path_for_id(id)) {
+    const Entry* e = &of_path(attribution, *path);
+    by_id_.emplace(id, e);
+    return e;
+  }
   if (!recorded_path.empty()) return &of_path(attribution, recorded_path);
   return nullptr;
 }

@@ -139,8 +139,10 @@ class CgroupLabels {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
+  void check_generation(Attribution& attribution);
   std::uint64_t generation_ = 0;
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> by_path_;
+  std::unordered_map<std::uint64_t, const Entry*> by_id_;  // ids found in the live tree (entries of by_path_)
 };
 
 // Per-enclave series (sgx_enclave_info and the rest, docs/metrics.md "Enclave identity").
