@@ -20,6 +20,7 @@ machines are noisy)."""
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -80,6 +81,13 @@ class Server:
     def __exit__(self, *exc):
         stop_process(self.proc)
         self.logf.close()
+
+
+def pod_usage_series(text):
+    """The pod and container usage series of a scrape (every series carries namespace, pod, container and cgroup;
+    those of plain cgroups have pod="")."""
+    return sum(1 for l in text.splitlines()
+               if l.startswith("sgx_cgroup_epc_usage_bytes{") and re.search(r'[{,]pod="[^"]', l))
 
 
 def pct(xs, p):
@@ -144,7 +152,7 @@ def main():
                     return 1
                 size[s.name] = body
         text = size["epc_misc"].decode()
-        pods_series = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+        pods_series = pod_usage_series(text)
         want = a.pods * (a.containers + 1)
         if pods_series < want:
             print(f"epc_exporter reported {pods_series} pod/container usage series, expected {want}")
@@ -154,7 +162,8 @@ def main():
                 print(f"{n}: cgroup collector failed on the generated node")
                 return 1
         ebpf_text = size["epc_ebpf"].decode()
-        enclaves = sum(1 for l in ebpf_text.splitlines() if l.startswith("sgx_enclaves{namespace="))
+        enclaves = sum(1 for l in ebpf_text.splitlines()
+                       if l.startswith("sgx_enclaves{") and re.search(r'[{,]pod="[^"]', l))
         if 'sgx_exporter_collector_success{collector="ebpf"} 1' not in ebpf_text or enclaves != a.pods * a.containers:
             print(f"epc_ebpf: {enclaves} per-workload sgx_enclaves series, expected {a.pods * a.containers}, "
                   f"or the ebpf collector failed on the replay")
@@ -230,7 +239,7 @@ def growth(a, sizes, ours_cmd, ne_cmd, extra_env):
                     if body is None:
                         return 1
                 text = body.decode()
-                got = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+                got = pod_usage_series(text)
                 if got != pods * (a.containers + 1):
                     print(f"growth {n}: {got} pod/container usage series, expected {pods * (a.containers + 1)}")
                     return 1
