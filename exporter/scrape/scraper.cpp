@@ -76,6 +76,14 @@ std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait
     add_cap_metrics(sink, cap, options_.max_workloads);
     if (options_.exporter_metrics) process_.collect(sink);  // last, outside the cap: they have no workload labels
     text = sink.text();
+    if (spdlog::should_log(spdlog::level::debug)) {
+      std::size_t families = 0;
+      for (const auto& f : sink.families()) families += f.rows.empty() ? 0 : 1;
+      spdlog::debug("{}", log_fields("scrape rendered", {{"families", std::to_string(families)},
+                                                         {"series", std::to_string(sink.series_count())},
+                                                         {"bytes", std::to_string(text.size())},
+                                                         {"workloads_aggregated", std::to_string(cap.aggregated)}}));
+    }
   }
   release_free_memory();
   return text;
@@ -93,6 +101,7 @@ void Scraper::collect_locked(MetricSink& sink) const {
   for (const auto& [name, collector] : collectors_) {
     // What a collector wrote is dropped when it fails half-way: it adds nothing partial.
     const MetricSink::Mark mark = sink.mark();
+    const std::size_t before = sink.series_count();
     auto start = std::chrono::steady_clock::now();
     bool ok = false;
     try {
@@ -104,9 +113,15 @@ void Scraper::collect_locked(MetricSink& sink) const {
     } catch (...) {
       spdlog::error("{}", log_fields("collector failed", {{"collector", name}, {"err", "unknown exception"}}));
     }
+    const std::size_t written = sink.series_count() - before;  // what it wrote, kept or not
     if (!ok) sink.rollback(mark);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     outcomes.push_back({&name, ok, secs});
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("{}", log_fields("collector scraped", {{"collector", name},
+                                                           {"ok", ok ? "true" : "false"},
+                                                           {"duration_seconds", std::to_string(secs)},
+                                                           {"series", std::to_string(written)}}));
   }
 
   sink.add(kBuildInfo, {kVersion, kRevision, __VERSION__}, 1);

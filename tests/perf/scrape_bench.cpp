@@ -17,7 +17,6 @@
 #include "collectors/cgroup.h"
 #include "collectors/ebpf.h"
 #include "host/host_paths.h"
-#include "scrape/config.h"
 #include "scrape/scraper.h"
 #include "scrape/series_cap.h"
 
@@ -55,8 +54,8 @@ int main(int argc, char** argv) {
   }
   epc::HostPaths paths(argv[1]);
   epc::Attribution attribution(paths);
-  epc::Config config;
-  epc::CollectorServices services{config, paths, attribution};
+  // Descriptors kept open between scrapes, as the exporter allows them where RLIMIT_NOFILE is large.
+  epc::CollectorServices services{paths, attribution, epc::FdBudget{65536}};
   std::vector<epc::Scraper::Named> collectors;
   collectors.push_back({"cgroup", epc::make_cgroup_collector(services)});
   if (!replay.empty())

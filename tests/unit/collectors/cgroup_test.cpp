@@ -15,7 +15,6 @@
 #include <functional>
 
 #include "attribution/attribution.h"
-#include "scrape/config.h"
 #include "host/host_paths.h"
 #include "sink_util.h"
 #include "test_util.h"
@@ -61,10 +60,9 @@ TEST(MiscFile, Malformed) {
 
 struct Harness {
   explicit Harness(std::string root) : paths(std::move(root)), attribution(paths) {}
-  Config config;
   HostPaths paths;
   Attribution attribution;
-  std::unique_ptr<Collector> make() { return make_cgroup_collector({config, paths, attribution}); }
+  std::unique_ptr<Collector> make() { return make_cgroup_collector({paths, attribution}); }
   Status collect(MetricSink& sink) {
     attribution.refresh();
     return make()->collect(sink);
@@ -408,7 +406,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
   const std::size_t base = open_fds();
   std::string unlimited_text;
   {
-    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, 1 << 20);
+    auto c = make_cgroup_collector({h.paths, h.attribution, FdBudget{1 << 20}});
     MetricSink sink;
     ASSERT_TRUE(c->collect(sink).ok());
     EXPECT_GT(open_fds(), base + 40);  // 21 containers' directories and files are kept
@@ -416,7 +414,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
   }
   EXPECT_EQ(open_fds(), base);  // all closed with the collector
   for (std::size_t budget : {std::size_t{0}, std::size_t{7}}) {
-    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, budget);
+    auto c = make_cgroup_collector({h.paths, h.attribution, FdBudget{budget}});
     for (int round = 0; round < 2; ++round) {
       MetricSink sink;
       ASSERT_TRUE(c->collect(sink).ok());

@@ -16,7 +16,6 @@
 #include "collectors/platform.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
-#include "scrape/config.h"
 #include "scrape/scraper.h"
 
 namespace epc {
@@ -69,19 +68,20 @@ TEST(MetricDefinitions, EveryFamilyWrittenIsDefinedInAGroup) {
   const std::string root = std::string(EPC_FIXTURES) + "/aks-dcsv3";
   HostPaths paths(root);
   Attribution attribution(paths);
-  Config config;
+  // Descriptors kept open like the product (the cgroup collector's kept files).
+  const CollectorServices services{paths, attribution, FdBudget{4096}};
   auto dump = read_file(root + "/cpuid.txt");
   ASSERT_TRUE(dump.ok());
   auto parsed = parse_cpuid_dump(*dump);
   ASSERT_TRUE(parsed.ok());
   std::vector<Scraper::Named> collectors;
   collectors.push_back({"platform", make_platform_collector_for_test(paths, make_dump_cpuid_reader(*parsed))});
-  collectors.push_back({"cgroup", make_cgroup_collector({config, paths, attribution})});
+  collectors.push_back({"cgroup", make_cgroup_collector(services)});
   EnclaveMetricsOptions enclaves;
   enclaves.per_enclave_bytes = true;
   collectors.push_back({"ebpf", make_ebpf_collector_from(
                                     make_replay_ebpf_source(std::string(EPC_FIXTURES) + "/ebpf/aks-dcsv3.txt"),
-                                    {config, paths, attribution}, enclaves)});
+                                    services, enclaves)});
   Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); });
   MetricSink sink = scraper.collect();
   WorkloadCap cap(WorkloadCap::Options{.max_workloads = 1});
