@@ -91,7 +91,8 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
 class SgxBackend final : public Backend {
  public:
   explicit SgxBackend(std::size_t epc_fallback)
-      : why_(sgx_unavailable()), epc_(host_epc_bytes() ? host_epc_bytes() : epc_fallback) {
+      : epc_(host_epc_bytes() ? host_epc_bytes() : epc_fallback) {
+    if (auto why = sgx_unavailable()) why_ = "sgx backend skipped: " + *why + "; use --backend=sim for the software model";
     if (!why_) {
       auto k = load_private_key_pem(embedded_signing_key_pem());
       if (!k)
@@ -255,21 +256,18 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
 
 std::optional<std::string> sgx_unavailable() {
   if (access(kDevice, F_OK) != 0)
-    return std::string("sgx backend skipped: ") + kDevice +
-           " does not exist (no SGX on this host, or the in-kernel driver is not loaded); use --backend=sim for the "
-           "software model";
+    return std::string(kDevice) + " does not exist (no SGX on this host, or the in-kernel driver is not loaded)";
   if (vdso_symbol("__vdso_sgx_enter_enclave") == nullptr)
-    return std::string("sgx backend skipped: the vDSO has no __vdso_sgx_enter_enclave (kernel without CONFIG_X86_SGX)");
+    return std::string("the vDSO has no __vdso_sgx_enter_enclave (kernel without CONFIG_X86_SGX)");
   int fd = open(kDevice, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return "sgx backend skipped: " + errno_text(kDevice);
+  if (fd < 0) return errno_text(kDevice);
   // Enclave pages are mapped executable: /dev must not be mounted noexec.
   void* p = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
   int saved = errno;
   close(fd);
   if (p == MAP_FAILED) {
     errno = saved;
-    return "sgx backend skipped: cannot map " + std::string(kDevice) + " executable (" + errno_text("mmap") +
-           "; is /dev mounted noexec?)";
+    return "cannot map " + std::string(kDevice) + " executable (" + errno_text("mmap") + "; is /dev mounted noexec?)";
   }
   munmap(p, 4096);
   return std::nullopt;

@@ -127,7 +127,8 @@ def main():
             lab = dict(namespace=ns, pod=pod, container=c)
             want = [str(int(value(steady, "sgx_enclaves", **lab))), fmt_bytes(value(steady, "sgx_epc_resident_bytes", **lab)),
                     fmt_bytes(value(steady, "sgx_epc_swapped_bytes", **lab))]
-            res.check(rows[name][:3] == want and want[0] == str(n_encl),
+            got = [rows[name].get(c) for c in ("ENCL", "RESIDENT", "SWAPPED")]
+            res.check(got == want and want[0] == str(n_encl),
                       f"emu: {name}: enclaves, resident, swapped {want} (scenario: {n_encl} enclaves)", scr)
         # The guest's exporter may know no capacity (no sysfs sgx_total_bytes, no CPUID sections under QEMU): then
         # the header says "?" and still shows the free EPC the kernel counts.
@@ -155,14 +156,14 @@ def main():
         first = names[0]
         lab0 = dict(zip(("namespace", "pod", "container"), first.split("/")))
         want_encl = str(int(value(released, "sgx_enclaves", **lab0) or 0))
-        scr = tt.wait_screen(tm, s, lambda x: tt.table(x)[0][first][0] == want_encl and tt.table(x)[0][first][3] != "-",
+        scr = tt.wait_screen(tm, s, lambda x: tt.table(x)[0][first].get("ENCL") == want_encl and tt.table(x)[0][first].get("EVICT/s", "-") != "-",
                              f"emu: after release {first} shows {want_encl} enclaves and a rate", res)
         rows, _ = tt.table(scr)
         for name in names:
             lab = dict(zip(("namespace", "pod", "container"), name.split("/")))
             d = (value(released, "sgx_epc_evicted_pages_total", **lab) or 0) - \
                 (value(steady, "sgx_epc_evicted_pages_total", **lab) or 0)
-            shown = rows[name][3]
+            shown = rows[name]["EVICT/s"]
             ok = (shown == "0") if d == 0 else (tt.num(shown) > 0)
             res.check(ok, f"emu: {name}: EVICT/s {shown} for a delta of {d:.0f} pages", scr)
         tm.keys(s, "q")

@@ -384,6 +384,10 @@ def main():
     if scenario.get("bench"):
         check_bench(c, d, scenario["bench"], bench_txt, emu)
 
+    # --- epc_bench --validate in the guest (scenario key "validate"): its verdict, and its figures labelled emulated
+    if "validate" in scenario:
+        check_validate(c, d, scenario, emu)
+
     # --- enclave identity (sgx_enclave_info): what the workload built and signed, per live enclave
     check_identity(c, steady, released, alive, emu, encls)
 
@@ -458,6 +462,61 @@ def check_bench(c, d, spec, text, emu):
     lb = by_workload(m, "sgx_epc_loaded_back_pages_total").get(key, 0) - by_workload(before, "sgx_epc_loaded_back_pages_total").get(key, 0)
     c.eq(f"bench.{spec['cgroup']}.evicted = EWB during the bench", ev, ewb)
     c.eq(f"bench.{spec['cgroup']}.loaded_back = ELDU during the bench", lb, eldu)
+
+
+VALIDATE_KEYS = ("verdict", "checks", "overhead_ratio", "swap_ns", "kernel", "cpu", "exporter_version")
+
+
+def check_validate(c, d, scenario, emu):
+    """epc_bench --validate's outputs: the fixed keys, the verdict the scenario expects (assert.validate_verdict,
+    default pass; assert.validate_failed_checks: checks that must be among the failed ones), the emulated label in
+    every output, and, where the exporter runs with every probe, its counts for the validate cgroup against the
+    emulation's EWB/ELDU during the run."""
+    want = scenario.get("assert", {})
+    want_verdict = want.get("validate_verdict", ["pass"])
+    rc = (read_text(d, "validate.rc") or "").strip()
+    try:
+        v = json.loads(read_text(d, "validate.json") or "")
+    except ValueError:
+        c.check("validate.json", False, f"validate.json missing or not JSON; validate.log tail: "
+                f"{(read_text(d, 'validate.log') or '')[-600:]!r}")
+        return
+    missing = [k for k in VALIDATE_KEYS if k not in v]
+    bad_checks = [x for x in v.get("checks", []) if set(x) < {"name", "ok", "expected", "got"}]
+    c.check("validate.fixed_keys", not missing and not bad_checks and v.get("verdict") in ("pass", "fail", "incomplete"),
+            f"missing {missing or 'none'}; checks without name/ok/expected/got: {bad_checks or 'none'}; "
+            f"verdict {v.get('verdict')!r}")
+    failed = [x["name"] for x in v.get("checks", []) if x.get("ok") is False]
+    unchecked = [f"{x['name']} ({x.get('note')})" for x in v.get("checks", []) if x.get("ok") is None]
+    for x in v.get("checks", []):
+        print(f"#   validate {x['name']}: ok={x.get('ok')} expected {x.get('expected')!r} got {x.get('got')!r}")
+    c.check("validate.verdict", v.get("verdict") in want_verdict,
+            f"verdict {v.get('verdict')!r}, expected one of {want_verdict}; failed {failed or 'none'}; not checked "
+            f"{unchecked or 'none'}")
+    c.check("validate.exit_status", rc == ("0" if v.get("verdict") == "pass" else "1"),
+            f"exit {rc or 'missing'} for verdict {v.get('verdict')!r} (0 pass, 1 otherwise)")
+    for name in want.get("validate_failed_checks", []):
+        c.check(f"validate.failed.{name}", name in failed, f"failed checks {failed}")
+    md = read_text(d, "validate.md") or ""
+    c.check("validate.labelled_emulated", v.get("emulated") is True and "sgx_emu_epc=" in (v.get("emulation_detected_by") or "")
+            and "EMULATED" in md and "EMULATED" in (v.get("figures_note") or "")
+            and "EMULATED" in (read_text(d, "validate.log") or ""),
+            f"emulated {v.get('emulated')!r}, detected by {v.get('emulation_detected_by')!r}; summary says EMULATED: "
+            f"{'EMULATED' in md}")
+    print(f"# emulated EPC (QEMU/TCG, not hardware): overhead_ratio {v.get('overhead_ratio')}, swap_ns "
+          f"{v.get('swap_ns')}, {v.get('swap', {}).get('sim_model')}")
+    if v.get("verdict") == "pass":
+        c.check("validate.figures", isinstance(v.get("overhead_ratio"), (int, float)) and v["overhead_ratio"] > 0
+                and isinstance(v.get("swap_ns"), (int, float)) and v["swap_ns"] > 0,
+                f"overhead_ratio {v.get('overhead_ratio')}, swap_ns {v.get('swap_ns')}")
+    if want.get("validate_exact_counts", True):
+        counts = emu.get("leaf_counts_validate", {})
+        start, after = counts.get("start", {}), counts.get("after", {})
+        key = ("cgroup", "system.slice/epc-validate.service")
+        before, m = parse_prom(os.path.join(d, "metrics-released.txt")), parse_prom(os.path.join(d, "metrics-validate.txt"))
+        for nm, leaf in (("sgx_epc_evicted_pages_total", "EWB"), ("sgx_epc_loaded_back_pages_total", "ELDU")):
+            got = by_workload(m, nm).get(key, 0) - by_workload(before, nm).get(key, 0) if m else None
+            c.eq(f"validate.{nm} = {leaf} during the run", got, after.get(leaf, 0) - start.get(leaf, 0))
 
 
 def identity_of(e):
