@@ -12,6 +12,8 @@
 #include <cstring>
 #include <variant>
 
+#include "host/owned_fd.h"
+
 namespace epcbench {
 
 Result<HttpUrl> parse_http_url(std::string_view url) {
@@ -45,60 +47,55 @@ Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max
   std::string port = std::to_string(url.port);
   if (int rc = getaddrinfo(url.host.c_str(), port.c_str(), &hints, &res); rc != 0)
     return make_error("resolve " + url.host + ": " + gai_strerror(rc));
-  int fd = -1;
+  epc::OwnedFd fd;
   std::string last = "no address";
-  for (addrinfo* a = res; a != nullptr && fd < 0; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
+  for (addrinfo* a = res; a != nullptr && !fd; a = a->ai_next) {
+    fd.reset(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
+    if (!fd) continue;
+    if (connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0 && errno == EINPROGRESS) {
+      pollfd p{fd.get(), POLLOUT, 0};
       int err = 0;
       socklen_t len = sizeof err;
-      if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      if (poll(&p, 1, timeout_ms) != 1 || getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
         last = err != 0 ? std::strerror(err) : "connect timed out";
-        close(fd);
-        fd = -1;
+        fd.reset();
       }
     } else if (errno != 0 && errno != EINPROGRESS) {
       last = std::strerror(errno);
     }
   }
   freeaddrinfo(res);
-  if (fd < 0) return make_error("connect " + url.host + ":" + port + ": " + last);
+  if (!fd) return make_error("connect " + url.host + ":" + port + ": " + last);
   std::string req = "GET " + url.path + " HTTP/1.0\r\nHost: " + url.host + "\r\nAccept: text/plain\r\nConnection: close\r\n\r\n";
   std::size_t sent = 0;
   std::string resp;
   char buf[16384];
   for (;;) {
-    pollfd p{fd, static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
+    pollfd p{fd.get(), static_cast<short>(sent < req.size() ? POLLOUT : POLLIN), 0};
     int n = poll(&p, 1, timeout_ms);
     if (n <= 0) {
-      close(fd);
       return make_error("exporter did not answer within " + std::to_string(timeout_ms) + " ms");
     }
     if (sent < req.size()) {
-      ssize_t w = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      ssize_t w = send(fd.get(), req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
       if (w < 0 && errno != EAGAIN) {
-        close(fd);
         return make_error(std::string("send: ") + std::strerror(errno));
       }
       if (w > 0) sent += static_cast<std::size_t>(w);
       continue;
     }
-    ssize_t r = recv(fd, buf, sizeof buf, 0);
+    ssize_t r = recv(fd.get(), buf, sizeof buf, 0);
     if (r == 0) break;
     if (r < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
-      close(fd);
       return make_error(std::string("recv: ") + std::strerror(errno));
     }
     resp.append(buf, static_cast<std::size_t>(r));
     if (resp.size() > max_bytes) {
-      close(fd);
       return make_error("exporter response larger than " + std::to_string(max_bytes) + " bytes");
     }
   }
-  close(fd);
+  fd.reset();
   std::size_t hdr_end = resp.find("\r\n\r\n");
   if (hdr_end == std::string::npos || resp.compare(0, 5, "HTTP/") != 0) return make_error("not an HTTP response");
   std::size_t sp = resp.find(' ');

@@ -26,106 +26,18 @@ namespace {
 
 // ---- metric definitions ----
 
-// The probes behind a family (MetricDef::probes): while one is off, the family is not written.
-#define EPC_ENCLAVE_LIFECYCLE "encl_create encl_release"
-
 constexpr LabelNames kWorkload = LabelNames::workload();
 
-// Per workload.
-constexpr MetricDef kEnclaves{.name = "sgx_enclaves",
-                              .type = MetricType::kGauge,
-                              .help = "Live enclaves created by the workload.",
-                              .labels = kWorkload,
-                              .doc = "live enclaves",
-                              .probes = EPC_ENCLAVE_LIFECYCLE};
-constexpr MetricDef kEnclaveSize{.name = "sgx_enclave_size_bytes",
-                                 .type = MetricType::kGauge,
-                                 .unit = "bytes",
-                                 .help = "Sum of the declared sizes (SECS size) of the workload's live enclaves.",
-                                 .labels = kWorkload,
-                                 .doc = "sum of the live enclaves' declared sizes (SECS size)",
-                                 .probes = EPC_ENCLAVE_LIFECYCLE};
-// Residency needs every place a page comes and goes: allocations, frees, VA pages (owner NULL: only va_grow sees
-// them) and EWB (5.15-5.18 free evicted pages without sgx_free_epc_page).
-constexpr MetricDef kResident{.name = "sgx_epc_resident_bytes",
-                              .type = MetricType::kGauge,
-                              .unit = "bytes",
-                              .help = "EPC held by the workload's enclaves now, incl. SECS and VA pages.",
-                              .labels = kWorkload,
-                              .doc = "EPC pages held now × 4096: enclave pages, SECS and VA pages; drops at EWB",
-                              .probes = EPC_ENCLAVE_LIFECYCLE " epc_alloc epc_free va_grow ewb"};
-constexpr MetricDef kVa{.name = "sgx_epc_va_bytes",
-                        .type = MetricType::kGauge,
-                        .unit = "bytes",
-                        .help = "EPC held as Version Array pages by the workload's enclaves now (in resident too).",
-                        .labels = kWorkload,
-                        .doc = "Version Array pages held now × 4096 (also in resident)",
-                        .probes = EPC_ENCLAVE_LIFECYCLE " va_grow epc_free"};
-constexpr MetricDef kSwapped{.name = "sgx_epc_swapped_bytes",
-                             .type = MetricType::kGauge,
-                             .unit = "bytes",
-                             .help = "Enclave pages evicted from EPC (EWB) and not loaded back.",
-                             .labels = kWorkload,
-                             .doc = "pages evicted (EWB) since the exporter started and not loaded back × 4096",
-                             .probes = EPC_ENCLAVE_LIFECYCLE " ewb eldu"};
-constexpr MetricDef kEvicted{.name = "sgx_epc_evicted_pages_total",
-                             .type = MetricType::kCounter,
-                             .unit = "pages",
-                             .help = "Enclave pages evicted from EPC (EWB).",
-                             .labels = kWorkload,
-                             .doc = "EWB evictions (a failed EWB too: the page is freed either way)",
-                             .probes = "ewb"};
-constexpr MetricDef kLoadedBack{.name = "sgx_epc_loaded_back_pages_total",
-                                .type = MetricType::kCounter,
-                                .unit = "pages",
-                                .help = "Evicted enclave pages loaded back into EPC (ELDU).",
-                                .labels = kWorkload,
-                                .doc = "successful ELDU load-backs",
-                                .probes = "eldu"};
-constexpr MetricDef kPageFaults{.name = "sgx_enclave_page_faults_total",
-                                .type = MetricType::kCounter,
-                                .help = "Enclave page faults (sgx_vma_fault), retries included.",
-                                .labels = kWorkload,
-                                .doc = "enclave page faults (`sgx_vma_fault` calls, retries included)",
-                                .probes = "page_fault"};
-// Retries and waits are told by failed allocations and ELDU inside the fault.
-constexpr MetricDef kFaultSeconds{
-    .name = "sgx_enclave_page_fault_seconds_total",
-    .type = MetricType::kCounter,
-    .unit = "seconds",
-    .help = "Seconds threads waited for enclave pages that were not resident: from the first fault on the address "
-            "that could not be served at once to the return of the fault that mapped it.",
-    .labels = kWorkload,
-    .doc = "**wait for non-resident pages**: per thread, from the entry of the first fault on an address that could "
-           "not be served at once (an allocation or ELDU failed in it, or it loaded the page back) to the return of "
-           "the fault that mapped it; the `-EBUSY` retry loop, the time between retries and the load-back included. "
-           "Faults served at once add nothing. (Before: time inside `sgx_vma_fault`.)",
-    .probes = "page_fault epc_alloc eldu"};
-constexpr MetricDef kFaultRetries{
-    .name = "sgx_enclave_page_fault_retries_total",
-    .type = MetricType::kCounter,
-    .help = "Enclave page faults that returned unmapped for want of an EPC page and were retried.",
-    .labels = kWorkload,
-    .doc = "faults that returned unmapped because no EPC page could be had (allocation with `reclaim=false` failed, "
-           "or ELDU failed) and were retried",
-    .probes = "page_fault epc_alloc eldu"};
-constexpr MetricDef kAllocFailures{
-    .name = "sgx_epc_alloc_failures_total",
-    .type = MetricType::kCounter,
-    .help = "Failed EPC page allocations for enclaves.",
-    .labels = kWorkload,
-    .doc = "failed EPC page allocations for enclaves (each `-EBUSY` retry counts); charged to the owning enclave, "
-           "else the calling task's cgroup; never vEPC",
-    .probes = "epc_alloc"};
-constexpr MetricDef kInitFailures{
-    .name = "sgx_enclave_init_failures_total",
-    .type = MetricType::kCounter,
-    .help = "SGX_IOC_ENCLAVE_INIT calls on the workload's enclaves that failed (the driver refused, or EINIT rejected "
-            "the SIGSTRUCT).",
-    .labels = kWorkload,
-    .doc = "`SGX_IOC_ENCLAVE_INIT` calls that failed: the driver refused (PROVISIONKEY without `/dev/sgx_provision`) "
-           "or EINIT rejected the SIGSTRUCT; such an enclave has no `sgx_enclave_info`",
-    .probes = "encl_init"};
+// Per workload: one definition per row of the workload table (probes/epc_workload.h), in its order; the probes
+// behind a family (MetricDef::probes): while one is off, the family is not written.
+#define EPC_DEF_TYPE_GAUGE MetricType::kGauge
+#define EPC_DEF_TYPE_COUNTER MetricType::kCounter
+#define EPC_DEF(field, kind, where, metric_, help_, unit_, scale, probes_, doc_)                                 \
+  MetricDef{.name = metric_, .type = EPC_DEF_TYPE_##kind, .unit = unit_, .help = help_, .labels = kWorkload, \
+            .doc = doc_, .probes = probes_},
+constexpr MetricDef kWorkloadDefs[] = {EPC_WORKLOAD_FIELDS(EPC_DEF)};
+#undef EPC_DEF
+static_assert(std::size(kWorkloadDefs) == std::size(probes::kWorkloadFields));
 
 // Per enclave.
 constexpr MetricDef kEnclaveInfo{
@@ -136,7 +48,7 @@ constexpr MetricDef kEnclaveInfo{
                                     "provision_key", "mode64bit", "kss", "einittoken_key", "xfrm", "miscselect",
                                     "source"}),
     .doc = "1 per live, initialised enclave (EINIT succeeded); gone when the enclave is released",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 constexpr LabelNames kPerEnclave = LabelNames::workload({"enclave"});
 constexpr MetricDef kEnclaveCreated{
     .name = "sgx_enclave_created_timestamp_seconds",
@@ -147,7 +59,7 @@ constexpr MetricDef kEnclaveCreated{
     .labels = kPerEnclave,
     .doc = "unix time of the enclave's `SGX_IOC_ENCLAVE_CREATE` (for an enclave older than the probes: when start-up "
            "discovery found it)",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 constexpr MetricDef kEnclaveDeclared{
     .name = "sgx_enclave_declared_size_bytes",
     .type = MetricType::kGauge,
@@ -155,7 +67,7 @@ constexpr MetricDef kEnclaveDeclared{
     .help = "The enclave's declared size (SECS size, its ELRANGE).",
     .labels = kPerEnclave,
     .doc = "only with `--collector.ebpf.per-enclave`: the enclave's declared size (SECS size)",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 constexpr MetricDef kEnclaveResident{
     .name = "sgx_enclave_epc_resident_bytes",
     .type = MetricType::kGauge,
@@ -164,7 +76,7 @@ constexpr MetricDef kEnclaveResident{
     .labels = kPerEnclave,
     .doc = "only with `--collector.ebpf.per-enclave` (off by default): EPC pages the enclave holds now × 4096 (its "
            "part of the workload's `sgx_epc_resident_bytes`)",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 constexpr MetricDef kEnclaveSwapped{
     .name = "sgx_enclave_epc_swapped_bytes",
     .type = MetricType::kGauge,
@@ -173,13 +85,13 @@ constexpr MetricDef kEnclaveSwapped{
     .labels = kPerEnclave,
     .doc = "only with `--collector.ebpf.per-enclave` (off by default): the enclave's pages evicted and not loaded back "
            "× 4096 (its part of `sgx_epc_swapped_bytes`)",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 constexpr MetricDef kEnclaveSeriesDropped{
     .name = "sgx_exporter_ebpf_enclave_series_dropped",
     .type = MetricType::kGauge,
     .help = "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.",
     .doc = "live enclaves beyond `--collector.ebpf.max-enclaves` that got no per-enclave series",
-    .probes = EPC_ENCLAVE_LIFECYCLE};
+    .probes = EPC_LIFECYCLE};
 
 // Node level.
 constexpr MetricDef kFree{.name = "sgx_epc_free_bytes",
@@ -476,28 +388,17 @@ class EbpfCollector : public Collector {
 
 using Counters = probes::WorkloadCounters;
 
-// The monotonic fields of WorkloadCounters, for element-wise max / add / subtract.
-template <class Fn>
-void each_counter(Counters& a, const Counters& b, Fn fn) {
-  fn(a.evicted_pages, b.evicted_pages);
-  fn(a.loaded_back_pages, b.loaded_back_pages);
-  fn(a.page_faults, b.page_faults);
-  fn(a.page_fault_ns, b.page_fault_ns);
-  fn(a.alloc_failures, b.alloc_failures);
-  fn(a.fault_retries, b.fault_retries);
-  fn(a.init_failures, b.init_failures);
-}
-
+// The monotonic fields of WorkloadCounters (the COUNTER rows of probes/epc_workload.h), element-wise.
 void max_counters(Counters& a, const Counters& b) {
-  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x = std::max(x, y); });
+  probes::for_each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x = std::max(x, y); });
 }
 void add_counters(Counters& a, const Counters& b) {
-  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x += y; });
+  probes::for_each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x += y; });
 }
 // a - b, element-wise, not below 0.
 Counters sub_counters(const Counters& a, const Counters& b) {
   Counters r = a;
-  each_counter(r, b, [](std::uint64_t& x, std::uint64_t y) { x = x > y ? x - y : 0; });
+  probes::for_each_counter(r, b, [](std::uint64_t& x, std::uint64_t y) { x = x > y ? x - y : 0; });
   return r;
 }
 
@@ -653,12 +554,7 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
     }
     max_counters(cs.high, counters);
     Counters& o = out[cs.labels];
-    const Counters& c = counters;
-    o.enclaves += c.enclaves;
-    o.size_bytes += c.size_bytes;
-    o.resident_pages += c.resident_pages;
-    o.swapped_pages += c.swapped_pages;
-    o.va_pages += c.va_pages;
+    probes::for_each_gauge(o, counters, [](std::int64_t& x, std::int64_t y) { x += y; });
     add_counters(o, sub_counters(cs.high, cs.base));
   }
 
@@ -666,7 +562,7 @@ std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<
     auto& ls = labels_[labels];
     add_counters(o, ls.retired);
     max_counters(ls.high, o);
-    each_counter(o, ls.high, [](std::uint64_t& x, std::uint64_t y) { x = y; });
+    probes::for_each_counter(o, ls.high, [](std::uint64_t& x, std::uint64_t y) { x = y; });
     ls.last_reported = now;
   }
 
@@ -779,28 +675,16 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   WorkloadAggregator fresh;
   const auto per = (aggregator ? *aggregator : fresh).update(inputs, std::chrono::steady_clock::now());
   // Each workload's label set rendered once, for every family below.
-  using Counters = probes::WorkloadCounters;
-  std::vector<std::pair<WorkloadId, const Counters*>> rows;
+  std::vector<std::pair<WorkloadId, const probes::WorkloadCounters*>> rows;
   rows.reserve(per.size());
   for (const auto& [labels, c] : per) rows.emplace_back(sink.workload(labels), &c);
-  auto each = [&](const MetricDef& def, auto value) {
-    if (!on(def)) return;
-    for (const auto& [w, c] : rows) sink.add(def, w, value(*c));
-  };
-  auto gauge = [](std::int64_t v) { return v > 0 ? static_cast<double>(v) : 0.0; };
-  each(kEnclaves, [&](const Counters& c) { return gauge(c.enclaves); });
-  each(kEnclaveSize, [&](const Counters& c) { return gauge(c.size_bytes); });
-  each(kResident, [](const Counters& c) { return gauge_pages(c.resident_pages); });
-  each(kVa, [](const Counters& c) { return gauge_pages(c.va_pages); });
-  each(kSwapped, [](const Counters& c) { return gauge_pages(c.swapped_pages); });
-  each(kEvicted, [](const Counters& c) { return static_cast<double>(c.evicted_pages); });
-  each(kLoadedBack, [](const Counters& c) { return static_cast<double>(c.loaded_back_pages); });
-  each(kPageFaults, [](const Counters& c) { return static_cast<double>(c.page_faults); });
-  each(kFaultSeconds, [](const Counters& c) { return static_cast<double>(c.page_fault_ns) / 1e9; });
-  each(kFaultRetries, [](const Counters& c) { return static_cast<double>(c.fault_retries); });
-  each(kAllocFailures, [](const Counters& c) { return static_cast<double>(c.alloc_failures); });
-  each(kInitFailures, [](const Counters& c) { return static_cast<double>(c.init_failures); });
-  if (attached(EPC_ENCLAVE_LIFECYCLE))
+  // A family per row of the workload table (probes/epc_workload.h), in its order, while its probes are attached.
+  for (std::size_t i = 0; i < std::size(kWorkloadDefs); ++i) {
+    if (!on(kWorkloadDefs[i])) continue;
+    const probes::WorkloadField& field = probes::kWorkloadFields[i];
+    for (const auto& [w, c] : rows) sink.add(kWorkloadDefs[i], w, field.value(*c));
+  }
+  if (attached(EPC_LIFECYCLE))
     write_enclave_metrics(s, attribution, cache, sink, enclaves, attached("encl_init"));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
@@ -833,10 +717,12 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   }
 }
 
+std::span<const MetricDef> workload_metric_defs() { return kWorkloadDefs; }
+
 std::vector<MetricGroup> ebpf_metrics() {
-  return {{"ebpf-workload",
-           {&kEnclaves, &kEnclaveSize, &kResident, &kVa, &kSwapped, &kEvicted, &kLoadedBack, &kPageFaults,
-            &kFaultSeconds, &kFaultRetries, &kAllocFailures, &kInitFailures}},
+  MetricGroup workload{"ebpf-workload", {}};
+  for (const auto& d : kWorkloadDefs) workload.defs.push_back(&d);
+  return {std::move(workload),
           {"ebpf-enclave",
            {&kEnclaveInfo, &kEnclaveCreated, &kEnclaveDeclared, &kEnclaveResident, &kEnclaveSwapped,
             &kEnclaveSeriesDropped}},

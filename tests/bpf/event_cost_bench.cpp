@@ -17,6 +17,7 @@
 
 #include "epc.h"
 #include "epc_probes.h"
+#include "probes_testing.h"
 
 using epc::probes::Mode;
 using epc::probes::Options;
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
     std::printf("SKIP: BPF_ENABLE_STATS refused: %s\n", std::strerror(errno));
     return 77;
   }
-  const int bpf_fd = p->bench_program_fd();  // run_event uses the batch runner for repeat > 1
+  const int bpf_fd = epc::probes::testing::bench_program_fd(*p);  // run_event uses the batch runner for repeat > 1
   if (bpf_fd < 0) {
     std::printf("SKIP: the batch runner (bpf_loop) does not load on this kernel\n");
     return 77;
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   create.encl = kEncl;
   create.cgroup_id = 1001;
   create.arg = 1 << 30;
-  p->run_event(create);
+  epc::probes::testing::run_event(*p, create);
 
   struct Case {
     const char* name;
@@ -117,15 +118,15 @@ int main(int argc, char** argv) {
       epc_test_event clear{};
       clear.type = EPC_EV_PAGE_ALLOC;
       clear.tid = 77;
-      p->run_event(clear);
+      epc::probes::testing::run_event(*p, clear);
       clear.type = EPC_EV_PAGE_ALLOC_RET;
       clear.page = e.page;  // a re-allocation clears the EWB mark of the ewb case
-      p->run_event(clear);
+      epc::probes::testing::run_event(*p, clear);
     }
     Stats before = prog_stats(bpf_fd);
     auto t0 = std::chrono::steady_clock::now();
     const long runs = std::max(1L, events / kBatch);
-    for (long i = 0; i < runs; ++i) p->run_event(e);
+    for (long i = 0; i < runs; ++i) epc::probes::testing::run_event(*p, e);
     auto wall = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
     Stats after = prog_stats(bpf_fd);
     double n = static_cast<double>(after.cnt - before.cnt) * kBatch;
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
   std::printf("worst: %.1f ns/event (goal <= 100 ns)\n", worst);
   std::printf("map memory at bounds (kernel fdinfo memlock):\n");
   std::uint64_t total = 0;
-  for (const auto& [name, bytes] : p->map_memory_bytes()) {
+  for (const auto& [name, bytes] : epc::probes::testing::map_memory_bytes(*p)) {
     std::printf("  %-10s %10llu bytes\n", name.c_str(), static_cast<unsigned long long>(bytes));
     total += bytes;
   }

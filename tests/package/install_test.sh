@@ -87,6 +87,7 @@ pass "epc_bench installed; --validate without SGX: exit 77 with one line"
 
 curl -sf --max-time 10 "http://127.0.0.1:$PORT/metrics" -o "$WORK/metrics.prom" || { dump; fail "scrape failed"; }
 grep -q '^sgx_epc_capacity_bytes{' "$WORK/metrics.prom" || { dump; fail "no sgx_epc_capacity_bytes in the scrape"; }
+check_exposition "$WORK/metrics.prom"
 grep -q '^sgx_exporter_collector_success{collector="platform"} 1' "$WORK/metrics.prom" ||
   { dump; fail "platform collector did not succeed"; }
 pass "scraped $(grep -c '^sgx_' "$WORK/metrics.prom") sgx_ samples on port $PORT"

@@ -15,8 +15,8 @@ the exporter process: less sensitive to a loaded machine than wall time), RSS af
 Then, with --scrape-bench, the exporter's CPU per series by stage (collect, cap, text) in-process, and the cost
 growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
 with each step's growth against linear (--growth-json writes them for plot_growth.py).
-Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI
-machines are noisy)."""
+Fails only when something does not run, a series count is wrong or a page fails the exposition check
+(tests/lib/prom_text.py, after the timed request); timing never fails the test (shared CI machines are noisy)."""
 import argparse
 import contextlib
 import os
@@ -32,12 +32,28 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_fixture  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port, stop_process  # noqa: E402
+from epc_testlib import ExpositionError, ParseError, checked_page, free_port, stop_process  # noqa: E402
+import prom_text  # noqa: E402  (tests/lib)
 
 
 def get(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
+
+
+def pod_usage_series(text):
+    """The sgx_cgroup_epc_usage_bytes series of pods and their containers (a pod label that is not empty)."""
+    return sum(1 for x in prom_text.parse(text).samples if x.name == "sgx_cgroup_epc_usage_bytes" and x.get("pod"))
+
+
+def check_page(name, body):
+    """The exposition check on one scrape (outside the timed part); False with the problems printed."""
+    try:
+        checked_page(body, f"{name} /metrics")
+        return True
+    except (ExpositionError, ParseError) as e:
+        print(e)
+        return False
 
 
 class Server:
@@ -150,6 +166,8 @@ def main():
                 if st != 200:
                     print(f"{s.name} /metrics answered {st}")
                     return 1
+                if not check_page(s.name, body):
+                    return 1
                 size[s.name] = body
         text = size["epc_misc"].decode()
         pods_series = pod_usage_series(text)
@@ -219,6 +237,8 @@ def scrape_round(servers, lat):
         lat[s.name].append(time.perf_counter() - t0)
         if st != 200:
             print(f"{s.name} /metrics answered {st}")
+            return None
+        if not check_page(s.name, body):
             return None
     return body
 
