@@ -22,6 +22,7 @@
 #include "host/host_paths.h"
 #include "host/owned_fd.h"
 #include "host/parse.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
@@ -37,7 +38,7 @@ constexpr MetricDef kCgroupCapacity{.name = "sgx_cgroup_epc_capacity_bytes",
                                     .help = "EPC capacity of the node as the misc cgroup controller sees it (root "
                                             "misc.capacity, sgx_epc).",
                                     .doc = "root `misc.capacity`"};
-constexpr MetricDef kCgroupUsage{.name = "sgx_cgroup_epc_usage_bytes",
+constexpr MetricDef kCgroupUsage{.name = metric_names::kCgroupEpcUsage,
                                  .type = MetricType::kGauge,
                                  .unit = "bytes",
                                  .help = "EPC charged to the cgroup (misc.current, sgx_epc).",

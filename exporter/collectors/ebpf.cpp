@@ -19,6 +19,7 @@
 #include "host/log_fields.h"
 #include "host/parse.h"
 #include "epc_probes.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 
@@ -41,7 +42,7 @@ static_assert(std::size(kWorkloadDefs) == std::size(probes::kWorkloadFields));
 
 // Per enclave.
 constexpr MetricDef kEnclaveInfo{
-    .name = "sgx_enclave_info",
+    .name = metric_names::kEnclaveInfo,
     .type = MetricType::kGauge,
     .help = "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and attributes.",
     .labels = LabelNames::workload({"enclave", "mrenclave", "mrsigner", "signer", "isv_prod_id", "isv_svn", "debug",
@@ -94,23 +95,23 @@ constexpr MetricDef kEnclaveSeriesDropped{
     .probes = EPC_LIFECYCLE};
 
 // Node level.
-constexpr MetricDef kFree{.name = "sgx_epc_free_bytes",
+constexpr MetricDef kFree{.name = metric_names::kEpcFree,
                           .type = MetricType::kGauge,
                           .unit = "bytes",
                           .help = "Free EPC of the node (the kernel's sgx_nr_free_pages).",
                           .doc = "the kernel's `sgx_nr_free_pages` × 4096"};
-constexpr MetricDef kUsed{.name = "sgx_epc_used_bytes",
+constexpr MetricDef kUsed{.name = metric_names::kEpcUsed,
                           .type = MetricType::kGauge,
                           .unit = "bytes",
                           .help = "EPC in use on the node (capacity - free).",
                           .doc = "capacity − free"};
-constexpr MetricDef kReclaimPasses{.name = "sgx_epc_reclaim_passes_total",
+constexpr MetricDef kReclaimPasses{.name = metric_names::kReclaimPasses,
                                    .type = MetricType::kCounter,
                                    .help = "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
                                    .labels = {"reclaimer"},
                                    .doc = "`sgx_reclaim_pages` calls; reclaimer = ksgxd, direct",
                                    .probes = "reclaim"};
-constexpr MetricDef kVepc{.name = "sgx_vepc_bytes",
+constexpr MetricDef kVepc{.name = metric_names::kVepc,
                           .type = MetricType::kGauge,
                           .unit = "bytes",
                           .help = "EPC handed to KVM guests through /dev/sgx_vepc.",
@@ -124,12 +125,12 @@ constexpr MetricDef kVepcAllocFailures{
     .probes = "vepc_fault epc_alloc"};
 
 // Probe health.
-constexpr MetricDef kProbeAttached{.name = "sgx_exporter_probe_attached",
+constexpr MetricDef kProbeAttached{.name = metric_names::kProbeAttached,
                                    .type = MetricType::kGauge,
                                    .help = "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
                                    .labels = {"probe"},
                                    .doc = "1 attached, 0 not"};
-constexpr MetricDef kProbeInfo{.name = "sgx_exporter_probe_info",
+constexpr MetricDef kProbeInfo{.name = metric_names::kProbeInfo,
                                .type = MetricType::kGauge,
                                .help = "SGX probe: hooked function, attach type and why it is off.",
                                .labels = {"probe", "function", "attach_type", "reason"},
@@ -146,7 +147,7 @@ constexpr MetricDef kProgramSeconds{.name = "sgx_exporter_bpf_program_run_second
                                     .labels = {"program"},
                                     .doc = "kernel BPF stats (when enabled)"};
 constexpr MetricDef kKretprobeMissed{
-    .name = "sgx_exporter_kretprobe_missed_total",
+    .name = metric_names::kKretprobeMissed,
     .type = MetricType::kCounter,
     .help = "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
     .labels = {"program"},
@@ -163,7 +164,7 @@ constexpr MetricDef kMapMaxEntries{.name = "sgx_exporter_bpf_map_max_entries",
                                    .help = "Bound of the BPF map.",
                                    .labels = {"map"},
                                    .doc = "bound"};
-constexpr MetricDef kDropped{.name = "sgx_exporter_bpf_dropped_events_total",
+constexpr MetricDef kDropped{.name = metric_names::kBpfDroppedEvents,
                              .type = MetricType::kCounter,
                              .help = "Probe events not recorded, by reason.",
                              .labels = {"reason"},

@@ -11,6 +11,7 @@
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "host/parse.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 constexpr std::uint32_t kSgxLeaf = 0x12;
 constexpr int kMaxEpcSections = 8;  // SGX_MAX_EPC_SECTIONS in arch/x86/kernel/cpu/sgx/sgx.h
 
-constexpr MetricDef kInfo{.name = "sgx_platform_info",
+constexpr MetricDef kInfo{.name = metric_names::kPlatformInfo,
                           .type = MetricType::kGauge,
                           .help = "SGX support of the node: CPU flags (cpuinfo), SGX1/SGX2 (CPUID 0x12) and the driver "
                                   "whose device nodes exist (in-kernel, dcap, isgx or none).",
@@ -37,7 +38,7 @@ constexpr MetricDef kSection{.name = "sgx_epc_section_bytes",
                              .help = "Size of an EPC section reported by CPUID 0x12 (subleaf 2 + section).",
                              .labels = {"section"},
                              .doc = "EPC sections from CPUID 0x12.2+"};
-constexpr MetricDef kCapacity{.name = "sgx_epc_capacity_bytes",
+constexpr MetricDef kCapacity{.name = metric_names::kEpcCapacity,
                               .type = MetricType::kGauge,
                               .unit = "bytes",
                               .help = "EPC capacity: sysfs sgx_total_bytes per NUMA node, or the sum of CPUID's EPC "

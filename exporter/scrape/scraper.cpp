@@ -11,17 +11,18 @@
 #include "host/log_fields.h"
 #include "scrape/series_cap.h"
 #include "scrape/version.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
 
 constexpr MetricDef kBuildInfo{
-    .name = "sgx_exporter_build_info",
+    .name = metric_names::kBuildInfo,
     .type = MetricType::kGauge,
     .help = "A metric with a constant '1' value labeled by version and revision of epc_exporter.",
     .labels = {"version", "revision", "compiler"},
     .doc = "always 1"};
-constexpr MetricDef kCollectorSuccess{.name = "sgx_exporter_collector_success",
+constexpr MetricDef kCollectorSuccess{.name = metric_names::kCollectorSuccess,
                                       .type = MetricType::kGauge,
                                       .help = "Whether a collector succeeded in this scrape (1) or failed (0).",
                                       .labels = {"collector"},

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "host/log_fields.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
@@ -21,7 +22,7 @@ constexpr MetricDef kWorkloads{
     .help = "Distinct workloads (pods, containers, cgroups) with series in this scrape.",
     .doc = "distinct workloads (pods, containers, cgroups) with series in this scrape"};
 constexpr MetricDef kWorkloadsAggregated{
-    .name = "sgx_exporter_workloads_aggregated",
+    .name = metric_names::kWorkloadsAggregated,
     .type = MetricType::kGauge,
     .help = "Workloads of this scrape whose series are summed into cgroup=\"_overflow\" (no free slot of "
             "--metrics.max-workloads when they first appeared).",
