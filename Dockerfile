@@ -12,7 +12,7 @@ ARG REVISION=unknown
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config dpkg-dev help2man \
-      prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev \
+      libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev \
       libncurses-dev libcurl4-openssl-dev \
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev libbenchmark-dev \
  && rm -rf /var/lib/apt/lists/*

@@ -13,8 +13,11 @@
 #include <variant>
 
 #include "host/owned_fd.h"
+#include "metricnames/metric_names.h"
 
 namespace epcbench {
+
+namespace names = epc::metric_names;
 
 Result<HttpUrl> parse_http_url(std::string_view url) {
   constexpr std::string_view scheme = "http://";
@@ -155,13 +158,13 @@ std::optional<std::string> cgroup_label_from_proc(std::string_view text) {
 ExporterCounts select_counts(const std::vector<Sample>& samples, const WorkloadSelector& sel) {
   ExporterCounts c;
   for (const Sample& s : samples) {
-    if (s.name == "sgx_exporter_probe_attached" && s.value == 1) c.probes_attached = true;
+    if (s.name == names::kProbeAttached && s.value == 1) c.probes_attached = true;
     double* dst = nullptr;
-    if (s.name == "sgx_epc_evicted_pages_total")
+    if (s.name == names::workload::evicted_pages)
       dst = &c.evicted;
-    else if (s.name == "sgx_epc_loaded_back_pages_total")
+    else if (s.name == names::workload::loaded_back_pages)
       dst = &c.loaded_back;
-    else if (s.name == "sgx_enclave_page_faults_total")
+    else if (s.name == names::workload::page_faults)
       dst = &c.faults;
     if (dst == nullptr || !sel.matches(s)) continue;
     *dst += s.value;  // Kubernetes: sum over the pod's containers

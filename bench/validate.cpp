@@ -31,8 +31,11 @@
 #include "sgx/image.h"
 #include "sgx/sgx_backend.h"
 #include "workloads.h"
+#include "metricnames/metric_names.h"
 
 namespace epcbench::validate {
+
+namespace names = epc::metric_names;
 
 std::string emulation_marker(std::string_view cmdline, bool emu_debugfs_exists) {
   // Word by word: "sgx_emu_epc=4M@0x10000000" is the emulating kernel's own parameter (tests/sgx_emu/kernel).
@@ -233,8 +236,8 @@ class Exporter {
   Result<View> wait_quiet(std::chrono::seconds deadline = std::chrono::seconds(120)) const {
     std::optional<std::array<double, 4>> prev;
     auto key = [](const View& v) {
-      return std::array<double, 4>{v.node("sgx_epc_free_bytes"), v.ours("sgx_epc_resident_bytes"),
-                                   v.ours("sgx_epc_evicted_pages_total"), v.node("sgx_epc_reclaim_passes_total")};
+      return std::array<double, 4>{v.node(names::kEpcFree), v.ours(names::workload::resident_pages),
+                                   v.ours(names::workload::evicted_pages), v.node(names::kReclaimPasses)};
     };
     auto r = wait_for(
         [&](const View& v) {
@@ -368,7 +371,7 @@ class CommandSwitch final : public ProbeSwitch {
   Status on() override {
     if (auto st = run_shell("--exporter-attach-cmd", a_); !st) return st;
     // Attached once the exporter answers again with an attached probe.
-    auto [v, ok] = ex_.wait_for([](const View& v) { return v.node("sgx_exporter_probe_attached") > 0; },
+    auto [v, ok] = ex_.wait_for([](const View& v) { return v.node(names::kProbeAttached) > 0; },
                                 std::chrono::seconds(120));
     if (!ok) return make_error("after --exporter-attach-cmd the exporter did not report an attached probe within 120 s");
     return Status::Ok();
@@ -453,7 +456,7 @@ class PrivateInstance final : public ProbeSwitch {
                           std::to_string(st) + "); its log: " + log_);
       }
       auto v = mine.scrape();
-      if (v && v.value().node("sgx_exporter_probe_attached") > 0) return Status::Ok();
+      if (v && v.value().node(names::kProbeAttached) > 0) return Status::Ok();
       if (v) {
         (void)off();
         return make_error("the private exporter instance attached no SGX probe (its log: " + log_ + ")");
@@ -551,25 +554,25 @@ Phase describe(const std::string& name, const std::vector<std::unique_ptr<Encl>>
 
 // The checks every phase gets: live enclaves, declared size, pages held, VA pages.
 void check_holdings(Report& rep, const View& v, const Phase& p) {
-  rep.eq(p.name + ".enclaves", v.has_ours("sgx_enclaves") ? std::optional(v.ours("sgx_enclaves")) : std::nullopt,
+  rep.eq(p.name + ".enclaves", v.has_ours(names::workload::enclaves) ? std::optional(v.ours(names::workload::enclaves)) : std::nullopt,
          double(p.enclaves));
   rep.eq(p.name + ".declared_size_bytes",
-         v.has_ours("sgx_enclave_size_bytes") ? std::optional(v.ours("sgx_enclave_size_bytes")) : std::nullopt,
+         v.has_ours(names::workload::size_bytes) ? std::optional(v.ours(names::workload::size_bytes)) : std::nullopt,
          double(p.size_bytes));
   std::optional<double> held;
-  if (v.has_ours("sgx_epc_resident_bytes") || v.has_ours("sgx_epc_swapped_bytes"))
-    held = (v.ours("sgx_epc_resident_bytes") + v.ours("sgx_epc_swapped_bytes")) / double(kPage);
+  if (v.has_ours(names::workload::resident_pages) || v.has_ours(names::workload::swapped_pages))
+    held = (v.ours(names::workload::resident_pages) + v.ours(names::workload::swapped_pages)) / double(kPage);
   rep.eq(p.name + ".resident_plus_swapped_pages", held, double(p.added + p.secs + p.va),
          "= pages added " + std::to_string(p.added) + " + SECS " + std::to_string(p.secs) + " + VA " +
-             std::to_string(p.va) + " (resident " + fmt(v.ours("sgx_epc_resident_bytes") / kPage, "%.0f") +
-             ", swapped " + fmt(v.ours("sgx_epc_swapped_bytes") / kPage, "%.0f") + ")");
+             std::to_string(p.va) + " (resident " + fmt(v.ours(names::workload::resident_pages) / kPage, "%.0f") +
+             ", swapped " + fmt(v.ours(names::workload::swapped_pages) / kPage, "%.0f") + ")");
   rep.eq(p.name + ".va_pages",
-         v.has_ours("sgx_epc_va_bytes") ? std::optional(v.ours("sgx_epc_va_bytes") / double(kPage)) : std::nullopt,
+         v.has_ours(names::workload::va_pages) ? std::optional(v.ours(names::workload::va_pages) / double(kPage)) : std::nullopt,
          double(p.va), "ceil((SECS + pages added) / 512) per enclave");
 }
 
 std::string exporter_version(const View& v) {
-  for (const Sample* s : v.all("sgx_exporter_build_info")) {
+  for (const Sample* s : v.all(names::kBuildInfo)) {
     std::string out(s->label("version"));
     if (!s->label("revision").empty()) out += " (" + std::string(s->label("revision")) + ")";
     return out;
@@ -580,9 +583,9 @@ std::string exporter_version(const View& v) {
 void check_exporter_health(Report& rep, const View& first, const View& last) {
   // Probes: attached, or off with the reason the exporter gives.
   std::map<std::string, double> attached;
-  for (const Sample* s : last.all("sgx_exporter_probe_attached")) attached[std::string(s->label("probe"))] = s->value;
+  for (const Sample* s : last.all(names::kProbeAttached)) attached[std::string(s->label("probe"))] = s->value;
   std::vector<std::string> bad, off;
-  auto infos = last.all("sgx_exporter_probe_info");
+  auto infos = last.all(names::kProbeInfo);
   for (const Sample* s : infos) {
     std::string probe(s->label("probe"));
     if (attached[probe] == 1) continue;
@@ -603,23 +606,23 @@ void check_exporter_health(Report& rep, const View& first, const View& last) {
   rep.add("exporter.probes_attached_or_off_with_reason", !infos.empty() && bad.empty(),
           "every probe attached, or off with a reason", infos.empty() ? "no sgx_exporter_probe_info" : got);
   // Events the probes could not record, and kretprobe returns missed, during the run.
-  auto delta = [&](const char* name, const char* label) {
+  auto delta = [&](std::string_view name, const char* label) {
     auto a = first.by_label(name, label), b = last.by_label(name, label);
     std::string nonzero;
     for (auto& [k, v] : b)
       if (v - a[k] > 0) nonzero += (nonzero.empty() ? "" : ", ") + k + " +" + fmt(v - a[k], "%.0f");
     return nonzero;
   };
-  if (!last.has("sgx_exporter_bpf_dropped_events_total")) {
-    rep.add("exporter.no_dropped_events", false, "0 during the run", "sgx_exporter_bpf_dropped_events_total missing");
+  if (!last.has(names::kBpfDroppedEvents)) {
+    rep.add("exporter.no_dropped_events", false, "0 during the run", std::string(names::kBpfDroppedEvents) + " missing");
   } else {
-    auto d = delta("sgx_exporter_bpf_dropped_events_total", "reason");
+    auto d = delta(names::kBpfDroppedEvents, "reason");
     rep.add("exporter.no_dropped_events", d.empty(), "0 during the run", d.empty() ? "0" : d);
   }
-  if (!last.has("sgx_exporter_kretprobe_missed_total")) {
+  if (!last.has(names::kKretprobeMissed)) {
     rep.add("exporter.no_missed_kretprobes", true, "0 during the run", "0 (no tracefs kretprobes: fentry flavor)");
   } else {
-    auto d = delta("sgx_exporter_kretprobe_missed_total", "program");
+    auto d = delta(names::kKretprobeMissed, "program");
     rep.add("exporter.no_missed_kretprobes", d.empty(), "0 during the run", d.empty() ? "0" : d);
   }
 }
@@ -788,12 +791,12 @@ int run(const Options& o) {
   if (node.epc_bytes == 0 && v0) {
     // No sysfs sgx_total_bytes and no CPUID leaf 0x12 here (a guest whose hypervisor hides them, or the emulating
     // kernel): the exporter's capacity, else what the kernel counts free plus what the probes see held.
-    if (v0->has("sgx_epc_capacity_bytes")) {
-      node.epc_bytes = std::uint64_t(v0->node("sgx_epc_capacity_bytes"));
+    if (v0->has(names::kEpcCapacity)) {
+      node.epc_bytes = std::uint64_t(v0->node(names::kEpcCapacity));
       rep.notes.push_back("EPC size from the exporter's sgx_epc_capacity_bytes (none in sysfs or CPUID here)");
-    } else if (v0->has("sgx_epc_free_bytes")) {
-      node.epc_bytes = std::uint64_t(v0->node("sgx_epc_free_bytes") + v0->node("sgx_epc_resident_bytes") +
-                                     v0->node("sgx_vepc_bytes"));
+    } else if (v0->has(names::kEpcFree)) {
+      node.epc_bytes = std::uint64_t(v0->node(names::kEpcFree) + v0->node(names::workload::resident_pages) +
+                                     v0->node(names::kVepc));
       rep.notes.push_back("EPC size = the exporter's free + held EPC at the start (no size in sysfs, CPUID or the "
                           "exporter here)");
     }
@@ -802,7 +805,7 @@ int run(const Options& o) {
     rep.notes.push_back("EPC size unknown (no sgx_total_bytes in sysfs, no CPUID leaf 0x12): give --sgx-epc-mib");
   const std::uint64_t epc_pages = node.epc_bytes / kPage;
   std::uint64_t free_pages = epc_pages;
-  if (v0 && v0->has("sgx_epc_free_bytes")) free_pages = std::uint64_t(v0->node("sgx_epc_free_bytes")) / kPage;
+  if (v0 && v0->has(names::kEpcFree)) free_pages = std::uint64_t(v0->node(names::kEpcFree)) / kPage;
   auto base_layout = sgx::layout_from_elf(sgx::embedded_enclave_image(), 0);
   std::uint64_t image_pages = 0;
   if (base_layout)
@@ -852,13 +855,13 @@ int run(const Options& o) {
   const Phase below = describe("below_epc", encls);
   if (va) {
     check_holdings(rep, *va, below);
-    double ev = va->ours("sgx_epc_evicted_pages_total") - v0->ours("sgx_epc_evicted_pages_total");
-    double lb = va->ours("sgx_epc_loaded_back_pages_total") - v0->ours("sgx_epc_loaded_back_pages_total");
+    double ev = va->ours(names::workload::evicted_pages) - v0->ours(names::workload::evicted_pages);
+    double lb = va->ours(names::workload::loaded_back_pages) - v0->ours(names::workload::loaded_back_pages);
     rep.add("below_epc.no_paging", ev == 0 && lb == 0, "evicted 0, loaded back 0",
             "evicted " + fmt(ev, "%.0f") + ", loaded back " + fmt(lb, "%.0f"));
     // Identity: every enclave's MRENCLAVE and MRSIGNER as built and signed here.
     const std::string mre = sgx::digest_hex(encls.front()->b.mrenclave);
-    auto infos = va->all("sgx_enclave_info", true);
+    auto infos = va->all(names::kEnclaveInfo, true);
     std::size_t match = 0;
     std::string seen;
     for (const Sample* s : infos) {
@@ -870,8 +873,8 @@ int run(const Options& o) {
             std::to_string(encls.size()) + " x mrenclave " + mre + ", mrsigner " + mrsigner,
             std::to_string(infos.size()) + " sgx_enclave_info series, " + std::to_string(match) + " matching" +
                 (seen.empty() ? "" : " (" + seen + ")"));
-    rep.add("workload.found", va->has_ours("sgx_enclaves"), "series of " + o.selector.describe(),
-            va->has_ours("sgx_enclaves") ? "found" : "none: is the workload selector right (--exporter-pod)?");
+    rep.add("workload.found", va->has_ours(names::workload::enclaves), "series of " + o.selector.describe(),
+            va->has_ours(names::workload::enclaves) ? "found" : "none: is the workload selector right (--exporter-pod)?");
   } else {
     const std::string why = !stop.empty() ? stop : "the exporter could not be scraped";
     for (const char* c : {"below_epc.enclaves", "below_epc.declared_size_bytes", "below_epc.resident_plus_swapped_pages",
@@ -928,10 +931,10 @@ int run(const Options& o) {
                      summarize(log, trap_raw, fig.below.baseline_ns, k == 0 ? 0 : seq.size(),
                                k == 0 ? seq.size() : log.size())};
       if (at[k] && at[k + 1]) {
-        pf.exporter_loaded_back = at[k + 1]->ours("sgx_epc_loaded_back_pages_total") -
-                                  at[k]->ours("sgx_epc_loaded_back_pages_total");
-        pf.exporter_stall_s = at[k + 1]->ours("sgx_enclave_page_fault_seconds_total") -
-                              at[k]->ours("sgx_enclave_page_fault_seconds_total");
+        pf.exporter_loaded_back = at[k + 1]->ours(names::workload::loaded_back_pages) -
+                                  at[k]->ours(names::workload::loaded_back_pages);
+        pf.exporter_stall_s = at[k + 1]->ours(names::workload::page_fault_ns) -
+                              at[k]->ours(names::workload::page_fault_ns);
       }
       fig.passes.push_back(pf);
     }
@@ -945,26 +948,26 @@ int run(const Options& o) {
   }
   const Phase over = describe("oversubscribed", encls);
   if (vb0 && vb1) {
-    fig.exporter_loaded_back = vb1->ours("sgx_epc_loaded_back_pages_total") - vb0->ours("sgx_epc_loaded_back_pages_total");
-    fig.exporter_stall_s = vb1->ours("sgx_enclave_page_fault_seconds_total") -
-                           vb0->ours("sgx_enclave_page_fault_seconds_total");
+    fig.exporter_loaded_back = vb1->ours(names::workload::loaded_back_pages) - vb0->ours(names::workload::loaded_back_pages);
+    fig.exporter_stall_s = vb1->ours(names::workload::page_fault_ns) -
+                           vb0->ours(names::workload::page_fault_ns);
     rep.near("oversubscribed.loaded_back_vs_stalled_accesses",
-             vb1->has_ours("sgx_epc_loaded_back_pages_total") ? std::optional(fig.exporter_loaded_back) : std::nullopt,
+             vb1->has_ours(names::workload::loaded_back_pages) ? std::optional(fig.exporter_loaded_back) : std::nullopt,
              double(fig.stalled), 0.10,
              "load-backs the exporter counted during 2 timed passes over every page, against the accesses the "
              "workload saw fault (every page was mapped before them: a fault is a load-back)");
     rep.near("oversubscribed.fault_stall_seconds_vs_blocked",
-             vb1->has_ours("sgx_enclave_page_fault_seconds_total") ? std::optional(fig.exporter_stall_s) : std::nullopt,
+             vb1->has_ours(names::workload::page_fault_ns) ? std::optional(fig.exporter_stall_s) : std::nullopt,
              fig.over.blocked_seconds, 0.15,
              "the exporter's page-fault wait against the workload's own blocked time, same passes");
     auto q = ex.wait_quiet();
     if (q) {
       check_holdings(rep, q.value(), over);
       const View& vq = q.value();
-      double ev = vq.ours("sgx_epc_evicted_pages_total") - v0->ours("sgx_epc_evicted_pages_total");
-      double lb = vq.ours("sgx_epc_loaded_back_pages_total") - v0->ours("sgx_epc_loaded_back_pages_total");
+      double ev = vq.ours(names::workload::evicted_pages) - v0->ours(names::workload::evicted_pages);
+      double lb = vq.ours(names::workload::loaded_back_pages) - v0->ours(names::workload::loaded_back_pages);
       rep.eq("oversubscribed.swapped_eq_evicted_minus_loaded_back",
-             vq.has_ours("sgx_epc_swapped_bytes") ? std::optional(vq.ours("sgx_epc_swapped_bytes") / kPage) : std::nullopt,
+             vq.has_ours(names::workload::swapped_pages) ? std::optional(vq.ours(names::workload::swapped_pages) / kPage) : std::nullopt,
              ev - lb, "evicted " + fmt(ev, "%.0f") + " - loaded back " + fmt(lb, "%.0f") + " since the start");
       rep.add("oversubscribed.paged", ev > 0 && lb > 0, "evictions and load-backs",
               "evicted " + fmt(ev, "%.0f") + ", loaded back " + fmt(lb, "%.0f"));
@@ -1007,25 +1010,25 @@ int run(const Options& o) {
   // ---- release everything: nothing left resident, the node's free EPC back where it was
   encls.clear();
   if (v0) {
-    const double free0 = v0->node("sgx_epc_free_bytes");
-    const double held0 = v0->node("sgx_epc_resident_bytes") + v0->node("sgx_vepc_bytes");
+    const double free0 = v0->node(names::kEpcFree);
+    const double held0 = v0->node(names::workload::resident_pages) + v0->node(names::kVepc);
     double want_free = free0;
     auto [vr, done] = ex.wait_for(
         [&](const View& v) {
           // Other workloads' pages we evicted (or they freed) are free now: the expected free EPC follows them.
-          want_free = free0 + held0 - (v.node("sgx_epc_resident_bytes") + v.node("sgx_vepc_bytes"));
-          return v.ours("sgx_epc_resident_bytes") == 0 && v.node("sgx_epc_free_bytes") == want_free;
+          want_free = free0 + held0 - (v.node(names::workload::resident_pages) + v.node(names::kVepc));
+          return v.ours(names::workload::resident_pages) == 0 && v.node(names::kEpcFree) == want_free;
         },
         std::chrono::seconds(60));
     if (vr) {
       const View& v = vr.value();
-      rep.eq("released.resident_bytes_zero", v.ours("sgx_epc_resident_bytes"), 0,
-             v.has_ours("sgx_epc_resident_bytes") ? "" : "no resident series left for the workload");
+      rep.eq("released.resident_bytes_zero", v.ours(names::workload::resident_pages), 0,
+             v.has_ours(names::workload::resident_pages) ? "" : "no resident series left for the workload");
       rep.add("released.node_free_epc_restored",
-              v.has("sgx_epc_free_bytes") && v.node("sgx_epc_free_bytes") == want_free,
+              v.has(names::kEpcFree) && v.node(names::kEpcFree) == want_free,
               fmt(want_free / kPage, "%.0f") + " pages",
-              v.has("sgx_epc_free_bytes") ? fmt(v.node("sgx_epc_free_bytes") / kPage, "%.0f") + " pages"
-                                          : "sgx_epc_free_bytes missing",
+              v.has(names::kEpcFree) ? fmt(v.node(names::kEpcFree) / kPage, "%.0f") + " pages"
+                                          : std::string(names::kEpcFree) + " missing",
               "free at the start " + fmt(free0 / kPage, "%.0f") + " pages, adjusted by what other workloads hold now");
       if (version.empty()) version = exporter_version(v);
     } else {

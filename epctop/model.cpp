@@ -1,10 +1,13 @@
 #include "model.h"
+#include "metricnames/metric_names.h"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 
 namespace epctop {
+
+namespace names = epc::metric_names;
 
 std::string series_id(const Sample& s) {
   auto labels = s.labels;
@@ -70,37 +73,37 @@ NodeInfo node_info(const Snapshot& cur, const Snapshot* prev) {
   double dt = prev ? cur.t - prev->t : 0;
   for (const auto& s : cur.samples) {
     const std::string& m = s.name;
-    if (m == "sgx_platform_info") {
+    if (m == names::kPlatformInfo) {
       n.has_platform = true;
       n.driver = s.label("driver");
       n.sgx1 = s.label("sgx1") == "1";
       n.sgx2 = s.label("sgx2") == "1";
       n.flc = s.label("cpu_sgx_lc") == "1";
-    } else if (m == "sgx_exporter_build_info") {
+    } else if (m == names::kBuildInfo) {
       n.version = s.label("version");
-    } else if (m == "sgx_epc_capacity_bytes") {
+    } else if (m == names::kEpcCapacity) {
       n.capacity.emplace_back(std::string(s.label("numa_node")), s.value);
       add(n.capacity_total, s.value);
-    } else if (m == "sgx_epc_free_bytes") {
+    } else if (m == names::kEpcFree) {
       if (!s.label("numa_node").empty()) n.free_numa.emplace_back(std::string(s.label("numa_node")), s.value);
       add(n.free, s.value);
-    } else if (m == "sgx_epc_used_bytes") {
+    } else if (m == names::kEpcUsed) {
       add(n.used, s.value);
-    } else if (m == "sgx_epc_reclaim_passes_total") {
+    } else if (m == names::kReclaimPasses) {
       n.has_reclaim = true;
       auto p = prev_value(prev, s);
       if (!p) continue;
       double r = counter_rate(*p, s.value, dt);
       if (s.label("reclaimer") == "ksgxd") add(n.reclaim_ksgxd_rate, r);
       else if (s.label("reclaimer") == "direct") add(n.reclaim_direct_rate, r);
-    } else if (m == "sgx_vepc_bytes") {
+    } else if (m == names::kVepc) {
       add(n.vepc, s.value);
-    } else if (m == "sgx_exporter_probe_attached") {
+    } else if (m == names::kProbeAttached) {
       ++n.probes_total;
       if (s.value == 1) ++n.probes_attached;
-    } else if (m == "sgx_exporter_collector_success") {
+    } else if (m == names::kCollectorSuccess) {
       if (s.value != 1) n.failed_collectors.emplace_back(s.label("collector"));
-    } else if (m == "sgx_exporter_workloads_aggregated") {
+    } else if (m == names::kWorkloadsAggregated) {
       n.workloads_aggregated = s.value;
     }
   }
@@ -114,14 +117,14 @@ namespace {
 enum class Field { None, Enclaves, Resident, Swapped, Evict, Loadback, Faults, Stall, CgroupUsage };
 
 Field field_of(const std::string& name) {
-  if (name == "sgx_enclaves") return Field::Enclaves;
-  if (name == "sgx_epc_resident_bytes") return Field::Resident;
-  if (name == "sgx_epc_swapped_bytes") return Field::Swapped;
-  if (name == "sgx_epc_evicted_pages_total") return Field::Evict;
-  if (name == "sgx_epc_loaded_back_pages_total") return Field::Loadback;
-  if (name == "sgx_enclave_page_faults_total") return Field::Faults;
-  if (name == "sgx_enclave_page_fault_seconds_total") return Field::Stall;
-  if (name == "sgx_cgroup_epc_usage_bytes") return Field::CgroupUsage;
+  if (name == names::workload::enclaves) return Field::Enclaves;
+  if (name == names::workload::resident_pages) return Field::Resident;
+  if (name == names::workload::swapped_pages) return Field::Swapped;
+  if (name == names::workload::evicted_pages) return Field::Evict;
+  if (name == names::workload::loaded_back_pages) return Field::Loadback;
+  if (name == names::workload::page_faults) return Field::Faults;
+  if (name == names::workload::page_fault_ns) return Field::Stall;
+  if (name == names::kCgroupEpcUsage) return Field::CgroupUsage;
   return Field::None;
 }
 
@@ -185,9 +188,9 @@ Rows build_rows(const Snapshot& cur, const Snapshot* prev, Level level) {
   double dt = prev ? cur.t - prev->t : 0;
   bool has_resident = false;
   for (const auto& s : cur.samples) {
-    if (s.name == "sgx_enclave_info") out.has_identity = true;
-    if (s.name == "sgx_epc_resident_bytes") has_resident = true;
-    if (is_workload(s) && !enclave_key(s).empty() && (s.name == "sgx_enclave_info" || field_of(s.name) != Field::None))
+    if (s.name == names::kEnclaveInfo) out.has_identity = true;
+    if (s.name == names::workload::resident_pages) has_resident = true;
+    if (is_workload(s) && !enclave_key(s).empty() && (s.name == names::kEnclaveInfo || field_of(s.name) != Field::None))
       out.has_enclave_series = true;
   }
   out.resident_from_cgroup = !has_resident;
@@ -208,7 +211,7 @@ Rows build_rows(const Snapshot& cur, const Snapshot* prev, Level level) {
   for (const auto& s : cur.samples) {
     if (!is_workload(s)) continue;
     bool per_enclave = !enclave_key(s).empty();
-    if (s.name == "sgx_enclave_info") {
+    if (s.name == names::kEnclaveInfo) {
       if (!per_enclave) continue;
       // Identity columns: at pod/container level the workload's enclaves summarized; at enclave level the row's.
       Row& r = row_for(s);

@@ -49,12 +49,11 @@ void for_each_gauge(WorkloadCounters& a, const WorkloadCounters& b, Fn fn) {
 }
 
 // The rows of the workload table as values, for the code that treats every number alike: the replay keys, the
-// metric writes.
+// metric writes. The metric's definition (name, type, help, unit) is made from the same row where the collector
+// writes it (exporter/collectors/ebpf.cpp, workload_metric_defs(): same order).
 struct WorkloadField {
   enum class Scale { kAsIs, kPagesToBytes, kNsToSeconds };
   const char* name;    // the member, and the replay file's key
-  const char* metric;
-  const char* help;
   Scale scale;
   const char* probes;  // hooks the metric needs, space-separated
   std::int64_t WorkloadCounters::*gauge;     // a GAUGE row: its member, else null
@@ -77,8 +76,8 @@ struct WorkloadField {
 #define EPC_CXX_SCALE_AS_IS WorkloadField::Scale::kAsIs
 #define EPC_CXX_SCALE_PAGES_TO_BYTES WorkloadField::Scale::kPagesToBytes
 #define EPC_CXX_SCALE_NS_TO_SECONDS WorkloadField::Scale::kNsToSeconds
-#define EPC_CXX_FIELD(field, kind, where, metric, help, scale, probes) \
-  {#field, metric, help, EPC_CXX_SCALE_##scale, probes, EPC_CXX_GAUGE_PTR_##kind(field), EPC_CXX_COUNTER_PTR_##kind(field)},
+#define EPC_CXX_FIELD(field, kind, where, metric, help, unit, scale, probes, doc) \
+  {#field, EPC_CXX_SCALE_##scale, probes, EPC_CXX_GAUGE_PTR_##kind(field), EPC_CXX_COUNTER_PTR_##kind(field)},
 inline constexpr WorkloadField kWorkloadFields[] = {EPC_WORKLOAD_FIELDS(EPC_CXX_FIELD)};
 #undef EPC_CXX_FIELD
 

@@ -30,7 +30,7 @@ namespace {
 #define EPC_FXALT_KPROBE(p, n) nullptr
 
 // Every hook in the workload table's `probes` column exists (a renamed hook breaks the build there too).
-#define EPC_CHECK_PROBES(field, kind, where, metric, help, scale, probes) \
+#define EPC_CHECK_PROBES(field, kind, where, metric, help, unit, scale, probes, doc) \
   static_assert(are_hook_names(probes), "epc_workload.h: " #field " needs a probe that is not in EPC_HOOKS");
 EPC_WORKLOAD_FIELDS(EPC_CHECK_PROBES)
 #undef EPC_CHECK_PROBES

@@ -16,7 +16,7 @@ RUN_PACKAGES=(
   # build
   build-essential cmake pkg-config git
   # exporter
-  prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
+  libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
   # epctop (terminal view, built with the exporter): ncurses screen, libcurl fetch
   libncurses-dev libcurl4-openssl-dev
   # epc_bench (enclave paging benchmark, part of the product): Google Benchmark

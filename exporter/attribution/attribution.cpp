@@ -24,7 +24,6 @@ namespace epc {
 namespace {
 
 // Bounds: a node runs at most a few hundred pods; these leave room while keeping memory bounded.
-constexpr std::size_t kMaxCachedPaths = 1 << 16;
 constexpr std::size_t kMaxCachedPids = 1 << 16;
 constexpr std::size_t kMaxCgroups = 200000;
 constexpr int kMaxCgroupDepth = 32;
@@ -159,20 +158,18 @@ std::optional<KubepodsCgroup> parse_kubepods_cgroup(std::string_view cgroup_path
   return std::nullopt;
 }
 
-Labels Workload::labels() const {
-  // Every label of the set, empty where it does not apply: a family's series all carry the same label names (as
-  // client_golang writes them); Prometheus drops empty labels at ingestion, so stored series are unchanged.
-  Labels l{{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", ""}};
+WorkloadLabels Workload::labels() const {
+  WorkloadLabels l;
   if (!is_kubernetes()) {
-    l[3].second = cgroup.empty() ? std::string("/") : cgroup;
+    l.cgroup = cgroup.empty() ? std::string("/") : cgroup;
     return l;
   }
-  l[0].second = namespace_name;
-  l[1].second = pod.empty() ? pod_uid : pod;
+  l.namespace_name = namespace_name;
+  l.pod = pod.empty() ? pod_uid : pod;
   if (!container.empty())
-    l[2].second = container;
+    l.container = container;
   else if (!container_id.empty())
-    l[2].second = container_id.substr(0, 12);  // no log link names it (sandbox, just started)
+    l.container = container_id.substr(0, 12);  // no log link names it (sandbox, just started)
   return l;
 }
 
@@ -196,7 +193,6 @@ struct Attribution::Impl {
   std::unordered_map<std::string, ContainerName> containers_by_id;
   std::uint64_t generation = 1;  // bumped on every re-read of the index
 
-  std::unordered_map<std::string, Workload> by_path;
   std::unordered_map<std::uint64_t, std::string> path_by_id;
   bool id_scan_done = false;  // since the last refresh()
   std::unordered_map<int, std::string> path_by_pid;
@@ -205,7 +201,6 @@ struct Attribution::Impl {
     ++generation;
     pods_by_uid.clear();
     containers_by_id.clear();
-    by_path.clear();
     if (auto names = paths.list("/var/log/pods", kMaxLogEntries)) {
       for (const auto& n : *names) {
         auto p = parse_pod_log_dir(n);
@@ -255,8 +250,9 @@ struct Attribution::Impl {
   }
 
   Workload resolve_path(std::string_view cgroup_path) {
+    // Not cached here: the collectors keep what a path resolved to with their own per-cgroup state, until
+    // generation() changes.
     std::string key = normalize_path(cgroup_path);
-    if (auto it = by_path.find(key); it != by_path.end()) return it->second;
     Workload w;
     if (auto k = parse_kubepods_cgroup(key)) {
       w.pod_uid = k->pod_uid;
@@ -277,8 +273,6 @@ struct Attribution::Impl {
     } else {
       w.cgroup = key.empty() ? std::string("/") : sanitize_label_value(key);
     }
-    if (by_path.size() >= kMaxCachedPaths) by_path.clear();
-    by_path.emplace(std::move(key), w);
     return w;
   }
 

@@ -33,12 +33,13 @@ struct Workload {
 
   bool is_kubernetes() const { return !pod_uid.empty(); }
 
-  // Label set used by every per-workload metric of the product (the contract dashboards and rules rely on), always
-  // the four names namespace, pod, container, cgroup in this order, with "" where one does not apply:
+  // Label set used by every per-workload metric of the product (the contract dashboards and rules rely on), the
+  // four labels namespace, pod, container, cgroup with "" where one does not apply (a family's series all carry the
+  // same label names, as client_golang writes them; Prometheus drops the empty ones at ingestion):
   //   Kubernetes: namespace, pod, container   (container "" for pod-level cgroups;
   //                                            pod falls back to the pod uid when no log dir names it)
   //   otherwise:  cgroup
-  Labels labels() const;
+  WorkloadLabels labels() const;
 
   friend bool operator==(const Workload&, const Workload&) = default;
 };

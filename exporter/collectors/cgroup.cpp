@@ -22,6 +22,7 @@
 #include "host/host_paths.h"
 #include "host/owned_fd.h"
 #include "host/parse.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
@@ -30,6 +31,46 @@ constexpr std::string_view kResource = "sgx_epc";
 constexpr std::size_t kMiscFileLimit = 64 * 1024;  // one line per misc resource; a few dozen bytes in practice
 constexpr std::size_t kMaxCgroups = 100000;
 constexpr int kMaxDepth = 32;
+
+constexpr MetricDef kCgroupCapacity{.name = "sgx_cgroup_epc_capacity_bytes",
+                                    .type = MetricType::kGauge,
+                                    .unit = "bytes",
+                                    .help = "EPC capacity of the node as the misc cgroup controller sees it (root "
+                                            "misc.capacity, sgx_epc).",
+                                    .doc = "root `misc.capacity`"};
+constexpr MetricDef kCgroupUsage{.name = metric_names::kCgroupEpcUsage,
+                                 .type = MetricType::kGauge,
+                                 .unit = "bytes",
+                                 .help = "EPC charged to the cgroup (misc.current, sgx_epc).",
+                                 .labels = LabelNames::workload(),
+                                 .doc = "`misc.current`"};
+constexpr MetricDef kCgroupLimit{.name = "sgx_cgroup_epc_limit_bytes",
+                                 .type = MetricType::kGauge,
+                                 .unit = "bytes",
+                                 .help = "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.",
+                                 .labels = LabelNames::workload(),
+                                 .doc = "`misc.max` (absent when `max`)"};
+constexpr MetricDef kCgroupPeak{.name = "sgx_cgroup_epc_peak_bytes",
+                                .type = MetricType::kGauge,
+                                .unit = "bytes",
+                                .help = "Highest EPC charge of the cgroup (misc.peak, sgx_epc).",
+                                .labels = LabelNames::workload(),
+                                .doc = "`misc.peak`"};
+constexpr MetricDef kCgroupMaxEvents{.name = "sgx_cgroup_epc_max_events_total",
+                                     .type = MetricType::kCounter,
+                                     .help = "Times an EPC charge in the cgroup or below hit a limit (misc.events, "
+                                             "sgx_epc.max).",
+                                     .labels = LabelNames::workload(),
+                                     .doc = "`misc.events` `sgx_epc.max`"};
+constexpr MetricDef kCgroupsUnreadable{
+    .name = "sgx_exporter_cgroups_unreadable",
+    .type = MetricType::kGauge,
+    .help = "Cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
+            "denied): their cgroups and everything below them are missing from the sgx_cgroup_* series; the log "
+            "names each once.",
+    .doc = "cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
+           "denied): they and their subtrees are missing from the `sgx_cgroup_*` series; the log names each once "
+           "([collectors.md](collectors.md#cgroup))"};
 
 // What a malformed line looks like, never what it says: a misc file may be anything a symlink or a hostile
 // tree puts there, and its content must not reach the log.
@@ -108,12 +149,12 @@ struct Node {
   std::uint64_t usage = 0;
   std::optional<std::uint64_t> limit, peak, events;
 
-  // Labels, valid while Attribution::generation() is unchanged.
+  // Labels, valid while Attribution::generation() is unchanged: rendered once, handed to every scrape's sink.
   std::uint64_t labels_generation = 0;
   bool kubernetes = false;
-  Labels labels;
-  std::string labels_key;  // the label set joined, for the duplicate check
-  bool synced = false;     // within the current listing pass
+  std::string labels_text;
+  bool container_level = false;
+  bool synced = false;  // within the current listing pass
 };
 
 enum class ReadOutcome { kOk, kAbsent, kVanished, kError };
@@ -159,8 +200,7 @@ class CgroupCollector final : public Collector {
       return Status::Ok();
     }
 
-    sink.gauge("sgx_cgroup_epc_capacity_bytes", "EPC capacity of the node as the misc cgroup controller sees it "
-               "(root misc.capacity, sgx_epc).", {}, static_cast<double>(capacity));
+    sink.add(kCgroupCapacity, static_cast<double>(capacity));
 
     if (!tree_ || root != root_) {
       tree_.reset();
@@ -193,11 +233,7 @@ class CgroupCollector final : public Collector {
       for (const auto& e : errors_) msg += "; " + e;
       return make_error(msg);
     }
-    sink.gauge("sgx_exporter_cgroups_unreadable",
-               "Cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
-               "denied): their cgroups and everything below them are missing from the sgx_cgroup_* series; the log "
-               "names each once.",
-               {}, static_cast<double>(unreadable_));
+    sink.add(kCgroupsUnreadable, static_cast<double>(unreadable_));
     emit(sink);
     return Status::Ok();
   }
@@ -481,19 +517,13 @@ class CgroupCollector final : public Collector {
 
   void resolve_labels(Node& n, std::uint64_t generation) {
     if (n.labels_generation == generation && generation != 0) return;
-    if (n.rel.empty()) {
-      n.labels = Workload{}.labels();  // cgroup="/": the node's total, always reported
-      n.kubernetes = false;
-    } else {
-      Workload w = attribution_.resolve_cgroup_path(n.rel);
-      n.kubernetes = w.is_kubernetes();
-      n.labels = w.labels();
-    }
-    n.labels_key.clear();
-    for (const auto& [k, v] : n.labels) {
-      n.labels_key.append(k).push_back('\x1f');
-      n.labels_key.append(v).push_back('\x1e');
-    }
+    // The root: cgroup="/", the node's total, always reported.
+    const Workload w = n.rel.empty() ? Workload{} : attribution_.resolve_cgroup_path(n.rel);
+    n.kubernetes = w.is_kubernetes();
+    const WorkloadLabels labels = w.labels();
+    n.labels_text.clear();
+    render_workload_labels(n.labels_text, labels);
+    n.container_level = !labels.container.empty();
     n.labels_generation = attribution_.generation();
   }
 
@@ -508,23 +538,15 @@ class CgroupCollector final : public Collector {
         resolve_labels(n, generation);
         // Inner cgroups outside Kubernetes are sums of their leaves (kubepods slices were dropped above).
         if (n.rel.empty() || n.kubernetes || leaf) {
-          if (!seen_.insert(n.labels_key).second) {
+          const WorkloadId w = sink.workload_rendered(n.labels_text, n.container_level);
+          if (!seen_.insert(w).second) {
             spdlog::debug("{}", log_fields("cgroup maps to labels already reported, skipped",
                                            {{"collector", "cgroup"}, {"cgroup", n.rel}}));
           } else {
-            sink.gauge("sgx_cgroup_epc_usage_bytes", "EPC charged to the cgroup (misc.current, sgx_epc).", n.labels,
-                       static_cast<double>(n.usage));
-            if (n.limit)
-              sink.gauge("sgx_cgroup_epc_limit_bytes",
-                         "EPC limit of the cgroup (misc.max, sgx_epc); absent when unlimited.", n.labels,
-                         static_cast<double>(*n.limit));
-            if (n.peak)
-              sink.gauge("sgx_cgroup_epc_peak_bytes", "Highest EPC charge of the cgroup (misc.peak, sgx_epc).",
-                         n.labels, static_cast<double>(*n.peak));
-            if (n.events)
-              sink.counter("sgx_cgroup_epc_max_events_total",
-                           "Times an EPC charge in the cgroup or below hit a limit (misc.events, sgx_epc.max).",
-                           n.labels, static_cast<double>(*n.events));
+            sink.add(kCgroupUsage, w, static_cast<double>(n.usage));
+            if (n.limit) sink.add(kCgroupLimit, w, static_cast<double>(*n.limit));
+            if (n.peak) sink.add(kCgroupPeak, w, static_cast<double>(*n.peak));
+            if (n.events) sink.add(kCgroupMaxEvents, w, static_cast<double>(*n.events));
           }
         }
       }
@@ -545,7 +567,7 @@ class CgroupCollector final : public Collector {
   std::unique_ptr<Node> tree_;
   bool kernfs_ = false;
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
-  std::unordered_set<std::string_view> seen_;
+  std::unordered_set<WorkloadId> seen_;  // this scrape's label sets, each reported once
   std::vector<std::string> errors_;
   std::size_t unreadable_ = 0;                       // cgroup directories not opened in this scrape
   std::unordered_set<std::string> unreadable_logged_;  // logged once each, until readable again
@@ -611,6 +633,10 @@ const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::str
   for (const auto& e : entries)
     if (e.resource == resource) return &e;
   return nullptr;
+}
+
+MetricGroup cgroup_metrics() {
+  return {"cgroup", {&kCgroupCapacity, &kCgroupUsage, &kCgroupLimit, &kCgroupPeak, &kCgroupMaxEvents, &kCgroupsUnreadable}};
 }
 
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services, const NoOptions&) {

@@ -21,6 +21,8 @@ namespace epc {
 // directory's stamp and, on cgroupfs, by its files failing with ENODEV; its descriptors are closed and its series
 // stop. The collector has no flags of its own.
 std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services, const NoOptions& options = {});
+// Its metric definitions, for docs/metrics.md.
+MetricGroup cgroup_metrics();
 
 // ---- parsers (exposed for tests) ----
 

@@ -1,12 +1,17 @@
 #include "collectors/ebpf.h"
 
+#include <sys/stat.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <initializer_list>
 #include <map>
+#include <unordered_map>
 
 #include "attribution/attribution.h"
 #include "host/file_reader.h"
@@ -14,10 +19,181 @@
 #include "host/log_fields.h"
 #include "host/parse.h"
 #include "epc_probes.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 
 namespace {
+
+// ---- metric definitions ----
+
+constexpr LabelNames kWorkload = LabelNames::workload();
+
+// Per workload: one definition per row of the workload table (probes/epc_workload.h), in its order; the probes
+// behind a family (MetricDef::probes): while one is off, the family is not written.
+#define EPC_DEF_TYPE_GAUGE MetricType::kGauge
+#define EPC_DEF_TYPE_COUNTER MetricType::kCounter
+#define EPC_DEF(field, kind, where, metric_, help_, unit_, scale, probes_, doc_)                                 \
+  MetricDef{.name = metric_, .type = EPC_DEF_TYPE_##kind, .unit = unit_, .help = help_, .labels = kWorkload, \
+            .doc = doc_, .probes = probes_},
+constexpr MetricDef kWorkloadDefs[] = {EPC_WORKLOAD_FIELDS(EPC_DEF)};
+#undef EPC_DEF
+static_assert(std::size(kWorkloadDefs) == std::size(probes::kWorkloadFields));
+
+// Per enclave.
+constexpr MetricDef kEnclaveInfo{
+    .name = metric_names::kEnclaveInfo,
+    .type = MetricType::kGauge,
+    .help = "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and attributes.",
+    .labels = LabelNames::workload({"enclave", "mrenclave", "mrsigner", "signer", "isv_prod_id", "isv_svn", "debug",
+                                    "provision_key", "mode64bit", "kss", "einittoken_key", "xfrm", "miscselect",
+                                    "source"}),
+    .doc = "1 per live, initialised enclave (EINIT succeeded); gone when the enclave is released",
+    .probes = EPC_LIFECYCLE};
+constexpr LabelNames kPerEnclave = LabelNames::workload({"enclave"});
+constexpr MetricDef kEnclaveCreated{
+    .name = "sgx_enclave_created_timestamp_seconds",
+    .type = MetricType::kGauge,
+    .unit = "seconds",
+    .help = "When the enclave was created (SGX_IOC_ENCLAVE_CREATE; for an enclave older than the exporter's probes, "
+            "when they found it), seconds since the epoch.",
+    .labels = kPerEnclave,
+    .doc = "unix time of the enclave's `SGX_IOC_ENCLAVE_CREATE` (for an enclave older than the probes: when start-up "
+           "discovery found it)",
+    .probes = EPC_LIFECYCLE};
+constexpr MetricDef kEnclaveDeclared{
+    .name = "sgx_enclave_declared_size_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "The enclave's declared size (SECS size, its ELRANGE).",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave`: the enclave's declared size (SECS size)",
+    .probes = EPC_LIFECYCLE};
+constexpr MetricDef kEnclaveResident{
+    .name = "sgx_enclave_epc_resident_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "EPC held by the enclave now, incl. its SECS and VA pages.",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave` (off by default): EPC pages the enclave holds now × 4096 (its "
+           "part of the workload's `sgx_epc_resident_bytes`)",
+    .probes = EPC_LIFECYCLE};
+constexpr MetricDef kEnclaveSwapped{
+    .name = "sgx_enclave_epc_swapped_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "The enclave's pages evicted from EPC and not loaded back.",
+    .labels = kPerEnclave,
+    .doc = "only with `--collector.ebpf.per-enclave` (off by default): the enclave's pages evicted and not loaded back "
+           "× 4096 (its part of `sgx_epc_swapped_bytes`)",
+    .probes = EPC_LIFECYCLE};
+constexpr MetricDef kEnclaveSeriesDropped{
+    .name = "sgx_exporter_ebpf_enclave_series_dropped",
+    .type = MetricType::kGauge,
+    .help = "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.",
+    .doc = "live enclaves beyond `--collector.ebpf.max-enclaves` that got no per-enclave series",
+    .probes = EPC_LIFECYCLE};
+
+// Node level.
+constexpr MetricDef kFree{.name = metric_names::kEpcFree,
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "Free EPC of the node (the kernel's sgx_nr_free_pages).",
+                          .doc = "the kernel's `sgx_nr_free_pages` × 4096"};
+constexpr MetricDef kUsed{.name = metric_names::kEpcUsed,
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "EPC in use on the node (capacity - free).",
+                          .doc = "capacity − free"};
+constexpr MetricDef kReclaimPasses{.name = metric_names::kReclaimPasses,
+                                   .type = MetricType::kCounter,
+                                   .help = "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
+                                   .labels = {"reclaimer"},
+                                   .doc = "`sgx_reclaim_pages` calls; reclaimer = ksgxd, direct",
+                                   .probes = "reclaim"};
+constexpr MetricDef kVepc{.name = metric_names::kVepc,
+                          .type = MetricType::kGauge,
+                          .unit = "bytes",
+                          .help = "EPC handed to KVM guests through /dev/sgx_vepc.",
+                          .doc = "EPC pages handed to KVM guests × 4096 (never in any workload's numbers)",
+                          .probes = "vepc_fault vepc_free epc_alloc epc_free"};
+constexpr MetricDef kVepcAllocFailures{
+    .name = "sgx_vepc_alloc_failures_total",
+    .type = MetricType::kCounter,
+    .help = "Failed EPC page allocations for KVM guests (vEPC faults).",
+    .doc = "failed EPC allocations of vEPC faults (not charged to the VMM's cgroup)",
+    .probes = "vepc_fault epc_alloc"};
+
+// Probe health.
+constexpr MetricDef kProbeAttached{.name = metric_names::kProbeAttached,
+                                   .type = MetricType::kGauge,
+                                   .help = "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
+                                   .labels = {"probe"},
+                                   .doc = "1 attached, 0 not"};
+constexpr MetricDef kProbeInfo{.name = metric_names::kProbeInfo,
+                               .type = MetricType::kGauge,
+                               .help = "SGX probe: hooked function, attach type and why it is off.",
+                               .labels = {"probe", "function", "attach_type", "reason"},
+                               .doc = "1; why a probe is off"};
+constexpr MetricDef kProgramRuns{.name = "sgx_exporter_bpf_program_runs_total",
+                                 .type = MetricType::kCounter,
+                                 .help = "Runs of the BPF program (kernel BPF stats).",
+                                 .labels = {"program"},
+                                 .doc = "kernel BPF stats (when enabled)"};
+constexpr MetricDef kProgramSeconds{.name = "sgx_exporter_bpf_program_run_seconds_total",
+                                    .type = MetricType::kCounter,
+                                    .unit = "seconds",
+                                    .help = "Time spent in the BPF program (kernel BPF stats).",
+                                    .labels = {"program"},
+                                    .doc = "kernel BPF stats (when enabled)"};
+constexpr MetricDef kKretprobeMissed{
+    .name = metric_names::kKretprobeMissed,
+    .type = MetricType::kCounter,
+    .help = "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
+    .labels = {"program"},
+    .doc = "returns a kretprobe missed (more calls in flight than its maxactive), program e.g. `kr_eldu`; only for "
+           "the kprobe flavor's kretprobes made through tracefs ([probes.md](probes.md))"};
+constexpr MetricDef kMapEntries{
+    .name = "sgx_exporter_bpf_map_entries",
+    .type = MetricType::kGauge,
+    .help = "Entries in the BPF map now.",
+    .labels = {"map"},
+    .doc = "entries now; map = encls, cgroups, inflight, va_pages, evicted, fault_waits"};
+constexpr MetricDef kMapMaxEntries{.name = "sgx_exporter_bpf_map_max_entries",
+                                   .type = MetricType::kGauge,
+                                   .help = "Bound of the BPF map.",
+                                   .labels = {"map"},
+                                   .doc = "bound"};
+constexpr MetricDef kDropped{.name = metric_names::kBpfDroppedEvents,
+                             .type = MetricType::kCounter,
+                             .help = "Probe events not recorded, by reason.",
+                             .labels = {"reason"},
+                             .doc = "events not recorded; reason = `enclave_map_full`, `cgroup_map_full`, "
+                                    "`inflight_map_full`, `untracked_enclave`, `va_map_full`"};
+constexpr MetricDef kStateInfo{
+    .name = "sgx_exporter_ebpf_state_info",
+    .type = MetricType::kGauge,
+    .help = "How the probes' state came to be: pinned (survives exporter restarts), reused (taken over from an "
+            "earlier instance, counters continued), discovery of enclaves older than the probes.",
+    .labels = {"pinned", "reused", "discovery", "layout"},
+    .doc = "1; live probes only ([probes.md](probes.md#restarts-pinned-state-and-start-up-discovery)). pinned "
+           "(`true`: maps and links pinned in bpffs, they outlive the process), reused (`true`: taken over from an "
+           "earlier instance, counters continued), discovery (`iterator`: enclaves older than the probes were "
+           "searched at start; `not_needed`: state taken over; `unavailable`: could not search, reason in the log; "
+           "`off`), layout (layout id, `\"\"` unpinned)"};
+constexpr MetricDef kEnclavesTracked{
+    .name = "sgx_exporter_ebpf_enclaves_tracked",
+    .type = MetricType::kGauge,
+    .help = "Live enclaves the probes track, by how they became known.",
+    .labels = {"origin"},
+    .doc = "live enclaves the probes track; origin = `created` (creation seen by the probes), `discovered` (found at "
+           "start-up)"};
+constexpr MetricDef kDiscoverySkipped{
+    .name = "sgx_exporter_ebpf_discovery_skipped",
+    .type = MetricType::kGauge,
+    .help = "Enclaves found at start-up that could not be read and stay untracked until they end.",
+    .doc = "enclaves found at start-up but left untracked (more than 2048 VA pages, or a read failed)"};
+
 
 constexpr double kPage = 4096.0;
 
@@ -132,7 +308,9 @@ class LiveSource : public EbpfSource {
                                                {"attach_type", st.attached ? st.attach_type : "off"},
                                                {"reason", st.reason}}));
   }
-  Result<probes::Snapshot> snapshot() override { return probes_->read(); }
+  Result<std::shared_ptr<const probes::Snapshot>> snapshot() override {
+    return std::make_shared<const probes::Snapshot>(probes_->read());
+  }
   void forget_gone_cgroups(Attribution& a) override {
     std::size_t n = probes_->forget_gone_cgroups([&](std::uint64_t id) { return a.cgroup_path_for_id(id).has_value(); });
     if (n)
@@ -146,16 +324,45 @@ class LiveSource : public EbpfSource {
 class ReplaySource : public EbpfSource {
  public:
   explicit ReplaySource(std::string path) : path_(std::move(path)) {}
-  Result<probes::Snapshot> snapshot() override {
-    auto text = read_file(path_);
+  Result<std::shared_ptr<const probes::Snapshot>> snapshot() override {
+    struct stat st {};
+    const bool stamped = ::stat(path_.c_str(), &st) == 0;
+    const Stamp now_stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    if (stamped && cached_ && now_stamp == stamp_ && settled(st)) return cached_;
+    cached_.reset();
+    auto text = read_file(path_, kReplayFileLimit);
     if (!text) return make_error("ebpf replay file: " + text.error().message, text.error().errno_value);
     auto snap = parse_ebpf_replay(*text);
     if (!snap) return make_error(path_ + ": " + snap.error().message);
-    return snap;
+    auto shared = std::make_shared<const probes::Snapshot>(std::move(*snap));
+    if (stamped) {
+      cached_ = shared;
+      stamp_ = now_stamp;
+    }
+    return shared;
   }
 
  private:
+  struct Stamp {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    timespec mtime{}, ctime{};
+    bool operator==(const Stamp& o) const {
+      return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+             mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec && ctime.tv_nsec == o.ctime.tv_nsec;
+    }
+  };
+  // File times come from a coarse clock: a file rewritten in the same tick as the last read keeps its stamp.
+  static bool settled(const struct stat& st) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec - st.st_mtim.tv_sec >= 2 && now.tv_sec - st.st_ctim.tv_sec >= 2;
+  }
+
   std::string path_;
+  Stamp stamp_;
+  std::shared_ptr<const probes::Snapshot> cached_;
 };
 
 class EbpfCollector : public Collector {
@@ -166,7 +373,7 @@ class EbpfCollector : public Collector {
   Status collect(MetricSink& sink) override {
     auto snap = source_->snapshot();
     if (!snap) return snap.error();
-    write_ebpf_metrics(*snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_, enclaves_);
+    write_ebpf_metrics(**snap, attribution_, epc_capacity_bytes(paths_), sink, &aggregator_, enclaves_, &labels_);
     source_->forget_gone_cgroups(attribution_);
     return Status::Ok();
   }
@@ -177,6 +384,7 @@ class EbpfCollector : public Collector {
   Attribution& attribution_;
   WorkloadAggregator aggregator_;
   EnclaveMetricsOptions enclaves_;
+  CgroupLabels labels_;
 };
 
 using Counters = probes::WorkloadCounters;
@@ -195,10 +403,10 @@ Counters sub_counters(const Counters& a, const Counters& b) {
   return r;
 }
 
-Labels unknown_labels() {
-  Workload w;
-  w.cgroup = "unknown";
-  return w.labels();
+WorkloadLabels unknown_labels() {
+  WorkloadLabels l;
+  l.cgroup = "unknown";
+  return l;
 }
 
 const char* tf(bool b) { return b ? "true" : "false"; }
@@ -211,8 +419,8 @@ std::string hex_label(std::uint64_t v) {
 
 // The per-enclave series: sgx_enclave_info (initialised enclaves), creation time, optionally resident/swapped
 // bytes; at most max_enclaves enclaves, the oldest first (a new enclave never takes an older one's series).
-void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, MetricSink& sink,
-                           const EnclaveMetricsOptions& o, bool init_probe) {
+void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, CgroupLabels& labels,
+                           MetricSink& sink, const EnclaveMetricsOptions& o, bool init_probe) {
   std::vector<const probes::EnclaveIdentity*> order;
   order.reserve(s.enclaves.size());
   for (const auto& e : s.enclaves) order.push_back(&e);
@@ -222,59 +430,38 @@ void write_enclave_metrics(const probes::Snapshot& s, Attribution& attribution, 
   const std::size_t shown = std::min(order.size(), o.max_enclaves);
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& e = *order[i];
-    std::optional<std::string> path;
-    if (!e.cgroup_path.empty()) {
-      path = e.cgroup_path;
-    } else {
-      path = attribution.cgroup_path_for_id(e.cgroup_id);
-      if (!path && !e.recorded_path.empty()) path = e.recorded_path;
-    }
-    Labels l = path ? attribution.resolve_cgroup_path(*path).labels() : unknown_labels();
-    l.emplace_back("enclave", e.id);
+    const CgroupLabels::Entry* l = e.cgroup_path.empty() ? labels.of_id(attribution, e.cgroup_id, e.recorded_path)
+                                                         : &labels.of_path(attribution, e.cgroup_path);
+    const WorkloadId w = l ? sink.workload_rendered(l->text, !l->labels.container.empty())
+                           : sink.workload(unknown_labels());
     // An enclave INIT has not made (or that failed INIT) runs nothing yet: no info. Discovered ones carry their
     // state; created ones need the INIT probe to know.
     if (e.initialized && (init_probe || e.source == "discovered")) {
-      Labels info = l;
       const bool sig = !e.mrenclave.empty();
       auto it = o.signer_names.find(e.mrsigner);
-      info.emplace_back("mrenclave", sig ? e.mrenclave : "unknown");
-      info.emplace_back("mrsigner", sig ? e.mrsigner : "unknown");
-      info.emplace_back("signer", it != o.signer_names.end() ? it->second : "");
-      info.emplace_back("isv_prod_id", e.isv_prod_id ? std::to_string(*e.isv_prod_id) : "unknown");
-      info.emplace_back("isv_svn", e.isv_svn ? std::to_string(*e.isv_svn) : "unknown");
       using I = probes::EnclaveIdentity;
-      info.emplace_back("debug", tf(e.attributes & I::kAttrDebug));
-      info.emplace_back("provision_key", tf(e.attributes & I::kAttrProvisionKey));
-      info.emplace_back("mode64bit", tf(e.attributes & I::kAttrMode64Bit));
-      info.emplace_back("kss", tf(e.attributes & I::kAttrKss));
-      info.emplace_back("einittoken_key", tf(e.attributes & I::kAttrEinitTokenKey));
       // XFRM and MISCSELECT come from the SECS at creation: unknown for an enclave found at start-up.
       const bool secs = e.source != "discovered";
-      info.emplace_back("xfrm", secs ? hex_label(e.xfrm) : "unknown");
-      info.emplace_back("miscselect", secs ? hex_label(e.miscselect) : "unknown");
-      info.emplace_back("source", e.source);
-      sink.info("sgx_enclave_info",
-                "A live, initialised enclave: its measurement (MRENCLAVE), signer (MRSIGNER), ISV fields and "
-                "attributes.",
-                info);
+      const std::string isv_prod_id = e.isv_prod_id ? std::to_string(*e.isv_prod_id) : "unknown";
+      const std::string isv_svn = e.isv_svn ? std::to_string(*e.isv_svn) : "unknown";
+      const std::string xfrm = secs ? hex_label(e.xfrm) : "unknown";
+      const std::string miscselect = secs ? hex_label(e.miscselect) : "unknown";
+      sink.add(kEnclaveInfo, w,
+               {e.id, sig ? std::string_view(e.mrenclave) : "unknown", sig ? std::string_view(e.mrsigner) : "unknown",
+                it != o.signer_names.end() ? std::string_view(it->second) : "", isv_prod_id, isv_svn,
+                tf(e.attributes & I::kAttrDebug), tf(e.attributes & I::kAttrProvisionKey),
+                tf(e.attributes & I::kAttrMode64Bit), tf(e.attributes & I::kAttrKss),
+                tf(e.attributes & I::kAttrEinitTokenKey), xfrm, miscselect, e.source},
+               1);
     }
-    if (e.created_unix > 0)
-      sink.gauge("sgx_enclave_created_timestamp_seconds",
-                 "When the enclave was created (SGX_IOC_ENCLAVE_CREATE; for an enclave older than the exporter's "
-                 "probes, when they found it), seconds since the epoch.",
-                 l, e.created_unix);
+    if (e.created_unix > 0) sink.add(kEnclaveCreated, w, {e.id}, e.created_unix);
     if (o.per_enclave_bytes) {
-      sink.gauge("sgx_enclave_declared_size_bytes", "The enclave's declared size (SECS size, its ELRANGE).", l,
-                 static_cast<double>(e.size_bytes));
-      sink.gauge("sgx_enclave_epc_resident_bytes", "EPC held by the enclave now, incl. its SECS and VA pages.", l,
-                 gauge_pages(e.resident_pages));
-      sink.gauge("sgx_enclave_epc_swapped_bytes", "The enclave's pages evicted from EPC and not loaded back.", l,
-                 gauge_pages(e.swapped_pages));
+      sink.add(kEnclaveDeclared, w, {e.id}, static_cast<double>(e.size_bytes));
+      sink.add(kEnclaveResident, w, {e.id}, gauge_pages(e.resident_pages));
+      sink.add(kEnclaveSwapped, w, {e.id}, gauge_pages(e.swapped_pages));
     }
   }
-  sink.gauge("sgx_exporter_ebpf_enclave_series_dropped",
-             "Live enclaves beyond --collector.ebpf.max-enclaves that have no per-enclave series.", {},
-             static_cast<double>(order.size() - shown));
+  sink.add(kEnclaveSeriesDropped, static_cast<double>(order.size() - shown));
 }
 
 }  // namespace
@@ -316,20 +503,30 @@ EnclaveMetricsOptions enclave_metrics_options(const EbpfOptions& options) {
   return o;
 }
 
-std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
-                                                      std::chrono::steady_clock::time_point now) {
-  std::map<Labels, Counters> out;
-  std::map<std::string, Input> merged;  // a key twice (replay files may list a cgroup twice): summed
+std::map<WorkloadLabels, Counters> WorkloadAggregator::update(const std::vector<Input>& inputs,
+                                                              std::chrono::steady_clock::time_point now) {
+  std::map<WorkloadLabels, Counters> out;
+  // The cgroups of this snapshot, each once: a key twice (replay files may list a cgroup twice) is summed, with
+  // the first one's labels.
+  struct Present {
+    const Input* in;
+    Counters counters;
+  };
+  std::vector<Present> present;
+  present.reserve(inputs.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  index.reserve(inputs.size());
   for (const auto& in : inputs) {
-    auto [it, fresh] = merged.try_emplace(in.key, in);
-    if (!fresh) it->second.counters += in.counters;
+    auto [it, fresh] = index.try_emplace(in.key, present.size());
+    if (fresh)
+      present.push_back({&in, in.counters});
+    else
+      present[it->second].counters += in.counters;
   }
-  std::map<std::string, const Input*> present;
-  for (const auto& [key, in] : merged) present[key] = &in;
 
   // Cgroups that left: their counters stay with their labels.
   for (auto it = cgroups_.begin(); it != cgroups_.end();) {
-    if (present.count(it->first)) {
+    if (index.count(it->first)) {
       ++it;
       continue;
     }
@@ -339,8 +536,10 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
     it = cgroups_.erase(it);
   }
 
-  for (const auto& [key, in] : present) {
-    auto [it, fresh] = cgroups_.try_emplace(key);
+  for (const auto& [in, counters] : present) {
+    auto it = cgroups_.find(in->key);
+    const bool fresh = it == cgroups_.end();
+    if (fresh) it = cgroups_.try_emplace(in->key).first;
     CgroupState& cs = it->second;
     if (fresh) {
       cs.labels = in->labels.value_or(unknown_labels());
@@ -354,9 +553,9 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
       cs.labels = *in->labels;
       cs.known = true;
     }
-    max_counters(cs.high, in->counters);
+    max_counters(cs.high, counters);
     Counters& o = out[cs.labels];
-    probes::for_each_gauge(o, in->counters, [](std::int64_t& x, std::int64_t y) { x += y; });
+    probes::for_each_gauge(o, counters, [](std::int64_t& x, std::int64_t y) { x += y; });
     add_counters(o, sub_counters(cs.high, cs.base));
   }
 
@@ -386,6 +585,38 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
   return out;
 }
 
+void CgroupLabels::check_generation(Attribution& attribution) {
+  if (const std::uint64_t g = attribution.generation(); g != generation_ || by_path_.size() >= 65536) {
+    by_id_.clear();
+    by_path_.clear();
+    generation_ = g;
+  }
+}
+
+const CgroupLabels::Entry& CgroupLabels::of_path(Attribution& attribution, std::string_view path) {
+  check_generation(attribution);
+  if (auto it = by_path_.find(path); it != by_path_.end()) return it->second;
+  Entry e;
+  e.labels = attribution.resolve_cgroup_path(path).labels();
+  render_workload_labels(e.text, e.labels);
+  return by_path_.emplace(std::string(path), std::move(e)).first->second;
+}
+
+const CgroupLabels::Entry* CgroupLabels::of_id(Attribution& attribution, std::uint64_t id,
+                                               std::string_view recorded_path) {
+  // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the path
+  // the probes recorded at its first enclave.
+  check_generation(attribution);
+  if (auto it = by_id_.find(id); it != by_id_.end()) return it->second;
+  if (auto path = attribution.cgroup_path_for_id(id)) {
+    const Entry* e = &of_path(attribution, *path);
+    by_id_.emplace(id, e);
+    return e;
+  }
+  if (!recorded_path.empty()) return &of_path(attribution, recorded_path);
+  return nullptr;
+}
+
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services, const EbpfOptions& options) {
   return std::make_unique<LiveSource>(services, options);
 }
@@ -407,27 +638,27 @@ std::optional<std::uint64_t> epc_capacity_bytes(const HostPaths& paths) {
 }
 
 void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std::optional<std::uint64_t> capacity,
-                        MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves) {
-  for (const auto& p : s.probes)
-    sink.gauge("sgx_exporter_probe_attached", "1 if the SGX probe is attached, 0 if not (see sgx_exporter_probe_info).",
-               {{"probe", p.name}}, p.attached ? 1 : 0);
-  for (const auto& p : s.probes)
-    sink.info("sgx_exporter_probe_info", "SGX probe: hooked function, attach type and why it is off.",
-              {{"probe", p.name}, {"function", p.function}, {"attach_type", p.attach_type}, {"reason", p.reason}});
+                        MetricSink& sink, WorkloadAggregator* aggregator, const EnclaveMetricsOptions& enclaves,
+                        CgroupLabels* labels) {
+  for (const auto& p : s.probes) sink.add(kProbeAttached, {p.name}, p.attached ? 1 : 0);
+  for (const auto& p : s.probes) sink.add(kProbeInfo, {p.name, p.function, p.attach_type, p.reason}, 1);
   if (!s.any_attached()) return;  // no SGX probes: no data, not a failure
 
-  // A metric is written only when the probes behind it (space-separated names) are attached: a switched-off probe
-  // must not look like "nothing happened" (0).
-  auto on = [&](std::string_view names) {
-    for (auto n : split_fields(names, " ")) {
+  // A metric is written only when the probes behind it (MetricDef::probes) are attached: a switched-off probe must
+  // not look like "nothing happened" (0).
+  auto attached = [&](std::string_view names) {
+    for (auto n : split_fields(names)) {
       bool found = false;
       for (const auto& p : s.probes) found = found || (p.name == n && p.attached);
       if (!found) return false;
     }
     return true;
   };
+  auto on = [&](const MetricDef& def) { return attached(def.probes); };
 
   // Per workload: cgroups that resolve to the same labels are summed, counters kept monotonic per label set.
+  CgroupLabels fresh_labels;
+  CgroupLabels& cache = labels ? *labels : fresh_labels;
   std::vector<WorkloadAggregator::Input> inputs;
   inputs.reserve(s.workloads.size());
   for (const auto& w : s.workloads) {
@@ -435,90 +666,71 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
     in.counters = w.counters;
     if (w.cgroup_path.empty()) {
       in.key = "id:" + std::to_string(w.cgroup_id);
-      // The live cgroup tree first; a cgroup already gone (a container that lived between two scrapes) by the
-      // path the probes recorded at its first enclave.
-      auto path = attribution.cgroup_path_for_id(w.cgroup_id);
-      if (!path && !w.recorded_path.empty()) path = w.recorded_path;
-      if (path) in.labels = attribution.resolve_cgroup_path(*path).labels();
+      if (const auto* l = cache.of_id(attribution, w.cgroup_id, w.recorded_path)) in.labels = l->labels;
     } else {
       in.key = "path:" + w.cgroup_path;
-      in.labels = attribution.resolve_cgroup_path(w.cgroup_path).labels();
+      in.labels = cache.of_path(attribution, w.cgroup_path).labels;
     }
     inputs.push_back(std::move(in));
   }
   WorkloadAggregator fresh;
   const auto per = (aggregator ? *aggregator : fresh).update(inputs, std::chrono::steady_clock::now());
+  // Each workload's label set rendered once, for every family below.
+  std::vector<std::pair<WorkloadId, const probes::WorkloadCounters*>> rows;
+  rows.reserve(per.size());
+  for (const auto& [labels, c] : per) rows.emplace_back(sink.workload(labels), &c);
   // A family per row of the workload table (probes/epc_workload.h), in its order, while its probes are attached.
-  for (const auto& f : probes::kWorkloadFields) {
-    if (!on(f.probes)) continue;
-    for (const auto& [labels, c] : per) {
-      if (f.gauge)
-        sink.gauge(f.metric, f.help, labels, f.value(c));
-      else
-        sink.counter(f.metric, f.help, labels, f.value(c));
-    }
+  for (std::size_t i = 0; i < std::size(kWorkloadDefs); ++i) {
+    if (!on(kWorkloadDefs[i])) continue;
+    const probes::WorkloadField& field = probes::kWorkloadFields[i];
+    for (const auto& [w, c] : rows) sink.add(kWorkloadDefs[i], w, field.value(*c));
   }
-  const bool lifecycle = on(EPC_LIFECYCLE);
-  if (lifecycle) write_enclave_metrics(s, attribution, sink, enclaves, on("encl_init"));
+  if (attached(EPC_LIFECYCLE))
+    write_enclave_metrics(s, attribution, cache, sink, enclaves, attached("encl_init"));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {
     double free_bytes = static_cast<double>(std::max<std::int64_t>(*s.free_pages, 0)) * kPage;
-    sink.gauge("sgx_epc_free_bytes", "Free EPC of the node (the kernel's sgx_nr_free_pages).", {}, free_bytes);
-    if (capacity)
-      sink.gauge("sgx_epc_used_bytes", "EPC in use on the node (capacity - free).", {},
-                 std::max(0.0, static_cast<double>(*capacity) - free_bytes));
+    sink.add(kFree, free_bytes);
+    if (capacity) sink.add(kUsed, std::max(0.0, static_cast<double>(*capacity) - free_bytes));
   }
-  if (on("reclaim")) {
-    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-                 {{"reclaimer", "ksgxd"}}, static_cast<double>(s.reclaim_ksgxd));
-    sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
-                 {{"reclaimer", "direct"}}, static_cast<double>(s.reclaim_direct));
+  if (on(kReclaimPasses)) {
+    sink.add(kReclaimPasses, {"ksgxd"}, static_cast<double>(s.reclaim_ksgxd));
+    sink.add(kReclaimPasses, {"direct"}, static_cast<double>(s.reclaim_direct));
   }
-  if (on("vepc_fault vepc_free epc_alloc epc_free"))
-    sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
-  if (on("vepc_fault epc_alloc"))
-    sink.counter("sgx_vepc_alloc_failures_total", "Failed EPC page allocations for KVM guests (vEPC faults).", {},
-                 static_cast<double>(s.vepc_alloc_failures));
+  if (on(kVepc)) sink.add(kVepc, gauge_pages(s.vepc_pages));
+  if (on(kVepcAllocFailures)) sink.add(kVepcAllocFailures, static_cast<double>(s.vepc_alloc_failures));
 
   if (s.program_stats_enabled) {
+    for (const auto& p : s.programs) sink.add(kProgramRuns, {p.program}, static_cast<double>(p.run_count));
     for (const auto& p : s.programs)
-      sink.counter("sgx_exporter_bpf_program_runs_total", "Runs of the BPF program (kernel BPF stats).",
-                   {{"program", p.program}}, static_cast<double>(p.run_count));
-    for (const auto& p : s.programs)
-      sink.counter("sgx_exporter_bpf_program_run_seconds_total", "Time spent in the BPF program (kernel BPF stats).",
-                   {{"program", p.program}}, static_cast<double>(p.run_time_ns) / 1e9);
+      sink.add(kProgramSeconds, {p.program}, static_cast<double>(p.run_time_ns) / 1e9);
   }
-  for (const auto& [program, n] : s.kretprobe_misses)
-    sink.counter("sgx_exporter_kretprobe_missed_total",
-                 "Returns of the hooked function the kretprobe missed (more calls in flight than its maxactive).",
-                 {{"program", program}}, static_cast<double>(n));
-  for (const auto& m : s.maps)
-    sink.gauge("sgx_exporter_bpf_map_entries", "Entries in the BPF map now.", {{"map", m.map}},
-               static_cast<double>(m.entries));
-  for (const auto& m : s.maps)
-    sink.gauge("sgx_exporter_bpf_map_max_entries", "Bound of the BPF map.", {{"map", m.map}},
-               static_cast<double>(m.max_entries));
-  for (const auto& [reason, n] : s.dropped)
-    sink.counter("sgx_exporter_bpf_dropped_events_total", "Probe events not recorded, by reason.", {{"reason", reason}},
-                 static_cast<double>(n));
+  for (const auto& [program, n] : s.kretprobe_misses) sink.add(kKretprobeMissed, {program}, static_cast<double>(n));
+  for (const auto& m : s.maps) sink.add(kMapEntries, {m.map}, static_cast<double>(m.entries));
+  for (const auto& m : s.maps) sink.add(kMapMaxEntries, {m.map}, static_cast<double>(m.max_entries));
+  for (const auto& [reason, n] : s.dropped) sink.add(kDropped, {reason}, static_cast<double>(n));
   if (!s.state.discovery.empty()) {  // the live source (the replay has no state of its own)
-    sink.gauge("sgx_exporter_ebpf_state_info",
-               "How the probes' state came to be: pinned (survives exporter restarts), reused (taken over from an "
-               "earlier instance, counters continued), discovery of enclaves older than the probes.",
-               {{"pinned", s.state.pinned ? "true" : "false"},
-                {"reused", s.state.reused ? "true" : "false"},
-                {"discovery", s.state.discovery},
-                {"layout", s.state.layout}},
-               1);
-    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
-               {{"origin", "created"}}, static_cast<double>(s.enclaves_created));
-    sink.gauge("sgx_exporter_ebpf_enclaves_tracked", "Live enclaves the probes track, by how they became known.",
-               {{"origin", "discovered"}}, static_cast<double>(s.enclaves_discovered));
-    sink.gauge("sgx_exporter_ebpf_discovery_skipped",
-               "Enclaves found at start-up that could not be read and stay untracked until they end.", {},
-               static_cast<double>(s.discovery_skipped));
+    sink.add(kStateInfo, {tf(s.state.pinned), tf(s.state.reused), s.state.discovery, s.state.layout}, 1);
+    sink.add(kEnclavesTracked, {"created"}, static_cast<double>(s.enclaves_created));
+    sink.add(kEnclavesTracked, {"discovered"}, static_cast<double>(s.enclaves_discovered));
+    sink.add(kDiscoverySkipped, static_cast<double>(s.discovery_skipped));
   }
+}
+
+std::span<const MetricDef> workload_metric_defs() { return kWorkloadDefs; }
+
+std::vector<MetricGroup> ebpf_metrics() {
+  MetricGroup workload{"ebpf-workload", {}};
+  for (const auto& d : kWorkloadDefs) workload.defs.push_back(&d);
+  return {std::move(workload),
+          {"ebpf-enclave",
+           {&kEnclaveInfo, &kEnclaveCreated, &kEnclaveDeclared, &kEnclaveResident, &kEnclaveSwapped,
+            &kEnclaveSeriesDropped}},
+          {"ebpf-node", {&kFree, &kUsed, &kReclaimPasses, &kVepc, &kVepcAllocFailures}},
+          {"ebpf-health",
+           {&kProbeAttached, &kProbeInfo, &kProgramRuns, &kProgramSeconds, &kMapEntries, &kMapMaxEntries, &kDropped,
+            &kStateInfo, &kEnclavesTracked, &kDiscoverySkipped, &kKretprobeMissed}}};
 }
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,

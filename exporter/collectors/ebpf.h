@@ -5,12 +5,15 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "collectors/registry.h"
@@ -43,11 +46,17 @@ struct EbpfOptions {
 };
 
 std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services, const EbpfOptions& options);
+// Its metric definitions, for docs/metrics.md: per workload, per enclave, node level, probe health.
+std::vector<MetricGroup> ebpf_metrics();
+// The per-workload families' definitions, made from the workload table (probes/epc_workload.h): the i-th is
+// probes::kWorkloadFields[i]'s metric.
+std::span<const MetricDef> workload_metric_defs();
 
 class EbpfSource {
  public:
   virtual ~EbpfSource() = default;
-  virtual Result<probes::Snapshot> snapshot() = 0;
+  // Shared: a source may hand out the same snapshot again (the replay, while its file is unchanged).
+  virtual Result<std::shared_ptr<const probes::Snapshot>> snapshot() = 0;
   // Drops per-cgroup state of cgroups that are gone and hold nothing live (live source only).
   virtual void forget_gone_cgroups(Attribution&) {}
 };
@@ -60,7 +69,11 @@ bool unpin_ebpf_state(const EbpfOptions& options, const HostPaths& paths);
 
 // Live source: loads and attaches the probes (never fails; probes that cannot attach report why).
 std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services, const EbpfOptions& options);
-// Replay source: reads and parses the file on every scrape.
+// Replay source: reads and parses the file, up to kReplayFileLimit bytes (a full node, 1,000 workloads with 2
+// enclaves each, is about 1.4 MiB; the parser's 100,000 lines bound it further), when it changed since the last
+// scrape (another file, size, modification or change time, or modified within the last 2 seconds: file times are
+// coarse); an unchanged file gives the same snapshot. It stands in for the BPF maps, which are read in a few ms.
+inline constexpr std::size_t kReplayFileLimit = 64 << 20;
 std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 
 // Replay file format, one record a line ('#' comments, blank lines ignored; key=value fields in any order):
@@ -93,19 +106,19 @@ class WorkloadAggregator {
  public:
   struct Input {
     std::string key;              // one cgroup: "id:<n>" or "path:<p>"
-    std::optional<Labels> labels;  // nullopt: does not resolve (gone)
+    std::optional<WorkloadLabels> labels;  // nullopt: does not resolve (gone)
     probes::WorkloadCounters counters;
   };
   explicit WorkloadAggregator(std::chrono::seconds retention = std::chrono::hours(1), std::size_t max_label_sets = 65536)
       : retention_(retention), max_label_sets_(max_label_sets) {}
-  std::map<Labels, probes::WorkloadCounters> update(const std::vector<Input>& inputs,
+  std::map<WorkloadLabels, probes::WorkloadCounters> update(const std::vector<Input>& inputs,
                                                     std::chrono::steady_clock::time_point now);
   std::size_t label_sets() const { return labels_.size(); }
   std::size_t cgroups() const { return cgroups_.size(); }
 
  private:
   struct CgroupState {
-    Labels labels;
+    WorkloadLabels labels;
     bool known = false;
     probes::WorkloadCounters base;  // counters already handed to earlier labels
     probes::WorkloadCounters high;  // high-water of the cgroup's own counters
@@ -117,8 +130,39 @@ class WorkloadAggregator {
   };
   std::chrono::seconds retention_;
   std::size_t max_label_sets_;
-  std::map<std::string, CgroupState> cgroups_;
-  std::map<Labels, LabelState> labels_;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, CgroupState, Hash, std::equal_to<>> cgroups_;
+  std::unordered_map<WorkloadLabels, LabelState, WorkloadLabelsHash> labels_;
+};
+
+// The labels of the cgroups the probes report, kept while the attribution's names stay the same (its
+// generation): one attribution lookup per cgroup, not one per workload and enclave in every scrape. Bounded: a
+// cache beyond 65,536 paths starts again.
+class CgroupLabels {
+ public:
+  struct Entry {
+    WorkloadLabels labels;
+    std::string text;  // rendered (render_workload_labels)
+  };
+  // A cgroup by its path (relative to the hierarchy root, as the probes and the replay give it).
+  const Entry& of_path(Attribution& attribution, std::string_view path);
+  // A cgroup by id: the live cgroup tree first, else the path the probes recorded at its first enclave (a cgroup
+  // gone between two scrapes); null when neither says.
+  const Entry* of_id(Attribution& attribution, std::uint64_t id, std::string_view recorded_path);
+  std::size_t size() const { return by_path_.size(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  void check_generation(Attribution& attribution);
+  std::uint64_t generation_ = 0;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> by_path_;
+  std::unordered_map<std::uint64_t, const Entry*> by_id_;  // ids found in the live tree (entries of by_path_)
 };
 
 // Per-enclave series (sgx_enclave_info and the rest, docs/metrics.md "Enclave identity").
@@ -137,10 +181,11 @@ bool is_lower_hex(std::string_view s, std::size_t digits);
 // characters of [A-Za-z0-9._:/@+-]. Errors name the line (a duplicate MRSIGNER is one).
 Result<std::map<std::string, std::string>> parse_signers_file(std::string_view text);
 
-// aggregator: the collector's state across scrapes; null = a fresh one (plain per-label-set sums).
+// aggregator, labels: the collector's state across scrapes; null = fresh ones (plain per-label-set sums).
 void write_ebpf_metrics(const probes::Snapshot& snapshot, Attribution& attribution,
                         std::optional<std::uint64_t> capacity_bytes, MetricSink& sink,
-                        WorkloadAggregator* aggregator = nullptr, const EnclaveMetricsOptions& enclaves = {});
+                        WorkloadAggregator* aggregator = nullptr, const EnclaveMetricsOptions& enclaves = {},
+                        CgroupLabels* labels = nullptr);
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
                                                     const CollectorServices& services,

@@ -2,7 +2,9 @@
 // missing field is an error naming the line, so a broken fixture fails loudly instead of scraping zeros.
 #include <algorithm>
 #include <charconv>
-#include <map>
+#include <initializer_list>
+#include <iterator>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -47,16 +49,18 @@ bool parse_hex(std::string_view s, std::uint64_t& out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
-// key=value fields into a map; every key must be known; returns an error message or "".
+// key=value fields into their variables; every key must be known; returns an error message or "". The keys are a
+// short list searched in order: nothing is allocated per line (a replay of a full node has thousands).
 template <class T>
-std::string kv_fields(const std::vector<std::string_view>& f, std::size_t from, std::map<std::string, T*> keys) {
+std::string kv_fields(const std::vector<std::string_view>& f, std::size_t from,
+                      std::initializer_list<std::pair<std::string_view, T*>> keys) {
   for (std::size_t i = from; i < f.size(); ++i) {
     auto eq = f[i].find('=');
     if (eq == std::string_view::npos) return "expected key=value, got '" + std::string(f[i]) + "'";
-    std::string key(f[i].substr(0, eq));
-    auto it = keys.find(key);
-    if (it == keys.end()) return "unknown field '" + key + "'";
-    if (!parse_num(f[i].substr(eq + 1), *it->second)) return "bad number for '" + key + "'";
+    const std::string_view key = f[i].substr(0, eq);
+    auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == key; });
+    if (it == keys.end()) return "unknown field '" + std::string(key) + "'";
+    if (!parse_num(f[i].substr(eq + 1), *it->second)) return "bad number for '" + std::string(key) + "'";
   }
   return "";
 }
@@ -116,14 +120,16 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
       if (f.size() < 2 || f[1].front() != '/') return err("enclave needs an absolute cgroup path");
       probes::EnclaveIdentity e;
       e.cgroup_path = f[1];
-      std::map<std::string, std::string_view> kv;
+      // key -> value, in line order (a key given twice: the second is unknown once the first is taken).
+      std::vector<std::pair<std::string_view, std::string_view>> kv;
+      kv.reserve(f.size());
       for (std::size_t i = 2; i < f.size(); ++i) {
         auto eq = f[i].find('=');
         if (eq == std::string_view::npos) return err("expected key=value, got '" + std::string(f[i]) + "'");
-        kv[std::string(f[i].substr(0, eq))] = f[i].substr(eq + 1);
+        kv.emplace_back(f[i].substr(0, eq), f[i].substr(eq + 1));
       }
-      auto take = [&](const char* k) -> std::optional<std::string_view> {
-        auto it = kv.find(k);
+      auto take = [&](std::string_view k) -> std::optional<std::string_view> {
+        auto it = std::find_if(kv.begin(), kv.end(), [&](const auto& p) { return p.first == k; });
         if (it == kv.end()) return std::nullopt;
         auto v = it->second;
         kv.erase(it);
@@ -165,19 +171,20 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
       }
       // What is left are the numbers; every key must be known.
       std::uint64_t created = 0;
-      const std::map<std::string, std::uint64_t*> unsigned_keys{
+      const std::pair<std::string_view, std::uint64_t*> unsigned_keys[] = {
           {"size_bytes", &e.size_bytes}, {"created", &created}, {"init_failures", &e.init_failures}};
-      const std::map<std::string, std::int64_t*> signed_keys{{"resident_pages", &e.resident_pages},
-                                                             {"swapped_pages", &e.swapped_pages}};
+      const std::pair<std::string_view, std::int64_t*> signed_keys[] = {{"resident_pages", &e.resident_pages},
+                                                                        {"swapped_pages", &e.swapped_pages}};
       for (const auto& [key, v] : kv) {
         bool ok = false;
-        if (auto u = unsigned_keys.find(key); u != unsigned_keys.end())
+        auto is = [&](const auto& k) { return k.first == key; };
+        if (auto u = std::find_if(std::begin(unsigned_keys), std::end(unsigned_keys), is); u != std::end(unsigned_keys))
           ok = parse_num(v, *u->second);
-        else if (auto sg = signed_keys.find(key); sg != signed_keys.end())
+        else if (auto sg = std::find_if(std::begin(signed_keys), std::end(signed_keys), is); sg != std::end(signed_keys))
           ok = parse_num(v, *sg->second);
         else
-          return err("unknown field '" + key + "'");
-        if (!ok) return err("bad number for '" + key + "'");
+          return err("unknown field '" + std::string(key) + "'");
+        if (!ok) return err("bad number for '" + std::string(key) + "'");
       }
       e.created_unix = static_cast<double>(created);
       s.enclaves.push_back(std::move(e));

@@ -11,12 +11,40 @@
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "host/parse.h"
+#include "metricnames/metric_names.h"
 
 namespace epc {
 namespace {
 
 constexpr std::uint32_t kSgxLeaf = 0x12;
 constexpr int kMaxEpcSections = 8;  // SGX_MAX_EPC_SECTIONS in arch/x86/kernel/cpu/sgx/sgx.h
+
+constexpr MetricDef kInfo{.name = metric_names::kPlatformInfo,
+                          .type = MetricType::kGauge,
+                          .help = "SGX support of the node: CPU flags (cpuinfo), SGX1/SGX2 (CPUID 0x12) and the driver "
+                                  "whose device nodes exist (in-kernel, dcap, isgx or none).",
+                          .labels = {"cpu_sgx", "cpu_sgx_lc", "sgx1", "sgx2", "driver"},
+                          .doc = "1; flags \"0\"/\"1\"; driver = in-kernel, dcap, isgx or none"};
+constexpr MetricDef kMaxEnclaveSize{
+    .name = "sgx_platform_max_enclave_size_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "Maximum enclave size supported by the CPU (CPUID 0x12.0), by enclave mode.",
+    .labels = {"mode"},
+    .doc = "from CPUID 0x12.0; mode = 32bit, 64bit"};
+constexpr MetricDef kSection{.name = "sgx_epc_section_bytes",
+                             .type = MetricType::kGauge,
+                             .unit = "bytes",
+                             .help = "Size of an EPC section reported by CPUID 0x12 (subleaf 2 + section).",
+                             .labels = {"section"},
+                             .doc = "EPC sections from CPUID 0x12.2+"};
+constexpr MetricDef kCapacity{.name = metric_names::kEpcCapacity,
+                              .type = MetricType::kGauge,
+                              .unit = "bytes",
+                              .help = "EPC capacity: sysfs sgx_total_bytes per NUMA node, or the sum of CPUID's EPC "
+                                      "sections (numa_node=\"\") where sysfs does not say.",
+                              .labels = {"numa_node"},
+                              .doc = "sysfs sgx_total_bytes (CPUID sections as fallback, numa_node=\"\")"};
 
 std::string clip(std::string_view s) {
   std::string out(s.substr(0, 60));
@@ -62,7 +90,7 @@ class DumpCpuidReader final : public CpuidReader {
   CpuidDump dump_;
 };
 
-std::string bit(bool b) { return b ? "1" : "0"; }
+std::string_view bit(bool b) { return b ? "1" : "0"; }
 
 class PlatformCollector final : public Collector {
  public:
@@ -96,31 +124,19 @@ class PlatformCollector final : public Collector {
       sgx = read_sgx_cpuid(*cpuid_);
     }
 
-    sink.info("sgx_platform_info",
-              "SGX support of the node: CPU flags (cpuinfo), SGX1/SGX2 (CPUID 0x12) and the driver whose device "
-              "nodes exist (in-kernel, dcap, isgx or none).",
-              {{"cpu_sgx", bit(flags.sgx)},
-               {"cpu_sgx_lc", bit(flags.sgx_lc)},
-               {"sgx1", bit(sgx && sgx->sgx1)},
-               {"sgx2", bit(sgx && sgx->sgx2)},
-               {"driver", detect_sgx_driver(paths_)}});
+    const std::string driver = detect_sgx_driver(paths_);
+    sink.add(kInfo, {bit(flags.sgx), bit(flags.sgx_lc), bit(sgx && sgx->sgx1), bit(sgx && sgx->sgx2), driver}, 1);
 
     if (sgx) {
-      const char* help = "Maximum enclave size supported by the CPU (CPUID 0x12.0), by enclave mode.";
       if (sgx->max_enclave_size_32)
-        sink.gauge("sgx_platform_max_enclave_size_bytes", help, {{"mode", "32bit"}},
-                   static_cast<double>(*sgx->max_enclave_size_32));
+        sink.add(kMaxEnclaveSize, {"32bit"}, static_cast<double>(*sgx->max_enclave_size_32));
       if (sgx->max_enclave_size_64)
-        sink.gauge("sgx_platform_max_enclave_size_bytes", help, {{"mode", "64bit"}},
-                   static_cast<double>(*sgx->max_enclave_size_64));
+        sink.add(kMaxEnclaveSize, {"64bit"}, static_cast<double>(*sgx->max_enclave_size_64));
       for (std::size_t i = 0; i < sgx->sections.size(); ++i)
-        sink.gauge("sgx_epc_section_bytes", "Size of an EPC section reported by CPUID 0x12 (subleaf 2 + section).",
-                   {{"section", std::to_string(i)}}, static_cast<double>(sgx->sections[i].size));
+        sink.add(kSection, {std::to_string(i)}, static_cast<double>(sgx->sections[i].size));
     }
 
     // EPC capacity per NUMA node from sysfs; CPUID's sections as a fallback (numa_node="").
-    const char* cap_help = "EPC capacity: sysfs sgx_total_bytes per NUMA node, or the sum of CPUID's EPC sections "
-                           "(numa_node=\"\") where sysfs does not say.";
     std::vector<std::pair<unsigned long long, unsigned long long>> per_node;
     const std::string node_dir = "/sys/devices/system/node/";
     auto names = paths_.list(node_dir, 4096);
@@ -140,11 +156,11 @@ class PlatformCollector final : public Collector {
     }
     std::sort(per_node.begin(), per_node.end());
     for (const auto& [node, bytes] : per_node)
-      sink.gauge("sgx_epc_capacity_bytes", cap_help, {{"numa_node", std::to_string(node)}}, static_cast<double>(bytes));
+      sink.add(kCapacity, {std::to_string(node)}, static_cast<double>(bytes));
     if (per_node.empty() && sgx && !sgx->sections.empty()) {
       double total = 0;
       for (const auto& s : sgx->sections) total += static_cast<double>(s.size);
-      sink.gauge("sgx_epc_capacity_bytes", cap_help, {{"numa_node", ""}}, total);
+      sink.add(kCapacity, {""}, total);
     }
     return Status::Ok();
   }
@@ -254,6 +270,8 @@ std::string detect_sgx_driver(const HostPaths& paths) {
 std::unique_ptr<Collector> make_platform_collector_for_test(const HostPaths& paths, std::unique_ptr<CpuidReader> cpuid) {
   return std::make_unique<PlatformCollector>(paths, std::move(cpuid), "");
 }
+
+MetricGroup platform_metrics() { return {"platform", {&kInfo, &kMaxEnclaveSize, &kSection, &kCapacity}}; }
 
 void PlatformOptions::flags(FlagSet& f) {
   f.add_string("cpuid-file", "FILE",

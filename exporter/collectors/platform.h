@@ -27,6 +27,8 @@ struct PlatformOptions {
 };
 
 std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services, const PlatformOptions& options);
+// Its metric definitions, for docs/metrics.md.
+MetricGroup platform_metrics();
 
 // ---- parsers and the CPUID seam (exposed for tests) ----
 

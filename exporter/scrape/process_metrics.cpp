@@ -25,6 +25,46 @@ namespace {
 // count (one line per CPU before btime), so it gets the default limit.
 constexpr std::size_t kSmallProcFile = 64 << 10;
 
+// Names, help strings and types as client_golang's process collector.
+constexpr MetricDef kProcessCpu{.name = "process_cpu_seconds_total",
+                                .type = MetricType::kCounter,
+                                .unit = "seconds",
+                                .help = "Total user and system CPU time spent in seconds.",
+                                .doc = "user + system CPU time (`stat` utime + stime) in seconds"};
+constexpr MetricDef kProcessMaxFds{
+    .name = "process_max_fds",
+    .type = MetricType::kGauge,
+    .help = "Maximum number of open file descriptors.",
+    .doc = "soft `RLIMIT_NOFILE` (`limits` \"Max open files\"; the exporter raises it to the hard limit at start); "
+           "-1 when unlimited"};
+constexpr MetricDef kProcessOpenFds{
+    .name = "process_open_fds",
+    .type = MetricType::kGauge,
+    .help = "Number of open file descriptors.",
+    .doc = "open file descriptors (the count `stat()` of `/proc/self/fd` reports on 6.2+, its entries before)"};
+constexpr MetricDef kProcessResident{.name = "process_resident_memory_bytes",
+                                     .type = MetricType::kGauge,
+                                     .unit = "bytes",
+                                     .help = "Resident memory size in bytes.",
+                                     .doc = "resident set size (`stat` rss × page size)"};
+constexpr MetricDef kProcessStart{
+    .name = "process_start_time_seconds",
+    .type = MetricType::kGauge,
+    .unit = "seconds",
+    .help = "Start time of the process since unix epoch in seconds.",
+    .doc = "start time since the unix epoch (`btime` + `stat` starttime / clock ticks)"};
+constexpr MetricDef kProcessVirtual{.name = "process_virtual_memory_bytes",
+                                    .type = MetricType::kGauge,
+                                    .unit = "bytes",
+                                    .help = "Virtual memory size in bytes.",
+                                    .doc = "virtual memory size (`stat` vsize)"};
+constexpr MetricDef kProcessVirtualMax{
+    .name = "process_virtual_memory_max_bytes",
+    .type = MetricType::kGauge,
+    .unit = "bytes",
+    .help = "Maximum amount of virtual memory available in bytes.",
+    .doc = "soft `RLIMIT_AS` (`limits` \"Max address space\"); -1 when unlimited, as client_golang"};
+
 // Entries of a directory, "." and ".." not counted. For /proc/self/fd the descriptor of the directory being read
 // counts too, as in client_golang (procfs reads the same directory the same way).
 Result<unsigned long long> count_entries(const std::filesystem::path& dir) {
@@ -180,19 +220,21 @@ ProcessSample ProcessMetrics::sample() const {
 
 void ProcessMetrics::collect(MetricSink& sink) const {
   const ProcessSample s = sample();
-  // Help strings and types as client_golang's process collector; families in name order, as its registry sorts.
-  if (s.cpu_seconds)
-    sink.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", {}, *s.cpu_seconds);
-  if (s.max_fds) sink.gauge("process_max_fds", "Maximum number of open file descriptors.", {}, *s.max_fds);
-  if (s.open_fds) sink.gauge("process_open_fds", "Number of open file descriptors.", {}, *s.open_fds);
-  if (s.resident_bytes) sink.gauge("process_resident_memory_bytes", "Resident memory size in bytes.", {}, *s.resident_bytes);
-  if (s.start_time_seconds)
-    sink.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", {},
-               *s.start_time_seconds);
-  if (s.virtual_bytes) sink.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", {}, *s.virtual_bytes);
-  if (s.virtual_max_bytes)
-    sink.gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", {},
-               *s.virtual_max_bytes);
+  // Families in name order, as client_golang's registry sorts them.
+  if (s.cpu_seconds) sink.add(kProcessCpu, *s.cpu_seconds);
+  if (s.max_fds) sink.add(kProcessMaxFds, *s.max_fds);
+  if (s.open_fds) sink.add(kProcessOpenFds, *s.open_fds);
+  if (s.resident_bytes) sink.add(kProcessResident, *s.resident_bytes);
+  if (s.start_time_seconds) sink.add(kProcessStart, *s.start_time_seconds);
+  if (s.virtual_bytes) sink.add(kProcessVirtual, *s.virtual_bytes);
+  if (s.virtual_max_bytes) sink.add(kProcessVirtualMax, *s.virtual_max_bytes);
+}
+
+const std::vector<const MetricDef*>& process_metric_defs() {
+  static const std::vector<const MetricDef*> defs = {&kProcessCpu,      &kProcessMaxFds, &kProcessOpenFds,
+                                                     &kProcessResident, &kProcessStart,  &kProcessVirtual,
+                                                     &kProcessVirtualMax};
+  return defs;
 }
 
 }  // namespace epc

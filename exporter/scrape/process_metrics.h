@@ -56,4 +56,7 @@ class ProcessMetrics {
   mutable std::atomic<bool> logged_[kValues] = {};
 };
 
+// The process_* definitions, in the order collect() writes them.
+const std::vector<const MetricDef*>& process_metric_defs();
+
 }  // namespace epc

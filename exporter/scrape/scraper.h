@@ -1,8 +1,9 @@
-// The scrape pipeline: runs the enabled collectors, adds the exporter's own metrics, applies the workload cap
-// (series_cap.h) and writes the exposition text (exposition.h). A collector that fails or throws reports success
-// 0; the rest of the scrape is served as usual. Self metrics: sgx_exporter_* (build info, collector success and
-// duration, workload cap) and, unless Options::exporter_metrics is off, the process's own process_* metrics
-// (render_within only: Collect() and collect_within() hand out the collectors' families and sgx_exporter_*). The web layer only carries the text to the client.
+// The scrape pipeline: runs the enabled collectors into one MetricSink (rows, metric_sink.h), adds the exporter's
+// own metrics, applies the workload cap (series_cap.h) and writes the exposition text straight from the rows. A
+// collector that fails or throws reports success 0 and what it wrote is dropped; the rest of the scrape is served
+// as usual. Self metrics: sgx_exporter_* (build info, collector success and duration, workload cap) and, unless
+// Options::exporter_metrics is off, the process's own process_* metrics. The web layer only carries the text to
+// the client.
 #pragma once
 
 #include <chrono>
@@ -16,16 +17,13 @@
 #include <utility>
 #include <vector>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
 #include "scrape/collector.h"
 #include "scrape/process_metrics.h"
 #include "scrape/series_cap.h"
 
 namespace epc {
 
-class Scraper final : public prometheus::Collectable {
+class Scraper final {
  public:
   struct Named {
     std::string name;
@@ -46,20 +44,18 @@ class Scraper final : public prometheus::Collectable {
   Scraper(std::vector<Named> collectors, std::function<void()> before_collect)
       : Scraper(std::move(collectors), std::move(before_collect), Options()) {}
 
-  // prometheus::Collectable. Scrapes are serialised (collectors keep caches); this waits without limit.
-  std::vector<prometheus::MetricFamily> Collect() const override;
+  // The collectors and the sgx_exporter_* build, success and duration metrics, without the cap and process_*
+  // (for tests). Scrapes are serialised (collectors keep caches); this waits without limit.
+  MetricSink collect() const;
 
-  // Waits at most `wait` for a scrape running in another thread; nullopt when it did not finish in time.
-  std::optional<std::vector<prometheus::MetricFamily>> collect_within(std::chrono::milliseconds wait) const;
-
-  // The whole pipeline: collect_within(wait), the workload cap and its self metrics, the process_* metrics (unless
+  // The whole pipeline: collect(), the workload cap and its self metrics, the process_* metrics (unless
   // Options::exporter_metrics is off), the exposition text (format 0.0.4). nullopt when another scrape did not
   // finish within `wait`. The cap keeps its state (slots, overflow counters) from one render to the next, under
   // the scrape lock.
   std::optional<std::string> render_within(std::chrono::milliseconds wait) const;
 
  private:
-  std::vector<prometheus::MetricFamily> collect_locked() const;
+  void collect_locked(MetricSink& sink) const;
 
   std::vector<Named> collectors_;
   std::function<void()> before_collect_;
@@ -68,5 +64,12 @@ class Scraper final : public prometheus::Collectable {
   mutable std::timed_mutex mu_;
   mutable WorkloadCap cap_;  // guarded by mu_
 };
+
+// Hands the heap's free pages back to the system (glibc's malloc_trim; nothing elsewhere). render_within() calls it
+// after each scrape.
+void release_free_memory();
+
+// The sgx_exporter_* definitions the scraper writes (build info, collector success and duration).
+const std::vector<const MetricDef*>& scraper_metric_defs();
 
 }  // namespace epc

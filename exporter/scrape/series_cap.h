@@ -1,9 +1,11 @@
 // Cardinality bound for per-workload series (--metrics.max-workloads), with counter semantics kept.
 //
 // A node with pod churn or thousands of cgroups must not make every scrape, the exporter's memory and
-// Prometheus' TSDB grow without bound. Applied to the whole scrape after the collectors ran, so it needs no help
-// from them: a series is per-workload when it carries a "pod" or "cgroup" label (Workload::labels()); a
-// workload is its namespace, pod, container and cgroup label values.
+// Prometheus' TSDB grow without bound. Applied to the whole scrape after the collectors ran, on its rows
+// (metric_sink.h), so it needs no help from them: a series is per-workload when it is a row of a per-workload
+// family (the definition's first labels are namespace, pod, container, cgroup) that names a workload; a workload
+// is its label set. Rows of other families, and a per-workload family's rows without a workload, are never
+// touched.
 //
 // Rules (WorkloadCap keeps the state from scrape to scrape; the Scraper owns one and serialises scrapes):
 //  - Slots. There are `max_workloads` slots. A workload seen for the first time takes a free slot if there is
@@ -17,12 +19,11 @@
 //    become free (promoting it would take its past out of the overflow counter: a decrease).
 //  - Overflow series. Per family and remaining label set, the overflowed workloads' series are summed into one
 //    series labelled cgroup="_overflow" (plus container="_overflow" for container-level series, kept apart
-//    from pod-level ones). Gauges (and untyped) are the sum of the current values of the overflowed workloads
-//    in this scrape. Counters are an accumulator: each scrape adds, per overflowed workload's series, its
-//    increase since the previous scrape (the whole value the first time, and after a decrease: a reset, as
+//    from pod-level ones; namespace and pod ""). Gauges are the sum of the current values of the overflowed
+//    workloads in this scrape. Counters are an accumulator: each scrape adds, per overflowed workload's series,
+//    its increase since the previous scrape (the whole value the first time, and after a decrease: a reset, as
 //    Prometheus counts it). So a departed workload's last value stays carried, and the overflow counter never
-//    decreases; once it exists it is written in every scrape (its family too, when no collector wrote it). Histograms and summaries of
-//    overflowed workloads are dropped (not summable here; the product has none per workload).
+//    decreases; once it exists it is written in every scrape (its family too, when no collector wrote it).
 //  - Bounded memory. Per remembered overflowed workload: its counters' last values (forgotten with it, their
 //    sum stays in the accumulator). Absent workloads are forgotten after `grace`, the oldest first beyond
 //    `max_absent` overflowed ones; accumulators are bounded by `max_accumulators` (family x label set, which the
@@ -32,12 +33,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
-#include <prometheus/metric_family.h>
+#include "scrape/metric_sink.h"
 
 namespace epc {
 
@@ -60,13 +63,12 @@ class WorkloadCap {
   };
   explicit WorkloadCap(Options options) : options_(options) {}
 
-  CapStats apply(std::vector<prometheus::MetricFamily>& families, Clock::time_point now);
+  CapStats apply(MetricSink& sink, Clock::time_point now);
 
   std::size_t remembered() const { return members_.size(); }  // for tests
   std::size_t own() const { return own_; }
 
  private:
-  using LabelPairs = std::vector<std::pair<std::string, std::string>>;
   static constexpr std::uint32_t kNoAccumulator = 0xffffffffu;
   struct Member {
     bool own = false;
@@ -74,29 +76,35 @@ class WorkloadCap {
     std::unordered_map<std::uint32_t, double> last;  // overflowed: accumulator index -> counter's last value
   };
   struct Accumulator {
-    std::string family;
-    std::vector<prometheus::ClientMetric::Label> labels;
+    const MetricDef* def;
+    bool container_level;
+    std::string labels;  // the series' own labels, rendered
     double value = 0;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
   Options options_;
-  std::unordered_map<std::string, Member> members_;
+  std::unordered_map<std::string, Member, Hash, std::equal_to<>> members_;  // by rendered label set
   std::size_t own_ = 0;
   std::vector<Accumulator> acc_;
-  std::unordered_map<std::string, std::uint32_t> acc_index_;  // family + labels -> acc_
+  std::unordered_map<std::string, std::uint32_t> acc_index_;  // family + level + labels -> acc_
   struct CounterFamily {
-    std::string help;
+    const MetricDef* def;
     std::vector<std::uint32_t> accumulators;
   };
-  std::unordered_map<std::string, CounterFamily> acc_by_family_;
+  std::map<std::string_view, CounterFamily> acc_by_family_;  // by the definition's name (stable output order)
   bool acc_full_logged_ = false;
 
-  std::uint32_t accumulator(const prometheus::MetricFamily& family, const LabelPairs& rest);
-  void append_accumulators(const CounterFamily& fam, std::vector<prometheus::ClientMetric>& out) const;
+  std::uint32_t accumulator(const MetricDef& def, bool container_level, std::string_view labels);
 };
 
-// Appends sgx_exporter_workloads, sgx_exporter_workloads_aggregated and sgx_exporter_workloads_limit.
-void add_cap_metrics(std::vector<prometheus::MetricFamily>& families, const CapStats& stats,
-                     std::size_t max_workloads);
+// Writes sgx_exporter_workloads, sgx_exporter_workloads_aggregated and sgx_exporter_workloads_limit.
+void add_cap_metrics(MetricSink& sink, const CapStats& stats, std::size_t max_workloads);
+
+// Their definitions (docs/metrics.md).
+const std::vector<const MetricDef*>& cap_metric_defs();
 
 }  // namespace epc

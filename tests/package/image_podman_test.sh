@@ -129,8 +129,8 @@ pass "promtool check metrics: clean ($(grep -vc '^#' "$WORK/metrics.prom") serie
 # Series of the fixture node: EPC capacity from /host/sys, a container's misc sgx_epc usage from /host/sys/fs/cgroup
 # named through /host/var/log/pods, and the replayed eBPF numbers of a pod; every collector succeeded.
 for want in \
-  'sgx_epc_capacity_bytes{numa_node="0"} 34359738368' \
-  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",cgroup=""} 268435456' \
+  'sgx_epc_capacity_bytes{numa_node="0"} 3.4359738368e+10' \
+  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",cgroup=""} 2.68435456e+08' \
   'sgx_exporter_collector_success{collector="platform"} 1' \
   'sgx_exporter_collector_success{collector="cgroup"} 1' \
   'sgx_exporter_collector_success{collector="ebpf"} 1'; do

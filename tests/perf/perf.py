@@ -2,21 +2,25 @@
 """Scrape latency and memory of epc_exporter next to Debian's prometheus-node-exporter, in the same run.
 
 epc_exporter runs with its default collectors and no workload cap against a generated node of 250 pods x 4
-containers, twice: "epc_misc" where the kernel has the misc cgroup sgx_epc resource and every container uses
-EPC (4 misc files read per pod/container cgroup: the worst case), and "epc_mainline" where the resource does not
-exist (mainline kernels: the cgroup collector finds nothing, attribution still indexes the 1000 log names).
+containers, three times: "epc_misc" where the kernel has the misc cgroup sgx_epc resource and every container uses
+EPC (4 misc files read per pod/container cgroup: the worst case), "epc_mainline" where the resource does not
+exist (mainline kernels: the cgroup collector finds nothing, attribution still indexes the 1000 log names), and
+"epc_ebpf": the mainline node with the ebpf collector fed through its replay seam (--collector.ebpf.replay-file) with
+every container running 2 enclaves (1,000 workloads, 2,000 enclaves: the file is read and parsed at every scrape,
+in place of the BPF maps).
 node_exporter runs with its default collectors against the real host. All are scraped N times, interleaved,
 after a warm-up. Prints p50/p99 scrape latency (HTTP request to last byte), CPU time per scrape (user+system of
 the exporter process: less sensitive to a loaded machine than wall time), RSS after the scrapes and peak RSS
 (VmHWM), and the ratios against the goal (ours <= half of node_exporter's).
-Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against scrape/exposition),
-and the cost growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
+Then, with --scrape-bench, the exporter's CPU per series by stage (collect, cap, text) in-process, and the cost
+growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
 with each step's growth against linear (--growth-json writes them for plot_growth.py).
 Fails only when something does not run, a series count is wrong or a page fails the exposition check
 (tests/lib/prom_text.py, after the timed request); timing never fails the test (shared CI machines are noisy)."""
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -95,6 +99,13 @@ class Server:
         self.logf.close()
 
 
+def pod_usage_series(text):
+    """The pod and container usage series of a scrape (every series carries namespace, pod, container and cgroup;
+    those of plain cgroups have pod="")."""
+    return sum(1 for l in text.splitlines()
+               if l.startswith("sgx_cgroup_epc_usage_bytes{") and re.search(r'[{,]pod="[^"]', l))
+
+
 def pct(xs, p):
     xs = sorted(xs)
     k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
@@ -113,7 +124,7 @@ def main():
     ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter") or shutil.which("node_exporter"))
     ap.add_argument("--baseline", help="another epc_exporter binary (e.g. an older build) scraped on the misc node "
                     "in the same interleaved run, as epc_misc_baseline")
-    ap.add_argument("--exposition-bench", help="tests/perf/exposition_bench binary: serialisation alone, both ways")
+    ap.add_argument("--scrape-bench", help="tests/perf/scrape_bench binary: CPU per series by stage, in-process")
     ap.add_argument("--growth", default="10,100,1000,4000",
                     help="workload counts (pods x (containers + 1)) for the cost-growth run; '' to skip it")
     ap.add_argument("--growth-scrapes", type=int, default=30)
@@ -125,23 +136,26 @@ def main():
     os.makedirs(a.workdir, exist_ok=True)
     root = gen_fixture.generate(os.path.join(a.workdir, "node"), a.pods, a.containers)
     mainline = gen_fixture.generate(os.path.join(a.workdir, "node-mainline"), a.pods, a.containers, sgx_epc=False)
+    replay = gen_fixture.write_replay(os.path.join(a.workdir, "replay.txt"), a.pods, a.containers)
 
-    def ours_cmd(r):
+    def ours_cmd(r, *extra):
         return lambda port: [a.binary, f"--web.listen-address=127.0.0.1:{port}", f"--path.rootfs={r}",
                              f"--collector.platform.cpuid-file={r}/cpuid.txt",
                              # every pod and container keeps its own series (the default cap would sum some)
-                             "--metrics.max-workloads=0"]
+                             "--metrics.max-workloads=0", *extra]
     ne_cmd = lambda port: [a.node_exporter, f"--web.listen-address=127.0.0.1:{port}"]
     extra_env = dict(e.split("=", 1) for e in a.env)
-    names = ("epc_misc", "epc_mainline", "node_exporter") + (("epc_misc_baseline",) if a.baseline else ())
+    names = ("epc_misc", "epc_mainline", "epc_ebpf", "node_exporter") + (("epc_misc_baseline",) if a.baseline else ())
 
     def base_cmd(port):
         return [a.baseline] + ours_cmd(root)(port)[1:]
     with contextlib.ExitStack() as stack:
         ours = stack.enter_context(Server("epc_misc", ours_cmd(root), "/healthz", a.workdir, extra_env))
         ours_ml = stack.enter_context(Server("epc_mainline", ours_cmd(mainline), "/healthz", a.workdir, extra_env))
+        ours_ebpf = stack.enter_context(Server(
+            "epc_ebpf", ours_cmd(mainline, f"--collector.ebpf.replay-file={replay}"), "/healthz", a.workdir, extra_env))
         ne = stack.enter_context(Server("node_exporter", ne_cmd, "/", a.workdir))
-        servers = [ours, ours_ml, ne]
+        servers = [ours, ours_ml, ours_ebpf, ne]
         if a.baseline:
             servers.append(stack.enter_context(Server("epc_misc_baseline", base_cmd, "/healthz", a.workdir, extra_env)))
         lat = {s.name: [] for s in servers}
@@ -161,10 +175,17 @@ def main():
         if pods_series < want:
             print(f"epc_exporter reported {pods_series} pod/container usage series, expected {want}")
             return 1
-        for n in ("epc_misc", "epc_mainline"):
+        for n in ("epc_misc", "epc_mainline", "epc_ebpf"):
             if 'sgx_exporter_collector_success{collector="cgroup"} 1' not in size[n].decode():
                 print(f"{n}: cgroup collector failed on the generated node")
                 return 1
+        ebpf_text = size["epc_ebpf"].decode()
+        enclaves = sum(1 for l in ebpf_text.splitlines()
+                       if l.startswith("sgx_enclaves{") and re.search(r'[{,]pod="[^"]', l))
+        if 'sgx_exporter_collector_success{collector="ebpf"} 1' not in ebpf_text or enclaves != a.pods * a.containers:
+            print(f"epc_ebpf: {enclaves} per-workload sgx_enclaves series, expected {a.pods * a.containers}, "
+                  f"or the ebpf collector failed on the replay")
+            return 1
         cpu0 = {s.name: s.cpu_seconds() for s in servers}
         for _ in range(a.scrapes):
             if scrape_round(servers, lat) is None:
@@ -183,10 +204,12 @@ def main():
     print(f"epc_*{' with ' + ' '.join(a.env) if a.env else ''}: generated node {a.pods} pods x {a.containers} "
           f"containers (epc_misc: misc sgx_epc present; epc_mainline: absent); "
           f"node_exporter ({a.node_exporter}): this host, default collectors")
-    print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} {'RSS MiB':>8} {'peak MiB':>8} {'series':>7} {'bytes':>8}")
+    print(f"{'':18} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>8} {'RSS MiB':>8} {'peak MiB':>8} {'series':>7} {'bytes':>8} "
+          f"{'CPU/series':>10}")
     for n in names:
         print(f"{n:18} {pct(lat[n], 50) * 1e3:8.2f} {pct(lat[n], 99) * 1e3:8.2f} {cpu[n] * 1e3:8.2f} "
-              f"{rss[n] / 2**20:8.1f} {hwm[n] / 2**20:8.1f} {series(size[n]):7d} {len(size[n]):8d}")
+              f"{rss[n] / 2**20:8.1f} {hwm[n] / 2**20:8.1f} {series(size[n]):7d} {len(size[n]):8d} "
+              f"{cpu[n] / max(series(size[n]), 1) * 1e9:8.0f}ns")
     verdict = lambda r: "meets goal <= 0.5" if r <= 0.5 else "MISSES goal <= 0.5"
     for n in [x for x in names if x != "node_exporter"]:
         r50 = pct(lat[n], 50) / pct(lat["node_exporter"], 50)
@@ -195,11 +218,12 @@ def main():
         rr = rss[n] / rss["node_exporter"]
         print(f"ratio {n}/node_exporter: p50 {r50:.2f} ({verdict(r50)}), p99 {r99:.2f} ({verdict(r99)}), "
               f"CPU {rc:.2f}, RSS {rr:.2f} ({verdict(rr)})")
-    if a.exposition_bench:
-        p = subprocess.run([a.exposition_bench, root, "30"], capture_output=True, text=True)
-        print(p.stdout.strip() or p.stderr.strip())
-        if p.returncode != 0:
-            return 1
+    if a.scrape_bench:
+        for args in ([root, "30"], [mainline, "30", "--ebpf-replay", replay]):
+            p = subprocess.run([a.scrape_bench] + args, capture_output=True, text=True)
+            print(p.stdout.strip() or p.stderr.strip())
+            if p.returncode != 0:
+                return 1
     sizes = [int(x) for x in a.growth.split(",") if x.strip()]
     if sizes and growth(a, sizes, ours_cmd, ne_cmd, extra_env) != 0:
         return 1

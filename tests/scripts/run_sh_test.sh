@@ -59,7 +59,7 @@ for test_only in qemu-system-x86 podman runc crun nodejs npm lintian mmdebstrap 
     googletest libgtest-dev libgmock-dev wrk tmux flex bison dwarves busybox-static help2man systemd-container; do
   grep -qx "$test_only" <<<"$installed" && fail "run.sh installed the test-only package $test_only"
 done
-for needed in cmake clang libbpf-dev bpftool prometheus-cpp-dev libboost-dev libspdlog-dev libssl-dev libbenchmark-dev; do
+for needed in cmake clang libbpf-dev bpftool libboost-dev libspdlog-dev libssl-dev libbenchmark-dev; do
   grep -qx "$needed" <<<"$installed" || fail "run.sh did not install $needed, which the build needs"
 done
 # No service started, stopped, restarted, enabled, disabled or masked.

@@ -88,8 +88,9 @@ TEST(ParseKubepodsCgroup, NotAPod) {
 }
 
 // A workload's label set: always the four names, "" where one does not apply.
-Labels wl(const std::string& ns, const std::string& pod, const std::string& container, const std::string& cgroup) {
-  return {{"namespace", ns}, {"pod", pod}, {"container", container}, {"cgroup", cgroup}};
+WorkloadLabels wl(const std::string& ns, const std::string& pod, const std::string& container,
+                  const std::string& cgroup) {
+  return {ns, pod, container, cgroup};
 }
 
 TEST(Workload, Labels) {

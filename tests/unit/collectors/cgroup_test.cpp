@@ -21,6 +21,7 @@
 
 #include "attribution/attribution.h"
 #include "host/host_paths.h"
+#include "sink_util.h"
 #include "test_util.h"
 
 namespace epc {
@@ -29,23 +30,9 @@ namespace {
 const std::string kUid = "3f1c2a9e-8b7d-4e6f-9a21-5c0d7e4b8a13";
 const std::string kId(64, 'c');
 
-const prometheus::MetricFamily* family(MetricSink& sink, const std::string& name) {
-  for (const auto& f : sink.families())
-    if (f.name == name) return &f;
-  return nullptr;
-}
-
 // The series whose non-empty labels are exactly `labels` (as Prometheus stores it: empty labels dropped).
-std::optional<double> value_of(MetricSink& sink, const std::string& name, const Labels& labels) {
-  const auto* f = family(sink, name);
-  if (!f) return std::nullopt;
-  for (const auto& m : f->metric) {
-    Labels l;
-    for (const auto& p : m.label)
-      if (!p.value.empty()) l.emplace_back(p.name, p.value);
-    if (l == labels) return f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-  }
-  return std::nullopt;
+std::optional<double> value_of(const MetricSink& sink, const std::string& name, const Labels& labels) {
+  return test::value_exact(sink, name, labels);
 }
 
 TEST(MiscFile, Parses) {
@@ -117,12 +104,8 @@ TEST(CgroupCollector, AksFixture) {
   EXPECT_TRUE(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"pod", "d4c3b2a1-0f9e-4d8c-b7a6-958473625140"}}).has_value());
   // Every series of a family has distinct labels.
   for (const auto& f : sink.families()) {
-    std::set<std::vector<std::string>> seen;
-    for (const auto& m : f.metric) {
-      std::vector<std::string> key;
-      for (const auto& l : m.label) key.push_back(l.name + "=" + l.value);
-      EXPECT_TRUE(seen.insert(key).second) << f.name;
-    }
+    std::set<Labels> seen;
+    for (const auto& r : f.rows) EXPECT_TRUE(seen.insert(sink.labels_of(f, r)).second) << f.def->name;
   }
 }
 
@@ -135,8 +118,8 @@ TEST(CgroupCollector, V1Fixture) {
   const Labels redis = {{"namespace", "confidential"}, {"pod", "redis-sgx-0"}, {"container", "redis"}};
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", redis), 16.0 * (1 << 20));
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes", redis), 32.0 * (1 << 20));
-  EXPECT_EQ(family(sink, "sgx_cgroup_epc_peak_bytes"), nullptr);  // this kernel has no misc.peak
-  EXPECT_EQ(family(sink, "sgx_cgroup_epc_max_events_total"), nullptr);
+  EXPECT_FALSE(test::has_family(sink, "sgx_cgroup_epc_peak_bytes"));  // this kernel has no misc.peak
+  EXPECT_FALSE(test::has_family(sink, "sgx_cgroup_epc_max_events_total"));
   // A plain docker container outside Kubernetes keeps its cgroup path.
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes",
                      {{"cgroup", "docker/942bb6ee81422744729fee83e3455071452b9a6c22ced746aa5a3c9a8528a172"}}),
@@ -238,7 +221,7 @@ TEST(CgroupCollector, CgroupsWithoutMiscFilesAndOddNames) {
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "we ird_?.scope"}}), 4096);
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"pod", kUid}}), 4096);
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"pod", kUid}, {"container", "mystery"}}), 4096);
-  EXPECT_EQ(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size(), 5u);  // root, deny, weird, pod, mystery
+  EXPECT_EQ(test::rows_of(sink, "sgx_cgroup_epc_usage_bytes"), 5u);  // root, deny, weird, pod, mystery
 }
 
 // Root opens any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); the exporter does not, once it has dropped its
@@ -371,7 +354,7 @@ TEST(CgroupCollector, DeepTreeIsBounded) {
   MetricSink sink;
   auto s = h.collect(sink);
   ASSERT_TRUE(s.ok()) << s.error().message;
-  EXPECT_GE(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size(), 2u);  // root + the depth-capped leaf
+  EXPECT_GE(test::rows_of(sink, "sgx_cgroup_epc_usage_bytes"), 2u);  // root + the depth-capped leaf
 }
 
 TEST(CgroupCollector, SeriesOfRemovedPodsDisappear) {
@@ -537,7 +520,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
     MetricSink sink;
     ASSERT_TRUE(c->collect(sink).ok());
     EXPECT_GT(open_fds(), base + 40);  // 21 containers' directories and files are kept
-    unlimited_text = std::to_string(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size());
+    unlimited_text = std::to_string(test::rows_of(sink, "sgx_cgroup_epc_usage_bytes"));
   }
   EXPECT_EQ(open_fds(), base);  // all closed with the collector
   for (std::size_t budget : {std::size_t{0}, std::size_t{7}}) {
@@ -546,7 +529,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
       MetricSink sink;
       ASSERT_TRUE(c->collect(sink).ok());
       EXPECT_LE(open_fds(), base + budget + (budget ? 0 : 1));  // the root's descriptor is always kept
-      EXPECT_EQ(std::to_string(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size()), unlimited_text);
+      EXPECT_EQ(std::to_string(test::rows_of(sink, "sgx_cgroup_epc_usage_bytes")), unlimited_text);
       EXPECT_EQ(container_usage(sink, std::string(63, 'a') + 't'), 4096);
     }
   }

@@ -6,29 +6,22 @@
 
 #include "attribution/attribution.h"
 #include "host/host_paths.h"
+#include "sink_util.h"
 #include "test_util.h"
 
 namespace epc {
 namespace {
 
-double value_of(MetricSink& sink, const std::string& name, const Labels& labels) {
-  for (const auto& f : sink.families()) {
-    if (f.name != name) continue;
-    for (const auto& m : f.metric) {
-      Labels l;
-      for (const auto& p : m.label) l.emplace_back(p.name, p.value);
-      if (l == labels) return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-    }
-  }
+// The series whose labels are exactly `labels`, empty values included (every label of the family).
+double value_of(const MetricSink& sink, const std::string& name, const Labels& labels) {
+  if (const auto* f = sink.find(name))
+    for (const auto& r : f->rows)
+      if (sink.labels_of(*f, r) == labels) return r.value;
   ADD_FAILURE() << "no series " << name;
   return -1;
 }
 
-std::size_t count_of(MetricSink& sink, const std::string& name) {
-  for (const auto& f : sink.families())
-    if (f.name == name) return f.metric.size();
-  return 0;
-}
+std::size_t count_of(const MetricSink& sink, const std::string& name) { return test::rows_of(sink, name); }
 
 TEST(CpuinfoFlags, Parses) {
   auto f = parse_cpuinfo_flags("processor\t: 0\nflags\t\t: fpu sgx avx sgx_lc\n\nprocessor\t: 1\nflags\t\t: fpu\n");
@@ -317,11 +310,10 @@ TEST(PlatformCollector, OddNodeDirectoryNamesAreSkipped) {
   ASSERT_TRUE(s.ok()) << s.error().message;
   ASSERT_EQ(count_of(sink, "sgx_epc_capacity_bytes"), 3u);
   // Numeric order, not name order.
-  const auto& fam = sink.families()[1];
-  ASSERT_EQ(fam.name, "sgx_epc_capacity_bytes");
-  EXPECT_EQ(fam.metric[0].label[0].value, "0");
-  EXPECT_EQ(fam.metric[1].label[0].value, "2");
-  EXPECT_EQ(fam.metric[2].label[0].value, "10");
+  const auto series = test::series_of(sink, "sgx_epc_capacity_bytes");
+  EXPECT_EQ(series[0].first, (Labels{{"numa_node", "0"}}));
+  EXPECT_EQ(series[1].first, (Labels{{"numa_node", "2"}}));
+  EXPECT_EQ(series[2].first, (Labels{{"numa_node", "10"}}));
 }
 
 TEST(PlatformCollector, CpuidFileFlag) {

@@ -173,32 +173,31 @@ TEST(ProcessMetrics, FamiliesAsClientGolang) {
   ProcTree p;
   MetricSink sink;
   ProcessMetrics(p.t.root(), 100, 4096).collect(sink);
-  auto fams = sink.take();
   struct Want {
     const char* name;
     const char* help;
-    prometheus::MetricType type;
+    MetricType type;
   };
   const Want want[] = {
-      {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", prometheus::MetricType::Counter},
-      {"process_max_fds", "Maximum number of open file descriptors.", prometheus::MetricType::Gauge},
-      {"process_open_fds", "Number of open file descriptors.", prometheus::MetricType::Gauge},
-      {"process_resident_memory_bytes", "Resident memory size in bytes.", prometheus::MetricType::Gauge},
-      {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-       prometheus::MetricType::Gauge},
-      {"process_virtual_memory_bytes", "Virtual memory size in bytes.", prometheus::MetricType::Gauge},
+      {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", MetricType::kCounter},
+      {"process_max_fds", "Maximum number of open file descriptors.", MetricType::kGauge},
+      {"process_open_fds", "Number of open file descriptors.", MetricType::kGauge},
+      {"process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::kGauge},
+      {"process_start_time_seconds", "Start time of the process since unix epoch in seconds.", MetricType::kGauge},
+      {"process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::kGauge},
       {"process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.",
-       prometheus::MetricType::Gauge},
+       MetricType::kGauge},
   };
+  const auto& fams = sink.families();
   ASSERT_EQ(fams.size(), std::size(want));
   for (std::size_t i = 0; i < fams.size(); ++i) {
-    EXPECT_EQ(fams[i].name, want[i].name);
-    EXPECT_EQ(fams[i].help, want[i].help);
-    EXPECT_EQ(fams[i].type, want[i].type) << fams[i].name;
-    ASSERT_EQ(fams[i].metric.size(), 1u);
-    EXPECT_TRUE(fams[i].metric[0].label.empty());
+    EXPECT_EQ(fams[i].def->name, want[i].name);
+    EXPECT_EQ(fams[i].def->help, want[i].help);
+    EXPECT_EQ(fams[i].def->type, want[i].type) << want[i].name;
+    EXPECT_TRUE(fams[i].def->labels.empty());
+    ASSERT_EQ(fams[i].rows.size(), 1u);
   }
-  EXPECT_DOUBLE_EQ(fams[0].metric[0].counter.value, 3.75);
+  EXPECT_DOUBLE_EQ(fams[0].rows[0].value, 3.75);
 }
 
 TEST(ProcessMetrics, RealProcSelf) {

@@ -4,8 +4,15 @@
 
 #include <stdexcept>
 
+#include "sink_util.h"
+
 namespace epc {
 namespace {
+
+constexpr MetricDef kTestBytes{
+    .name = "sgx_test_bytes", .type = MetricType::kGauge, .help = "test", .labels = LabelNames::workload()};
+constexpr MetricDef kTestTotal{.name = "sgx_test_total", .type = MetricType::kCounter, .help = "test"};
+constexpr MetricDef kPartial{.name = "sgx_partial_bytes", .type = MetricType::kGauge, .help = "partial"};
 
 class FixedCollector : public Collector {
  public:
@@ -15,13 +22,16 @@ class FixedCollector : public Collector {
     ++calls;
     switch (mode_) {
       case Mode::kOk:
-        sink.gauge("sgx_test_bytes", "test", {{"pod", "a"}}, 42);
-        sink.counter("sgx_test_total", "test", {}, calls);
+        sink.add(kTestBytes, sink.workload({"", "a", "", ""}), 42);
+        sink.add(kTestTotal, calls);
         return {};
       case Mode::kFail: return make_error("garbage in file");
-      case Mode::kThrow: throw std::runtime_error("boom");
+      case Mode::kThrow:
+        sink.add(kTestBytes, sink.workload({"", "thrown", "", ""}), 1);
+        throw std::runtime_error("boom");
       case Mode::kPartialThenFail:
-        sink.gauge("sgx_partial_bytes", "partial", {}, 1);
+        sink.add(kPartial, 1);
+        sink.add(kTestBytes, sink.workload({"", "partial", "", ""}), 1);
         return make_error("half way");
     }
     return {};
@@ -32,56 +42,55 @@ class FixedCollector : public Collector {
   Mode mode_;
 };
 
-const prometheus::MetricFamily* find(const std::vector<prometheus::MetricFamily>& fams, const std::string& name) {
-  for (const auto& f : fams)
-    if (f.name == name) return &f;
-  return nullptr;
-}
-
-double value_for(const std::vector<prometheus::MetricFamily>& fams, const std::string& name, const std::string& label) {
-  const auto* f = find(fams, name);
-  if (!f) return -1;
-  for (const auto& m : f->metric)
-    for (const auto& l : m.label)
-      if (l.value == label) return f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
-  return -1;
+std::optional<double> value_for(const MetricSink& s, const std::string& name, const std::string& collector) {
+  return test::value_with(s, name, {{"collector", collector}});
 }
 
 TEST(Scraper, FailingCollectorsDoNotFailTheScrape) {
   std::vector<Scraper::Named> cs;
+  cs.push_back({"throws", std::make_unique<FixedCollector>(FixedCollector::Mode::kThrow)});
   cs.push_back({"good", std::make_unique<FixedCollector>(FixedCollector::Mode::kOk)});
   cs.push_back({"bad", std::make_unique<FixedCollector>(FixedCollector::Mode::kFail)});
-  cs.push_back({"throws", std::make_unique<FixedCollector>(FixedCollector::Mode::kThrow)});
   cs.push_back({"partial", std::make_unique<FixedCollector>(FixedCollector::Mode::kPartialThenFail)});
   Scraper s(std::move(cs), nullptr);
-  auto fams = s.Collect();
-  EXPECT_EQ(value_for(fams, "sgx_exporter_collector_success", "good"), 1);
-  EXPECT_EQ(value_for(fams, "sgx_exporter_collector_success", "bad"), 0);
-  EXPECT_EQ(value_for(fams, "sgx_exporter_collector_success", "throws"), 0);
-  EXPECT_EQ(value_for(fams, "sgx_exporter_collector_success", "partial"), 0);
-  EXPECT_EQ(value_for(fams, "sgx_test_bytes", "a"), 42);
-  // What a failing collector wrote before failing is not served.
-  EXPECT_EQ(find(fams, "sgx_partial_bytes"), nullptr);
-  ASSERT_NE(find(fams, "sgx_exporter_build_info"), nullptr);
-  ASSERT_NE(find(fams, "sgx_exporter_collector_duration_seconds"), nullptr);
-  EXPECT_EQ(find(fams, "sgx_exporter_collector_duration_seconds")->metric.size(), 4u);
+  auto sink = s.collect();
+  EXPECT_EQ(value_for(sink, "sgx_exporter_collector_success", "good"), 1);
+  EXPECT_EQ(value_for(sink, "sgx_exporter_collector_success", "bad"), 0);
+  EXPECT_EQ(value_for(sink, "sgx_exporter_collector_success", "throws"), 0);
+  EXPECT_EQ(value_for(sink, "sgx_exporter_collector_success", "partial"), 0);
+  EXPECT_EQ(test::value_exact(sink, "sgx_test_bytes", {{"pod", "a"}}), 42);
+  // What a failing collector wrote before failing is not served, nor its workloads.
+  EXPECT_EQ(test::rows_of(sink, "sgx_test_bytes"), 1u);
+  EXPECT_FALSE(test::has_family(sink, "sgx_partial_bytes"));
+  EXPECT_EQ(sink.workload_count(), 2u);  // kNoWorkload and a
+  EXPECT_TRUE(test::has_family(sink, "sgx_exporter_build_info"));
+  EXPECT_EQ(test::rows_of(sink, "sgx_exporter_collector_duration_seconds"), 4u);
 }
 
 TEST(Scraper, CollectsFreshEveryTime) {
   std::vector<Scraper::Named> cs;
   cs.push_back({"good", std::make_unique<FixedCollector>(FixedCollector::Mode::kOk)});
   Scraper s(std::move(cs), nullptr);
-  auto a = s.Collect();
-  auto b = s.Collect();
-  EXPECT_EQ(find(a, "sgx_test_total")->metric[0].counter.value, 1);
-  EXPECT_EQ(find(b, "sgx_test_total")->metric[0].counter.value, 2);
-  EXPECT_EQ(find(b, "sgx_test_bytes")->metric.size(), 1u);
+  auto a = s.collect();
+  auto b = s.collect();
+  EXPECT_EQ(test::value_exact(a, "sgx_test_total", {}), 1);
+  EXPECT_EQ(test::value_exact(b, "sgx_test_total", {}), 2);
+  EXPECT_EQ(test::rows_of(b, "sgx_test_bytes"), 1u);
 }
 
-TEST(MetricSinkTypes, ConflictingTypesThrow) {
-  MetricSink sink;
-  sink.gauge("x", "h", {}, 1);
-  EXPECT_THROW(sink.counter("x", "h", {}, 1), std::logic_error);
+TEST(Scraper, RendersTheWholePipeline) {
+  std::vector<Scraper::Named> cs;
+  cs.push_back({"good", std::make_unique<FixedCollector>(FixedCollector::Mode::kOk)});
+  Scraper::Options o;
+  o.exporter_metrics = false;
+  auto text = Scraper(std::move(cs), nullptr, o).render_within(std::chrono::seconds(5));
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("# TYPE sgx_test_bytes gauge\nsgx_test_bytes{namespace=\"\",pod=\"a\",container=\"\",cgroup=\"\"} 42\n"),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("sgx_exporter_collector_success{collector=\"good\"} 1\n"), std::string::npos);
+  EXPECT_NE(text->find("sgx_exporter_workloads 1\n"), std::string::npos);
+  EXPECT_NE(text->find("sgx_exporter_workloads_limit 0\n"), std::string::npos);
 }
 
 }  // namespace

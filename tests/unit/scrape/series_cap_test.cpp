@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scrape/metric_sink.h"
+#include "sink_util.h"
 
 namespace epc {
 namespace {
@@ -16,19 +17,27 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = WorkloadCap::Clock;
 
+constexpr MetricDef kPodBytes{
+    .name = "sgx_epc_pod_bytes", .type = MetricType::kGauge, .help = "b", .labels = LabelNames::workload()};
+constexpr MetricDef kPodEvictions{.name = "sgx_epc_pod_evictions_total",
+                                  .type = MetricType::kCounter,
+                                  .help = "e",
+                                  .labels = LabelNames::workload({"type"})};
+constexpr MetricDef kCgroupBytes{
+    .name = "sgx_epc_cgroup_bytes", .type = MetricType::kGauge, .help = "b", .labels = LabelNames::workload()};
+constexpr MetricDef kTotal{.name = "sgx_epc_total_bytes", .type = MetricType::kGauge, .help = "t", .labels = {"node"}};
+
 // One scrape: per pod a gauge and a counter (container-level), plus a plain cgroup and a node series.
-std::vector<prometheus::MetricFamily> scrape(const std::map<std::string, double>& pods, bool with_cgroup = true) {
+MetricSink scrape(const std::map<std::string, double>& pods, bool with_cgroup = true) {
   MetricSink sink;
   for (const auto& [pod, v] : pods) {
-    sink.gauge("sgx_epc_pod_bytes", "b", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}}, 4096);
-    sink.counter("sgx_epc_pod_evictions_total", "e",
-                 {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}, {"type", "ewb"}}, v);
+    const WorkloadId w = sink.workload({"ns", pod, "c", ""});
+    sink.add(kPodBytes, w, 4096);
+    sink.add(kPodEvictions, w, {"ewb"}, v);
   }
-  if (with_cgroup)
-    sink.gauge("sgx_epc_cgroup_bytes", "b",
-               {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "system.slice/aesmd.service"}}, 8192);
-  sink.gauge("sgx_epc_total_bytes", "t", {{"node", "0"}}, 1 << 30);
-  return sink.take();
+  if (with_cgroup) sink.add(kCgroupBytes, sink.workload({"", "", "", "system.slice/aesmd.service"}), 8192);
+  sink.add(kTotal, {"0"}, 1 << 30);
+  return sink;
 }
 
 std::map<std::string, double> pods_of(int n, int from = 100, double v = 2) {
@@ -37,32 +46,33 @@ std::map<std::string, double> pods_of(int n, int from = 100, double v = 2) {
   return out;
 }
 
-const prometheus::MetricFamily* family(const std::vector<prometheus::MetricFamily>& fams, const std::string& name) {
-  for (const auto& f : fams)
-    if (f.name == name) return &f;
-  return nullptr;
+std::string label(const Labels& l, const std::string& name) {
+  for (const auto& [k, v] : l)
+    if (k == name) return v;
+  return "";
 }
 
 // pod (or cgroup) label value -> summed value.
-std::map<std::string, double> by_pod(const std::vector<prometheus::MetricFamily>& fams, const std::string& name) {
+std::map<std::string, double> by_pod(const MetricSink& sink, const std::string& name) {
   std::map<std::string, double> out;
-  const auto* f = family(fams, name);
+  const auto* f = sink.find(name);
   if (!f) return out;
-  for (const auto& m : f->metric) {
-    std::string key;
-    for (const auto& l : m.label)
-      if ((l.name == "pod" || l.name == "cgroup") && !l.value.empty()) key = l.value;
-    out[key] += f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+  for (const auto& r : f->rows) {
+    const Labels l = sink.labels_of(*f, r);
+    const std::string pod = label(l, "pod");
+    out[pod.empty() ? label(l, "cgroup") : pod] += r.value;
   }
   return out;
 }
 
-std::set<std::string> own_pods(const std::vector<prometheus::MetricFamily>& fams) {
+std::set<std::string> own_pods(const MetricSink& sink) {
   std::set<std::string> out;
-  for (const auto& [k, v] : by_pod(fams, "sgx_epc_pod_bytes"))
+  for (const auto& [k, v] : by_pod(sink, "sgx_epc_pod_bytes"))
     if (k != kOverflowCgroup) out.insert(k);
   return out;
 }
+
+std::size_t rows(const MetricSink& sink, const std::string& name) { return test::rows_of(sink, name); }
 
 WorkloadCap cap_of(std::size_t n, Clock::duration grace = 10s) {
   return WorkloadCap(WorkloadCap::Options{.max_workloads = n, .grace = grace});
@@ -72,13 +82,12 @@ const Clock::time_point t0{};
 
 TEST(SeriesCap, UnderTheLimitNothingChanges) {
   auto fams = scrape(pods_of(3));
-  auto before = fams;
+  const std::string before = fams.text();
   auto cap = cap_of(4);
   auto st = cap.apply(fams, t0);
   EXPECT_EQ(st.workloads, 4u);  // 3 pods + 1 cgroup
   EXPECT_EQ(st.aggregated, 0u);
-  ASSERT_EQ(fams.size(), before.size());
-  for (std::size_t i = 0; i < fams.size(); ++i) EXPECT_EQ(fams[i].metric.size(), before[i].metric.size());
+  EXPECT_EQ(fams.text(), before);
 }
 
 TEST(SeriesCap, OverflowIsSummedIntoOneSeriesPerFamilyAndLabelSet) {
@@ -97,32 +106,32 @@ TEST(SeriesCap, OverflowIsSummedIntoOneSeriesPerFamilyAndLabelSet) {
   double evs = 0;
   for (const auto& [k, v] : ev) evs += v;
   EXPECT_DOUBLE_EQ(evs, 100.0);
-  for (const auto& m : family(fams, "sgx_epc_pod_evictions_total")->metric) {
-    bool has_type = false, container_overflow = false;
-    for (const auto& l : m.label) {
-      has_type |= l.name == "type" && l.value == "ewb";
-      container_overflow |= l.name == "container" && l.value == kOverflowCgroup;
+  const auto* ev_family = fams.find("sgx_epc_pod_evictions_total");
+  ASSERT_NE(ev_family, nullptr);
+  for (const auto& r : ev_family->rows) {
+    const Labels l = fams.labels_of(*ev_family, r);
+    EXPECT_EQ(label(l, "type"), "ewb");
+    // Container-level overflow kept apart: container="_overflow" with cgroup="_overflow", namespace and pod "".
+    const bool is_overflow = label(l, "cgroup") == kOverflowCgroup;
+    EXPECT_EQ(is_overflow, label(l, "container") == kOverflowCgroup);
+    if (is_overflow) {
+      EXPECT_EQ(label(l, "pod") + label(l, "namespace"), "");
     }
-    EXPECT_TRUE(has_type);
-    bool is_overflow = false;
-    for (const auto& l : m.label) is_overflow |= l.name == "cgroup" && l.value == kOverflowCgroup;
-    EXPECT_EQ(is_overflow, container_overflow);  // container-level overflow kept apart
+    // The family's label names, in its order.
+    ASSERT_EQ(l.size(), 5u);
+    EXPECT_EQ(l[0].first, "namespace");
+    EXPECT_EQ(l[3].first, "cgroup");
+    EXPECT_EQ(l[4].first, "type");
   }
-  // The overflow series carry their family's label names, in the family's order.
-  for (const auto& f : fams)
-    for (const auto& m : f.metric) {
-      ASSERT_EQ(m.label.size(), f.metric.front().label.size()) << f.name;
-      for (std::size_t i = 0; i < m.label.size(); ++i) EXPECT_EQ(m.label[i].name, f.metric.front().label[i].name);
-    }
-  EXPECT_EQ(family(fams, "sgx_epc_total_bytes")->metric.size(), 1u);  // not per-workload: untouched
-  EXPECT_EQ(family(fams, "sgx_epc_pod_bytes")->metric.size(), 10u);   // 9 own + 1 overflow
+  EXPECT_EQ(rows(fams, "sgx_epc_total_bytes"), 1u);  // not per-workload: untouched
+  EXPECT_EQ(rows(fams, "sgx_epc_pod_bytes"), 10u);   // 9 own + 1 overflow
 }
 
 TEST(SeriesCap, ZeroMeansUnlimited) {
   auto cap = cap_of(0);
   auto c = scrape(pods_of(30));
   EXPECT_EQ(cap.apply(c, t0).aggregated, 0u);
-  EXPECT_EQ(family(c, "sgx_epc_pod_bytes")->metric.size(), 30u);
+  EXPECT_EQ(rows(c, "sgx_epc_pod_bytes"), 30u);
   EXPECT_EQ(cap.remembered(), 0u);
 }
 
@@ -215,7 +224,7 @@ TEST(SeriesCap, ChurnAcrossTheCapKeepsMembersAndBoundsSeries) {
         EXPECT_TRUE(own.count(p)) << p << " lost its slot at scrape " << i;
       }
     prev_own = own;
-    EXPECT_LE(family(f, "sgx_epc_pod_bytes")->metric.size(), 6u);
+    EXPECT_LE(rows(f, "sgx_epc_pod_bytes"), 6u);
   }
   EXPECT_LE(cap.remembered(), 9u + 5u * 3u);  // live + absent within the grace
 }
@@ -282,6 +291,18 @@ TEST(SeriesCap, AbsentOverflowedWorkloadsAreBounded) {
 // The cap changes per-workload series only: a series without a workload label (node-level, self metrics) keeps its
 // labels and value through every scrape, whatever the cap, the churn or the families around it.
 TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
+  static constexpr MetricDef kResident{
+      .name = "sgx_epc_resident_bytes", .type = MetricType::kGauge, .help = "r", .labels = LabelNames::workload()};
+  static constexpr MetricDef kEvicted{.name = "sgx_epc_evicted_pages_total",
+                                      .type = MetricType::kCounter,
+                                      .help = "e",
+                                      .labels = LabelNames::workload()};
+  static constexpr MetricDef kCapacity{
+      .name = "sgx_epc_capacity_bytes", .type = MetricType::kGauge, .help = "c", .labels = {"numa_node"}};
+  static constexpr MetricDef kSuccess{
+      .name = "sgx_exporter_collector_success", .type = MetricType::kGauge, .help = "s", .labels = {"collector"}};
+  static constexpr MetricDef kInfo{
+      .name = "sgx_platform_info", .type = MetricType::kGauge, .help = "i", .labels = {"sgx1", "flc"}};
   std::mt19937 rng(7);
   for (std::size_t limit : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{40}}) {
     auto cap = cap_of(limit, 3s);
@@ -289,41 +310,31 @@ TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
       MetricSink sink;
       const int pods = static_cast<int>(rng() % 12);
       for (int i = 0; i < pods; ++i) {
-        const std::string pod = "pod-" + std::to_string(rng() % 20);
-        sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}},
-                   4096);
-        sink.counter("sgx_epc_evicted_pages_total", "e",
-                     {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}}, static_cast<double>(round));
+        const WorkloadId w = sink.workload({"ns", "pod-" + std::to_string(rng() % 20), "c", ""});
+        sink.add(kResident, w, 4096);
+        sink.add(kEvicted, w, static_cast<double>(round));
       }
       // Node-level series, in a family of their own and mixed into a per-workload one.
-      sink.gauge("sgx_epc_capacity_bytes", "c", {{"numa_node", "0"}}, 1 << 30);
-      sink.gauge("sgx_epc_capacity_bytes", "c", {{"numa_node", "1"}}, 1 << 29);
-      sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "ebpf"}}, 1);
-      sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "platform"}}, round % 2);
-      sink.info("sgx_platform_info", "i", {{"sgx1", "true"}, {"flc", "false"}});
-      sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", ""}}, 123);
-      auto fams = sink.take();
-      // Every series without a workload label, by family, as written.
-      std::map<std::string, std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>>> before;
-      auto node_level = [](const std::vector<prometheus::MetricFamily>& fs) {
-        std::map<std::string, std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>>> out;
-        for (const auto& f : fs)
-          for (const auto& m : f.metric) {
-            std::vector<std::pair<std::string, std::string>> labels;
-            bool workload = false;
-            for (const auto& l : m.label) {
-              labels.emplace_back(l.name, l.value);
-              workload = workload || ((l.name == "pod" || l.name == "cgroup") && !l.value.empty());
-            }
-            if (workload) continue;
-            out[f.name].emplace_back(labels, f.type == prometheus::MetricType::Counter ? m.counter.value
-                                                                                        : m.gauge.value);
+      sink.add(kCapacity, {"0"}, 1 << 30);
+      sink.add(kCapacity, {"1"}, 1 << 29);
+      sink.add(kSuccess, {"ebpf"}, 1);
+      sink.add(kSuccess, {"platform"}, round % 2);
+      sink.add(kInfo, {"true", "false"}, 1);
+      sink.add(kResident, kNoWorkload, 123);
+      // Every series without a workload, by family, as written.
+      auto node_level = [](const MetricSink& s) {
+        std::map<std::string, std::vector<std::pair<Labels, double>>> out;
+        for (const auto& f : s.families())
+          for (const auto& r : f.rows) {
+            const Labels l = s.labels_of(f, r);
+            if (!label(l, "pod").empty() || !label(l, "cgroup").empty()) continue;
+            out[std::string(f.def->name)].emplace_back(l, r.value);
           }
         return out;
       };
-      before = node_level(fams);
-      cap.apply(fams, t0 + std::chrono::seconds(round));
-      EXPECT_EQ(node_level(fams), before) << "limit " << limit << ", round " << round;
+      const auto before = node_level(sink);
+      cap.apply(sink, t0 + std::chrono::seconds(round));
+      EXPECT_EQ(node_level(sink), before) << "limit " << limit << ", round " << round;
     }
   }
 }
@@ -333,12 +344,27 @@ TEST(SeriesCap, SelfMetrics) {
   auto cap = cap_of(2);
   auto st = cap.apply(fams, t0);
   add_cap_metrics(fams, st, 2);
-  std::map<std::string, double> self;
-  for (const auto& f : fams)
-    if (f.name.rfind("sgx_exporter_workloads", 0) == 0) self[f.name] = f.metric.at(0).gauge.value;
-  EXPECT_EQ(self["sgx_exporter_workloads"], 6);
-  EXPECT_EQ(self["sgx_exporter_workloads_aggregated"], 4);
-  EXPECT_EQ(self["sgx_exporter_workloads_limit"], 2);
+  EXPECT_EQ(test::value_exact(fams, "sgx_exporter_workloads", {}), 6);
+  EXPECT_EQ(test::value_exact(fams, "sgx_exporter_workloads_aggregated", {}), 4);
+  EXPECT_EQ(test::value_exact(fams, "sgx_exporter_workloads_limit", {}), 2);
+}
+
+// An overflow counter whose workloads are all gone is still written, its family too, with its definition's
+// help and labels.
+TEST(SeriesCap, OverflowCounterOutlivesItsFamily) {
+  auto cap = cap_of(1, 1s);
+  auto a = scrape({{"a", 1}, {"b", 5}}, false);
+  cap.apply(a, t0);
+  auto b = scrape({}, false);
+  cap.apply(b, t0 + 5s);
+  EXPECT_EQ(test::value_exact(b, "sgx_epc_pod_evictions_total",
+                              {{"container", kOverflowCgroup}, {"cgroup", kOverflowCgroup}, {"type", "ewb"}}),
+            5);
+  EXPECT_NE(b.text().find("# HELP sgx_epc_pod_evictions_total e\n# TYPE sgx_epc_pod_evictions_total counter\n"
+                          "sgx_epc_pod_evictions_total{namespace=\"\",pod=\"\",container=\"_overflow\","
+                          "cgroup=\"_overflow\",type=\"ewb\"} 5\n"),
+            std::string::npos)
+      << b.text();
 }
 
 }  // namespace

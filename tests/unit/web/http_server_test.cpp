@@ -69,12 +69,14 @@ std::string body_of(const std::string& response) {
   return p == std::string::npos ? "" : response.substr(p + 4);
 }
 
+constexpr MetricDef kFree{.name = "sgx_epc_free_bytes", .type = MetricType::kGauge, .help = "free"};
+
 class GateCollector : public Collector {
  public:
   Status collect(MetricSink& sink) override {
     entered = true;
     while (blocked.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    sink.gauge("sgx_epc_free_bytes", "free", {}, 4096);
+    sink.add(kFree, 4096);
     return {};
   }
   std::atomic<bool> blocked{false};
@@ -386,11 +388,15 @@ TEST(HttpServer, TlsCapFollowsTheMemoryLimit) {
 }
 
 // A response far larger than one TLS record (16 KiB), so that writes are partial and resume: byte for byte.
+constexpr MetricDef kBigSeries{.name = "sgx_test_series_bytes",
+                               .type = MetricType::kGauge,
+                               .unit = "bytes",
+                               .help = "A series of a large page.",
+                               .labels = {"cgroup"}};
 class BigCollector : public Collector {
  public:
   Status collect(MetricSink& sink) override {
-    for (int i = 0; i < 20000; ++i)
-      sink.gauge("sgx_test_series_bytes", "A series of a large page.", {{"cgroup", "c" + std::to_string(i)}}, i);
+    for (int i = 0; i < 20000; ++i) sink.add(kBigSeries, {"c" + std::to_string(i)}, i);
     return {};
   }
 };
