@@ -174,6 +174,21 @@ enum epc_event_type {
   EPC_EV_VEPC_FREE_RET,       /* tid */
   EPC_EV_FREE_PAGES,          /* arg = sgx_nr_free_pages */
   EPC_EV_READ_FREE_PAGES,     /* read sgx_nr_free_pages at the rodata address (on-demand reader) */
+  /* The cost benchmark's batch runner only (epc_event_repeat, tests/bpf/cost_parts.cpp): */
+  EPC_EV_SEQUENCE,            /* the events of bench_seq's element, in order, each as its own step */
+  EPC_EV_HELPER,              /* arg = enum epc_bench_helper: one call of a helper the handlers make */
+};
+
+/* The helpers the handlers call to read the kernel before the accounting (epc.bpf.c), timed one by one. */
+enum epc_bench_helper {
+  EPC_BH_NONE = 0,
+  EPC_BH_PID_TGID,      /* bpf_get_current_pid_tgid */
+  EPC_BH_CGROUP_ID,     /* bpf_get_current_cgroup_id */
+  EPC_BH_KTIME,         /* bpf_ktime_get_ns */
+  EPC_BH_PROBE_READ,    /* bpf_probe_read_kernel of 8 bytes (what one BPF_CORE_READ of a pointer or u64 is) */
+  EPC_BH_COMM,          /* bpf_get_current_comm, 16 bytes */
+  EPC_BH_TASK,          /* bpf_get_current_task */
+  EPC_BH_NR,
 };
 
 struct epc_test_event {
@@ -187,6 +202,15 @@ struct epc_test_event {
   __u64 tid;
   __u64 page;
   __u64 addr;
+};
+
+/* bench_seq's element: up to EPC_TEST_SEQ_MAX events, run in order by EPC_EV_SEQUENCE (a page swap's handler steps
+ * in the state they meet on the paging path). */
+#define EPC_TEST_SEQ_MAX 32
+struct epc_test_sequence {
+  __u32 n;
+  __u32 pad;
+  struct epc_test_event ev[EPC_TEST_SEQ_MAX];
 };
 
 #endif
