@@ -1,0 +1,85 @@
+// bpf_attach_cost: what attaching costs per call, beside a reference body measured by the same kernel, for the third
+// part of bench_probe_cost. Runs where fentry and kprobes exist: in the SGX-emulating guest
+// (tests/sgx_emu/scenarios/attach_cost.json; the figures there are TCG's, only ratios carry over) or on any host.
+//
+// Prints, one per line: "kernel <release>", "cpu <model>", "bpf_stats_enabled <sysctl>" (must be 0: with stats
+// on each run of the empty programs reads the clock twice), "reference <ns>" (the accounting of one swapped page:
+// swap_sequence(0) through BPF_PROG_TEST_RUN, measured before and after the attach runs, their mean), then
+// "attach <config> <ns per getpid()>" for each configuration that attaches and "unavailable <config> <reason>" for
+// the others. Exit 0, 1 when the reference or "none" could not be measured, 77 without root or BPF.
+//
+// usage: bpf_attach_cost [--calls N] [--rounds R] [--events N]
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "cost_parts.h"
+
+using namespace epc::costbench;
+
+int main(int argc, char** argv) {
+  long calls = 200000, events = 200000;
+  int rounds = 5;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--calls" && i + 1 < argc) calls = std::strtol(argv[++i], nullptr, 10);
+    else if (a == "--rounds" && i + 1 < argc) rounds = std::atoi(argv[++i]);
+    else if (a == "--events" && i + 1 < argc) events = std::strtol(argv[++i], nullptr, 10);
+    else {
+      std::fprintf(stderr, "usage: %s [--calls N] [--rounds R] [--events N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (calls < 1000 || rounds < 1 || rounds > 100 || events < 1000) {
+    std::fprintf(stderr, "--calls >= 1000, --rounds 1..100, --events >= 1000\n");
+    return 2;
+  }
+  if (::geteuid() != 0) {
+    std::printf("SKIP: needs root\n");
+    return 77;
+  }
+  epc::probes::Options o;
+  o.mode = epc::probes::Mode::kTestOnly;
+  o.kallsyms_path = "";
+  o.load_bench_program = true;
+  auto p = epc::probes::Probes::start(o);
+  if (!p->loaded()) {
+    std::printf("SKIP: BPF object does not load: %s\n", p->load_error().c_str());
+    return 77;
+  }
+  std::string stats = "?";
+  std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> stats;  // 1: every run of the empty programs reads clocks
+  std::printf("kernel %s\ncpu %s\nbpf_stats_enabled %s\n", kernel_release().c_str(), cpu_model().c_str(),
+              stats.c_str());
+  StepBench bench(*p, events, 5);
+  if (!bench.error().empty()) {
+    std::printf("FAIL: %s\n", bench.error().c_str());
+    return 1;
+  }
+  track_enclave(*p);
+  // Reference and attach runs interleaved, round by round: a machine whose speed drifts (TCG on a shared host)
+  // moves both alike, and their ratio is what carries over.
+  std::vector<double> refs;
+  std::map<std::string, std::vector<double>> per_config;
+  std::map<std::string, std::string> why;
+  for (int r = 0; r < rounds; ++r) {
+    refs.push_back(bench.sequence_ns(swap_sequence(0)));
+    for (const auto& [c, ns] : measure_attach(calls, 1, &why)) per_config[c].push_back(ns);
+  }
+  std::map<std::string, double> attach;
+  for (auto& [c, v] : per_config)
+    if (!why.count(c)) attach[c] = median(v);
+  const double ref = median(refs);
+  std::printf("reference %.2f\n", ref);
+  for (double x : refs) std::fprintf(stderr, "reference round %.2f ns\n", x);
+  for (const auto& c : attach_configs()) {
+    if (auto it = attach.find(c); it != attach.end()) std::printf("attach %s %.2f\n", c.c_str(), it->second);
+    if (auto it = why.find(c); it != why.end()) std::printf("unavailable %s %s\n", c.c_str(), it->second.c_str());
+  }
+  return ref > 0 && attach.count("none") ? 0 : 1;
+}
