@@ -6,7 +6,8 @@
 // on each run of the empty programs reads the clock twice), "reference <ns>" (the accounting of one swapped page:
 // swap_sequence(0) through BPF_PROG_TEST_RUN, measured before and after the attach runs, their mean), then
 // "attach <config> <ns per getpid()>" for each configuration that attaches and "unavailable <config> <reason>" for
-// the others. Exit 0, 1 when the reference or "none" could not be measured, 77 without root or BPF.
+// the others, and "ratio <config> <r>": the median over the rounds of (attach - none) / reference, each round's
+// figures measured together. Exit 0, 1 when the reference or "none" could not be measured, 77 without root or BPF.
 //
 // usage: bpf_attach_cost [--calls N] [--rounds R] [--events N]
 #include <bpf/bpf.h>
@@ -56,30 +57,40 @@ int main(int argc, char** argv) {
   std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> stats;  // 1: every run of the empty programs reads clocks
   std::printf("kernel %s\ncpu %s\nbpf_stats_enabled %s\n", kernel_release().c_str(), cpu_model().c_str(),
               stats.c_str());
-  StepBench bench(*p, events, 5);
+  StepBench bench(*p, events, 1);  // one figure per round: the rounds give the median
   if (!bench.error().empty()) {
     std::printf("FAIL: %s\n", bench.error().c_str());
     return 1;
   }
   track_enclave(*p);
-  // Reference and attach runs interleaved, round by round: a machine whose speed drifts (TCG on a shared host)
-  // moves both alike, and their ratio is what carries over.
+  // Reference and attach runs interleaved, round by round, and each configuration's ratio taken within its round:
+  // a machine whose speed drifts (TCG on a shared host) moves all three alike.
   std::vector<double> refs;
-  std::map<std::string, std::vector<double>> per_config;
+  std::map<std::string, std::vector<double>> per_config, ratios;
   std::map<std::string, std::string> why;
   for (int r = 0; r < rounds; ++r) {
-    refs.push_back(bench.sequence_ns(swap_sequence(0)));
-    for (const auto& [c, ns] : measure_attach(calls, 1, &why)) per_config[c].push_back(ns);
+    const double ref = bench.sequence_ns(swap_sequence(0));
+    const auto round = measure_attach(calls, 1, &why);
+    refs.push_back(ref);
+    for (const auto& [c, ns] : round) {
+      per_config[c].push_back(ns);
+      if (c != "none" && round.count("none") && ref > 0) ratios[c].push_back((ns - round.at("none")) / ref);
+    }
+    std::fprintf(stderr, "round %d: reference %.1f ns, none %.1f ns\n", r, ref,
+                 round.count("none") ? round.at("none") : -1.0);
   }
-  std::map<std::string, double> attach;
-  for (auto& [c, v] : per_config)
-    if (!why.count(c)) attach[c] = median(v);
   const double ref = median(refs);
   std::printf("reference %.2f\n", ref);
-  for (double x : refs) std::fprintf(stderr, "reference round %.2f ns\n", x);
+  bool none = false;
   for (const auto& c : attach_configs()) {
-    if (auto it = attach.find(c); it != attach.end()) std::printf("attach %s %.2f\n", c.c_str(), it->second);
-    if (auto it = why.find(c); it != why.end()) std::printf("unavailable %s %s\n", c.c_str(), it->second.c_str());
+    if (why.count(c)) {
+      std::printf("unavailable %s %s\n", c.c_str(), why.at(c).c_str());
+      continue;
+    }
+    if (!per_config.count(c)) continue;
+    none |= c == "none";
+    std::printf("attach %s %.2f\n", c.c_str(), median(per_config.at(c)));
+    if (ratios.count(c)) std::printf("ratio %s %.5f\n", c.c_str(), median(ratios.at(c)));
   }
-  return ref > 0 && attach.count("none") ? 0 : 1;
+  return ref > 0 && none ? 0 : 1;
 }

@@ -251,7 +251,7 @@ const char* helper_name(int which) {
     case EPC_BH_PID_TGID: return "get_current_pid_tgid";
     case EPC_BH_CGROUP_ID: return "get_current_cgroup_id";
     case EPC_BH_KTIME: return "ktime_get_ns";
-    case EPC_BH_PROBE_READ: return "probe_read_kernel (8 bytes)";
+    case EPC_BH_PROBE_READ: return "probe_read_kernel";
     case EPC_BH_COMM: return "get_current_comm";
     case EPC_BH_TASK: return "get_current_task";
     default: return "?";

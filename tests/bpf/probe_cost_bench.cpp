@@ -103,6 +103,7 @@ struct Guest {
   std::string kernel, release;
   double reference = 0;
   std::map<std::string, double> attach;  // config -> ns per getpid()
+  std::map<std::string, double> ratio;   // config -> (attach - none) / reference, per round, median
 };
 
 std::vector<Guest> read_attach(const std::string& path, std::string* err) {
@@ -119,7 +120,7 @@ std::vector<Guest> read_attach(const std::string& path, std::string* err) {
     std::string kind, a;
     in >> kind >> a;
     if (kind == "guest") {
-      out.push_back(Guest{a, "?", 0, {}});
+      out.push_back(Guest{a, "?", 0, {}, {}});
       continue;
     }
     if (out.empty()) {
@@ -130,6 +131,7 @@ std::vector<Guest> read_attach(const std::string& path, std::string* err) {
     if (kind == "kernel") out.back().release = a;
     else if (kind == "reference") out.back().reference = std::strtod(a.c_str(), nullptr);
     else if (kind == "attach" && (in >> v) && v > 0) out.back().attach[a] = v;
+    else if (kind == "ratio" && (in >> v)) out.back().ratio[a] = v;
   }
   std::erase_if(out, [](const Guest& g) { return g.reference <= 0 || !g.attach.count("none"); });
   if (out.empty()) *err = path + ": no guest with a reference and an unattached (none) figure";
@@ -364,7 +366,8 @@ int main(int argc, char** argv) {
       std::string from;
       for (const auto& g : guests) {
         if (!g.attach.count(c)) continue;
-        const double ratio = (g.attach.at(c) - g.attach.at("none")) / g.reference;
+        const double ratio =
+            g.ratio.count(c) ? g.ratio.at(c) : (g.attach.at(c) - g.attach.at("none")) / g.reference;
         const double ns = ratio * host_ref;
         m.attach[c] = std::max(m.attach.count(c) ? m.attach[c] : 0.0, ns);
         std::snprintf(buf, sizeof buf, "%s%s guest %.4f x reference = %.1f ns", from.empty() ? "" : "; ",
@@ -425,6 +428,15 @@ int main(int argc, char** argv) {
     }
     std::printf("  %-20s %7.2f %39.1f   %5.2f %9.1f  (%.2f %% and %.2f %% of a page swap)\n", "total", sum_runs(all),
                 w.ns, sum_runs(one), w.one, pct(w.ns), pct(w.one));
+    std::printf("  helper call sites counted per run (probe_read_kernel: 8 bytes each):");
+    for (const auto& [prog, c] : all) {
+      std::string list;
+      if (auto it = m.calls.find(prog); it != m.calls.end())
+        for (const auto& [h, k] : it->second)
+          list += (list.empty() ? "" : ", ") + std::to_string(k) + " " + cb::helper_name(h);
+      std::printf("%s %s: %s", &prog == &all.begin()->first ? "" : ";", prog.c_str(), list.empty() ? "none" : list.c_str());
+    }
+    std::printf("\n");
   }
   const Worst fe = worst.count("fentry") ? worst.at("fentry") : Worst{};
   const Worst kp = worst.count("kprobe") ? worst.at("kprobe") : Worst{};

@@ -152,7 +152,8 @@ def cmd_attach(a):
     lines = header("The attach mechanism against a reference body, per SGX-emulating guest", "bench_probe_cost") + [
         "# QEMU/TCG: only the ratios (attach - none) / reference carry over to a real CPU. Per guest: kernel, cpu,",
         "# bpf_stats_enabled (0), reference <ns of one swapped page's accounting, BPF_PROG_TEST_RUN>,",
-        "# attach <config> <ns per getpid() with it attached>, unavailable <config> <why>.",
+        "# attach <config> <ns per getpid() with it attached>, ratio <config> <median over rounds of (attach - none) /",
+        "# reference, each round's three figures taken together>, unavailable <config> <why>.",
     ]
     write(a.out, lines + blocks, [])
     for f in failed:
