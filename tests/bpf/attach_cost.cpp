@@ -10,12 +10,8 @@
 // figures measured together. Exit 0, 1 when the reference or "none" could not be measured, 77 without root or BPF.
 //
 // usage: bpf_attach_cost [--calls N] [--rounds R] [--events N]
-#include <bpf/bpf.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -40,29 +36,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--calls >= 1000, --rounds 1..100, --events >= 1000\n");
     return 2;
   }
-  if (::geteuid() != 0) {
-    std::printf("SKIP: needs root\n");
-    return 77;
+  BenchSetup setup;
+  std::string msg;
+  if (int rc = start_bench(events, 1, &setup, &msg); rc != 0) {  // one figure per round: the rounds give the median
+    std::printf("%s: %s\n", rc == 77 ? "SKIP" : "FAIL", msg.c_str());
+    return rc;
   }
-  epc::probes::Options o;
-  o.mode = epc::probes::Mode::kTestOnly;
-  o.kallsyms_path = "";
-  o.load_bench_program = true;
-  auto p = epc::probes::Probes::start(o);
-  if (!p->loaded()) {
-    std::printf("SKIP: BPF object does not load: %s\n", p->load_error().c_str());
-    return 77;
-  }
+  StepBench& bench = *setup.bench;
   std::string stats = "?";
   std::ifstream("/proc/sys/kernel/bpf_stats_enabled") >> stats;  // 1: every run of the empty programs reads clocks
   std::printf("kernel %s\ncpu %s\nbpf_stats_enabled %s\n", kernel_release().c_str(), cpu_model().c_str(),
               stats.c_str());
-  StepBench bench(*p, events, 1);  // one figure per round: the rounds give the median
-  if (!bench.error().empty()) {
-    std::printf("FAIL: %s\n", bench.error().c_str());
-    return 1;
-  }
-  track_enclave(*p);
   // Reference and attach runs interleaved, round by round, and each configuration's ratio taken within its round:
   // a machine whose speed drifts (TCG on a shared host) moves all three alike.
   std::vector<double> refs;

@@ -246,6 +246,35 @@ std::map<int, double> StepBench::helper_costs() {
   return out;
 }
 
+int start_bench(long events, int reps, BenchSetup* out, std::string* msg) {
+  if (::geteuid() != 0) {
+    *msg = "needs root (BPF_PROG_TEST_RUN, BPF_ENABLE_STATS)";
+    return 77;
+  }
+  epc::probes::Options o;
+  o.mode = epc::probes::Mode::kTestOnly;
+  o.kallsyms_path = "";
+  o.load_bench_program = true;  // epc_event_repeat (bpf_loop, 5.17+)
+  out->probes = epc::probes::Probes::start(o);
+  if (!out->probes->loaded()) {
+    *msg = "BPF object does not load: " + out->probes->load_error();
+    return 77;
+  }
+  out->bench = std::make_unique<StepBench>(*out->probes, events, reps);
+  if (!out->bench->error().empty()) {
+    *msg = out->bench->error();
+    return 77;
+  }
+  track_enclave(*out->probes);
+  for (int retries : {0, 1})
+    if (std::string diff = out->bench->verify_swap(retries, 3); !diff.empty()) {
+      *msg = "the swap sequence with " + std::to_string(retries) +
+             " retries is not one swapped page's accounting: " + diff;
+      return 1;
+    }
+  return 0;
+}
+
 const char* helper_name(int which) {
   switch (which) {
     case EPC_BH_PID_TGID: return "get_current_pid_tgid";

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,16 @@ class StepBench {
   double step_overhead_ = 0;
   std::string error_;
 };
+
+// What every benchmark here starts with: the probes' object loaded for BPF_PROG_TEST_RUN (nothing attached, the
+// batch runner loaded), a StepBench on it, the sequences' enclave created, and one swapped page's accounting checked
+// with and without a retry. Returns 0 when ready, else the exit code with *msg: 77 (not root, no BPF, no batch
+// runner: a skip) or 1 (the sequence is not one swapped page's accounting).
+struct BenchSetup {
+  std::unique_ptr<epc::probes::Probes> probes;
+  std::unique_ptr<StepBench> bench;
+};
+int start_bench(long events, int reps, BenchSetup* out, std::string* msg);
 
 // The helpers each program of the BPF object calls, from its instructions (each call site counted once: an upper
 // bound where a branch skips one). Only the helpers of enum epc_bench_helper; map helpers belong to the steps.

@@ -6,21 +6,15 @@
 // prints the kernel memory of every map at its bound.
 //
 // Usage: bpf_event_cost_bench [--events N] [--max-ns X]. Exit 77 (skip) without root / BPF; 1 over --max-ns.
-#include <bpf/bpf.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "cost_parts.h"
 #include "epc.h"
 #include "epc_probes.h"
 
-using epc::probes::Mode;
-using epc::probes::Options;
 using epc::probes::Probes;
 namespace cb = epc::costbench;
 
@@ -40,31 +34,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--events must be within [100, 1e8]\n");
     return 2;
   }
-  if (::geteuid() != 0) {
-    std::printf("SKIP: needs root (BPF_PROG_TEST_RUN, kernel.bpf_stats_enabled)\n");
-    return 77;
+  cb::BenchSetup setup;
+  std::string msg;
+  if (int rc = cb::start_bench(events, 3, &setup, &msg); rc != 0) {
+    std::printf("%s: %s\n", rc == 77 ? "SKIP" : "FAIL", msg.c_str());
+    return rc;
   }
-  Options o;
-  o.mode = Mode::kTestOnly;
-  o.kallsyms_path = "";
-  o.load_bench_program = true;  // epc_event_repeat (bpf_loop, 5.17+)
-  auto p = Probes::start(o);
-  if (!p->loaded()) {
-    std::printf("SKIP: BPF object does not load: %s\n", p->load_error().c_str());
-    return 77;
-  }
-  cb::StepBench bench(*p, events, 3);
-  if (!bench.error().empty()) {
-    std::printf("SKIP: %s\n", bench.error().c_str());
-    return 77;
-  }
-  cb::track_enclave(*p);
-  for (int retries : {0, 1})
-    if (std::string diff = bench.verify_swap(retries, 3); !diff.empty()) {
-      std::printf("FAIL: the swap sequence with %d retries is not one swapped page's accounting: %s\n", retries,
-                  diff.c_str());
-      return 1;
-    }
+  cb::StepBench& bench = *setup.bench;
+  Probes* p = setup.probes.get();
   std::printf("per-event cost of the accounting path (kernel BPF stats, about %ld events per figure, median of 3, "
               "kernel %s, %s)\n", events, cb::kernel_release().c_str(), cb::cpu_model().c_str());
   std::printf("  per-step overhead of a sequence (taken out below): %.1f ns\n", bench.step_overhead_ns());

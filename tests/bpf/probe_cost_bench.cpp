@@ -283,31 +283,12 @@ int main(int argc, char** argv) {
     std::printf("FAIL: attach mechanism: %s\n", err.c_str());
     return 1;
   }
-  if (::geteuid() != 0) {
-    std::printf("SKIP: needs root (BPF_PROG_TEST_RUN, BPF_ENABLE_STATS)\n");
-    return 77;
+  cb::BenchSetup setup;
+  if (int rc = cb::start_bench(events, reps, &setup, &err); rc != 0) {
+    std::printf("%s: %s\n", rc == 77 ? "SKIP" : "FAIL", err.c_str());
+    return rc;
   }
-  epc::probes::Options o;
-  o.mode = epc::probes::Mode::kTestOnly;
-  o.kallsyms_path = "";
-  o.load_bench_program = true;
-  auto p = epc::probes::Probes::start(o);
-  if (!p->loaded()) {
-    std::printf("SKIP: BPF object does not load: %s\n", p->load_error().c_str());
-    return 77;
-  }
-  cb::StepBench bench(*p, events, reps);
-  if (!bench.error().empty()) {
-    std::printf("SKIP: %s\n", bench.error().c_str());
-    return 77;
-  }
-  cb::track_enclave(*p);
-  for (int retries : {0, 1})
-    if (std::string diff = bench.verify_swap(retries, 3); !diff.empty()) {
-      std::printf("FAIL: the swap sequence with %d retries is not one swapped page's accounting: %s\n", retries,
-                  diff.c_str());
-      return 1;
-    }
+  cb::StepBench& bench = *setup.bench;
 
   std::string load = "?";
   std::ifstream("/proc/loadavg") >> load;  // a loaded machine inflates every timed part
