@@ -120,7 +120,7 @@ StepBench::StepBench(epc::probes::Probes& p, long events, int reps) : p_(p), eve
     zero.push_back(run_prefix(empty, 0));
     sixteen.push_back(run_prefix(empty, empty.size()));
   }
-  step_overhead_ = (median(sixteen) - median(zero)) / static_cast<double>(empty.size());
+  step_overhead_ = (fastest(sixteen) - fastest(zero)) / static_cast<double>(empty.size());
 }
 
 double StepBench::per_iteration(const epc_test_event& event, long iterations) {
@@ -168,12 +168,13 @@ std::vector<StepCost> StepBench::sequence_costs(const std::vector<Step>& seq) {
   std::vector<std::vector<double>> t(n + 1);
   for (int r = 0; r < reps_; ++r)
     for (std::size_t k = 0; k <= n; ++k) t[k].push_back(run_prefix(seq, k));
+  // Each step from the prefixes timed next to each other in the same repetition (they see the same interference),
+  // the median over the repetitions.
   std::vector<StepCost> out;
-  double prev = median(t[0]);
   for (std::size_t k = 1; k <= n; ++k) {
-    const double cur = median(t[k]);
-    out.push_back({seq[k - 1], cur - prev - step_overhead_});
-    prev = cur;
+    std::vector<double> d;
+    for (int r = 0; r < reps_; ++r) d.push_back(t[k][r] - t[k - 1][r]);
+    out.push_back({seq[k - 1], median(d) - step_overhead_});
   }
   return out;
 }
@@ -185,7 +186,7 @@ double StepBench::sequence_ns(const std::vector<Step>& seq) {
     zero.push_back(run_prefix(seq, 0));
     all.push_back(run_prefix(seq, n));
   }
-  return median(all) - median(zero) - step_overhead_ * static_cast<double>(n);
+  return fastest(all) - fastest(zero) - step_overhead_ * static_cast<double>(n);
 }
 
 std::string StepBench::verify_swap(int retries, int times) {
@@ -221,12 +222,12 @@ std::string StepBench::verify_swap(int retries, int times) {
 std::vector<StepCost> StepBench::alone_costs(const std::vector<Step>& steps) {
   std::vector<StepCost> out;
   for (const auto& s : steps) {
-    std::vector<double> v;
+    std::vector<double> one, zero;
     for (int r = 0; r < reps_; ++r) {
-      const std::vector<Step> one = {s};
-      v.push_back(run_prefix(one, 1) - run_prefix(one, 0));
+      one.push_back(run_prefix({s}, 1));
+      zero.push_back(run_prefix({s}, 0));
     }
-    out.push_back({s, median(v) - step_overhead_});
+    out.push_back({s, fastest(one) - fastest(zero) - step_overhead_});
   }
   return out;
 }
@@ -241,8 +242,8 @@ std::map<int, double> StepBench::helper_costs() {
       t[h].push_back(per_iteration(ev, events_));
     }
   std::map<int, double> out;
-  const double none = median(t[EPC_BH_NONE]);
-  for (int h = EPC_BH_NONE + 1; h < EPC_BH_NR; ++h) out[h] = median(t[h]) - none;
+  const double none = fastest(t[EPC_BH_NONE]);
+  for (int h = EPC_BH_NONE + 1; h < EPC_BH_NR; ++h) out[h] = fastest(t[h]) - none;
   return out;
 }
 
@@ -406,9 +407,11 @@ std::map<std::string, double> measure_attach(long calls, int rounds, std::map<st
   libbpf_set_print(old);
   std::map<std::string, double> out;
   for (const auto& [c, v] : t)
-    if (!why->count(c)) out[c] = median(v);
+    if (!why->count(c)) out[c] = fastest(v);
   return out;
 }
+
+double fastest(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;

@@ -52,7 +52,7 @@ struct StepCost {
 class StepBench {
  public:
   // Needs p loaded with Options::load_bench_program; turns the kernel's BPF stats on while it times (BPF_ENABLE_STATS).
-  // events: events per figure; reps: medians over this many repetitions, interleaved.
+  // events: events per figure; reps: each figure is the fastest of this many repetitions, interleaved.
   StepBench(epc::probes::Probes& p, long events, int reps);
   const std::string& error() const { return error_; }  // "" when usable
 
@@ -105,6 +105,8 @@ std::map<std::string, double> measure_attach(long calls, int rounds, std::map<st
 const std::vector<std::string>& attach_configs();
 
 double median(std::vector<double> v);
+// The fastest of repeated timings: on a shared machine interference only adds time.
+double fastest(const std::vector<double>& v);
 std::string kernel_release();
 std::string cpu_model();
 

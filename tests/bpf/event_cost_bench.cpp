@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   }
   cb::StepBench& bench = *setup.bench;
   Probes* p = setup.probes.get();
-  std::printf("per-event cost of the accounting path (kernel BPF stats, about %ld events per figure, median of 3, "
+  std::printf("per-event cost of the accounting path (kernel BPF stats, about %ld events per figure, the fastest of 3, "
               "kernel %s, %s)\n", events, cb::kernel_release().c_str(), cb::cpu_model().c_str());
   std::printf("  per-step overhead of a sequence (taken out below): %.1f ns\n", bench.step_overhead_ns());
   double worst = 0;

@@ -255,7 +255,7 @@ double pct(double ns) { return ns / kSwapNs * 100; }
 int main(int argc, char** argv) {
   std::string runs_path = EPC_PROBE_RUNS, attach_path = EPC_ATTACH_COST;
   long events = 400000, calls = 200000;
-  int reps = 5;
+  int reps = 7;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--runs" && i + 1 < argc) runs_path = argv[++i];
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
   // ---- part 2: bodies here ----
   Model m;
   std::printf("\npart 2, each program's body on this CPU: its accounting step through BPF_PROG_TEST_RUN (bpf_loop "
-              "batches, kernel BPF stats, median of %d, ~%ld events per figure), in the state the paging path "
+              "batches, kernel BPF stats, the fastest of %d, ~%ld events per figure), in the state the paging path "
               "leaves it (one swap's steps in order; a step = its prefix less the prefix before it, less %.1f ns of "
               "sequence overhead)\n", reps, events, bench.step_overhead_ns());
   auto keep = [&](const std::vector<cb::StepCost>& costs, const char* title) {
@@ -331,9 +331,7 @@ int main(int argc, char** argv) {
   std::printf("\npart 3, the attach mechanism per call (an empty program on getpid() against none):\n");
   std::map<std::string, std::string> why;
   const auto here = cb::measure_attach(calls, reps, &why);
-  std::vector<double> refs;
-  for (int r = 0; r < reps; ++r) refs.push_back(bench.sequence_ns(cb::swap_sequence(0)));
-  const double host_ref = cb::median(refs);
+  const double host_ref = bench.sequence_ns(cb::swap_sequence(0));
   for (const auto& c : cb::attach_configs()) {
     if (c == "none") continue;
     std::string line;
