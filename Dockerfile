@@ -13,6 +13,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config dpkg-dev help2man \
       prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev \
+      libncurses-dev libcurl4-openssl-dev \
       clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -30,13 +31,13 @@ LABEL org.opencontainers.image.title="epc_exporter" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
 COPY --from=build /out/epc-exporter.deb /tmp/epc-exporter.deb
-# apt resolves the package's Depends (the runtime libraries); the systemd unit and man page it also ships are
-# removed, as are apt's lists.
+# apt resolves the package's Depends (the runtime libraries); the systemd unit and man pages it also ships are
+# removed, as are apt's lists. epctop stays: `kubectl exec -it <pod> -- epctop` shows the node's pods.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends /tmp/epc-exporter.deb \
  && rm -rf /var/lib/apt/lists/* /tmp/epc-exporter.deb /lib/systemd/system/epc-exporter.service \
-      /etc/default/epc-exporter /usr/share/man/man1/epc_exporter.1.gz \
- && /usr/bin/epc_exporter --version
+      /etc/default/epc-exporter /usr/share/man/man1/epc_exporter.1.gz /usr/share/man/man1/epctop.1.gz \
+ && /usr/bin/epc_exporter --version && /usr/bin/epctop --version
 # uid 0 without capabilities beyond the ones the pod adds, which the exporter drops after start-up: see
 # deploy/README.md, "Container image".
 USER 0:0

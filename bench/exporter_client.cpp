@@ -219,9 +219,11 @@ Result<std::string> http_get(const HttpUrl& url, int timeout_ms, std::size_t max
 }
 
 bool WorkloadSelector::matches(const Sample& s) const {
+  // An empty label is an absent one (every series of a family carries all its label names; Prometheus drops the
+  // empty ones).
   auto get = [&](const char* k) -> const std::string* {
     auto it = s.labels.find(k);
-    return it == s.labels.end() ? nullptr : &it->second;
+    return it == s.labels.end() || it->second.empty() ? nullptr : &it->second;
   };
   if (!pod.empty()) {
     const std::string* ns = get("namespace");

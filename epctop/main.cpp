@@ -2,6 +2,7 @@
 // A fetch thread scrapes every interval (the screen stays responsive while a slow or dead exporter times out);
 // the main thread owns the screen and the keys. --batch/--once print text snapshots instead, like `top -b`.
 #include <ncurses.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -51,16 +52,17 @@ std::variant<Snapshot, std::string> scrape(const FetchOptions& opt, const std::a
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
-// Batch: trailing empty lines of the table dropped, the status line kept when it says something.
+// Batch: trailing empty lines of the table dropped, the status lines kept when they say something.
 void print_batch(const Screen& s) {
   int last = s.status - 1;
   while (last > s.table_header && s.lines[last].empty()) --last;
-  for (int i = 0; i <= last; ++i) {
-    std::string l = s.lines[i];
+  auto put = [](std::string l) {
     while (!l.empty() && l.back() == ' ') l.pop_back();
     std::cout << l << '\n';
-  }
-  if (s.status >= 0 && !s.lines[s.status].empty()) std::cout << s.lines[s.status] << '\n';
+  };
+  for (int i = 0; i <= last; ++i) put(s.lines[i]);
+  for (int i = std::max(s.status, 0); s.status >= 0 && i < static_cast<int>(s.lines.size()); ++i)
+    if (!s.lines[i].empty()) put(s.lines[i]);
   std::cout.flush();
 }
 
@@ -75,7 +77,16 @@ Frame make_frame(const Options& o, const std::optional<Snapshot>& cur, const std
   f.prev = prev ? &*prev : nullptr;
   if (cur) f.data_age_s = now - cur->t;
   f.error = error;
+  f.note = o.note;
   return f;
+}
+
+// --batch without --width: a terminal's width, or (output to a file or pipe) the content's, so nothing is cut.
+int batch_width(const Options& o) {
+  if (o.width > 0) return o.width;
+  winsize ws{};
+  if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40) return ws.ws_col;
+  return 0;
 }
 
 int run_batch(const Options& o) {
@@ -105,7 +116,7 @@ int run_batch(const Options& o) {
     f.retry_in_s = o.interval_s;
     f.batch = true;
     int height = o.height > 0 ? o.height : 100000;
-    print_batch(render(f, o.view, o.width, height));
+    print_batch(render(f, o.view, batch_width(o), height));
   }
   return rc;
 }
@@ -147,7 +158,7 @@ void draw(const Screen& s, int width) {
   for (int i = 0; i < static_cast<int>(s.lines.size()); ++i) {
     attr_t a = A_NORMAL;
     if (i == s.table_header) a = A_REVERSE;
-    if (i == s.status && s.status_is_error) a = A_BOLD;
+    if (i >= s.status && s.status_is_error) a = A_BOLD;
     attrset(a);
     mvaddnstr(i, 0, s.lines[i].c_str(), width);
     if (i == s.table_header) {
@@ -258,7 +269,7 @@ int run_live(const Options& o) {
       }
       if (view.level == Level::Enclave && (ch == '3' || ch == 'l') && cur &&
           !build_rows(*cur, nullptr, Level::Enclave).has_enclave_series)
-        view.message = "enclave level: no per-enclave series from this exporter (needs sgx_enclave_info)";
+        view.message = "enclave level: no per-enclave series (needs sgx_enclave_info)";
     }
     double t = now_s();
     if (dirty || t - last_draw >= 1.0) {

@@ -135,7 +135,7 @@ std::string enclave_key(const Sample& s) {
 }
 
 struct RowKey {
-  std::string name, ns;
+  std::string name, ns, pod, rest;
   bool is_cgroup = false;
 };
 
@@ -146,13 +146,15 @@ RowKey workload_key(const Sample& s, Level level) {
     k.is_cgroup = true;
   } else {
     k.ns = s.label("namespace");
-    k.name = (k.ns.empty() ? std::string("-") : k.ns) + "/" + std::string(s.label("pod"));
-    if (level != Level::Pod && !s.label("container").empty()) k.name += "/" + std::string(s.label("container"));
+    k.pod = s.label("pod");
+    if (level != Level::Pod && !s.label("container").empty()) k.rest = s.label("container");
   }
   if (level == Level::Enclave) {
-    std::string e = enclave_key(s);
-    k.name += "/" + e.substr(0, 12);
+    std::string e = enclave_key(s).substr(0, 12);
+    if (k.is_cgroup) k.name += "/" + e;
+    else k.rest += (k.rest.empty() ? "" : "/") + e;
   }
+  if (!k.is_cgroup) k.name = (k.ns.empty() ? std::string("-") : k.ns) + "/" + k.pod + (k.rest.empty() ? "" : "/" + k.rest);
   return k;
 }
 
@@ -164,6 +166,15 @@ std::string summarize(const std::set<std::string>& v) {
   if (v.empty()) return "";
   if (v.size() == 1) return *v.begin();
   return std::to_string(v.size()) + " ids";
+}
+
+// The exporter writes debug="true"|"false" (the SECS DEBUG attribute).
+std::string summarize_debug(const std::set<std::string>& v) {
+  if (v.empty()) return "";
+  if (v.size() > 1) return "mix";
+  if (*v.begin() == "true") return "yes";
+  if (*v.begin() == "false") return "no";
+  return *v.begin();
 }
 
 }  // namespace
@@ -188,6 +199,8 @@ Rows build_rows(const Snapshot& cur, const Snapshot* prev, Level level) {
     Row& r = rows[k.name];
     r.name = k.name;
     r.ns = k.ns;
+    r.pod = k.pod;
+    r.rest = k.rest;
     r.is_cgroup = k.is_cgroup;
     return r;
   };
@@ -255,7 +268,7 @@ Rows build_rows(const Snapshot& cur, const Snapshot* prev, Level level) {
       r.mrenclave = summarize(it->second.mrenclave);
       r.mrsigner = summarize(it->second.mrsigner);
       r.isv_svn = summarize(it->second.isv_svn);
-      r.debug = summarize(it->second.debug);
+      r.debug = summarize_debug(it->second.debug);
     }
     out.rows.push_back(std::move(r));
   }

@@ -48,10 +48,14 @@ NodeInfo node_info(const Snapshot& cur, const Snapshot* prev);
 struct Row {
   std::string name;       // "ns/pod/container", "ns/pod", a cgroup path; at enclave level + "/<enclave>"
   std::string ns;         // for the namespace filter ("" for cgroup rows)
+  // The name's parts, so a narrow column can keep the pod whole and shorten the rest: name is
+  // (ns or "-") + "/" + pod + ("/" + rest when rest is not empty). Empty pod: a cgroup row.
+  std::string pod, rest;
   bool is_cgroup = false;
   std::optional<double> enclaves, resident, swapped;
   std::optional<double> evict_rate, loadback_rate, fault_rate, stall_rate;
-  // Enclave identity (sgx_enclave_info); "" when not exported. Several distinct values: "<n> ids".
+  // Enclave identity (sgx_enclave_info); "" when not exported. Several distinct values: "<n> ids". debug is
+  // "yes" or "no" (the exporter's debug="true"|"false"), "mix" when the workload runs both.
   std::string mrenclave, mrsigner, isv_svn, debug;
 };
 

@@ -10,7 +10,7 @@ const char* const kUsage =
     "usage: epctop [options] [URL]\n"
     "Live view of an epc_exporter's EPC usage and paging, per pod, container or enclave.\n"
     "\n"
-    "  URL                         exporter metrics URL (default http://127.0.0.1:9840/metrics;\n"
+    "  URL, --url=URL              exporter metrics URL (default http://127.0.0.1:9840/metrics;\n"
     "                              host:port means http://host:port/metrics)\n"
     "  -d, --interval=SECONDS      time between scrapes (default 2, at least 0.2)\n"
     "      --timeout=SECONDS       per-scrape timeout (default 5)\n"
@@ -28,8 +28,10 @@ const char* const kUsage =
     "  -b, --batch                 print text snapshots instead of the live screen (like top -b)\n"
     "  -n, --iterations=N          with --batch: stop after N snapshots (rates from the second on)\n"
     "  -1, --once                  --batch -n 1\n"
-    "      --width=COLS            with --batch: line width (default 80)\n"
+    "      --width=COLS            with --batch: line width (default: the terminal's; without a\n"
+    "                              terminal, as wide as the content: nothing is cut)\n"
     "      --height=ROWS           with --batch: lines per snapshot (default: as many as the rows need)\n"
+    "      --note=TEXT             shown first on the status line (e.g. where the numbers come from)\n"
     "  -h, --help                  this text\n"
     "      --version\n"
     "\n"
@@ -168,6 +170,9 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
       if (!c) return key + ": unknown column '" + v + "'";
       o.view.sort = *c;
       o.view.descending = *c != Column::Name;
+    } else if (key == "--note") {
+      if (auto e = need(o.note)) return *e;
+      if (o.note.size() > 200) return key + ": longer than 200 characters";
     } else if (key == "--namespace") {
       if (auto e = need(o.view.ns_filter)) return *e;
     } else if (key == "-n" || key == "--iterations") {
@@ -195,7 +200,7 @@ std::variant<Options, std::string> parse_options(const std::vector<std::string>&
   if (!o.fetch.key_file.empty() && o.fetch.cert_file.empty()) return "--tls.key-file needs --tls.cert-file";
   if (!o.password_file.empty() && o.fetch.username.empty())
     return "--basic-auth.password-file needs --basic-auth.username";
-  if (o.batch && o.width < 40) return "--width must be at least 40";
+  if (o.batch && o.width != 0 && o.width < 40) return "--width must be at least 40";
   return o;
 }
 

@@ -17,9 +17,10 @@ struct Options {
   double interval_s = 2;
   bool batch = false;
   long iterations = 0;  // batch: 0 = until interrupted
-  int width = 80;       // batch
+  int width = 0;        // batch: 0 = the terminal's width, or the content's when stdout is not a terminal
   int height = 0;       // batch: 0 = every row
   ViewState view;
+  std::string note;     // --note: shown first on the status line
   bool help = false, version = false;
 };
 

@@ -3,17 +3,25 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <iterator>
 
 namespace epctop {
 
 const std::vector<ColumnInfo>& columns() {
   static const std::vector<ColumnInfo> cols = {
-      {Column::Name, "WORKLOAD", 0, 'n', false},     {Column::Enclaves, "ENCL", 5, 'e', false},
-      {Column::Resident, "RESIDENT", 9, 'r', false}, {Column::Swapped, "SWAPPED", 9, 'w', false},
-      {Column::Evict, "EVICT/s", 8, 'v', false},     {Column::Loadback, "LOADB/s", 8, 'b', false},
-      {Column::Faults, "FAULT/s", 8, 'f', false},    {Column::Stall, "STALL/s", 8, 't', false},
-      {Column::Mrenclave, "MRENCLAVE", 13, 'm', true}, {Column::Mrsigner, "MRSIGNER", 13, 'g', true},
-      {Column::Svn, "SVN", 6, 'i', true},            {Column::Debug, "DBG", 4, 'x', true},
+      {Column::Name, "WORKLOAD", 0, 'n', false, "WORKLOAD"},
+      {Column::Enclaves, "ENCL", 5, 'e', false, "ENCL"},
+      {Column::Resident, "RESIDENT", 9, 'r', false, "RESID"},
+      {Column::Swapped, "SWAPPED", 9, 'w', false, "SWAP"},
+      {Column::Evict, "EVICT/s", 8, 'v', false, "EVICT"},
+      {Column::Loadback, "LOADB/s", 8, 'b', false, "LOADB"},
+      {Column::Faults, "FAULT/s", 8, 'f', false, "FAULT"},
+      {Column::Stall, "STALL/s", 8, 't', false, "STALL"},
+      {Column::Mrenclave, "MRENCLAVE", 13, 'm', true, "MRENCLAVE"},
+      {Column::Mrsigner, "MRSIGNER", 13, 'g', true, "MRSIGNER"},
+      {Column::Svn, "SVN", 6, 'i', true, "SVN"},
+      {Column::Debug, "DBG", 4, 'x', true, "DBG"},
   };
   return cols;
 }
@@ -124,13 +132,44 @@ std::string pad_left(const std::string& s, int w) {
   return std::string(w - t.size(), ' ') + t;
 }
 
+std::string fit_to(const std::string& s, int w) {  // s cut at its end with '~' to w
+  if (static_cast<int>(s.size()) <= w) return s;
+  if (w <= 1) return std::string(std::max(w, 0), '~');
+  return s.substr(0, w - 1) + "~";
+}
+
+}  // namespace
+
+std::string fit_name(const Row& r, int w) {
+  if (w <= 0) return "";
+  if (static_cast<int>(r.name.size()) <= w) return r.name;
+  if (r.pod.empty()) return fit(r.name, w);  // a cgroup path: both ends kept
+  const std::string ns = r.ns.empty() ? "-" : r.ns;
+  const std::string pod_rest = "/" + r.pod + (r.rest.empty() ? "" : "/" + r.rest);
+  // The namespace cut first: "confid~/pod/container".
+  if (const int room = w - static_cast<int>(pod_rest.size()); room >= 1) return fit_to(ns, room) + pod_rest;
+  // Then the container (and enclave): "~/pod/cont~" (a namespace of one character, "-" for none, stays).
+  const std::string head = (ns.size() <= 1 ? ns : "~") + "/" + r.pod;
+  if (!r.rest.empty())
+    if (const int room = w - static_cast<int>(head.size()) - 1; room >= 1) return head + "/" + fit_to(r.rest, room);
+  if (static_cast<int>(head.size()) <= w) return head;
+  // Last, the pod itself, cut in the middle: pod names differ in their hash suffix.
+  return fit(r.pod, w);
+}
+
+namespace {
+
 std::string clip(std::string s, int width) {
   if (static_cast<int>(s.size()) > width) s.resize(width);
   return s;
 }
 
+// Measuring the content's own width (render with width 0): no line is padded or cut.
+constexpr int kUnbounded = 1 << 20;
+
 // Right-aligns `right` on a line that starts with `left`, when both fit.
 std::string left_right(const std::string& left, const std::string& right, int width) {
+  if (width >= kUnbounded) return left + "  " + right;
   int gap = width - static_cast<int>(left.size()) - static_cast<int>(right.size());
   if (gap >= 1) return left + std::string(gap, ' ') + right;
   return clip(left, width);
@@ -270,30 +309,166 @@ std::vector<Row> select_rows(const Rows& rows, const ViewState& view) {
   return out;
 }
 
+const std::vector<std::string>& help_lines() {
+  // At most 78 characters a line: the help fits an 80-column terminal whole.
+  static const std::vector<std::string> lines = {
+      "epctop keys",
+      "",
+      "  n e r w v b f t  sort by WORKLOAD ENCL RESIDENT SWAPPED EVICT LOADB FAULT",
+      "                   STALL (the key again reverses the order)",
+      "  m g i x          sort by MRENCLAVE MRSIGNER SVN DBG (with enclave identity)",
+      "  < >              sort by the column to the left / right",
+      "  R                reverse the sort order",
+      "  1 2 3  l         level: pod, container, enclave; l cycles",
+      "  /                namespace filter: Enter applies, Esc cancels, empty clears",
+      "  space p          pause / resume",
+      "  h ?              this help (any key closes it)",
+      "  q                quit",
+      "",
+      "Rates (/s) are taken between the last two scrapes; a counter that went down",
+      "was reset, its new value is what it counted since. '-': no data (yet).",
+  };
+  return lines;
+}
+
 namespace {
 
-const char* kHelp[] = {
-    "epctop keys",
-    "",
-    "  n e r w v b f t   sort by WORKLOAD ENCL RESIDENT SWAPPED EVICT LOADB FAULT STALL",
-    "  m g i x           sort by MRENCLAVE MRSIGNER SVN DBG (with enclave identity)",
-    "  < >               sort by the column left / right",
-    "  R                 reverse the sort order",
-    "  1 2 3  l          level: pod, container, enclave; l cycles",
-    "  /                 filter by namespace (substring; Enter applies, empty clears)",
-    "  space p           pause / resume",
-    "  h ?               this help (any key closes it)",
-    "  q                 quit",
-    "",
-    "Rates (/s) are taken between the last two scrapes; a counter that went down",
-    "was reset, its new value is what it counted since. '-': no data (yet).",
+// Words of `text` in lines of at most `width` characters.
+std::vector<std::string> wrap(const std::string& text, int width, const std::string& indent = "") {
+  std::vector<std::string> out;
+  std::string line = indent;
+  bool empty = true;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t sp = text.find(' ', i);
+    std::string word = text.substr(i, sp == std::string::npos ? std::string::npos : sp - i);
+    i = sp == std::string::npos ? text.size() : sp + 1;
+    if (word.empty()) continue;
+    // A word wider than a line (a URL, a path) is split over lines rather than cut.
+    while (width > static_cast<int>(indent.size()) + 1 &&
+           static_cast<int>(indent.size() + word.size()) > width) {
+      if (!empty) out.push_back(line);
+      const std::size_t take = width - indent.size();
+      out.push_back(indent + word.substr(0, take));
+      word.erase(0, take);
+      line = indent;
+      empty = true;
+    }
+    if (word.empty()) continue;
+    if (!empty && static_cast<int>(line.size() + 1 + word.size()) > width) {
+      out.push_back(line);
+      line = indent;
+      empty = true;
+    }
+    line += (empty ? "" : " ") + word;
+    empty = false;
+  }
+  if (!empty) out.push_back(line);
+  for (auto& l : out)
+    if (static_cast<int>(l.size()) > width) l.resize(std::max(width, 0));
+  return out;
+}
+
+// Joins the parts that fit in `width`, in priority order; each part offers a long and a short form. The first part
+// is clipped rather than left out.
+std::string compose(const std::vector<std::pair<std::string, std::string>>& parts, int width) {
+  std::string out;
+  if (!parts.empty() && static_cast<int>(parts.front().first.size()) > width &&
+      static_cast<int>(parts.front().second.size()) > width)
+    return clip(parts.front().second.empty() ? parts.front().first : parts.front().second, width);
+  for (const auto& [full, brief] : parts) {
+    for (const std::string* form : {&full, &brief}) {
+      if (form->empty()) continue;
+      std::size_t need = out.size() + (out.empty() ? 0 : 2) + form->size();
+      if (static_cast<int>(need) <= width) {
+        out += (out.empty() ? "" : "  ") + *form;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// The table's columns at this width: which are shown, with long titles (each as wide as its title) or short ones
+// (each as wide as its widest number), and the name column's width. The names get the width the numbers do not
+// need: first the titles shrink to the numbers, then the namespace (and container) is cut, and only then are the
+// least useful columns hidden, until every pod name fits whole.
+struct Layout {
+  std::vector<Column> cols;
+  std::vector<int> widths;  // per column, the separating space included; the name column's is name_w
+  bool short_titles = false;
+  int hidden = 0;
+  int name_w = 16;
 };
+
+Layout layout(const std::vector<Row>& shown, bool identity, int width) {
+  std::vector<Column> cols;
+  for (const auto& ci : columns())
+    if (!ci.identity || identity) cols.push_back(ci.column);
+  const int all = static_cast<int>(cols.size());
+  auto long_w = [&](Column c) { return column_info(c).width; };
+  auto short_w = [&](Column c) {
+    int w = static_cast<int>(std::strlen(column_info(c).short_title));
+    for (const Row& r : shown) w = std::max(w, static_cast<int>(cell(r, c).size()));
+    return w + 1;
+  };
+  // What the names need: whole, and with only the pod whole ("~/pod/~", as fit_name() cuts them).
+  int full = 16, least = 16;
+  for (const Row& r : shown) {
+    full = std::max(full, static_cast<int>(r.name.size()));
+    const std::size_t pod_whole = r.pod.empty() ? std::min<std::size_t>(r.name.size(), 30)
+                                                : std::min(r.name.size(), 2 + r.pod.size() + (r.rest.empty() ? 0 : 2));
+    least = std::max(least, static_cast<int>(pod_whole));
+  }
+  auto make = [&](bool brief, int name_w) {
+    Layout l;
+    l.cols = cols;
+    l.short_titles = brief;
+    l.hidden = all - static_cast<int>(cols.size());
+    l.name_w = name_w;
+    for (Column c : cols) l.widths.push_back(c == Column::Name ? name_w : brief ? short_w(c) : long_w(c));
+    return l;
+  };
+  auto fixed = [&](bool brief) {
+    int w = 0;
+    for (Column c : cols)
+      if (c != Column::Name) w += brief ? short_w(c) : long_w(c);
+    return w;
+  };
+  if (width <= 0) return make(false, full);  // as wide as the content
+  // Hidden first when the pod names need it: identity, then LOADB, SWAPPED, ENCL; the rates only when the name
+  // column would have less than 16 characters.
+  const Column optional[] = {Column::Debug,    Column::Svn,     Column::Mrsigner, Column::Mrenclave,
+                             Column::Loadback, Column::Swapped, Column::Enclaves};
+  const Column last_resort[] = {Column::Stall, Column::Faults, Column::Evict};
+  for (std::size_t next = 0;; ++next) {
+    if (width - fixed(false) >= full) return make(false, full);
+    if (width - fixed(true) >= full) return make(true, full);
+    if (width - fixed(true) >= least) return make(true, width - fixed(true));
+    if (next >= std::size(optional)) break;
+    if (auto it = std::find(cols.begin(), cols.end(), optional[next]); it != cols.end()) cols.erase(it);
+  }
+  for (Column d : last_resort) {
+    if (width - fixed(true) >= 16) break;
+    if (auto it = std::find(cols.begin(), cols.end(), d); it != cols.end()) cols.erase(it);
+  }
+  return make(true, std::max(8, width - fixed(true)));
+}
+
+// The width the whole screen needs when nothing may be cut (batch output to a file or pipe).
+int content_width(const Layout& l, const std::vector<std::string>& header_lines) {
+  int w = 0;
+  for (int cw : l.widths) w += cw;
+  for (const auto& h : header_lines) w = std::max(w, static_cast<int>(h.size()));
+  return std::max(w, 40);
+}
 
 }  // namespace
 
 Screen render(const Frame& f, const ViewState& v, int width, int height) {
   Screen s;
-  if (width < 40 || height < 8) {
+  const bool content = width <= 0;
+  if ((!content && width < 40) || height < 8) {
     s.lines.assign(std::max(height, 0), "");
     if (height > 0)
       s.lines[0] = clip("epctop: terminal " + std::to_string(width) + "x" + std::to_string(height) +
@@ -308,37 +483,16 @@ Screen render(const Frame& f, const ViewState& v, int width, int height) {
     rows = build_rows(*f.cur, f.prev, v.level);
     shown = select_rows(rows, v);
   }
+  const Layout lay = layout(shown, rows.has_identity, width);
+  if (content) width = content_width(lay, header(f, node ? &*node : nullptr, v, shown.size(), kUnbounded));
   s.lines = header(f, node ? &*node : nullptr, v, shown.size(), width);
 
-  // Columns that fit: identity columns only when exported; drop from the least useful until the name has room.
-  std::vector<Column> cols;
-  for (const auto& ci : columns())
-    if (!ci.identity || rows.has_identity) cols.push_back(ci.column);
-  const Column drop_order[] = {Column::Debug,   Column::Svn,      Column::Mrsigner, Column::Mrenclave,
-                               Column::Loadback, Column::Swapped, Column::Enclaves, Column::Stall,
-                               Column::Faults,  Column::Evict};
-  auto fixed_width = [&] {
-    int w = 0;
-    for (Column c : cols) w += column_info(c).width;
-    return w;
-  };
-  int hidden = 0;
-  for (Column d : drop_order) {
-    if (width - fixed_width() >= 16) break;
-    auto it = std::find(cols.begin(), cols.end(), d);
-    if (it != cols.end()) { cols.erase(it); ++hidden; }
-  }
-  int name_w = std::max(8, width - fixed_width());
-  // On a wide terminal the numbers stay next to the names: the name column is as wide as the longest name.
-  std::size_t longest = 16;
-  for (const Row& r : shown) longest = std::max(longest, r.name.size() + 1);
-  name_w = std::min(name_w, static_cast<int>(longest));
-
   std::string th;
-  for (Column c : cols) {
+  for (std::size_t i = 0; i < lay.cols.size(); ++i) {
+    const Column c = lay.cols[i];
     const ColumnInfo& ci = column_info(c);
-    std::string title = ci.title;
-    std::string t = (c == Column::Name) ? pad_right(title, name_w) : " " + pad_left(title, ci.width - 1);
+    const std::string title = lay.short_titles ? ci.short_title : ci.title;
+    std::string t = (c == Column::Name) ? pad_right(title, lay.widths[i]) : " " + pad_left(title, lay.widths[i] - 1);
     if (c == v.sort) {
       int lead = (c == Column::Name) ? 0 : static_cast<int>(t.size() - title.size());
       s.sort_x = static_cast<int>(th.size()) + lead;
@@ -349,71 +503,72 @@ Screen render(const Frame& f, const ViewState& v, int width, int height) {
   s.table_header = static_cast<int>(s.lines.size());
   s.lines.push_back(clip(th, width));
 
-  int body = height - static_cast<int>(s.lines.size()) - 1;
+  // The status: an error word-wrapped over as many lines as it needs (at most 4; one line as wide as it is when
+  // the width is the content's), else one line composed of what fits.
+  std::vector<std::string> status;
+  char retry[64] = "";
+  if (v.prompt) {
+    status.push_back(clip("namespace filter: " + *v.prompt + "_", width));
+  } else if (!f.error.empty()) {
+    std::snprintf(retry, sizeof retry, "; retry in %.0fs", std::max(0.0, f.retry_in_s));
+    std::string st = "ERROR: " + f.error + retry;
+    if (f.cur && f.data_age_s) st += "; data shown is " + fmt_age(*f.data_age_s) + " old";
+    status = content ? std::vector<std::string>{st} : wrap(st, width);
+    if (status.size() > 4) {
+      status.resize(4);
+      status.back() = clip(status.back(), width - 3) + "...";
+    }
+    s.status_is_error = true;
+  } else {
+    std::vector<std::pair<std::string, std::string>> parts;
+    if (!f.note.empty()) parts.emplace_back(f.note, "");
+    if (!v.message.empty()) parts.emplace_back(v.message, "");
+    if (rows.resident_from_cgroup && f.cur)
+      parts.emplace_back("RESIDENT from misc.current (no eBPF series)", "RESIDENT: misc.current");
+    if (lay.hidden > 0)
+      parts.emplace_back(std::to_string(lay.hidden) + (lay.hidden == 1 ? " column" : " columns") +
+                             " hidden (wider terminal)",
+                         "+" + std::to_string(lay.hidden) + " cols");
+    if (!f.batch && v.message.empty())
+      parts.emplace_back("h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t", "h help  q quit");
+    status.push_back(compose(parts, width));
+  }
+
+  const int body = height - static_cast<int>(s.lines.size()) - static_cast<int>(status.size());
   std::vector<std::string> table;
   if (v.help) {
-    for (const char* l : kHelp) table.emplace_back(l);
+    table = help_lines();
   } else if (!f.cur) {
-    if (f.error.empty()) {
-      table.push_back("waiting for the first scrape of " + f.target);
-    } else {
-      table.push_back("no data from " + f.target + ":");
-      // Word-wrapped: the whole message is readable even on 80 columns (the status line is clipped).
-      std::string line;
-      std::size_t i = 0;
-      while (i < f.error.size()) {
-        std::size_t sp = f.error.find(' ', i);
-        std::string word = f.error.substr(i, sp == std::string::npos ? std::string::npos : sp - i);
-        i = sp == std::string::npos ? f.error.size() : sp + 1;
-        if (!line.empty() && static_cast<int>(line.size() + 1 + word.size()) > width - 2) {
-          table.push_back("  " + line);
-          line.clear();
-        }
-        line += (line.empty() ? "" : " ") + word;
-      }
-      if (!line.empty()) table.push_back("  " + line);
-    }
+    table.push_back(f.error.empty() ? "waiting for the first scrape of " + f.target
+                                    : "no data from " + f.target + " (the error is below)");
   } else if (v.level == Level::Enclave && !rows.has_enclave_series) {
-    table.push_back("no per-enclave data: this exporter exports no sgx_enclave_info series.");
-    table.push_back("The enclave level needs them; press 1 (pod) or 2 (container).");
+    table = wrap("no per-enclave data: this exporter exports no sgx_enclave_info series. The enclave level needs "
+                 "them; press 1 (pod) or 2 (container).", width);
   } else if (shown.empty()) {
     table.push_back(rows.rows.empty() ? "no workloads with enclaves" : "no workload matches namespace '" + v.ns_filter + "'");
   } else {
     for (const Row& r : shown) {
       std::string line;
-      for (Column c : cols)
-        line += (c == Column::Name) ? pad_right(cell(r, c), name_w) : " " + pad_left(cell(r, c), column_info(c).width - 1);
+      for (std::size_t i = 0; i < lay.cols.size(); ++i) {
+        const Column c = lay.cols[i];
+        line += (c == Column::Name) ? pad_right(fit_name(r, lay.widths[i]), lay.widths[i])
+                                    : " " + pad_left(cell(r, c), lay.widths[i] - 1);
+      }
       table.push_back(line);
     }
   }
-  if (static_cast<int>(table.size()) > body) {
+  if (static_cast<int>(table.size()) > body && body >= 1) {
     std::size_t more = table.size() - (body - 1);
     table.resize(body - 1);
-    table.push_back("... " + std::to_string(more) + " more" + (v.help ? "" : " (filter with /, or a taller terminal)"));
+    table.push_back(compose({{"... " + std::to_string(more) + " more" +
+                                  (v.help ? "" : " (filter with /, or a taller terminal)"),
+                              "... " + std::to_string(more) + " more"}},
+                            width));
   }
   for (auto& l : table) s.lines.push_back(clip(l, width));
-  while (static_cast<int>(s.lines.size()) < height - 1) s.lines.emplace_back();
-
-  // Status line: a prompt, else the error, else a note, else the key hint.
-  std::string st;
-  char retry[64] = "";
-  if (v.prompt) {
-    st = "namespace filter: " + *v.prompt + "_";
-  } else if (!f.error.empty()) {
-    std::snprintf(retry, sizeof retry, "; retry in %.0fs", std::max(0.0, f.retry_in_s));
-    st = "ERROR: " + f.error + retry;
-    if (f.cur && f.data_age_s) st += "; data shown is " + fmt_age(*f.data_age_s) + " old";
-    s.status_is_error = true;
-  } else if (!v.message.empty()) {
-    st = v.message;
-  } else {
-    st = f.batch ? "" : "h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t";
-    if (hidden > 0)
-      st = std::to_string(hidden) + " columns hidden (wider terminal)" + (st.empty() ? "" : "  ") + st;
-    if (rows.resident_from_cgroup && f.cur) st = "RESIDENT from misc.current (no eBPF series)  " + st;
-  }
+  while (static_cast<int>(s.lines.size()) < height - static_cast<int>(status.size())) s.lines.emplace_back();
   s.status = static_cast<int>(s.lines.size());
-  s.lines.push_back(clip(st, width));
+  for (auto& l : status) s.lines.push_back(l);
   // Label values may hold newlines and control bytes (the format escapes them) and the widths above count bytes:
   // the screen gets printable ASCII only, one byte one column.
   for (auto& l : s.lines)

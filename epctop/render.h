@@ -15,9 +15,10 @@ enum class Column { Name, Enclaves, Resident, Swapped, Evict, Loadback, Faults, 
 struct ColumnInfo {
   Column column;
   const char* title;
-  int width;       // including the separating space; 0 for the flexible name column
-  char key;        // sort key; 0: none
-  bool identity;   // shown only when the exporter exports sgx_enclave_info
+  int width;                // including the separating space; 0 for the flexible name column
+  char key;                 // sort key; 0: none
+  bool identity;            // shown only when the exporter exports sgx_enclave_info
+  const char* short_title;  // on a narrow screen, where the columns are as wide as their numbers
 };
 const std::vector<ColumnInfo>& columns();
 const ColumnInfo& column_info(Column c);
@@ -45,20 +46,29 @@ struct Frame {
   std::string error;                  // last fetch/parse error; "" when the last fetch was good
   double retry_in_s = 0;
   bool batch = false;                 // --batch: no key hint on the status line
+  std::string note;                   // --note: first on the status line (e.g. the demo's "made-up numbers")
 };
 
 struct Screen {
   std::vector<std::string> lines;  // exactly `height` lines, none longer than `width`
   int table_header = -1;           // line index of the column titles (drawn reversed)
   int sort_x = -1, sort_w = 0;     // the sorted column's title on that line (drawn underlined); -1: hidden
-  int status = -1;                 // line index of the status line
-  bool status_is_error = false;
+  int status = -1;                 // line index of the status line: the last one, or the first of an error's
+  bool status_is_error = false;    // the status lines (status to the end) are an error, word-wrapped
 };
 
 // Rows of `rows` that pass the filter, in display order.
 std::vector<Row> select_rows(const Rows& rows, const ViewState& view);
 
+// width 0: as wide as the content needs (batch output to a file or pipe: nothing is cut).
 Screen render(const Frame& frame, const ViewState& view, int width, int height);
+
+// The name of a row in at most `width` characters, the pod kept whole as long as it fits: the namespace is cut
+// first, then the container (and enclave), and only then the pod, in its middle (its hash suffix kept).
+std::string fit_name(const Row& row, int width);
+
+// The help screen's lines (the keys).
+const std::vector<std::string>& help_lines();
 
 // Number formats used in the table (exposed for tests and --batch).
 std::string format_bytes(double v);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the Debian package epc-exporter_<version>_<arch>.deb: a Release build of the exporter alone (no tests,
-# no benchmarks, no epctop) in build-deb/ (or $BUILD_DIR), staged with the systemd unit and defaults of
-# deploy/systemd/, a man page from `epc_exporter --help` (help2man) and Depends from dpkg-shlibdeps, packed
-# with dpkg-deb. The version is the CMake project version. Build output goes to stderr; stdout has one line,
-# the .deb's absolute path.
+# Builds the Debian package epc-exporter_<version>_<arch>.deb: a Release build of the programs (epc_exporter,
+# epctop; no tests) in build-deb/ (or $BUILD_DIR), stripped as dh_strip does, staged with the systemd unit and
+# defaults of deploy/systemd/, man pages from their --help (help2man) and Depends from dpkg-shlibdeps, packed with
+# dpkg-deb. The debug symbols go apart, as Debian ships them: epc-exporter-dbgsym_<version>_<arch>.deb beside it
+# (/usr/lib/debug/.build-id/xx/yyyy.debug, found by gdb through the binaries' build ids). The version is the CMake
+# project version. Build output goes to stderr; stdout has one line, the .deb's absolute path.
 # usage: scripts/build-deb.sh    (BUILD_DIR, JOBS, DEB_MAINTAINER="Name <email>" override the defaults; EPC_REVISION
 # names the source revision where the tree has no .git, e.g. in a container build)
 set -euo pipefail
@@ -12,7 +13,7 @@ build=$(realpath -m "${BUILD_DIR:-$top/build-deb}")
 jobs=${JOBS:-$(nproc)}
 log() { echo "build-deb: $*" >&2; }
 
-for tool in cmake dpkg-deb dpkg-shlibdeps dpkg-buildflags dpkg-architecture help2man gzip strip; do
+for tool in cmake dpkg-deb dpkg-shlibdeps dpkg-buildflags dpkg-architecture help2man gzip strip objcopy readelf; do
   command -v "$tool" >/dev/null || { log "$tool not found (scripts/install-deps.sh test installs it)"; exit 1; }
 done
 
@@ -31,8 +32,10 @@ cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DE
   -DEPC_REVISION="$revision" \
   -DCMAKE_C_FLAGS="$cppflags $cflags" -DCMAKE_CXX_FLAGS="$cppflags $cxxflags" \
   -DCMAKE_EXE_LINKER_FLAGS="$ldflags" -DCMAKE_SHARED_LINKER_FLAGS="$ldflags" -DCMAKE_MODULE_LINKER_FLAGS="$ldflags" >&2
-log "building epc_exporter"
-cmake --build "$build" -j"$jobs" --target epc_exporter >&2
+# The programs the package ships, and where the build puts them.
+declare -A programs=([epc_exporter]=exporter/epc_exporter [epctop]=epctop/epctop)
+log "building ${!programs[*]}"
+cmake --build "$build" -j"$jobs" $(printf -- '--target %s ' "${!programs[@]}") >&2
 
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 [ -n "$version" ] || { log "no CMAKE_PROJECT_VERSION in $build/CMakeCache.txt"; exit 1; }
@@ -43,15 +46,30 @@ maintainer=${DEB_MAINTAINER:-"$(git -C "$top" config user.name 2>/dev/null || ec
 pkg=epc-exporter
 bin="$build/exporter/epc_exporter"
 "$bin" --version | grep -qF "version $version " || { log "$bin --version does not say $version"; exit 1; }
+"$build/epctop/epctop" --version | grep -qxF "epctop $version" || { log "epctop --version does not say $version"; exit 1; }
 
 stage="$build/deb/root"
+dbgstage="$build/deb/dbgsym"
 rm -rf "$build/deb"
-mkdir -p "$stage/DEBIAN"
+mkdir -p "$stage/DEBIAN" "$dbgstage/DEBIAN"
 doc="$stage/usr/share/doc/$pkg"
 install -d "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/etc/default" "$stage/usr/share/man/man1" "$doc"
-# What dh_strip does for a binary without a -dbgsym package.
-strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$stage/usr/bin/epc_exporter" "$bin"
-chmod 0755 "$stage/usr/bin/epc_exporter"
+# What dh_strip does with a -dbgsym package: the debug sections into /usr/lib/debug/.build-id/<xx>/<rest>.debug
+# (compressed), the binary stripped and linked to that file.
+build_ids=()
+for name in "${!programs[@]}"; do
+  built="$build/${programs[$name]}"
+  id=$(readelf -n "$built" | sed -n 's/^ *Build ID: *//p')
+  [ -n "$id" ] || { log "$built has no build id"; exit 1; }
+  build_ids+=("$id")
+  debug="$dbgstage/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
+  install -d "$(dirname "$debug")"
+  objcopy --only-keep-debug --compress-debug-sections "$built" "$debug"
+  chmod 0644 "$debug"
+  strip --remove-section=.comment --remove-section=.note --strip-unneeded -o "$stage/usr/bin/$name" "$built"
+  objcopy --add-gnu-debuglink="$debug" "$stage/usr/bin/$name"
+  chmod 0755 "$stage/usr/bin/$name"
+done
 install -m 0644 "$top/deploy/systemd/epc-exporter.service" "$stage/lib/systemd/system/epc-exporter.service"
 install -m 0644 "$top/deploy/systemd/epc-exporter.default" "$stage/etc/default/epc-exporter"
 
@@ -60,6 +78,9 @@ help2man --no-info --section=1 --source="epc_exporter $version" --version-string
   --name="Prometheus exporter for Intel SGX EPC usage and paging, per pod" \
   --include="$top/deploy/systemd/epc_exporter.h2m" "$stage/usr/bin/epc_exporter" >"$build/deb/epc_exporter.1"
 gzip -9n <"$build/deb/epc_exporter.1" >"$stage/usr/share/man/man1/epc_exporter.1.gz"
+help2man --no-info --section=1 --source="epc_exporter $version" --version-string="$version" \
+  --name="live terminal view of an epc_exporter's EPC usage and paging" "$stage/usr/bin/epctop" >"$build/deb/epctop.1"
+gzip -9n <"$build/deb/epctop.1" >"$stage/usr/share/man/man1/epctop.1.gz"
 
 changelog_date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 gzip -9n >"$doc/changelog.gz" <<CHANGELOG
@@ -143,7 +164,7 @@ echo /etc/default/epc-exporter >"$stage/DEBIAN/conffiles"
 # Depends: the shared libraries the binary links, as the Debian packages that provide them say.
 mkdir -p "$build/deb/shlibs/debian"
 printf 'Source: %s\n\nPackage: %s\nArchitecture: any\n' "$pkg" "$pkg" >"$build/deb/shlibs/debian/control"
-depends=$(cd "$build/deb/shlibs" && dpkg-shlibdeps -O "$stage/usr/bin/epc_exporter" | sed -n 's/^shlibs:Depends=//p')
+depends=$(cd "$build/deb/shlibs" && dpkg-shlibdeps -O "$stage"/usr/bin/* | sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { log "dpkg-shlibdeps found no dependencies"; exit 1; }
 
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
@@ -162,7 +183,8 @@ Description: Prometheus exporter for Intel SGX EPC usage and paging, per pod
  eBPF probes on the in-kernel SGX driver, plus sysfs, CPUID and cgroup readers.
  .
  The package ships a hardened systemd unit, epc-exporter.service, which is not
- enabled on install; its flags are in /etc/default/epc-exporter.
+ enabled on install; its flags are in /etc/default/epc-exporter. epctop is a
+ live terminal view of an exporter's metrics, per pod, container or enclave.
 CONTROL
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$stage/DEBIAN/md5sums"
@@ -171,6 +193,31 @@ find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 deb="$build/${pkg}_${version}_${arch}.deb"
 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >&2
+
+# The -dbgsym package, as debhelper makes it: its doc directory a link to the package's.
+install -d "$dbgstage/usr/share/doc"
+ln -s "$pkg" "$dbgstage/usr/share/doc/$pkg-dbgsym"
+cat >"$dbgstage/DEBIAN/control" <<CONTROL
+Package: $pkg-dbgsym
+Source: $pkg
+Version: $version
+Auto-Built-Package: debug-symbols
+Architecture: $arch
+Maintainer: $maintainer
+Installed-Size: $(du -sk --exclude=DEBIAN "$dbgstage" | cut -f1)
+Depends: $pkg (= $version)
+Section: debug
+Priority: optional
+Description: debug symbols for $pkg
+Build-Ids: ${build_ids[*]}
+CONTROL
+(cd "$dbgstage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
+  >"$dbgstage/DEBIAN/md5sums"
+chmod 0644 "$dbgstage/DEBIAN/control" "$dbgstage/DEBIAN/md5sums"
+find "$dbgstage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+dbgsym="$build/${pkg}-dbgsym_${version}_${arch}.deb"
+dpkg-deb --root-owner-group -Zxz --build "$dbgstage" "$dbgsym" >&2
 log "Depends: $depends"
 log "$(du -h "$deb" | cut -f1) $deb"
+log "$(du -h "$dbgsym" | cut -f1) $dbgsym (debug symbols)"
 echo "$deb"

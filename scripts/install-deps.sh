@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages epc_exporter needs. Idempotent: only what is missing is installed, and
 # `apt-get update` runs only when something is missing. Never starts, stops or reconfigures a service.
 #
-# Usage: install-deps.sh run    what building and running the exporter (and epctop) needs (scripts/run.sh)
+# Usage: install-deps.sh run    what building and running the exporter, epctop and epc_bench needs (scripts/run.sh)
 #        install-deps.sh test   that, plus everything the test suites need (scripts/test.sh)
 set -euo pipefail
 
@@ -19,12 +19,14 @@ RUN_PACKAGES=(
   prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev
   # epctop (terminal view, built with the exporter): ncurses screen, libcurl fetch
   libncurses-dev libcurl4-openssl-dev
+  # epc_bench (enclave paging benchmark, part of the product): Google Benchmark
+  libbenchmark-dev
   # BPF side: the probes are compiled and embedded at build time
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
 )
 TEST_PACKAGES=(
   # unit tests, benchmarks; epctop's tests drive it under tmux
-  googletest libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev tmux
+  googletest libgtest-dev libgmock-dev libclang-rt-14-dev tmux
   # the tests start their own Prometheus and node_exporter on free loopback ports (the packaged services are
   # left as they are)
   prometheus prometheus-node-exporter curl python3 wrk

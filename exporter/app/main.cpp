@@ -1,8 +1,8 @@
 // epc_exporter: Prometheus exporter for Intel SGX Enclave Page Cache usage and paging, per pod.
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <malloc.h>
 #include <pthread.h>
@@ -21,7 +21,6 @@
 #include "app/privileges.h"
 #include "host/log_fields.h"
 #include "scrape/scraper.h"
-#include "collectors/cgroup.h"
 #include "collectors/ebpf.h"
 #include "scrape/version.h"
 #include "web/web_config.h"
@@ -30,75 +29,67 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-// Descriptors kept free of the connection cap for BPF objects, libraries, logging and the collectors' transient
-// reads (the cgroup collector's kept descriptors come out of what the cap leaves: collectors/cgroup.h).
-constexpr rlim_t kFdReserve = epc::kFdReserve;
+// Splits the descriptors once: room for the connection cap in RLIMIT_NOFILE (the soft limit is raised towards the
+// hard one, no capability needed; systemd and container runtimes commonly start services at soft 1024), a reserve,
+// and what the collectors may keep open between scrapes. Where the hard limit is too low the connection cap shrinks
+// instead, so a connection flood can never take the descriptors a scrape needs.
+struct DescriptorSplit {
+  unsigned connections = 0;
+  epc::FdBudget collectors;
+};
 
-// Makes room for the connection cap in RLIMIT_NOFILE: the soft limit is raised towards the hard one (no capability
-// needed; systemd and container runtimes commonly start services at soft 1024). Where the hard limit is too low,
-// the cap shrinks instead, so a connection flood can never take the descriptors a scrape needs.
-unsigned fit_connection_cap(unsigned wanted) {
+DescriptorSplit split_descriptors(unsigned wanted) {
+  const rlim_t reserve = epc::kFdReserve;
+  DescriptorSplit out{wanted, epc::FdBudget{4096}};
   rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return wanted;
-  const rlim_t need = wanted + kFdReserve;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return out;
+  const rlim_t need = wanted + reserve;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
     rlimit raised = rl;
     raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(rl.rlim_max, need);
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
   }
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return wanted;
-  const unsigned fit = rl.rlim_cur > kFdReserve + 16 ? static_cast<unsigned>(rl.rlim_cur - kFdReserve) : 16u;
-  spdlog::warn("{}", epc::log_fields("--web.max-connections lowered to fit RLIMIT_NOFILE",
-                                     {{"wanted", std::to_string(wanted)}, {"max_connections", std::to_string(fit)},
-                                      {"nofile", std::to_string(rl.rlim_cur)}, {"nofile_hard", std::to_string(rl.rlim_max)},
-                                      {"kept_for_collectors", std::to_string(kFdReserve)}}));
-  return fit;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+    out.connections = rl.rlim_cur > reserve + 16 ? static_cast<unsigned>(rl.rlim_cur - reserve) : 16u;
+    spdlog::warn("{}", epc::log_fields("--web.max-connections lowered to fit RLIMIT_NOFILE",
+                                       {{"wanted", std::to_string(wanted)},
+                                        {"max_connections", std::to_string(out.connections)},
+                                        {"nofile", std::to_string(rl.rlim_cur)},
+                                        {"nofile_hard", std::to_string(rl.rlim_max)},
+                                        {"kept_for_collectors", std::to_string(reserve)}}));
+  }
+  if (rl.rlim_cur != RLIM_INFINITY)
+    out.collectors.keep = epc::kept_fd_budget(static_cast<std::size_t>(rl.rlim_cur), out.connections);
+  spdlog::debug("{}", epc::log_fields("descriptors split", {{"nofile", std::to_string(rl.rlim_cur)},
+                                                            {"max_connections", std::to_string(out.connections)},
+                                                            {"reserve", std::to_string(reserve)},
+                                                            {"collectors_keep", std::to_string(out.collectors.keep)}}));
+  return out;
 }
 
-int run(const epc::Config& cfg) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(cfg.rootfs, ec)) {
-    spdlog::error("{}", epc::log_fields("--path.rootfs is not a directory", {{"path", cfg.rootfs}}));
-    return kExitUsage;
-  }
-  // The web config is checked before anything is loaded: a bad file stops start-up with exit 2.
-  epc::WebConfig web;
-  if (!cfg.web_config_file.empty()) {
-    auto loaded = epc::load_web_config(cfg.web_config_file);
-    if (!loaded) {
-      spdlog::error("{}", loaded.error().message);
-      return kExitUsage;
-    }
-    web = std::move(*loaded);
-    spdlog::info("{}", epc::log_fields("web config", {{"file", cfg.web_config_file}, {"tls", web.tls ? "on" : "off"},
-                                                      {"basic_auth_users", std::to_string(web.basic_auth_users.size())}}));
-  }
+int run(const epc::ParsedFlags& cfg, const epc::WebConfig& web, const DescriptorSplit& fds) {
+  const auto started = std::chrono::steady_clock::now();
   epc::HostPaths paths(cfg.rootfs);
   epc::Attribution attribution(paths);
-  epc::CollectorServices services{cfg, paths, attribution};
-  try {
-    if (epc::unpin_requested(cfg)) return epc::unpin_ebpf_state(services) ? 0 : 1;
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return kExitUsage;
-  }
+  if (const auto* ebpf = cfg.collector_options<epc::EbpfOptions>("ebpf"); ebpf && ebpf->unpin)
+    return epc::unpin_ebpf_state(*ebpf, paths) ? 0 : 1;
 
+  const epc::CollectorServices services{paths, attribution, fds.collectors};
   std::vector<epc::Scraper::Named> collectors;
-  for (const auto& spec : epc::all_collectors()) {
-    if (!cfg.collector_enabled(spec.name)) continue;
+  for (const auto& c : cfg.collectors) {
+    if (!c.enabled) continue;
     try {
-      collectors.push_back({spec.name, spec.make(services)});
-      spdlog::info("{}", epc::log_fields("collector enabled", {{"collector", spec.name}}));
+      collectors.push_back({c.spec->name, c.options->make(services)});
+      spdlog::info("{}", epc::log_fields("collector enabled", {{"collector", c.spec->name}}));
     } catch (const std::exception& e) {
-      spdlog::error("{}", epc::log_fields("collector not started", {{"collector", spec.name}, {"err", e.what()}}));
+      spdlog::error("{}", epc::log_fields("collector not started", {{"collector", c.spec->name}, {"err", e.what()}}));
       return kExitUsage;
     }
   }
   epc::Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); },
-                       epc::Scraper::Options{.max_workloads = cfg.max_workloads,
-                                             .workload_grace = std::chrono::milliseconds(cfg.workload_grace_ms),
-                                             .exporter_metrics = !cfg.disable_exporter_metrics});
-
+                       epc::Scraper::Options{.max_workloads = cfg.scrape.max_workloads,
+                                             .workload_grace = std::chrono::milliseconds(cfg.scrape.workload_grace_ms),
+                                             .exporter_metrics = !cfg.scrape.disable_exporter_metrics});
   // Probes are loaded and attached: from here on nothing needs a capability (app/privileges.h says why).
   // Done before the HTTP server starts its threads, which then inherit the empty sets.
   utsname uts{};
@@ -125,13 +116,13 @@ int run(const epc::Config& cfg) {
   std::signal(SIGPIPE, SIG_IGN);
 
   epc::HttpOptions http;
-  http.listen_address = cfg.listen_address;
-  http.telemetry_path = cfg.telemetry_path;
-  http.max_requests = cfg.max_requests;
-  http.request_timeout_ms = cfg.request_timeout_ms;
-  const unsigned max_connections = cfg.max_connections;  // fitted to RLIMIT_NOFILE in main()
+  http.listen_address = cfg.web.listen_address;
+  http.telemetry_path = cfg.web.telemetry_path;
+  http.max_requests = cfg.web.max_requests;
+  http.request_timeout_ms = cfg.web.request_timeout_ms;
+  const unsigned max_connections = fds.connections;  // fitted to RLIMIT_NOFILE
   http.max_connections = max_connections;
-  http.keep_alive_timeout_ms = std::min(5000u, cfg.request_timeout_ms);
+  http.keep_alive_timeout_ms = std::min(5000u, cfg.web.request_timeout_ms);
   http.tls = web.tls;
   http.headers = web.headers;
   std::shared_ptr<epc::BasicAuth> auth;
@@ -149,14 +140,17 @@ int run(const epc::Config& cfg) {
     if (!ports.empty()) ports += ',';
     ports += std::to_string(p);
   }
-  spdlog::info("{}", epc::log_fields("listening", {{"address", cfg.listen_address}, {"port", ports},
-                                                   {"telemetry_path", cfg.telemetry_path}, {"rootfs", cfg.rootfs},
+  spdlog::info("{}", epc::log_fields("listening", {{"address", cfg.web.listen_address}, {"port", ports},
+                                                   {"telemetry_path", cfg.web.telemetry_path}, {"rootfs", cfg.rootfs},
                                                    {"max_connections", std::to_string(max_connections)}}));
 
   int sig = 0;
   sigwait(&sigs, &sig);
   spdlog::info("{}", epc::log_fields("shutting down", {{"signal", std::to_string(sig)}}));
   server->reset();
+  const double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::debug("{}", epc::log_fields("http server stopped",
+                                      {{"uptime_seconds", std::to_string(up)}}));
   return 0;
 }
 
@@ -175,11 +169,12 @@ int main(int argc, char** argv) {
   }
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = epc::parse_flags(args, epc::all_collectors());
-  if (!parsed) {
-    std::cerr << "epc_exporter: error: " << parsed.error().message << "\n"
+  auto usage_error = [](const std::string& message) {
+    std::cerr << "epc_exporter: error: " << message << "\n"
               << "Try 'epc_exporter --help'.\n";
     return kExitUsage;
-  }
+  };
+  if (!parsed) return usage_error(parsed.error().message);
   switch (parsed->action) {
     case epc::ParsedFlags::Action::kHelp:
       std::cout << epc::usage(epc::all_collectors());
@@ -190,13 +185,30 @@ int main(int argc, char** argv) {
     case epc::ParsedFlags::Action::kRun:
       break;
   }
-  epc::setup_logging(parsed->config.log_level, parsed->config.log_format);
+  // Everything the flags name is checked before anything starts or logs: the root, each collector's files, the web
+  // config (TLS files, bcrypt hashes).
+  if (auto s = epc::validate_flags(*parsed); !s) return usage_error(s.error().message);
+  epc::WebConfig web;
+  if (!parsed->web.config_file.empty()) {
+    auto loaded = epc::load_web_config(parsed->web.config_file);
+    if (!loaded) return usage_error(loaded.error().message);
+    web = std::move(*loaded);
+  }
+  epc::setup_logging(parsed->log_level, parsed->log_format);
   spdlog::info("{}", epc::log_fields("starting epc_exporter", {{"version", epc::kVersion}, {"revision", epc::kRevision}}));
-  // One descriptor budget: the connection cap first, then the cgroup collector keeps what is left
-  // (collectors/cgroup.h, kept_fd_budget).
-  parsed->config.max_connections = fit_connection_cap(parsed->config.max_connections);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    const auto resolved = epc::resolved_flags(*parsed);
+    std::vector<epc::LogField> fields(resolved.begin(), resolved.end());
+    spdlog::debug("{}", epc::log_fields("config resolved", fields));
+  }
+  if (!parsed->web.config_file.empty())
+    spdlog::info("{}", epc::log_fields("web config", {{"file", parsed->web.config_file},
+                                                      {"tls", web.tls ? "on" : "off"},
+                                                      {"basic_auth_users", std::to_string(web.basic_auth_users.size())}}));
+  // One descriptor budget: the connection cap first, then what the collectors may keep open.
+  const DescriptorSplit fds = split_descriptors(parsed->web.max_connections);
   try {
-    return run(parsed->config);
+    return run(*parsed, web, fds);
   } catch (const std::exception& e) {
     spdlog::error("{}", epc::log_fields("fatal", {{"err", e.what()}}));
     return 1;

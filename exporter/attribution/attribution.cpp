@@ -160,14 +160,19 @@ std::optional<KubepodsCgroup> parse_kubepods_cgroup(std::string_view cgroup_path
 }
 
 Labels Workload::labels() const {
-  if (!is_kubernetes()) return {{"cgroup", cgroup.empty() ? std::string("/") : cgroup}};
-  Labels l;
-  if (!namespace_name.empty()) l.emplace_back("namespace", namespace_name);
-  l.emplace_back("pod", pod.empty() ? pod_uid : pod);
+  // Every label of the set, empty where it does not apply: a family's series all carry the same label names (as
+  // client_golang writes them); Prometheus drops empty labels at ingestion, so stored series are unchanged.
+  Labels l{{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", ""}};
+  if (!is_kubernetes()) {
+    l[3].second = cgroup.empty() ? std::string("/") : cgroup;
+    return l;
+  }
+  l[0].second = namespace_name;
+  l[1].second = pod.empty() ? pod_uid : pod;
   if (!container.empty())
-    l.emplace_back("container", container);
+    l[2].second = container;
   else if (!container_id.empty())
-    l.emplace_back("container", container_id.substr(0, 12));  // no log link names it (sandbox, just started)
+    l[2].second = container_id.substr(0, 12);  // no log link names it (sandbox, just started)
   return l;
 }
 

@@ -33,8 +33,9 @@ struct Workload {
 
   bool is_kubernetes() const { return !pod_uid.empty(); }
 
-  // Label set used by every per-workload metric of the product (the contract dashboards and rules rely on):
-  //   Kubernetes: namespace, pod, container   (container omitted for pod-level cgroups;
+  // Label set used by every per-workload metric of the product (the contract dashboards and rules rely on), always
+  // the four names namespace, pod, container, cgroup in this order, with "" where one does not apply:
+  //   Kubernetes: namespace, pod, container   (container "" for pod-level cgroups;
   //                                            pod falls back to the pod uid when no log dir names it)
   //   otherwise:  cgroup
   Labels labels() const;

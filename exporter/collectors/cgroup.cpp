@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -18,7 +17,6 @@
 #include <utility>
 
 #include "attribution/attribution.h"
-#include "scrape/config.h"
 #include "host/file_reader.h"
 #include "host/log_fields.h"
 #include "host/host_paths.h"
@@ -483,7 +481,7 @@ class CgroupCollector final : public Collector {
   void resolve_labels(Node& n, std::uint64_t generation) {
     if (n.labels_generation == generation && generation != 0) return;
     if (n.rel.empty()) {
-      n.labels = {{"cgroup", "/"}};  // the node's total, always reported
+      n.labels = Workload{}.labels();  // cgroup="/": the node's total, always reported
       n.kubernetes = false;
     } else {
       Workload w = attribution_.resolve_cgroup_path(n.rel);
@@ -554,11 +552,6 @@ class CgroupCollector final : public Collector {
 
 }  // namespace
 
-std::size_t kept_fd_budget(std::size_t soft_limit, std::size_t max_connections) {
-  const std::size_t taken = kFdReserve + max_connections;
-  return soft_limit > taken ? soft_limit - taken : 0;
-}
-
 Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text) {
   std::vector<MiscEntry> out;
   int lineno = 0;
@@ -617,21 +610,12 @@ const MiscEntry* find_misc_entry(const std::vector<MiscEntry>& entries, std::str
   return nullptr;
 }
 
-std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services) {
-  struct rlimit rl {};
-  std::size_t budget = 4096;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    budget = kept_fd_budget(static_cast<std::size_t>(rl.rlim_cur), services.config.max_connections);
-  if (budget == 0)
-    spdlog::info("{}", log_fields("no descriptors kept open: RLIMIT_NOFILE leaves none beside the connections",
-                                  {{"collector", "cgroup"},
-                                   {"nofile", std::to_string(rl.rlim_cur)},
-                                   {"max_connections", std::to_string(services.config.max_connections)}}));
-  return std::make_unique<CgroupCollector>(services.paths, services.attribution, budget);
-}
-
-std::unique_ptr<Collector> make_cgroup_collector_with_fd_budget(const CollectorServices& services, std::size_t max_kept_fds) {
-  return std::make_unique<CgroupCollector>(services.paths, services.attribution, max_kept_fds);
+std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services, const NoOptions&) {
+  if (services.fds.keep == 0)
+    spdlog::info("{}", log_fields("no descriptors kept open between scrapes: RLIMIT_NOFILE leaves none beside the "
+                                  "connections",
+                                  {{"collector", "cgroup"}}));
+  return std::make_unique<CgroupCollector>(services.paths, services.attribution, services.fds.keep);
 }
 
 }  // namespace epc

@@ -16,18 +16,11 @@
 namespace epc {
 
 // The collector keeps the descriptors of the cgroup directories and misc files it reads open from scrape to
-// scrape (pread at offset 0), up to a budget derived from RLIMIT_NOFILE; beyond it, files are opened, read and
-// closed on every scrape. A cgroup that is removed or replaced is noticed by its parent directory's stamp and,
-// on cgroupfs, by its files failing with ENODEV; its descriptors are closed and its series stop.
-std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services);
-// The same with an explicit budget of kept descriptors (0: open, read and close every file, every scrape).
-// Descriptors kept free in every budget: BPF objects, libraries, logs, transient reads.
-inline constexpr std::size_t kFdReserve = 256;
-// The descriptors the cgroup collector may keep open: the soft RLIMIT_NOFILE less the reserve and the HTTP
-// connection cap (--web.max-connections, already fitted to the limit); 0 = open/read/close every file.
-std::size_t kept_fd_budget(std::size_t soft_limit, std::size_t max_connections);
-
-std::unique_ptr<Collector> make_cgroup_collector_with_fd_budget(const CollectorServices& services, std::size_t max_kept_fds);
+// scrape (pread at offset 0), up to services.fds.keep (app/ derives it from RLIMIT_NOFILE); beyond it, files are
+// opened, read and closed on every scrape. A cgroup that is removed or replaced is noticed by its parent
+// directory's stamp and, on cgroupfs, by its files failing with ENODEV; its descriptors are closed and its series
+// stop. The collector has no flags of its own.
+std::unique_ptr<Collector> make_cgroup_collector(const CollectorServices& services, const NoOptions& options = {});
 
 // ---- parsers (exposed for tests) ----
 

@@ -8,10 +8,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <map>
-#include <stdexcept>
 
 #include "attribution/attribution.h"
-#include "scrape/config.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "host/log_fields.h"
@@ -26,52 +24,85 @@ constexpr double kPage = 4096.0;
 
 double gauge_pages(std::int64_t pages) { return pages > 0 ? static_cast<double>(pages) * kPage : 0.0; }
 
-// --collector.ebpf.<name>: true or false ("" = fallback); anything else is a start-up configuration error.
-bool bool_flag(const Config& config, const std::string& name, bool fallback) {
-  const std::string& v = config.collector_flag("ebpf", name);
-  if (v.empty()) return fallback;
-  if (v != "true" && v != "false")
-    throw std::runtime_error("--collector.ebpf." + name + ": expected true or false, got '" + v + "'");
-  return v == "true";
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  for (auto item : split_fields(s, ",")) out.emplace_back(item);
-  return out;
-}
-
 }  // namespace
 
-std::string pin_path(const CollectorServices& s) {
-  const std::string& v = s.config.collector_flag("ebpf", "pin-path");
-  if (v == "auto") return (s.paths.sys() / "fs/bpf/epc_exporter").string();
-  if (!v.empty() && v.front() != '/')
-    throw std::runtime_error("--collector.ebpf.pin-path: expected an absolute path, 'auto' or '', got '" + v + "'");
-  return v;
+void EbpfOptions::flags(FlagSet& f) {
+  f.add_bool("prefer-fentry", "Attach with fentry/fexit where the kernel allows it, else with kprobes.", prefer_fentry);
+  f.add_list("disable-probes", "PROBES",
+             "Comma-separated probes to leave off, named as in sgx_exporter_probe_attached (docs/probes.md).",
+             disable_probes, [](std::string_view name) -> Status {
+               const auto& known = probes::hook_specs();
+               if (std::none_of(known.begin(), known.end(), [&](const auto& h) { return name == h.name; })) {
+                 std::string all;
+                 for (const auto& h : known) all += std::string(all.empty() ? "" : ", ") + h.name;
+                 return make_error("unknown probe '" + std::string(name) + "' (probes: " + all + ")");
+               }
+               return {};
+             });
+  f.add_string("replay-file", "FILE",
+               "Test and demo seam: serve a recorded probe snapshot (text, re-read every scrape) instead of probing "
+               "the kernel.",
+               replay_file);
+  f.add_string("pin-path", "PATH",
+               "bpffs directory for the probes' pinned maps and links, which keep counting across exporter restarts "
+               "and are taken over by the next instance of the same version; 'auto' is "
+               "<path.rootfs>/sys/fs/bpf/epc_exporter, '' no pinning.",
+               pin_path, [](std::string_view v) -> Status {
+                 if (v == "auto" || v.empty() || v.front() == '/') return {};
+                 return make_error("expected an absolute path, 'auto' or '', got '" + std::string(v) + "'");
+               });
+  f.add_bool("unpin", "Remove the pinned state (maps, links, their kprobe events) under the pin path and exit.",
+             unpin);
+  f.add_bool("discover",
+             "At a start without pinned state, find the enclaves that already exist (BPF task iterators).", discover);
+  f.add_string("layout-tag", "TAG",
+               "Test seam: mixed into the pinned state's layout id (simulates an upgrade that changes it).",
+               layout_tag);
+  f.add_bool("per-enclave",
+             "Also export each enclave's declared size and its resident and swapped EPC bytes "
+             "(sgx_enclave_declared_size_bytes, sgx_enclave_epc_*_bytes).",
+             per_enclave);
+  f.add_uint("max-enclaves", "N",
+             "Enclaves with per-enclave series (sgx_enclave_info and the rest), the oldest first; the others are "
+             "counted in sgx_exporter_ebpf_enclave_series_dropped.",
+             max_enclaves, 0, 65536);
+  f.add_string("signers-file", "FILE",
+               "File of '<MRSIGNER hex> <name>' lines: sgx_enclave_info{signer} names known signers.", signers_file);
 }
 
-bool unpin_requested(const Config& config) { return bool_flag(config, "unpin", false); }
+Status EbpfOptions::validate() {
+  signer_names.clear();
+  if (signers_file.empty()) return {};
+  auto text = read_file(signers_file, 1 << 20);
+  if (!text) return make_error("--collector.ebpf.signers-file " + signers_file + ": " + text.error().message);
+  auto names = parse_signers_file(*text);
+  if (!names) return make_error("--collector.ebpf.signers-file " + signers_file + ": " + names.error().message);
+  signer_names = std::move(*names);
+  return {};
+}
 
-bool unpin_ebpf_state(const CollectorServices& s) {
-  std::string path;
-  try {
-    path = pin_path(s);
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return false;
-  }
+std::string resolved_pin_path(const EbpfOptions& o, const HostPaths& paths) {
+  if (o.pin_path == "auto") return (paths.sys() / "fs/bpf/epc_exporter").string();
+  return o.pin_path;
+}
+
+bool unpin_ebpf_state(const EbpfOptions& o, const HostPaths& paths) {
+  const std::string path = resolved_pin_path(o, paths);
   if (path.empty()) {
     spdlog::error("--collector.ebpf.unpin: --collector.ebpf.pin-path is empty: nothing to remove");
     return false;
   }
-  const probes::UnpinOutcome r = probes::unpin_all(path, s.paths.sys().string());
+  const probes::UnpinOutcome r = probes::unpin_all(path, paths.sys().string());
   if (!r.status) {
     spdlog::error("{}", log_fields("unpin: not everything was removed", {{"collector", "ebpf"},
                                                                          {"pin_path", path},
                                                                          {"removed", std::to_string(r.removed)},
                                                                          {"err", r.status.error().message}}));
     return false;
+  }
+  if (r.removed == 0) {
+    spdlog::info("{}", log_fields("unpin: nothing was pinned", {{"collector", "ebpf"}, {"pin_path", path}}));
+    return true;
   }
   spdlog::info("{}", log_fields("unpin: pinned state removed (the probes it kept attached are gone)",
                                 {{"collector", "ebpf"}, {"pin_path", path}, {"removed", std::to_string(r.removed)}}));
@@ -82,24 +113,25 @@ namespace {
 
 class LiveSource : public EbpfSource {
  public:
-  explicit LiveSource(const CollectorServices& s) {
+  LiveSource(const CollectorServices& s, const EbpfOptions& eo) {
     probes::Options o;
     const auto& paths = s.paths;
     o.kallsyms_path = paths.proc("kallsyms").string();
     o.proc_path = paths.proc().string();
     o.sys_path = paths.sys().string();
-    o.prefer_fentry = bool_flag(s.config, "prefer-fentry", true);
-    o.disabled = split_list(s.config.collector_flag("ebpf", "disable-probes"));
-    const auto& known = probes::hook_specs();
-    for (const auto& d : o.disabled) {
-      bool ok = std::any_of(known.begin(), known.end(), [&](const auto& h) { return d == h.name; });
-      if (!ok) throw std::runtime_error("--collector.ebpf.disable-probes: unknown probe '" + d + "'");
-    }
-    o.pin_path = pin_path(s);
-    o.layout_tag = s.config.collector_flag("ebpf", "layout-tag");
-    o.discover = bool_flag(s.config, "discover", true);
+    o.prefer_fentry = eo.prefer_fentry;
+    o.disabled = eo.disable_probes;
+    o.pin_path = resolved_pin_path(eo, paths);
+    o.layout_tag = eo.layout_tag;
+    o.discover = eo.discover;
     o.dev_path = paths.dev().string();
     probes_ = probes::Probes::start(o);
+    for (const auto& st : probes_->states())
+      spdlog::debug("{}", log_fields("probe", {{"collector", "ebpf"},
+                                               {"probe", st.name},
+                                               {"function", st.function},
+                                               {"attach_type", st.attached ? st.attach_type : "off"},
+                                               {"reason", st.reason}}));
   }
   Result<probes::Snapshot> snapshot() override { return probes_->read(); }
   void forget_gone_cgroups(Attribution& a) override {
@@ -175,7 +207,11 @@ Counters sub_counters(const Counters& a, const Counters& b) {
   return r;
 }
 
-Labels unknown_labels() { return {{"cgroup", "unknown"}}; }
+Labels unknown_labels() {
+  Workload w;
+  w.cgroup = "unknown";
+  return w.labels();
+}
 
 const char* tf(bool b) { return b ? "true" : "false"; }
 
@@ -284,27 +320,11 @@ Result<std::map<std::string, std::string>> parse_signers_file(std::string_view t
   return out;
 }
 
-EnclaveMetricsOptions enclave_metrics_options(const Config& config) {
+EnclaveMetricsOptions enclave_metrics_options(const EbpfOptions& options) {
   EnclaveMetricsOptions o;
-  o.per_enclave_bytes = bool_flag(config, "per-enclave", false);
-  const std::string& max = config.collector_flag("ebpf", "max-enclaves");
-  if (!max.empty()) {
-    auto v = parse_u64(max);
-    if (!v || *v > 65536)
-      throw std::runtime_error("--collector.ebpf.max-enclaves: expected a number from 0 to 65536, got '" + max + "'");
-    o.max_enclaves = static_cast<std::size_t>(*v);
-  }
-  const std::string& file = config.collector_flag("ebpf", "signers-file");
-  if (!file.empty()) {
-    auto text = read_file(file, 1 << 20);
-    if (!text) throw std::runtime_error("--collector.ebpf.signers-file " + file + ": " + text.error().message);
-    auto names = parse_signers_file(*text);
-    if (!names) throw std::runtime_error("--collector.ebpf.signers-file " + file + ": " + names.error().message);
-    o.signer_names = std::move(*names);
-    spdlog::info("{}",
-                 log_fields("signer names read",
-                            {{"collector", "ebpf"}, {"file", file}, {"names", std::to_string(o.signer_names.size())}}));
-  }
+  o.per_enclave_bytes = options.per_enclave;
+  o.max_enclaves = options.max_enclaves;
+  o.signer_names = options.signer_names;
   return o;
 }
 
@@ -383,8 +403,8 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
   return out;
 }
 
-std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services) {
-  return std::make_unique<LiveSource>(services);
+std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services, const EbpfOptions& options) {
+  return std::make_unique<LiveSource>(services, options);
 }
 
 std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path) {
@@ -571,20 +591,22 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
 
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
                                                     const CollectorServices& services,
-                                                    std::optional<EnclaveMetricsOptions> enclaves) {
-  if (!enclaves) enclaves = enclave_metrics_options(services.config);
-  return std::make_unique<EbpfCollector>(std::move(source), services, std::move(*enclaves));
+                                                    EnclaveMetricsOptions enclaves) {
+  return std::make_unique<EbpfCollector>(std::move(source), services, std::move(enclaves));
 }
 
-std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services) {
-  auto enclaves = enclave_metrics_options(services.config);  // a bad flag or signers file fails before any probe
-  const std::string& replay = services.config.collector_flag("ebpf", "replay-file");
-  if (!replay.empty()) {
-    spdlog::warn("{}", log_fields("replaying a file instead of probing the kernel (test/demo mode)",
-                                  {{"collector", "ebpf"}, {"file", replay}}));
-    return make_ebpf_collector_from(make_replay_ebpf_source(replay), services, std::move(enclaves));
+std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services, const EbpfOptions& options) {
+  if (!options.signer_names.empty())
+    spdlog::info("{}", log_fields("signer names read", {{"collector", "ebpf"},
+                                                        {"file", options.signers_file},
+                                                        {"names", std::to_string(options.signer_names.size())}}));
+  if (!options.replay_file.empty()) {
+    spdlog::warn("{}", log_fields("replaying a file instead of probing the kernel (test/demo mode: no number comes from this node)",
+                                  {{"collector", "ebpf"}, {"file", options.replay_file}}));
+    return make_ebpf_collector_from(make_replay_ebpf_source(options.replay_file), services,
+                                    enclave_metrics_options(options));
   }
-  return make_ebpf_collector_from(make_live_ebpf_source(services), services, std::move(enclaves));
+  return make_ebpf_collector_from(make_live_ebpf_source(services, options), services, enclave_metrics_options(options));
 }
 
 }  // namespace epc

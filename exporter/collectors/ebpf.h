@@ -21,8 +21,28 @@
 namespace epc {
 
 class Attribution;
+class HostPaths;
 
-std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services);
+// --collector.ebpf.*: declared and checked here, next to the code they configure.
+struct EbpfOptions {
+  bool prefer_fentry = true;                // fentry/fexit where the kernel allows it, else kprobes
+  std::vector<std::string> disable_probes;  // hook names (probes::hook_specs()) left off
+  std::string replay_file;                  // test/demo seam: a recorded snapshot instead of the probes
+  std::string pin_path = "auto";            // bpffs directory for pinned state; "auto": <rootfs>/sys/fs/bpf/epc_exporter
+  bool unpin = false;                       // remove the pinned state and exit
+  bool discover = true;                     // find the enclaves that exist at start (BPF task iterators)
+  std::string layout_tag;                   // test seam: mixed into the pinned state's layout id
+  bool per_enclave = false;                 // per-enclave resident/swapped bytes
+  unsigned max_enclaves = 1000;             // enclaves with per-enclave series, oldest first
+  std::string signers_file;                 // "<MRSIGNER> <name>" lines
+  std::map<std::string, std::string> signer_names;  // read from signers_file by validate()
+
+  void flags(FlagSet& f);
+  // Reads and checks the signers file (a bad one stops the start with the line at fault).
+  Status validate();
+};
+
+std::unique_ptr<Collector> make_ebpf_collector(const CollectorServices& services, const EbpfOptions& options);
 
 class EbpfSource {
  public:
@@ -32,17 +52,14 @@ class EbpfSource {
   virtual void forget_gone_cgroups(Attribution&) {}
 };
 
-// --collector.ebpf.pin-path resolved ("auto": <path.sysfs>/fs/bpf/epc_exporter; "": no pinning). Throws
-// std::runtime_error for a relative path.
-std::string pin_path(const CollectorServices& services);
-// --collector.ebpf.unpin given (throws std::runtime_error for a value other than true or false).
-bool unpin_requested(const Config& config);
-// --collector.ebpf.unpin: removes the pinned state (every layout) and its kprobe events; logs what it did. False
-// when something could not be removed.
-bool unpin_ebpf_state(const CollectorServices& services);
+// --collector.ebpf.pin-path resolved ("auto": <path.rootfs>/sys/fs/bpf/epc_exporter; "": no pinning).
+std::string resolved_pin_path(const EbpfOptions& options, const HostPaths& paths);
+// --collector.ebpf.unpin: removes the pinned state (every layout) and its kprobe events; logs what it did (or that
+// nothing was pinned). False when something could not be removed.
+bool unpin_ebpf_state(const EbpfOptions& options, const HostPaths& paths);
 
 // Live source: loads and attaches the probes (never fails; probes that cannot attach report why).
-std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services);
+std::unique_ptr<EbpfSource> make_live_ebpf_source(const CollectorServices& services, const EbpfOptions& options);
 // Replay source: reads and parses the file on every scrape.
 std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 
@@ -111,8 +128,8 @@ struct EnclaveMetricsOptions {
   std::size_t max_enclaves = 1000;  // --collector.ebpf.max-enclaves: enclaves with per-enclave series, oldest first
   std::map<std::string, std::string> signer_names;  // MRSIGNER (64 hex) -> name (--collector.ebpf.signers-file)
 };
-// From the collector flags; throws std::runtime_error for a bad value or signers file (a start-up error).
-EnclaveMetricsOptions enclave_metrics_options(const Config& config);
+// From the collector's options (validated).
+EnclaveMetricsOptions enclave_metrics_options(const EbpfOptions& options);
 
 // s is exactly `digits` lowercase hex digits (MRENCLAVE, MRSIGNER, enclave ids).
 bool is_lower_hex(std::string_view s, std::size_t digits);
@@ -126,9 +143,8 @@ void write_ebpf_metrics(const probes::Snapshot& snapshot, Attribution& attributi
                         std::optional<std::uint64_t> capacity_bytes, MetricSink& sink,
                         WorkloadAggregator* aggregator = nullptr, const EnclaveMetricsOptions& enclaves = {});
 
-// enclaves: nullopt reads them from the collector flags.
 std::unique_ptr<Collector> make_ebpf_collector_from(std::unique_ptr<EbpfSource> source,
                                                     const CollectorServices& services,
-                                                    std::optional<EnclaveMetricsOptions> enclaves = std::nullopt);
+                                                    EnclaveMetricsOptions enclaves = {});
 
 }  // namespace epc

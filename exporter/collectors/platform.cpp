@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <stdexcept>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
 
-#include "scrape/config.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "host/parse.h"
@@ -258,14 +256,24 @@ std::unique_ptr<Collector> make_platform_collector_for_test(const HostPaths& pat
   return std::make_unique<PlatformCollector>(paths, std::move(cpuid), "");
 }
 
-std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services) {
-  std::string file = services.config.collector_flag("platform", "cpuid-file");
-  if (!file.empty()) {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(file, ec))
-      throw std::runtime_error("--collector.platform.cpuid-file=" + file + ": not a regular file");
-    return std::make_unique<PlatformCollector>(services.paths, nullptr, file);
-  }
+void PlatformOptions::flags(FlagSet& f) {
+  f.add_string("cpuid-file", "FILE",
+               "Test and demo seam: CPUID leaf 0x12 from this dump (format of `cpuid -1 -r`) instead of the CPU.",
+               cpuid_file);
+}
+
+Status PlatformOptions::validate() {
+  if (cpuid_file.empty()) return {};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(cpuid_file, ec))
+    return make_error("--collector.platform.cpuid-file " + cpuid_file + ": not a regular file");
+  return {};
+}
+
+std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services, const PlatformOptions& options) {
+  // The dump is read on every scrape (a test may change it); validate() checked that it is a file.
+  if (!options.cpuid_file.empty())
+    return std::make_unique<PlatformCollector>(services.paths, nullptr, options.cpuid_file);
   return std::make_unique<PlatformCollector>(services.paths, make_hardware_cpuid_reader(), "");
 }
 

@@ -18,7 +18,15 @@
 
 namespace epc {
 
-std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services);
+// --collector.platform.*
+struct PlatformOptions {
+  std::string cpuid_file;  // test and demo seam: CPUID from a dump instead of the instruction
+
+  void flags(FlagSet& f);
+  Status validate();
+};
+
+std::unique_ptr<Collector> make_platform_collector(const CollectorServices& services, const PlatformOptions& options);
 
 // ---- parsers and the CPUID seam (exposed for tests) ----
 

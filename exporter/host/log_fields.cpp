@@ -10,6 +10,10 @@ void append_clean(std::string& out, std::string_view v) {
 }  // namespace
 
 std::string log_fields(std::string_view msg, std::initializer_list<LogField> fields) {
+  return log_fields(msg, std::vector<LogField>(fields));
+}
+
+std::string log_fields(std::string_view msg, const std::vector<LogField>& fields) {
   std::string out;
   append_clean(out, msg);
   for (const auto& [key, value] : fields) {

@@ -22,6 +22,8 @@ using LogField = std::pair<std::string_view, std::string_view>;
 // A field whose value is empty is left out. Keys are reduced to [a-z0-9_] (anything else becomes '_'; "ts", "level" and
 // "msg" get a "field_" prefix); the two separators inside a message or value become '?', so no input can forge a field.
 std::string log_fields(std::string_view msg, std::initializer_list<LogField> fields);
+// The same for fields known only at run time (the resolved configuration).
+std::string log_fields(std::string_view msg, const std::vector<LogField>& fields);
 
 struct LogLine {
   std::string_view msg;

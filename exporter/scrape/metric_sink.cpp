@@ -19,6 +19,22 @@ prometheus::ClientMetric& MetricSink::add(std::string_view name, std::string_vie
     throw std::logic_error("metric " + std::string(name) + " written with two different types");
   }
   auto& fam = families_[it->second];
+  if (!fam.metric.empty()) {
+    // Every series of a family carries the family's label names, in one order (absent values are "").
+    const auto& first = fam.metric.front().label;
+    bool same = first.size() == labels.size();
+    for (std::size_t i = 0; same && i < labels.size(); ++i) same = first[i].name == labels[i].first;
+    if (!same) {
+      auto names = [](auto&& list, auto&& name_of) {
+        std::string out;
+        for (const auto& l : list) out += (out.empty() ? "" : ",") + std::string(name_of(l));
+        return "{" + out + "}";
+      };
+      throw std::logic_error("metric " + std::string(name) + " written with two label sets: " +
+                             names(first, [](const auto& l) { return l.name; }) + " and " +
+                             names(labels, [](const auto& l) { return l.first; }));
+    }
+  }
   auto& m = fam.metric.emplace_back();
   m.label.reserve(labels.size());
   for (const auto& [k, v] : labels) m.label.push_back({k, v});
@@ -45,7 +61,16 @@ std::vector<std::string> MetricSink::absorb(std::vector<prometheus::MetricFamily
       continue;
     }
     auto& mine = families_[it->second];
-    if (mine.type != fam.type) {
+    auto names_differ = [&] {
+      if (mine.metric.empty() || fam.metric.empty()) return false;
+      const auto& a = mine.metric.front().label;
+      const auto& b = fam.metric.front().label;
+      if (a.size() != b.size()) return true;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].name != b[i].name) return true;
+      return false;
+    };
+    if (mine.type != fam.type || names_differ()) {
       refused.push_back(fam.name);
       continue;
     }

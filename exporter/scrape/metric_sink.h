@@ -1,5 +1,6 @@
 // What a collector writes its samples into. Families are grouped by name, in first-seen order; labels are
-// kept as given. Build everything fresh on every scrape: a series that is not written simply disappears.
+// kept as given, and every series of a family carries the same label names in the same order (a label without a
+// value is written as "", as client_golang does; writing other names throws std::logic_error). Build everything fresh on every scrape: a series that is not written simply disappears.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +28,8 @@ class MetricSink {
   void info(std::string_view name, std::string_view help, const Labels& labels) { gauge(name, help, labels, 1); }
 
   // Moves another sink's families in: a family new here is taken whole, one already here gets the other's
-  // series appended. A family written with another type stays out (returns its name; empty when none did).
+  // series appended. A family written with another type or other label names stays out (returns its name; empty
+  // when none did).
   std::vector<std::string> absorb(std::vector<prometheus::MetricFamily>&& families);
 
   std::size_t series_count() const { return series_; }

@@ -41,7 +41,16 @@ std::optional<std::string> Scraper::render_within(std::chrono::milliseconds wait
     process_.collect(own);
     for (auto& f : own.take()) families.push_back(std::move(f));
   }
-  return text_exposition(families);
+  std::string text = text_exposition(families);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    std::size_t series = 0;
+    for (const auto& f : families) series += f.metric.size();
+    spdlog::debug("{}", log_fields("scrape rendered", {{"families", std::to_string(families.size())},
+                                                       {"series", std::to_string(series)},
+                                                       {"bytes", std::to_string(text.size())},
+                                                       {"workloads_aggregated", std::to_string(cap.aggregated)}}));
+  }
+  return text;
 }
 
 std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
@@ -70,11 +79,16 @@ std::vector<prometheus::MetricFamily> Scraper::collect_locked() const {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     outcomes.push_back({&name, ok, secs});
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("{}", log_fields("collector scraped", {{"collector", name},
+                                                           {"ok", ok ? "true" : "false"},
+                                                           {"duration_seconds", std::to_string(secs)},
+                                                           {"series", std::to_string(own.series_count())}}));
     if (!ok) continue;
     // Moved, not copied: a scrape of thousands of series builds them once.
     for (const auto& refused : sink.absorb(own.take()))
-      // Two collectors disagreeing on a family's type: keep the first, say so.
-      spdlog::error("{}", log_fields("metric dropped: written with two different types",
+      // Two collectors disagreeing on a family's type or label names: keep the first, say so.
+      spdlog::error("{}", log_fields("metric dropped: written with two different types or label sets",
                                      {{"collector", name}, {"metric", refused}}));
   }
 

@@ -20,17 +20,17 @@ bool is_workload_label(const std::string& name) {
   return name == "namespace" || name == "pod" || name == "container" || name == "cgroup";
 }
 
-// "" when the series is not per-workload.
+// "" when the series is not per-workload. A label with an empty value is absent (every series of a family carries
+// the same label names; Prometheus drops the empty ones).
 std::string workload_key(const prometheus::ClientMetric& m) {
   std::string_view ns, pod, container, cgroup;
-  bool any = false;
   for (const auto& l : m.label) {
     if (l.name == "namespace") ns = l.value;
-    else if (l.name == "pod") pod = l.value, any = true;
+    else if (l.name == "pod") pod = l.value;
     else if (l.name == "container") container = l.value;
-    else if (l.name == "cgroup") cgroup = l.value, any = true;
+    else if (l.name == "cgroup") cgroup = l.value;
   }
-  if (!any) return {};
+  if (pod.empty() && cgroup.empty()) return {};
   std::string key;
   key.reserve(ns.size() + pod.size() + container.size() + cgroup.size() + 4);
   key.append(ns).push_back('\x1f');
@@ -40,18 +40,22 @@ std::string workload_key(const prometheus::ClientMetric& m) {
   return key;
 }
 
-// The overflow series' labels: the non-workload ones, cgroup="_overflow", and container="_overflow" for
-// container-level series (a pod's series already sum its containers'), sorted by name.
+// The overflow series' labels, the series' own names in their order: the non-workload ones as they are,
+// cgroup="_overflow", container="_overflow" for container-level series (a pod's series already sum its
+// containers'), the other workload labels empty.
 LabelPairs overflow_labels(const prometheus::ClientMetric& m) {
   LabelPairs rest;
   bool container_level = false;
+  for (const auto& l : m.label)
+    if (l.name == "container" && !l.value.empty()) container_level = true;
   for (const auto& l : m.label) {
-    if (!is_workload_label(l.name)) rest.emplace_back(l.name, l.value);
-    else if (l.name == "container" && !l.value.empty()) container_level = true;
+    if (!is_workload_label(l.name))
+      rest.emplace_back(l.name, l.value);
+    else if (l.name == "cgroup" || (l.name == "container" && container_level))
+      rest.emplace_back(l.name, kOverflowCgroup);
+    else
+      rest.emplace_back(l.name, "");
   }
-  rest.emplace_back("cgroup", kOverflowCgroup);
-  if (container_level) rest.emplace_back("container", kOverflowCgroup);
-  std::sort(rest.begin(), rest.end());
   return rest;
 }
 

@@ -16,13 +16,13 @@ namespace {
 
 constexpr const char* kMetrics = R"(# HELP sgx_epc_evicted_pages_total EWB evictions
 # TYPE sgx_epc_evicted_pages_total counter
-sgx_epc_evicted_pages_total{cgroup="system.slice/bench.service"} 120
-sgx_epc_evicted_pages_total{cgroup="system.slice/other.service"} 7
+sgx_epc_evicted_pages_total{namespace="",pod="",container="",cgroup="system.slice/bench.service"} 120
+sgx_epc_evicted_pages_total{namespace="",pod="",container="",cgroup="system.slice/other.service"} 7
 sgx_epc_loaded_back_pages_total{cgroup="system.slice/bench.service"} 100 1700000000000
 sgx_enclave_page_faults_total{cgroup="system.slice/bench.service"} 1.5e2
-sgx_epc_evicted_pages_total{namespace="team-a",pod="web-0",container="app"} 10
-sgx_epc_evicted_pages_total{namespace="team-a",pod="web-0",container="sidecar"} 5
-sgx_epc_evicted_pages_total{namespace="team-a",pod="web-1",container="app"} 99
+sgx_epc_evicted_pages_total{namespace="team-a",pod="web-0",container="app",cgroup=""} 10
+sgx_epc_evicted_pages_total{namespace="team-a",pod="web-0",container="sidecar",cgroup=""} 5
+sgx_epc_evicted_pages_total{namespace="team-a",pod="web-1",container="app",cgroup=""} 99
 sgx_exporter_probe_attached{probe="sgx_encl_ewb"} 0
 sgx_exporter_probe_attached{probe="sgx_vma_fault"} 1
 weird{path="a\"b\\c\nd",empty=""} NaN
@@ -98,6 +98,16 @@ TEST(Selector, PicksTheBenchCgroupOrPod) {
   none.cgroup = "nope";
   c = select_counts(r.value(), none);
   EXPECT_FALSE(c.any_series);
+
+  // An empty label is an absent one: a workload outside Kubernetes writes namespace="" and pod="", which must
+  // not hide the exported_ pair a ServiceMonitor without honorLabels adds.
+  auto e = parse_prometheus_text(
+      R"(sgx_epc_evicted_pages_total{namespace="",pod="",container="",cgroup="",exported_namespace="ns",exported_pod="p"} 3)");
+  ASSERT_TRUE(e);
+  WorkloadSelector p;
+  p.namespace_name = "ns";
+  p.pod = "p";
+  EXPECT_EQ(select_counts(e.value(), p).evicted, 3);
 }
 
 TEST(Selector, ExportedLabelsFromAServiceMonitorWithoutHonorLabels) {

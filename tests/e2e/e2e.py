@@ -192,13 +192,27 @@ def make_bad_fixture(src, dst):
 
 def bad_input_test(args):
     ok = True
-    # Wrong flags: a clear message and exit code 2, never a crash.
+    # Wrong flags: a clear message and exit code 2, never a crash, and before anything starts (no log line first).
     for bad in (["--bogus"], ["--collector.platform.cpuid-file=/nonexistent/cpuid.txt"], ["--web.listen-address"],
-                ["--collector.nosuch"]):
+                ["--collector.nosuch"], ["--collector.ebpf.per-enclave=yes"], ["--collector.ebpf.per-enclave", "true"],
+                ["--collector.ebpf.signers-file=/nonexistent/signers"], ["--collector.ebpf.disable-probes=nosuch"],
+                ["--web.listen-address=127.0.0.1:1"], ["--path.rootfs=/nonexistent"]):
         r = subprocess.run([args.binary] + bad + ["--web.listen-address=127.0.0.1:0"] * (bad != ["--web.listen-address"]),
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 2 or not r.stderr.strip():
             print(f"{bad}: want exit 2 with a message, got {r.returncode}: {r.stderr.strip()[:300]}")
+            ok = False
+        if "starting epc_exporter" in r.stdout + r.stderr:
+            print(f"{bad}: refused only after the start began:\n{r.stdout}{r.stderr}")
+            ok = False
+
+    # --collector.ebpf.unpin with nothing pinned says so (exit 0), not that it removed pinned state.
+    with tempfile.TemporaryDirectory(prefix="epc_e2e_pins_") as pins:
+        r = subprocess.run([args.binary, "--collector.ebpf.unpin", f"--collector.ebpf.pin-path={pins}"],
+                           capture_output=True, text=True, timeout=30)
+        out = r.stdout + r.stderr
+        if r.returncode != 0 or "nothing was pinned" not in out or "pinned state removed" in out:
+            print(f"--collector.ebpf.unpin with nothing pinned: exit {r.returncode}:\n{out}")
             ok = False
 
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "aks-dcsv3")
@@ -233,7 +247,8 @@ def bad_input_test(args):
     if not ok:
         print("--- scrape ---\n" + bodies[-1] + "\n--- log ---\n" + log)
         return 1
-    print("ok: bad input gives HTTP 200, success 0 for platform and cgroup, reasons logged; bad flags exit 2")
+    print("ok: bad input gives HTTP 200, success 0 for platform and cgroup, reasons logged; bad flags exit 2 before "
+          "the start; unpin with nothing pinned says so")
     return 0
 
 

@@ -36,7 +36,8 @@ def parse_prom(text):
         m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)', line)
         if not m:
             continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        # Empty labels dropped, as Prometheus does at ingestion.
+        labels = {k: v for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or "") if v}
         out.setdefault(m.group(1), []).append((labels, float(m.group(4))))
     return out
 

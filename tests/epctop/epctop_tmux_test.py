@@ -195,17 +195,27 @@ class BadHandler(http.server.BaseHTTPRequestHandler):
                 srv.release.wait(60)
             elif m == "proxy":
                 self.send(urllib.request.urlopen(srv.upstream, timeout=5).read())
+            elif m == "long-names":  # the exporter's page with a long namespace and long pod names
+                body = urllib.request.urlopen(srv.upstream, timeout=5).read()
+                for old, new in LONG_NAMES.items():
+                    body = body.replace(old.encode(), new.encode())
+                self.send(body)
             elif m == "identity":  # the exporter's page plus enclave identity and a per-enclave series
                 body = urllib.request.urlopen(srv.upstream, timeout=5).read()
                 body += (b'sgx_enclave_info{namespace="sgx-apps",pod="enclave-db-0",container="db",'
-                         b'mrenclave="c0ffee0123456789abcdef",mrsigner="5151515151515151aa",isv_svn="7",debug="0"} 1\n'
+                         b'mrenclave="c0ffee0123456789abcdef",mrsigner="5151515151515151aa",isv_svn="7",debug="false"} 1\n'
                          b'sgx_enclave_info{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",'
-                         b'mrenclave="beef00112233445566",mrsigner="5151515151515151aa",isv_svn="2",debug="1"} 1\n'
+                         b'mrenclave="beef00112233445566",mrsigner="5151515151515151aa",isv_svn="2",debug="true"} 1\n'
                          b'sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db",'
                          b'mrenclave="c0ffee0123456789abcdef"} 1073741824\n')
                 self.send(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+LONG_NAMES = {'namespace="sgx-apps"': 'namespace="confidential-computing-prod"',
+              'pod="attest-web-7d9f8c6b5-xk2lp"': 'pod="attestation-frontend-web-7d9f8c6b5-xk2lp"',
+              'pod="enclave-db-0"': 'pod="confidential-enclave-db-0"'}
 
 
 class Tmux:
@@ -289,19 +299,33 @@ def wait_screen(tm, name, pred, what, res, deadline=None):
     return scr
 
 
+# Column titles: epctop writes the long ones where they fit and short ones (each column as wide as its numbers)
+# on a narrow screen.
+SHORT = {"RESID": "RESIDENT", "SWAP": "SWAPPED", "EVICT": "EVICT/s", "LOADB": "LOADB/s", "FAULT": "FAULT/s",
+         "STALL": "STALL/s"}
+
+
 def table(scr):
-    """WORKLOAD table rows: name -> columns (strings)."""
+    """WORKLOAD table rows: name -> {column title (long form): cell}; and the names in screen order."""
     lines = scr.splitlines()
     rows = {}
     order = []
     start = next(i for i, l in enumerate(lines) if l.startswith("WORKLOAD"))
+    titles = [SHORT.get(t, t) for t in lines[start].split()[1:]]
     for l in lines[start + 1:]:
         if not l.strip() or l.startswith("..."):
             break
         f = l.split()
-        rows[f[0]] = f[1:]
+        rows[f[0]] = dict(zip(titles, f[1:]))
         order.append(f[0])
     return rows, order
+
+
+def error_text(scr):
+    """The status area's error, its wrapped lines joined ("" when there is none)."""
+    lines = scr.rstrip("\n").splitlines()
+    at = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("ERROR: ")), None)
+    return "" if at is None else " ".join(l.strip() for l in lines[at:])
 
 
 def num(s):
@@ -315,7 +339,7 @@ COLS = ["ENCL", "RESIDENT", "SWAPPED", "EVICT/s", "LOADB/s", "FAULT/s", "STALL/s
 
 
 def col(rows, name, c):
-    return rows[name][COLS.index(c)]
+    return rows[name][c]
 
 
 def near(v, want, tol):
@@ -352,6 +376,7 @@ def main():
     try:
         exp.start()
         run_live_80x24(tm, res, top, url, exp, ticking)
+        run_long_names_80x24(tm, res, top, bad, bad_url)
         run_wide_identity(tm, res, top, bad, bad_url)
         run_batch(res, top, url)
         run_bad_input(tm, res, top, bad, bad_url)
@@ -377,15 +402,20 @@ def main():
 def run_live_80x24(tm, res, top, url, exp, ticking):
     s = "live"
     tm.start(s, f"{top} -d 1 {url}", 80, 24)
-    db, web, quote = "sgx-apps/enclave-db-0/db", "sgx-apps/att~b5-xk2lp/web", "default/sgx-~-9tq4z/quote"
+    # Every name whole at 80 columns: the numbers' columns are as wide as the numbers, the names get the rest.
+    db, web, quote = "sgx-apps/enclave-db-0/db", "sgx-apps/attest-web-7d9f8c6b5-xk2lp/web", "default/sgx-quote-job-9tq4z/quote"
 
     scr = wait_screen(tm, s, lambda x: db in x, "80x24: first scrape shows the workloads", res)
     rows, order = table(scr)
     res.check(col(rows, db, "RESIDENT") == "2.0G" and col(rows, db, "SWAPPED") == "512M"
               and col(rows, web, "RESIDENT") == "256M" and col(rows, web, "ENCL") == "2",
               "80x24: resident, swapped and enclaves of the fixture's pods", scr)
-    res.check(order == [db, web, quote, "system.slice~esmd.service", "-/d4c3b2a1-0~92d7eda35489"],
-              "80x24: default sort is RESIDENT descending", "\n".join(order))
+    res.check(order == [db, web, quote, "system.slice/aesmd.service", "-/d4c3b2a1-0f9e-4d8c-b7a6-958473625140/~"],
+              "80x24: default sort is RESIDENT descending; pod names whole (the pod uid's container cut to ~)",
+              "\n".join(order))
+    res.check(all(c in rows[db] for c in COLS), "80x24: no column hidden", scr)
+    res.check(scr.rstrip("\n").splitlines()[-1] == "h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t",
+              "80x24: the whole key hint on the status line", scr)
     lines = scr.splitlines()
     res.check(lines[0].startswith(f"epctop 127.0.0.1:{exp.port}  in-kernel SGX1 SGX2 FLC  exporter 0.1.0"),
               "80x24: header names node, driver and exporter", lines[0])
@@ -452,13 +482,17 @@ def run_live_80x24(tm, res, top, url, exp, ticking):
     res.check("sgx-apps/enclave-db-0" in rows and db not in rows, "pod level: one row per pod", scr)
     tm.keys(s, "3")
     scr = wait_screen(tm, s, lambda x: "no per-enclave data" in x, "key 3: enclave level without data says so", res)
-    res.check("enclave level: no per-enclave series" in scr.splitlines()[-1], "key 3: status line explains", scr)
+    res.check("enclave level: no per-enclave series" in scr.rstrip("\n").splitlines()[-1], "key 3: status line explains",
+              scr)
     tm.keys(s, "2")
     wait_screen(tm, s, lambda x: "level container" in x and db in x, "key 2: container level", res)
 
     # Help.
     tm.keys(s, "h")
-    wait_screen(tm, s, lambda x: "epctop keys" in x and "reverse the sort order" in x, "key h: help", res)
+    scr = wait_screen(tm, s, lambda x: "epctop keys" in x and "reverse the sort order" in x, "key h: help", res)
+    res.check("was reset, its new value is what it counted since. '-': no data (yet)." in scr
+              and "  /                namespace filter: Enter applies, Esc cancels, empty clears" in scr,
+              "key h: help lines whole at 80 columns", scr)
     tm.keys(s, "x")
     wait_screen(tm, s, lambda x: "epctop keys" not in x and db in x, "any key closes help", res)
 
@@ -473,8 +507,10 @@ def run_live_80x24(tm, res, top, url, exp, ticking):
 
     # Exporter stopped: error line, last data kept; back with reset counters: recovers, rates not negative.
     exp.stop()
-    scr = wait_screen(tm, s, lambda x: x.splitlines()[-1].startswith("ERROR: ") and "connect" in x.splitlines()[-1].lower(),
-                      "exporter stopped: error line", res)
+    scr = wait_screen(tm, s, lambda x: "connect" in error_text(x).lower() and "data shown is" in error_text(x),
+                      "exporter stopped: error lines, nothing of them cut", res)
+    res.check(re.search(r"Couldn't connect to server; retry in \d+s; data shown is \S+ old$", error_text(scr)),
+              "exporter stopped: the whole error with retry and the data's age", scr)
     res.check(db in scr, "exporter stopped: last data still shown", scr)
     res.check(not tm.dead(s)[0], "exporter stopped: epctop still running")
     ticking.rebase(zero=True)
@@ -482,7 +518,7 @@ def run_live_80x24(tm, res, top, url, exp, ticking):
 
     def recovered(x):
         r, _ = table(x)
-        return not x.splitlines()[-1].startswith("ERROR") and "scrape" in x and age(x) < 2.5 and col(r, db, "EVICT/s") != "-"
+        return not error_text(x) and "scrape" in x and age(x) < 2.5 and col(r, db, "EVICT/s") != "-"
     scr = wait_screen(tm, s, recovered, "exporter back: error gone, data fresh", res)
     rows, _ = table(scr)
     v = col(rows, db, "EVICT/s")
@@ -498,6 +534,29 @@ def run_live_80x24(tm, res, top, url, exp, ticking):
     res.check(tm.dead(s) == (True, "0"), f"key q: exits 0 ({tm.dead(s)})", tm.why(s))
 
 
+def run_long_names_80x24(tm, res, top, bad, bad_url):
+    """Long namespace and pod names at 80x24: every pod name whole (the namespace is cut first, then the least useful
+    column hidden), every line within 80 columns, the status line whole."""
+    s = "long"
+    bad.mode = "long-names"
+    tm.start(s, f"{top} -d 1 {bad_url}", 80, 24)
+    pods = ["attestation-frontend-web-7d9f8c6b5-xk2lp", "confidential-enclave-db-0", "sgx-quote-job-9tq4z"]
+    scr = wait_screen(tm, s, lambda x: "confidential-enclave-db-0" in x, "long names 80x24: first scrape", res)
+    rows, order = table(scr)
+    for pod in pods:
+        res.check(any(f"/{pod}/" in name for name in order), f"long names 80x24: pod {pod} whole", scr)
+    res.check(any(name.startswith("confidential-com~/confidential-enclave-db-0/") for name in order),
+              "long names 80x24: the namespace is what gets cut", "\n".join(order))
+    lines = scr.rstrip("\n").splitlines()
+    res.check(len(lines) <= 24 and all(len(l) <= 80 for l in lines), "long names 80x24: screen fits", scr)
+    res.check(lines[-1] in ("1 column hidden (wider terminal)  h help  q quit",
+                            "h help  q quit  / namespace  1 2 3 level  sort: n e r w v b f t"),
+              "long names 80x24: status line whole", lines[-1])
+    res.check(all(c in rows[order[0]] for c in ("RESIDENT", "EVICT/s", "FAULT/s", "STALL/s")),
+              "long names 80x24: resident and the rates stay", scr)
+    tm.keys(s, "q")
+
+
 def run_wide_identity(tm, res, top, bad, bad_url):
     s = "wide"
     bad.mode = "identity"
@@ -508,15 +567,20 @@ def run_wide_identity(tm, res, top, bad, bad_url):
     res.check(header.split() == ["WORKLOAD"] + COLS + ["MRENCLAVE", "MRSIGNER", "SVN", "DBG"],
               "160x40: identity columns appear with sgx_enclave_info", header)
     rows, _ = table(scr)
-    res.check(rows["sgx-apps/enclave-db-0/db"][7:] == ["c0ffee012345", "515151515151", "7", "0"],
-              "160x40: identity values of db", scr)
-    res.check(rows["sgx-apps/enclave-db-0/db"][1] == "2.0G", "160x40: per-enclave series not added to the container", scr)
-    res.check(rows["default/sgx-quote-job-9tq4z/quote"][7:] == ["-", "-", "-", "-"], "160x40: no identity: '-'", scr)
+    ident = ["MRENCLAVE", "MRSIGNER", "SVN", "DBG"]
+    res.check([rows["sgx-apps/enclave-db-0/db"][c] for c in ident] == ["c0ffee012345", "515151515151", "7", "no"],
+              "160x40: identity values of db (debug=\"false\": no)", scr)
+    res.check(rows["sgx-apps/attest-web-7d9f8c6b5-xk2lp/web"]["DBG"] == "yes", "160x40: debug=\"true\": yes", scr)
+    res.check(rows["sgx-apps/enclave-db-0/db"]["RESIDENT"] == "2.0G", "160x40: per-enclave series not added to the "
+              "container", scr)
+    res.check([rows["default/sgx-quote-job-9tq4z/quote"][c] for c in ident] == ["-", "-", "-", "-"],
+              "160x40: no identity: '-'", scr)
     tm.keys(s, "3")
     scr = wait_screen(tm, s, lambda x: "level enclave" in x and "sgx-apps/enclave-db-0/db/c0ffee012345" in x,
                       "160x40: enclave level rows", res)
     rows, _ = table(scr)
-    res.check(rows["sgx-apps/enclave-db-0/db/c0ffee012345"][1] == "1.0G", "enclave level: per-enclave resident", scr)
+    res.check(rows["sgx-apps/enclave-db-0/db/c0ffee012345"]["RESIDENT"] == "1.0G", "enclave level: per-enclave resident",
+              scr)
     res.check(len(rows) == 2, "enclave level: one row per enclave", scr)
     tm.keys(s, "m")
     wait_screen(tm, s, lambda x: "sort MRENCLAVE desc" in x, "key m: sort by MRENCLAVE", res)
@@ -524,11 +588,18 @@ def run_wide_identity(tm, res, top, bad, bad_url):
 
 
 def run_batch(res, top, url):
+    # Not a terminal (a pipe): the lines are as wide as the content, nothing cut.
     r = subprocess.run([top, "--once", url], capture_output=True, text=True, timeout=60)
     lines = r.stdout.splitlines()
-    res.check(r.returncode == 0 and lines[5].startswith("WORKLOAD") and lines[6].startswith("sgx-apps/enclave-db-0/db")
-              and all(len(l) <= 80 for l in lines) and len(lines) == 11,
-              "--once: one 80-column snapshot, exit 0", r.stdout + r.stderr)
+    res.check(r.returncode == 0 and len(lines) == 11 and lines[5].split() == ["WORKLOAD"] + COLS
+              and lines[6].startswith("sgx-apps/enclave-db-0/db")
+              and "-/d4c3b2a1-0f9e-4d8c-b7a6-958473625140/92d7eda35489" in r.stdout and "~" not in r.stdout
+              and max(len(l) for l in lines) == len(lines[0]),
+              "--once into a pipe: one snapshot as wide as its content, nothing cut, exit 0", r.stdout + r.stderr)
+    r = subprocess.run([top, "--once", "--width", "80", url], capture_output=True, text=True, timeout=60)
+    res.check(r.returncode == 0 and all(len(l) <= 80 for l in r.stdout.splitlines())
+              and "sgx-apps/attest-web-7d9f8c6b5-xk2lp/web" in r.stdout,
+              "--once --width 80: 80 columns, names whole", r.stdout + r.stderr)
     r = subprocess.run([top, "--batch", "-n", "2", "-d", "1", "--width", "160", "--level", "pod", "--sort", "evict", url],
                        capture_output=True, text=True, timeout=60)
     frames = r.stdout.split("\n\n")
@@ -540,8 +611,9 @@ def run_batch(res, top, url):
     res.check(ok, "--batch -n 2: second frame has rates, pod level, sorted by evictions", r.stdout + r.stderr)
     port = free_port()
     r = subprocess.run([top, "--once", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
-    res.check(r.returncode == 1 and "Couldn't connect" in r.stderr and "ERROR: " in r.stdout,
-              "--once, unreachable port: exit 1, message on stderr and in the snapshot", r.stdout + r.stderr)
+    res.check(r.returncode == 1 and "Couldn't connect" in r.stderr and "ERROR: " in r.stdout
+              and "Couldn't connect to server; retry in" in r.stdout,
+              "--once, unreachable port: exit 1, message on stderr and whole in the snapshot", r.stdout + r.stderr)
     r = subprocess.run([top, "--bogus"], capture_output=True, text=True, timeout=60)
     res.check(r.returncode == 2 and "unknown option --bogus" in r.stderr, "bad flag: exit 2 and a message", r.stderr)
 
@@ -651,7 +723,7 @@ def run_bad_input(tm, res, top, bad, bad_url):
     for mode, text in cases:
         bad.mode = mode
         n0 = bad.requests
-        scr = wait_screen(tm, s, lambda x: text in x, f"bad input {mode}: '{text}' on screen", res)
+        scr = wait_screen(tm, s, lambda x: text in error_text(x), f"bad input {mode}: '{text}' on screen", res)
         if mode == "hang":
             tm.keys(s, "h")  # keys work while a fetch hangs (the fetch runs in its own thread)
             wait_screen(tm, s, lambda x: "epctop keys" in x, "hanging server: keys still answered", res, deadline=3)
@@ -665,7 +737,7 @@ def run_bad_input(tm, res, top, bad, bad_url):
     tm.keys(s, "q")
     s = "unreach"
     tm.start(s, f"{top} -d 1 127.0.0.1:{free_port()}", 80, 24)
-    wait_screen(tm, s, lambda x: "ERROR: Failed to connect" in x.splitlines()[-1] and "no data from" in x,
+    wait_screen(tm, s, lambda x: error_text(x).startswith("ERROR: Failed to connect") and "no data from" in x,
                 "unreachable port: error line and no-data note", res)
     tm.keys(s, "q")
 

@@ -112,8 +112,8 @@ TEST(EpctopModel, EnclaveIdentityAndEnclaveLevel) {
   const char* body =
       "sgx_enclaves{namespace=\"ns\",pod=\"p\",container=\"a\"} 2\n"
       "sgx_epc_resident_bytes{namespace=\"ns\",pod=\"p\",container=\"a\"} 8192\n"
-      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"a\",mrenclave=\"aaaaaaaaaaaaaaaa11\",mrsigner=\"ssss\",isv_svn=\"3\",debug=\"0\"} 1\n"
-      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"a\",mrenclave=\"bbbbbbbbbbbbbbbb22\",mrsigner=\"ssss\",isv_svn=\"4\",debug=\"0\"} 1\n"
+      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"a\",mrenclave=\"aaaaaaaaaaaaaaaa11\",mrsigner=\"ssss\",isv_svn=\"3\",debug=\"false\"} 1\n"
+      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"a\",mrenclave=\"bbbbbbbbbbbbbbbb22\",mrsigner=\"ssss\",isv_svn=\"4\",debug=\"true\"} 1\n"
       "sgx_epc_resident_bytes{namespace=\"ns\",pod=\"p\",container=\"a\",mrenclave=\"aaaaaaaaaaaaaaaa11\"} 4096\n";
   Snapshot a = snap(body, 0);
   Rows c = build_rows(a, nullptr, Level::Container);
@@ -122,6 +122,7 @@ TEST(EpctopModel, EnclaveIdentityAndEnclaveLevel) {
   EXPECT_EQ(c.rows[0].resident, 8192);  // the per-enclave series is not added to the container's
   EXPECT_EQ(c.rows[0].mrenclave, "2 ids");
   EXPECT_EQ(c.rows[0].mrsigner, "ssss");
+  EXPECT_EQ(c.rows[0].debug, "mix");  // one debug enclave, one production enclave
   Rows e = build_rows(a, nullptr, Level::Enclave);
   EXPECT_TRUE(e.has_enclave_series);
   ASSERT_EQ(e.rows.size(), 2u);
@@ -130,6 +131,12 @@ TEST(EpctopModel, EnclaveIdentityAndEnclaveLevel) {
   EXPECT_EQ(r->resident, 4096);
   EXPECT_EQ(r->enclaves, 1);
   EXPECT_EQ(r->isv_svn, "3");
+  EXPECT_EQ(r->debug, "no");  // the exporter writes debug="false"
+  EXPECT_EQ(find(e, "ns/p/a/bbbbbbbbbbbb")->debug, "yes");
+  // The name's parts: the pod, then container and enclave.
+  EXPECT_EQ(r->ns, "ns");
+  EXPECT_EQ(r->pod, "p");
+  EXPECT_EQ(r->rest, "a/aaaaaaaaaaaa");
   EXPECT_FALSE(find(e, "ns/p/a/bbbbbbbbbbbb")->resident.has_value());
 }
 

@@ -107,7 +107,7 @@ TEST(EpctopPromText, MutatedPagesNeverBreakParserModelOrRenderer) {
       "sgx_enclaves{namespace=\"ns\",pod=\"p\",container=\"c\"} 1\n"
       "sgx_epc_resident_bytes{namespace=\"ns\",pod=\"p\",container=\"c\"} 4096\n"
       "sgx_epc_evicted_pages_total{namespace=\"ns\",pod=\"p\",container=\"c\"} 10\n"
-      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"c\",mrenclave=\"ab\",mrsigner=\"cd\",isv_svn=\"1\",debug=\"0\"} 1\n"
+      "sgx_enclave_info{namespace=\"ns\",pod=\"p\",container=\"c\",mrenclave=\"ab\",mrsigner=\"cd\",isv_svn=\"1\",debug=\"false\"} 1\n"
       "sgx_enclaves{cgroup=\"system.slice/a.service\"} 2\n"
       "sgx_epc_capacity_bytes{numa_node=\"0\"} 1e9\nsgx_epc_free_bytes{numa_node=\"0\"} 5e8\n"
       "sgx_epc_reclaim_passes_total{reclaimer=\"ksgxd\"} 3\n";

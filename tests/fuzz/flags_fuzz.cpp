@@ -20,11 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   args.push_back(cur);
   auto parsed = epc::parse_flags(args, epc::all_collectors());
   if (parsed && parsed->action == epc::ParsedFlags::Action::kRun) {
-    const auto& c = parsed->config;
-    FUZZ_CHECK(c.max_requests >= 1 && c.max_requests <= 1024);
-    FUZZ_CHECK(c.request_timeout_ms >= 1);
-    FUZZ_CHECK(!c.telemetry_path.empty() && c.telemetry_path[0] == '/');
+    const auto& c = *parsed;
+    FUZZ_CHECK(c.web.max_requests >= 1 && c.web.max_requests <= 1024);
+    FUZZ_CHECK(c.web.request_timeout_ms >= 1);
+    FUZZ_CHECK(!c.web.telemetry_path.empty() && c.web.telemetry_path[0] == '/');
     FUZZ_CHECK(!c.rootfs.empty());
+    FUZZ_CHECK(c.collectors.size() == epc::all_collectors().size());
   } else if (!parsed) {
     FUZZ_CHECK(!parsed.error().message.empty());
   }

@@ -20,5 +20,23 @@ case $deb in /*.deb) ;; *) echo "FAIL: last line of stdout is not a .deb's absol
 grep '^build-deb: Depends:' "$DIR/build-deb.log" || true
 dpkg-deb --info "$deb"
 dpkg-deb --contents "$deb"
+# Shipped stripped, the debug symbols apart in the -dbgsym package under the binaries' build ids.
+dbgsym=${deb/epc-exporter_/epc-exporter-dbgsym_}
+[ -f "$dbgsym" ] || { echo "FAIL: no $dbgsym beside the package" >&2; exit 1; }
+x="$DIR/contents"
+rm -rf "$x" && mkdir -p "$x" && dpkg-deb -x "$deb" "$x/pkg" && dpkg-deb -x "$dbgsym" "$x/dbg"
+for b in epc_exporter epctop; do
+  f="$x/pkg/usr/bin/$b"
+  [ -x "$f" ] || { echo "FAIL: no /usr/bin/$b in the package" >&2; exit 1; }
+  if readelf -S "$f" | grep -qE '\.debug_|\.symtab'; then echo "FAIL: /usr/bin/$b is not stripped" >&2; exit 1; fi
+  id=$(readelf -n "$f" | sed -n 's/^ *Build ID: *//p')
+  debug="$x/dbg/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug"
+  [ -f "$debug" ] && readelf -S "$debug" | grep -q '\.debug_info' ||
+    { echo "FAIL: no debug info for /usr/bin/$b (build id $id) in $dbgsym" >&2; exit 1; }
+  readelf -p .gnu_debuglink "$f" | grep -qF "${id:2}.debug" || { echo "FAIL: /usr/bin/$b has no debuglink" >&2; exit 1; }
+  echo "ok: /usr/bin/$b stripped ($(du -h "$f" | cut -f1)); its debug symbols in the -dbgsym package ($(du -h "$debug" | cut -f1))"
+done
+dpkg-deb -f "$dbgsym" Depends | grep -qx "epc-exporter (= $(dpkg-deb -f "$deb" Version))" ||
+  { echo "FAIL: $dbgsym does not depend on its package's version" >&2; exit 1; }
 echo "$deb" >"$DIR/deb-path"
-echo "ok: built $deb ($(du -h "$deb" | cut -f1))"
+echo "ok: built $deb ($(du -h "$deb" | cut -f1)) and $(basename "$dbgsym") ($(du -h "$dbgsym" | cut -f1))"

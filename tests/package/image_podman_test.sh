@@ -69,6 +69,7 @@ cid=$(podman create "${runtime[@]}" "$ref")
 podman export "$cid" | tar -t | sed 's|^\./||' | sort >"$WORK/files.txt"
 podman rm "$cid" >/dev/null
 grep -qx 'usr/bin/epc_exporter' "$WORK/files.txt" || fail "no usr/bin/epc_exporter in the image"
+grep -qx 'usr/bin/epctop' "$WORK/files.txt" || fail "no usr/bin/epctop in the image"
 bad=$(grep -E '^(usr/)?(s?bin)/(sh|bash|dash|busybox|apt|apt-get|dpkg|gcc|cc|g\+\+|c\+\+|clang|ld|make|perl|python3)$' "$WORK/files.txt" || true)
 [ -z "$bad" ] || fail "the runtime image carries: $bad"
 grep -q '^usr/lib/gcc/\|^usr/include/' "$WORK/files.txt" && fail "compiler files or headers in the image"
@@ -81,7 +82,8 @@ hash=$(python3 -W ignore -c "import crypt; print(crypt.crypt('s3cret', crypt.mks
 case $hash in \$2b\$10\$*) ;; *) fail "cannot make a bcrypt hash with python3 crypt: $hash" ;; esac
 printf 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: %s\n' \
   "'$hash'" >"$WORK/etc/web.yml"
-chmod 0600 "$WORK/etc/server.key" "$WORK/etc/web.yml"
+printf 's3cret\n' >"$WORK/etc/pw"  # epctop's password file, below
+chmod 0600 "$WORK/etc/server.key" "$WORK/etc/web.yml" "$WORK/etc/pw"
 
 # ---- the capability set of deploy/README.md
 caps=(--cap-drop=ALL --cap-add=CAP_BPF --cap-add=CAP_PERFMON --cap-add=CAP_SYSLOG)
@@ -127,15 +129,24 @@ pass "promtool check metrics: clean ($(grep -vc '^#' "$WORK/metrics.prom") serie
 # named through /host/var/log/pods, and the replayed eBPF numbers of a pod; every collector succeeded.
 for want in \
   'sgx_epc_capacity_bytes{numa_node="0"} 34359738368' \
-  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web"} 268435456' \
+  'sgx_cgroup_epc_usage_bytes{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",cgroup=""} 268435456' \
   'sgx_exporter_collector_success{collector="platform"} 1' \
   'sgx_exporter_collector_success{collector="cgroup"} 1' \
   'sgx_exporter_collector_success{collector="ebpf"} 1'; do
   grep -qxF "$want" "$WORK/metrics.prom" || { dump; fail "missing from the scrape: $want"; }
 done
-grep -q '^sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db"} [1-9]' "$WORK/metrics.prom" ||
+grep -q '^sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db",cgroup=""} [1-9]' "$WORK/metrics.prom" ||
   fail "no per-pod eBPF series for sgx-apps/enclave-db-0"
 pass "fixture series present: platform, cgroup, per-pod eBPF (replay), attributed to pods"
+
+# epctop in the image as `kubectl exec -it <pod> -- epctop` runs it: beside the exporter, on its port, with the
+# exporter's TLS and basic auth.
+podman exec "$name" /usr/bin/epctop --once --tls.ca-file=/etc/epc-exporter/server.crt \
+  --basic-auth.username=prometheus --basic-auth.password-file=/etc/epc-exporter/pw https://127.0.0.1:9840/metrics \
+  >"$WORK/epctop.out" 2>&1 || { cat "$WORK/epctop.out" >&2; fail "epctop in the image failed"; }
+grep -q '^sgx-apps/enclave-db-0/db ' "$WORK/epctop.out" ||
+  { cat "$WORK/epctop.out" >&2; fail "epctop in the image shows no pod"; }
+pass "epctop in the image: $(grep -c '^[a-z-]*/' "$WORK/epctop.out") workloads over HTTPS with basic auth"
 
 # ---- SIGTERM
 start=$SECONDS

@@ -39,10 +39,11 @@ echo "== installed"
 chroot "$root" dpkg-query -W -f='${Status} ${Version}\n' epc-exporter
 chroot "$root" dpkg-query -W -f='${Conffiles}\n' epc-exporter
 ls -l "$root/usr/bin/epc_exporter" "$root/lib/systemd/system/epc-exporter.service" "$root/etc/default/epc-exporter" \
-  "$root/usr/share/man/man1/epc_exporter.1.gz"
+  "$root/usr/share/man/man1/epc_exporter.1.gz" "$root/usr/bin/epctop" "$root/usr/share/man/man1/epctop.1.gz"
 [ ! -e "$root/etc/systemd/system/multi-user.target.wants/epc-exporter.service" ] || { echo "unit enabled on install"; exit 3; }
 echo "== version"
 chroot "$root" /usr/bin/epc_exporter --version
+chroot "$root" /usr/bin/epctop --version
 echo "== run"
 exec chroot "$root" /usr/bin/epc_exporter --path.rootfs="$fixture" --collector.platform.cpuid-file="$fixture/cpuid.txt" \
   --no-collector.ebpf --web.listen-address=127.0.0.1:0
@@ -68,7 +69,8 @@ while [ -z "$PORT" ]; do
 done
 sed -n '/^== installed/,/^== run/p' "$log"
 grep -qF "version $version " "$log" || { dump; fail "--version does not say $version"; }
-pass "installed with its Depends from $SUITE, --version says $version"
+grep -qx "epctop $version" "$log" || { dump; fail "epctop is not installed or does not run with the package's Depends"; }
+pass "installed with its Depends from $SUITE, --version says $version, epctop runs"
 
 curl -sf --max-time 10 "http://127.0.0.1:$PORT/metrics" -o "$WORK/metrics.prom" || { dump; fail "scrape failed"; }
 grep -q '^sgx_epc_capacity_bytes{' "$WORK/metrics.prom" || { dump; fail "no sgx_epc_capacity_bytes in the scrape"; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# lintian on the .deb of deb_build_test.sh: its whole output is printed; errors (E:) fail the test, warnings and
-# the rest do not. Then systemd-analyze verify on the unit as the package installs it, man page link included.
+# lintian on the .deb of deb_build_test.sh and its -dbgsym package: the whole output is printed; errors (E:) fail
+# the test, warnings and the rest do not. Then systemd-analyze verify on the unit as the package installs it, man
+# page link included.
 # usage: lintian_test.sh <deb dir>
 set -euo pipefail
 DIR=$1
@@ -9,9 +10,10 @@ need_tools "scripts/install-deps.sh installs it" lintian
 need_deb "$DIR"
 deb=$(cat "$DIR/deb-path")
 
+dbgsym=${deb/epc-exporter_/epc-exporter-dbgsym_}
 rc=0
-out=$(lintian --display-info --pedantic --fail-on none "$deb" 2>&1) || rc=$?
-echo "--- lintian $(lintian --version | awk '{print $2}') --display-info --pedantic $deb (exit $rc)"
+out=$(lintian --display-info --pedantic --fail-on none "$deb" "$dbgsym" 2>&1) || rc=$?
+echo "--- lintian $(lintian --version | awk '{print $2}') --display-info --pedantic $deb $dbgsym (exit $rc)"
 echo "${out:-(no tags)}"
 echo "---"
 [ "$rc" = 0 ] || fail "lintian itself failed (exit $rc)"

@@ -54,7 +54,9 @@ def parse_prom(text):
             v = float(m.group(3))
         except ValueError:
             continue
-        out.setdefault(m.group(1), []).append((dict(lab_re.findall(m.group(2) or "")), v))
+        # Empty labels dropped, as Prometheus does at ingestion.
+        labels = {k: lv for k, lv in lab_re.findall(m.group(2) or "") if lv}
+        out.setdefault(m.group(1), []).append((labels, v))
     return out
 
 

@@ -14,7 +14,6 @@
 
 #include "attribution/attribution.h"
 #include "collectors/cgroup.h"
-#include "scrape/config.h"
 #include "scrape/exposition.h"
 #include "host/host_paths.h"
 #include "scrape/scraper.h"
@@ -27,9 +26,8 @@ int main(int argc, char** argv) {
   const int iterations = argc > 2 ? std::max(1, std::atoi(argv[2])) : 50;
   epc::HostPaths paths(argv[1]);
   epc::Attribution attribution(paths);
-  epc::Config config;
   std::vector<epc::Scraper::Named> collectors;
-  collectors.push_back({"cgroup", epc::make_cgroup_collector({config, paths, attribution})});
+  collectors.push_back({"cgroup", epc::make_cgroup_collector({paths, attribution})});
   epc::Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); });
   auto families = scraper.Collect();
   std::size_t series = 0;

@@ -92,7 +92,8 @@ def parse_samples(text, name):
             body, rest = rest[1:].split("}", 1)
             for part in _split_labels(body):
                 k, v = part.split("=", 1)
-                labels[k.strip()] = json.loads(v)
+                if json.loads(v):  # empty = absent, as Prometheus stores it
+                    labels[k.strip()] = json.loads(v)
         elif not rest.startswith(" "):
             continue
         out.append((labels, float(rest.split()[0])))

@@ -50,6 +50,16 @@ else
   echo "info  kubectl not installed: renderings not compared with kubectl kustomize"
 fi
 
+# The HPA example scales on paging pressure, which falls only when load spreads over nodes: its Deployment spreads
+# the replicas over kubernetes.io/hostname (docs/hpa.md).
+if grep -q '^ *name: sgx_enclave_page_fault_stall_seconds_per_second$' "$src/deploy/hpa/hpa.yaml" &&
+    grep -q '^ *topologyKey: kubernetes.io/hostname$' "$src/deploy/hpa/deployment.yaml"; then
+  echo "ok    deploy/hpa: scales on stall seconds per second, replicas spread over nodes"
+else
+  echo "FAIL  deploy/hpa: the HPA must scale on sgx_enclave_page_fault_stall_seconds_per_second and the Deployment"
+  echo "      spread its replicas with a topology spread constraint on kubernetes.io/hostname"; status=1
+fi
+
 # The DaemonSet names the image scripts/build-image.sh tags: epc-exporter:<CMake project version>.
 version=$(sed -n 's/^project(epc_exporter VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
 if grep -q "^ *image: epc-exporter:$version\$" "$src/deploy/base/daemonset.yaml"; then

@@ -37,7 +37,7 @@ def parse_prom(path):
         m = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
         if not m:
             continue
-        labels = dict(lab_re.findall(m.group(2) or ""))
+        labels = {k: lv for k, lv in lab_re.findall(m.group(2) or "") if lv}  # empty = absent, as in Prometheus
         try:
             v = float(m.group(3))
         except ValueError:

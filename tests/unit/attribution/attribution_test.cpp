@@ -87,6 +87,11 @@ TEST(ParseKubepodsCgroup, NotAPod) {
   EXPECT_FALSE(is_kubepods_path("/system.slice/kubepods-ish.service"));
 }
 
+// A workload's label set: always the four names, "" where one does not apply.
+Labels wl(const std::string& ns, const std::string& pod, const std::string& container, const std::string& cgroup) {
+  return {{"namespace", ns}, {"pod", pod}, {"container", container}, {"cgroup", cgroup}};
+}
+
 TEST(Workload, Labels) {
   Workload k8s;
   k8s.namespace_name = "ns";
@@ -94,18 +99,18 @@ TEST(Workload, Labels) {
   k8s.pod_uid = kUid;
   k8s.container = "c";
   k8s.container_id = kId;
-  EXPECT_EQ(k8s.labels(), (Labels{{"namespace", "ns"}, {"pod", "p"}, {"container", "c"}}));
+  EXPECT_EQ(k8s.labels(), (wl("ns", "p", "c", "")));
   k8s.container.clear();
-  EXPECT_EQ(k8s.labels(), (Labels{{"namespace", "ns"}, {"pod", "p"}, {"container", kId.substr(0, 12)}}));
+  EXPECT_EQ(k8s.labels(), (wl("ns", "p", kId.substr(0, 12), "")));
   k8s.container_id.clear();
-  EXPECT_EQ(k8s.labels(), (Labels{{"namespace", "ns"}, {"pod", "p"}}));
+  EXPECT_EQ(k8s.labels(), (wl("ns", "p", "", "")));
   Workload unnamed;
   unnamed.pod_uid = kUid;
-  EXPECT_EQ(unnamed.labels(), (Labels{{"pod", kUid}}));
+  EXPECT_EQ(unnamed.labels(), (wl("", kUid, "", "")));
   Workload plain;
   plain.cgroup = "system.slice/foo.service";
-  EXPECT_EQ(plain.labels(), (Labels{{"cgroup", "system.slice/foo.service"}}));
-  EXPECT_EQ(Workload{}.labels(), (Labels{{"cgroup", "/"}}));
+  EXPECT_EQ(plain.labels(), (wl("", "", "", "system.slice/foo.service")));
+  EXPECT_EQ(Workload{}.labels(), (wl("", "", "", "/")));
 }
 
 TEST(Attribution, AksFixture) {
@@ -123,15 +128,15 @@ TEST(Attribution, AksFixture) {
   EXPECT_EQ(w.container_id, "1380b4121cf2a35ad9c468803078fe278e5a09d4358b776fbb6b8229b824747a");
 
   auto pod = a.resolve_cgroup_path("/kubepods.slice/kubepods-pod3f1c2a9e_8b7d_4e6f_9a21_5c0d7e4b8a13.slice");
-  EXPECT_EQ(pod.labels(), (Labels{{"namespace", "sgx-apps"}, {"pod", "enclave-db-0"}}));
+  EXPECT_EQ(pod.labels(), (wl("sgx-apps", "enclave-db-0", "", "")));
 
   // No log directory names this pod: the uid stands in.
   auto unnamed = a.resolve_cgroup_path("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podd4c3b2a1_0f9e_4d8c_b7a6_958473625140.slice");
-  EXPECT_EQ(unnamed.labels(), (Labels{{"pod", "d4c3b2a1-0f9e-4d8c-b7a6-958473625140"}}));
+  EXPECT_EQ(unnamed.labels(), (wl("", "d4c3b2a1-0f9e-4d8c-b7a6-958473625140", "", "")));
 
   auto svc = a.resolve_cgroup_path("/system.slice/aesmd.service");
-  EXPECT_EQ(svc.labels(), (Labels{{"cgroup", "system.slice/aesmd.service"}}));
-  EXPECT_EQ(a.resolve_cgroup_path("/").labels(), (Labels{{"cgroup", "/"}}));
+  EXPECT_EQ(svc.labels(), (wl("", "", "", "system.slice/aesmd.service")));
+  EXPECT_EQ(a.resolve_cgroup_path("/").labels(), (wl("", "", "", "/")));
   EXPECT_FALSE(svc.is_kubernetes());
 }
 
@@ -141,7 +146,7 @@ TEST(Attribution, V1DockerFixture) {
   a.refresh();
   auto w = a.resolve_cgroup_path(
       "kubepods/pod5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d/d363f0f1c8dd8814cd6b2cb41fa8638c2bf1699855e6a275534cd6736ce5f445");
-  EXPECT_EQ(w.labels(), (Labels{{"namespace", "confidential"}, {"pod", "redis-sgx-0"}, {"container", "redis"}}));
+  EXPECT_EQ(w.labels(), (wl("confidential", "redis-sgx-0", "redis", "")));
 }
 
 TEST(Attribution, NoLogDirectories) {
@@ -150,7 +155,7 @@ TEST(Attribution, NoLogDirectories) {
   Attribution a(paths);
   a.refresh();
   auto w = a.resolve_cgroup_path("/kubepods/pod" + kUid + "/" + kId);
-  EXPECT_EQ(w.labels(), (Labels{{"pod", kUid}, {"container", kId.substr(0, 12)}}));
+  EXPECT_EQ(w.labels(), (wl("", kUid, kId.substr(0, 12), "")));
 }
 
 TEST(Attribution, RefreshPicksUpNewAndGonePods) {
@@ -171,12 +176,12 @@ TEST(Attribution, RefreshPicksUpNewAndGonePods) {
   t.write("var/log/containers/\xff\xfe.log", "");
   a.refresh();
   auto w = a.resolve_cgroup_path(path);
-  EXPECT_EQ(w.labels(), (Labels{{"namespace", "ns1"}, {"pod", "web-0"}, {"container", "app"}}));
+  EXPECT_EQ(w.labels(), (wl("ns1", "web-0", "app", "")));
 
   t.remove("var/log/pods/ns1_web-0_" + kUid);
   t.remove("var/log/containers/web-0_ns1_app-" + kId + ".log");
   a.refresh();
-  EXPECT_EQ(a.resolve_cgroup_path(path).labels(), (Labels{{"pod", kUid}, {"container", kId.substr(0, 12)}}));
+  EXPECT_EQ(a.resolve_cgroup_path(path).labels(), (wl("", kUid, kId.substr(0, 12), "")));
 }
 
 TEST(Attribution, UnexpectedEntriesInLogDirs) {
@@ -202,7 +207,7 @@ TEST(Attribution, CgroupIdLookupAndInvalidation) {
   struct stat st {};
   ASSERT_EQ(::stat(t.path("sys/fs/cgroup/system.slice/a.service").c_str(), &st), 0);
   EXPECT_EQ(a.cgroup_path_for_id(st.st_ino), "/system.slice/a.service");
-  EXPECT_EQ(a.resolve_cgroup_id(st.st_ino).labels(), (Labels{{"cgroup", "system.slice/a.service"}}));
+  EXPECT_EQ(a.resolve_cgroup_id(st.st_ino).labels(), (wl("", "", "", "system.slice/a.service")));
   ASSERT_EQ(::stat(t.path("sys/fs/cgroup").c_str(), &st), 0);
   EXPECT_EQ(a.cgroup_path_for_id(st.st_ino), "/");
 
@@ -214,7 +219,7 @@ TEST(Attribution, CgroupIdLookupAndInvalidation) {
   EXPECT_EQ(a.cgroup_path_for_id(st.st_ino), "/kubepods/pod" + kUid);
   EXPECT_EQ(a.resolve_cgroup_id(st.st_ino).pod_uid, kUid);
 
-  EXPECT_EQ(a.resolve_cgroup_id(0xffffffffffffULL).labels(), (Labels{{"cgroup", "unknown"}}));
+  EXPECT_EQ(a.resolve_cgroup_id(0xffffffffffffULL).labels(), (wl("", "", "", "unknown")));
 }
 
 TEST(Attribution, HybridHierarchyIdLookup) {
@@ -247,12 +252,12 @@ TEST(Attribution, PidLookup) {
   Attribution a(paths);
   a.refresh();
   EXPECT_EQ(a.cgroup_path_for_pid(42), "/kubepods/besteffort/pod" + kUid + "/" + kId);
-  EXPECT_EQ(a.resolve_pid(42).labels(), (Labels{{"namespace", "ns1"}, {"pod", "job-x"}, {"container", "main"}}));
+  EXPECT_EQ(a.resolve_pid(42).labels(), (wl("ns1", "job-x", "main", "")));
   EXPECT_EQ(a.cgroup_path_for_pid(43), std::nullopt);
   EXPECT_EQ(a.cgroup_path_for_pid(44), std::nullopt);
   EXPECT_EQ(a.cgroup_path_for_pid(45), std::nullopt);
   EXPECT_EQ(a.cgroup_path_for_pid(-1), std::nullopt);
-  EXPECT_EQ(a.resolve_pid(45).labels(), (Labels{{"cgroup", "unknown"}}));
+  EXPECT_EQ(a.resolve_pid(45).labels(), (wl("", "", "", "unknown")));
 
   // The pid cache lives until the next refresh: a reused pid is re-read then.
   t.write("proc/42/cgroup", "0::/system.slice/other.service\n");

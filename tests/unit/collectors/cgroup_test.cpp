@@ -15,7 +15,6 @@
 #include <functional>
 
 #include "attribution/attribution.h"
-#include "scrape/config.h"
 #include "host/host_paths.h"
 #include "test_util.h"
 
@@ -31,12 +30,14 @@ const prometheus::MetricFamily* family(MetricSink& sink, const std::string& name
   return nullptr;
 }
 
+// The series whose non-empty labels are exactly `labels` (as Prometheus stores it: empty labels dropped).
 std::optional<double> value_of(MetricSink& sink, const std::string& name, const Labels& labels) {
   const auto* f = family(sink, name);
   if (!f) return std::nullopt;
   for (const auto& m : f->metric) {
     Labels l;
-    for (const auto& p : m.label) l.emplace_back(p.name, p.value);
+    for (const auto& p : m.label)
+      if (!p.value.empty()) l.emplace_back(p.name, p.value);
     if (l == labels) return f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
   }
   return std::nullopt;
@@ -72,10 +73,9 @@ TEST(MiscFile, Malformed) {
 
 struct Harness {
   explicit Harness(std::string root) : paths(std::move(root)), attribution(paths) {}
-  Config config;
   HostPaths paths;
   Attribution attribution;
-  std::unique_ptr<Collector> make() { return make_cgroup_collector({config, paths, attribution}); }
+  std::unique_ptr<Collector> make() { return make_cgroup_collector({paths, attribution}); }
   Status collect(MetricSink& sink) {
     attribution.refresh();
     return make()->collect(sink);
@@ -423,7 +423,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
   const std::size_t base = open_fds();
   std::string unlimited_text;
   {
-    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, 1 << 20);
+    auto c = make_cgroup_collector({h.paths, h.attribution, FdBudget{1 << 20}});
     MetricSink sink;
     ASSERT_TRUE(c->collect(sink).ok());
     EXPECT_GT(open_fds(), base + 40);  // 21 containers' directories and files are kept
@@ -431,7 +431,7 @@ TEST(CgroupCollectorKept, DescriptorBudgetIsHeldAndBeyondItFilesAreReadAnyway) {
   }
   EXPECT_EQ(open_fds(), base);  // all closed with the collector
   for (std::size_t budget : {std::size_t{0}, std::size_t{7}}) {
-    auto c = make_cgroup_collector_with_fd_budget({h.config, h.paths, h.attribution}, budget);
+    auto c = make_cgroup_collector({h.paths, h.attribution, FdBudget{budget}});
     for (int round = 0; round < 2; ++round) {
       MetricSink sink;
       ASSERT_TRUE(c->collect(sink).ok());

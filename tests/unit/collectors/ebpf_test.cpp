@@ -11,7 +11,6 @@
 
 #include "attribution/attribution.h"
 #include "collectors/ebpf.h"
-#include "scrape/config.h"
 #include "host/host_paths.h"
 #include "scrape/metric_sink.h"
 
@@ -424,7 +423,7 @@ TEST(WorkloadAggregator, GoneCgroupKeepsItsLabelsInsteadOfTurningUnknown) {
   auto out = agg.update({{"id:1", std::nullopt, evicted(120, 3)}}, t + std::chrono::seconds(15));
   EXPECT_EQ(out.size(), 1u);
   EXPECT_EQ(out[kPod].evicted_pages, 120u);
-  EXPECT_EQ(out.count({{"cgroup", "unknown"}}), 0u);
+  EXPECT_EQ(out.count({{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}}), 0u);
 }
 
 TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
@@ -440,7 +439,7 @@ TEST(WorkloadAggregator, ScrapeRacingAReleaseIsClampedToTheHighWaterMark) {
 TEST(WorkloadAggregator, LabelsResolvedLaterKeepBothSeriesMonotonic) {
   WorkloadAggregator agg;
   auto t = Clock::now();
-  const Labels unknown = {{"cgroup", "unknown"}};
+  const Labels unknown = {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "unknown"}};
   auto out = agg.update({{"id:1", std::nullopt, evicted(10)}, {"id:9", std::nullopt, evicted(4)}}, t);
   EXPECT_EQ(out[unknown].evicted_pages, 14u);
   // id:1 resolves now (cgroup tree rescanned): what it counted so far stays with "unknown".
@@ -479,16 +478,13 @@ TEST(WorkloadAggregator, LabelSetsWithNothingPresentAreForgottenAfterTheRetentio
 TEST(EbpfCollector, CountersNeverGoBackAcrossScrapes) {
   const char* dir = "/tmp";
   std::string file = std::string(dir) + "/epc-ebpf-replay-" + std::to_string(::getpid()) + ".txt";
-  auto scrape = [&](const std::string& workloads) {
-    std::ofstream(file) << kAllProbes << workloads;
-    Config config;
-    config.collector_flags["ebpf.replay-file"] = file;
-    return config;
-  };
+  auto scrape = [&](const std::string& workloads) { std::ofstream(file) << kAllProbes << workloads; };
   HostPaths paths(kFixtures + "/no-sgx");
   Attribution attribution(paths);
-  Config config = scrape("workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=40\n");
-  auto c = make_ebpf_collector(CollectorServices{config, paths, attribution});
+  scrape("workload /system.slice/a.service enclaves=1 resident_pages=3 evicted_pages=40\n");
+  EbpfOptions options;
+  options.replay_file = file;
+  auto c = make_ebpf_collector(CollectorServices{paths, attribution}, options);
   MetricSink s1;
   ASSERT_TRUE(c->collect(s1).ok());
   EXPECT_EQ(value(s1.families(), "sgx_epc_evicted_pages_total", {{"cgroup", "system.slice/a.service"}}), 40);
@@ -500,47 +496,70 @@ TEST(EbpfCollector, CountersNeverGoBackAcrossScrapes) {
 }
 
 struct CollectorEnv {
-  Config config;
+  EbpfOptions options;
   HostPaths paths;
   Attribution attribution;
   explicit CollectorEnv(const std::string& root) : paths(root), attribution(paths) {}
-  CollectorServices services() { return CollectorServices{config, paths, attribution}; }
+  CollectorServices services() { return CollectorServices{paths, attribution}; }
 };
 
 TEST(EbpfCollector, MissingReplayFileFailsTheCollectorNotTheProcess) {
   CollectorEnv env(kFixtures + "/aks-dcsv3");
-  env.config.collector_flags["ebpf.replay-file"] = kFixtures + "/ebpf/does-not-exist.txt";
-  auto c = make_ebpf_collector(env.services());
+  env.options.replay_file = kFixtures + "/ebpf/does-not-exist.txt";
+  auto c = make_ebpf_collector(env.services(), env.options);
   MetricSink sink;
   auto st = c->collect(sink);
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("does-not-exist"), std::string::npos);
 }
 
-TEST(EbpfCollector, BadFlagsAreConfigurationErrors) {
-  CollectorEnv env("/");
-  env.config.collector_flags["ebpf.prefer-fentry"] = "maybe";
-  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
-  env.config.collector_flags["ebpf.prefer-fentry"] = "true";
-  env.config.collector_flags["ebpf.disable-probes"] = "ewb,nosuchprobe";
-  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
+// Each flag is typed and checked when it is given: a bad value never reaches the collector.
+Status give(EbpfOptions& o, const std::string& flag, const std::string& value) {
+  FlagSet f("ebpf", "collector.ebpf.");
+  o.flags(f);
+  for (const auto& d : f.defs())
+    if (d.name == "collector.ebpf." + flag) return d.set(value);
+  return make_error("no flag " + flag);
 }
 
-TEST(EbpfCollector, BadEnclaveFlagsAreStartupErrors) {
-  CollectorEnv env("/");
-  env.config.collector_flags["ebpf.replay-file"] = kFixtures + "/ebpf/aks-dcsv3.txt";
-  env.config.collector_flags["ebpf.max-enclaves"] = "lots";
-  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
-  env.config.collector_flags["ebpf.max-enclaves"] = "10";
-  env.config.collector_flags["ebpf.signers-file"] = kFixtures + "/ebpf/no-such-signers-file";
-  EXPECT_THROW(make_ebpf_collector(env.services()), std::runtime_error);
-  env.config.collector_flags["ebpf.signers-file"] = kFixtures + "/ebpf/aks-dcsv3.txt";  // not a signers file
-  try {
-    make_ebpf_collector(env.services());
-    ADD_FAILURE() << "a replay file was accepted as a signers file";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("line "), std::string::npos) << e.what();
-  }
+TEST(EbpfOptions, BadValuesAreRefusedWhenGiven) {
+  EbpfOptions o;
+  EXPECT_FALSE(give(o, "prefer-fentry", "maybe").ok());
+  EXPECT_FALSE(give(o, "per-enclave", "yes").ok());
+  auto unknown = give(o, "disable-probes", "ewb,nosuchprobe");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("nosuchprobe"), std::string::npos) << unknown.error().message;
+  EXPECT_TRUE(o.disable_probes.empty());  // nothing stored from a refused value
+  EXPECT_FALSE(give(o, "max-enclaves", "lots").ok());
+  EXPECT_FALSE(give(o, "max-enclaves", "65537").ok());
+  EXPECT_FALSE(give(o, "pin-path", "relative/dir").ok());
+  EXPECT_EQ(o.pin_path, "auto");
+  ASSERT_TRUE(give(o, "disable-probes", "ewb,eldu").ok());
+  EXPECT_EQ(o.disable_probes, (std::vector<std::string>{"ewb", "eldu"}));
+  ASSERT_TRUE(give(o, "max-enclaves", "10").ok());
+  EXPECT_EQ(o.max_enclaves, 10u);
+  ASSERT_TRUE(give(o, "per-enclave", "true").ok());
+  EXPECT_TRUE(enclave_metrics_options(o).per_enclave_bytes);
+  EXPECT_EQ(enclave_metrics_options(o).max_enclaves, 10u);
+}
+
+TEST(EbpfOptions, BadSignersFileIsAStartupError) {
+  EbpfOptions o;
+  EXPECT_TRUE(o.validate().ok());  // no file: nothing to read
+  o.signers_file = kFixtures + "/ebpf/no-such-signers-file";
+  EXPECT_FALSE(o.validate().ok());
+  o.signers_file = kFixtures + "/ebpf/aks-dcsv3.txt";  // not a signers file
+  auto s = o.validate();
+  ASSERT_FALSE(s.ok()) << "a replay file was accepted as a signers file";
+  EXPECT_NE(s.error().message.find("line "), std::string::npos) << s.error().message;
+}
+
+TEST(EbpfOptions, PinPathAutoIsUnderTheRoot) {
+  EbpfOptions o;
+  HostPaths paths("/host");
+  EXPECT_EQ(resolved_pin_path(o, paths), "/host/sys/fs/bpf/epc_exporter");
+  o.pin_path = "";
+  EXPECT_EQ(resolved_pin_path(o, paths), "");
 }
 
 // On a kernel without the SGX driver (like the development machine) the live source reports every probe off,
@@ -548,7 +567,7 @@ TEST(EbpfCollector, BadEnclaveFlagsAreStartupErrors) {
 TEST(EbpfCollector, LiveWithoutSgxReportsProbesOff) {
   if (std::system("grep -q ' sgx_encl_ewb$' /proc/kallsyms 2>/dev/null") == 0) GTEST_SKIP() << "this kernel has SGX";
   CollectorEnv env("/");
-  auto c = make_ebpf_collector(env.services());
+  auto c = make_ebpf_collector(env.services(), env.options);
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   auto& f = sink.families();

@@ -5,7 +5,6 @@
 #include <map>
 
 #include "attribution/attribution.h"
-#include "scrape/config.h"
 #include "host/host_paths.h"
 #include "test_util.h"
 
@@ -153,17 +152,17 @@ TEST(Driver, Detection) {
 
 struct Harness {
   explicit Harness(std::string root, std::string cpuid_file = "") : paths(std::move(root)), attribution(paths) {
-    config.collector_flags["platform.cpuid-file"] = std::move(cpuid_file);
+    options.cpuid_file = std::move(cpuid_file);
   }
-  Config config;
+  PlatformOptions options;
   HostPaths paths;
   Attribution attribution;
-  CollectorServices services() { return {config, paths, attribution}; }
+  CollectorServices services() { return {paths, attribution}; }
 };
 
 TEST(PlatformCollector, AksFixture) {
   Harness h(EPC_FIXTURES "/aks-dcsv3", EPC_FIXTURES "/aks-dcsv3/cpuid.txt");
-  auto c = make_platform_collector(h.services());
+  auto c = make_platform_collector(h.services(), h.options);
   MetricSink sink;
   auto s = c->collect(sink);
   ASSERT_TRUE(s.ok()) << s.error().message;
@@ -179,7 +178,7 @@ TEST(PlatformCollector, AksFixture) {
 
 TEST(PlatformCollector, CapacityFallsBackToCpuid) {
   Harness h(EPC_FIXTURES "/v1-docker", EPC_FIXTURES "/v1-docker/cpuid.txt");
-  auto c = make_platform_collector(h.services());
+  auto c = make_platform_collector(h.services(), h.options);
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   EXPECT_EQ(value_of(sink, "sgx_epc_capacity_bytes", {{"numa_node", ""}}), 0x5d80000);
@@ -190,7 +189,7 @@ TEST(PlatformCollector, CapacityFallsBackToCpuid) {
 
 TEST(PlatformCollector, NoSgxHostIsNotAFailure) {
   Harness h(EPC_FIXTURES "/no-sgx", EPC_FIXTURES "/no-sgx/cpuid.txt");
-  auto c = make_platform_collector(h.services());
+  auto c = make_platform_collector(h.services(), h.options);
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   EXPECT_EQ(value_of(sink, "sgx_platform_info",
@@ -204,7 +203,7 @@ TEST(PlatformCollector, EmptyRootAndHardwareCpuid) {
   // The real CPU of this machine through the real reader: whatever it says, it must not fail.
   test::TempTree t;
   Harness h(t.root().string());
-  auto c = make_platform_collector(h.services());
+  auto c = make_platform_collector(h.services(), h.options);
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   EXPECT_EQ(count_of(sink, "sgx_platform_info"), 1u);
@@ -282,12 +281,14 @@ TEST(PlatformCollector, OddNodeDirectoryNamesAreSkipped) {
 
 TEST(PlatformCollector, CpuidFileFlag) {
   Harness missing(EPC_FIXTURES "/aks-dcsv3", "/nonexistent/cpuid.txt");
-  EXPECT_THROW(make_platform_collector(missing.services()), std::runtime_error);
+  auto refused = missing.options.validate();  // before anything starts
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("/nonexistent/cpuid.txt"), std::string::npos) << refused.error().message;
 
   test::TempTree t;
   t.write("cpuid.txt", "not a dump\n");
   Harness bad(EPC_FIXTURES "/aks-dcsv3", t.path("cpuid.txt").string());
-  auto c = make_platform_collector(bad.services());
+  auto c = make_platform_collector(bad.services(), bad.options);
   MetricSink sink;
   EXPECT_FALSE(c->collect(sink).ok());
 }

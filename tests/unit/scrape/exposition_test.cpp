@@ -12,7 +12,6 @@
 #include "attribution/attribution.h"
 #include "collectors/cgroup.h"
 #include "collectors/platform.h"
-#include "scrape/config.h"
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "scrape/scraper.h"
@@ -27,14 +26,13 @@ std::string reference(const std::vector<prometheus::MetricFamily>& f) { return p
 std::vector<prometheus::MetricFamily> fixture_families(const std::string& root) {
   HostPaths paths(root);
   Attribution attribution(paths);
-  Config config;
   std::vector<Scraper::Named> collectors;
   auto dump = read_file(root + "/cpuid.txt");
   if (dump) {
     auto parsed = parse_cpuid_dump(*dump);
     if (parsed) collectors.push_back({"platform", make_platform_collector_for_test(paths, make_dump_cpuid_reader(*parsed))});
   }
-  collectors.push_back({"cgroup", make_cgroup_collector({config, paths, attribution})});
+  collectors.push_back({"cgroup", make_cgroup_collector({paths, attribution})});
   Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); });
   return scraper.Collect();
 }

@@ -33,6 +33,20 @@ TEST(MetricSink, TypeClashThrows) {
   EXPECT_THROW(s.counter("m", "h", {}, 1), std::logic_error);
 }
 
+TEST(MetricSink, EverySeriesOfAFamilyCarriesTheSameLabelNames) {
+  MetricSink s;
+  s.gauge("m", "h", {{"namespace", "ns"}, {"pod", "p"}}, 1);
+  s.gauge("m", "h", {{"namespace", ""}, {"pod", "q"}}, 1);  // an empty value is a value
+  EXPECT_THROW(s.gauge("m", "h", {{"pod", "p"}}, 1), std::logic_error);
+  EXPECT_THROW(s.gauge("m", "h", {{"pod", "p"}, {"namespace", "ns"}}, 1), std::logic_error);
+  EXPECT_THROW(s.gauge("m", "h", {}, 1), std::logic_error);
+  // Another sink's family with other names stays out.
+  MetricSink other;
+  other.gauge("m", "h", {{"cgroup", "/"}}, 1);
+  EXPECT_EQ(s.absorb(other.take()), std::vector<std::string>{"m"});
+  EXPECT_EQ(s.families()[0].metric.size(), 2u);
+}
+
 TEST(MetricSink, TakeEmpties) {
   MetricSink s;
   s.gauge("m", "h", {}, 1);

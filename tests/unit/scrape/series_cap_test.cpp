@@ -20,11 +20,13 @@ using Clock = WorkloadCap::Clock;
 std::vector<prometheus::MetricFamily> scrape(const std::map<std::string, double>& pods, bool with_cgroup = true) {
   MetricSink sink;
   for (const auto& [pod, v] : pods) {
-    sink.gauge("sgx_epc_pod_bytes", "b", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}}, 4096);
+    sink.gauge("sgx_epc_pod_bytes", "b", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}}, 4096);
     sink.counter("sgx_epc_pod_evictions_total", "e",
-                 {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"type", "ewb"}}, v);
+                 {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}, {"type", "ewb"}}, v);
   }
-  if (with_cgroup) sink.gauge("sgx_epc_cgroup_bytes", "b", {{"cgroup", "system.slice/aesmd.service"}}, 8192);
+  if (with_cgroup)
+    sink.gauge("sgx_epc_cgroup_bytes", "b",
+               {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", "system.slice/aesmd.service"}}, 8192);
   sink.gauge("sgx_epc_total_bytes", "t", {{"node", "0"}}, 1 << 30);
   return sink.take();
 }
@@ -49,7 +51,7 @@ std::map<std::string, double> by_pod(const std::vector<prometheus::MetricFamily>
   for (const auto& m : f->metric) {
     std::string key;
     for (const auto& l : m.label)
-      if (l.name == "pod" || l.name == "cgroup") key = l.value;
+      if ((l.name == "pod" || l.name == "cgroup") && !l.value.empty()) key = l.value;
     out[key] += f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
   }
   return out;
@@ -103,9 +105,15 @@ TEST(SeriesCap, OverflowIsSummedIntoOneSeriesPerFamilyAndLabelSet) {
     }
     EXPECT_TRUE(has_type);
     bool is_overflow = false;
-    for (const auto& l : m.label) is_overflow |= l.name == "cgroup";
+    for (const auto& l : m.label) is_overflow |= l.name == "cgroup" && l.value == kOverflowCgroup;
     EXPECT_EQ(is_overflow, container_overflow);  // container-level overflow kept apart
   }
+  // The overflow series carry their family's label names, in the family's order.
+  for (const auto& f : fams)
+    for (const auto& m : f.metric) {
+      ASSERT_EQ(m.label.size(), f.metric.front().label.size()) << f.name;
+      for (std::size_t i = 0; i < m.label.size(); ++i) EXPECT_EQ(m.label[i].name, f.metric.front().label[i].name);
+    }
   EXPECT_EQ(family(fams, "sgx_epc_total_bytes")->metric.size(), 1u);  // not per-workload: untouched
   EXPECT_EQ(family(fams, "sgx_epc_pod_bytes")->metric.size(), 10u);   // 9 own + 1 overflow
 }
@@ -282,9 +290,10 @@ TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
       const int pods = static_cast<int>(rng() % 12);
       for (int i = 0; i < pods; ++i) {
         const std::string pod = "pod-" + std::to_string(rng() % 20);
-        sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}}, 4096);
-        sink.counter("sgx_epc_evicted_pages_total", "e", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}},
-                     static_cast<double>(round));
+        sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}},
+                   4096);
+        sink.counter("sgx_epc_evicted_pages_total", "e",
+                     {{"namespace", "ns"}, {"pod", pod}, {"container", "c"}, {"cgroup", ""}}, static_cast<double>(round));
       }
       // Node-level series, in a family of their own and mixed into a per-workload one.
       sink.gauge("sgx_epc_capacity_bytes", "c", {{"numa_node", "0"}}, 1 << 30);
@@ -292,7 +301,7 @@ TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
       sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "ebpf"}}, 1);
       sink.gauge("sgx_exporter_collector_success", "s", {{"collector", "platform"}}, round % 2);
       sink.info("sgx_platform_info", "i", {{"sgx1", "true"}, {"flc", "false"}});
-      sink.gauge("sgx_epc_resident_bytes", "r", {}, 123);
+      sink.gauge("sgx_epc_resident_bytes", "r", {{"namespace", ""}, {"pod", ""}, {"container", ""}, {"cgroup", ""}}, 123);
       auto fams = sink.take();
       // Every series without a workload label, by family, as written.
       std::map<std::string, std::vector<std::pair<std::vector<std::pair<std::string, std::string>>, double>>> before;
@@ -304,8 +313,7 @@ TEST(SeriesCap, SeriesWithoutAWorkloadLabelAreNeverChanged) {
             bool workload = false;
             for (const auto& l : m.label) {
               labels.emplace_back(l.name, l.value);
-              workload = workload || l.name == "pod" || l.name == "cgroup" || l.name == "namespace" ||
-                         l.name == "container";
+              workload = workload || ((l.name == "pod" || l.name == "cgroup") && !l.value.empty());
             }
             if (workload) continue;
             out[f.name].emplace_back(labels, f.type == prometheus::MetricType::Counter ? m.counter.value
