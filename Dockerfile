@@ -14,7 +14,7 @@ RUN apt-get update \
       build-essential cmake pkg-config dpkg-dev help2man \
       prometheus-cpp-dev libboost-dev libspdlog-dev libfmt-dev libssl-dev libyaml-dev libcrypt-dev \
       libncurses-dev libcurl4-openssl-dev \
-      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev \
+      clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev libbenchmark-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -37,7 +37,8 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends /tmp/epc-exporter.deb \
  && rm -rf /var/lib/apt/lists/* /tmp/epc-exporter.deb /lib/systemd/system/epc-exporter.service \
       /etc/default/epc-exporter /usr/share/man/man1/epc_exporter.1.gz /usr/share/man/man1/epctop.1.gz \
- && /usr/bin/epc_exporter --version && /usr/bin/epctop --version
+      /usr/share/man/man1/epc_bench.1.gz \
+ && /usr/bin/epc_exporter --version && /usr/bin/epctop --version && /usr/bin/epc_bench --version
 # uid 0 without capabilities beyond the ones the pod adds, which the exporter drops after start-up: see
 # deploy/README.md, "Container image".
 USER 0:0

@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "exporter_client.h"
 #include "sim/sim_model.h"
+#include "validate.h"
 #include "workloads.h"
 
 namespace epcbench {
@@ -34,6 +35,10 @@ struct Options {
   std::optional<HttpUrl> exporter;
   WorkloadSelector selector;
   std::string attach_cmd, detach_cmd;
+  // --validate: check the exporter against a known workload on this SGX node instead of benchmarking.
+  bool validate = false;
+  std::string validate_out = ".";
+  int validate_rounds = 5;
   // sim only: the calibrated cost model (nullopt = raw, the userfaultfd timing alone) and its clock.
   std::optional<sim::CostProfile> model;
   double model_ghz = sim::kDefaultModelGhz;
@@ -152,14 +157,9 @@ Result<double> native_baseline(Pattern p, std::size_t pages_each, int n) {
 
 std::optional<ExporterCounts> scrape_exporter(std::string* err) {
   if (!g_opts.exporter) return std::nullopt;
-  auto body = http_get(*g_opts.exporter);
-  if (!body) {
-    *err = "exporter: " + body.error().message;
-    return std::nullopt;
-  }
-  auto samples = parse_prometheus_text(body.value());
+  auto samples = scrape(*g_opts.exporter);
   if (!samples) {
-    *err = "exporter: " + samples.error().message;
+    *err = samples.error().message;
     return std::nullopt;
   }
   return select_counts(samples.value(), g_opts.selector);
@@ -368,6 +368,16 @@ void bm_exporter_overhead(benchmark::State& state, std::string bname, double rat
                "                 [--build-pages=N,...] [--smoke] [--sim-model=raw|vault|cycles:F,E] [--sim-model-ghz=G]\n"
                "                 [--exporter-url=http://HOST:PORT/metrics] [--exporter-pod=NS/POD | --exporter-cgroup=PATH]\n"
                "                 [--exporter-attach-cmd=CMD --exporter-detach-cmd=CMD] [Google Benchmark flags]\n"
+               "       epc_bench --validate [--exporter-url=URL] [--exporter-pod=NS/POD | --exporter-cgroup=PATH]\n"
+               "                 [--exporter-attach-cmd=CMD --exporter-detach-cmd=CMD] [--validate-out=DIR]\n"
+               "                 [--validate-rounds=N] [--sgx-epc-mib=N]\n"
+               "  --validate      on an SGX node: check the exporter (--exporter-url, default\n"
+               "                  http://127.0.0.1:9840/metrics) against enclaves this run creates and pages (below\n"
+               "                  the EPC, then about 2x over it); measure the probes' overhead (attached/detached by\n"
+               "                  the two commands, else by a private exporter instance) and the cost of a page swap;\n"
+               "                  write validate.json and validate.md in --validate-out (default .), print the summary.\n"
+               "                  Exit 0 pass, 1 fail or incomplete, 77 no SGX here\n"
+               "  --validate-rounds attached/detached pairs of the overhead measurement, default 5\n"
                "  --epc-mib       model EPC size of the sim backend (and the native reference), default 16\n"
                "  --sgx-epc-mib   EPC size for the sgx backend where the host reports none (sysfs, CPUID 0x12)\n"
                "  --ratios        working set / EPC ratios of the touch cases, default 0.25..4\n"
@@ -414,6 +424,13 @@ std::vector<char*> parse_flags(int argc, char** argv, bool* has_min_time) {
       rest.push_back(argv[i]);
     } else if (a == "--smoke") {
       smoke = true;
+    } else if (a == "--validate") {
+      g_opts.validate = true;
+    } else if (auto v = val("--validate-out")) {
+      if (v->empty()) usage(2, "--validate-out: empty");
+      g_opts.validate_out = *v;
+    } else if (auto v = val("--validate-rounds")) {
+      g_opts.validate_rounds = static_cast<int>(to_double("--validate-rounds", *v, 1, 100));
     } else if (auto v = val("--backend")) {
       g_opts.backends = *v == "all" ? std::vector<std::string>{"native", "sim", "sgx"} : split(*v);
       for (auto& b : g_opts.backends)
@@ -476,6 +493,9 @@ std::vector<char*> parse_flags(int argc, char** argv, bool* has_min_time) {
     g_opts.contend_ratios = {2.0};
     g_opts.build_pages = {16};
   }
+  if (g_opts.validate && !g_opts.exporter) g_opts.exporter = parse_http_url(validate::kDefaultExporterUrl).value();
+  if (g_opts.attach_cmd.empty() != g_opts.detach_cmd.empty())
+    usage(2, "--exporter-attach-cmd and --exporter-detach-cmd go together");
   if (g_opts.exporter && g_opts.selector.pod.empty() && g_opts.selector.cgroup.empty()) {
     std::ifstream f("/proc/self/cgroup");
     std::stringstream ss;
@@ -528,6 +548,18 @@ void register_all() {
 int main(int argc, char** argv) {
   bool has_min_time = false;
   auto rest = epcbench::parse_flags(argc, argv, &has_min_time);
+  if (epcbench::g_opts.validate) {
+    const auto& g = epcbench::g_opts;
+    epcbench::validate::Options vo;
+    vo.exporter = *g.exporter;
+    vo.selector = g.selector;
+    vo.attach_cmd = g.attach_cmd;
+    vo.detach_cmd = g.detach_cmd;
+    vo.out_dir = g.validate_out;
+    vo.overhead_rounds = g.validate_rounds;
+    vo.epc_bytes_fallback = g.backend.sgx_epc_bytes;
+    return epcbench::validate::run(vo);
+  }
   static std::string min_time = "--benchmark_min_time=0.05";
   bool smoke = false;
   for (int i = 1; i < argc; ++i) smoke |= std::strcmp(argv[i], "--smoke") == 0;

@@ -1,27 +1,20 @@
-// Exporter in the loop: fetch the exporter's /metrics over plain HTTP (no new dependencies), parse the
-// Prometheus text exposition format, and pick the paging counters of one workload (docs/metrics.md label set).
+// Exporter in the loop: fetch the exporter's /metrics over plain HTTP (no new dependencies), parse it with the
+// project's Prometheus text parser (promtext/), and pick the paging counters of one workload (docs/metrics.md
+// label set).
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "backend.h"
+#include "promtext/prom_text.h"
 
 namespace epcbench {
 
-struct Sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  double value = 0;
-};
-
-// Parses the text format (version 0.0.4): comments, label escapes (\\ \" \n), NaN/+Inf/-Inf, optional
-// timestamps. Any malformed line is an error naming the line number.
-Result<std::vector<Sample>> parse_prometheus_text(std::string_view text);
+using promtext::Sample;
 
 struct HttpUrl {
   std::string host;
@@ -32,6 +25,9 @@ Result<HttpUrl> parse_http_url(std::string_view url);
 
 // GET with connect/read timeouts and a body cap; only 200 is success.
 Result<std::string> http_get(const HttpUrl& url, int timeout_ms = 3000, std::size_t max_bytes = 32u << 20);
+
+// http_get + the parser: the exporter's samples, or an error saying which step failed ("exporter: ...").
+Result<std::vector<Sample>> scrape(const HttpUrl& url, int timeout_ms = 3000);
 
 // Which series are "ours": Kubernetes (namespace + pod, any container) or a plain cgroup path.
 struct WorkloadSelector {

@@ -20,7 +20,7 @@
 #include "fetch.h"
 #include "model.h"
 #include "options.h"
-#include "prom_text.h"
+#include "promtext/prom_text.h"
 #include "render.h"
 
 namespace epctop {

@@ -8,9 +8,15 @@
 #include <variant>
 #include <vector>
 
-#include "prom_text.h"
+#include "promtext/prom_text.h"
 
 namespace epctop {
+
+using promtext::parse_prometheus_text;
+using promtext::ParseError;
+using promtext::ParseLimits;
+using promtext::ParseResult;
+using promtext::Sample;
 
 // One scrape, indexed by series. `t` is a monotonic time in seconds (when the response arrived).
 struct Snapshot {

@@ -7,6 +7,8 @@
 #include <linux/types.h>
 #endif
 
+#include "epc_workload.h"
+
 /* Map bounds (docs/probes.md states the memory they cost). */
 #define EPC_MAX_ENCLAVES 8192 /* live enclaves on one node */
 #define EPC_MAX_CGROUPS 4096  /* cgroups that ever created an enclave and still exist */
@@ -33,21 +35,27 @@ enum epc_drop_reason {
   EPC_DROP_NR = 5,
 };
 
+/* The numbers of the workload table (epc_workload.h) a struct holds: its member per row, by `where` and `kind`. */
+#define EPC_BPF_TYPE_GAUGE __s64
+#define EPC_BPF_TYPE_COUNTER __u64
+#define EPC_IN_ENCL_LIVE(field, type)
+#define EPC_IN_ENCL_ENCL(field, type) type field;
+#define EPC_IN_ENCL_RETIRED(field, type) type field;
+#define EPC_IN_ENCL_CGROUP(field, type)
+#define EPC_IN_CGROUP_LIVE(field, type)
+#define EPC_IN_CGROUP_ENCL(field, type)
+#define EPC_IN_CGROUP_RETIRED(field, type) type field;
+#define EPC_IN_CGROUP_CGROUP(field, type) type field;
+#define EPC_ENCL_MEMBER(field, kind, where, ...) EPC_IN_ENCL_##where(field, EPC_BPF_TYPE_##kind)
+#define EPC_CGROUP_MEMBER(field, kind, where, ...) EPC_IN_CGROUP_##where(field, EPC_BPF_TYPE_##kind)
+
 /* One live enclave (key: kernel address of its struct sgx_encl). Page events touch only this entry (one hash
  * lookup per event); userspace sums live enclaves per cgroup. The entry is deleted when sgx_encl_release()
- * starts (its counters move to the cgroup then). */
+ * starts (its counters move to the cgroup then). Holds the table's ENCL and RETIRED rows: resident pages incl. SECS
+ * and VA pages; page_fault_ns is the wait for non-resident pages (fault retry loop + load-back, acct_fault_exit). */
 struct epc_encl_state {
   __u64 cgroup_id;
-  __u64 size_bytes;
-  __s64 resident_pages; /* incl. SECS and VA pages */
-  __s64 swapped_pages;
-  __s64 va_pages;
-  __u64 evicted_pages;
-  __u64 loaded_back_pages;
-  __u64 page_faults;
-  __u64 page_fault_ns; /* wait for non-resident pages (fault retry loop + load-back), see acct_fault_exit */
-  __u64 alloc_failures;
-  __u64 fault_retries;
+  EPC_WORKLOAD_FIELDS(EPC_ENCL_MEMBER)
   __u32 tgid;
   __u32 origin; /* enum epc_encl_origin */
 };
@@ -62,16 +70,11 @@ enum epc_encl_origin {
  * 4 GiB of added pages); a larger enclave is left untracked and counted in epc_node_stats.seed_skipped. */
 #define EPC_SEED_MAX_VA_PAGES 2048
 
-/* Per cgroup (key: cgroup v2 id of the task that created the enclave): the monotonic counters of its released
- * enclaves, plus allocation failures no enclave could be charged with. */
+/* Per cgroup (key: cgroup v2 id of the task that created the enclave): the table's RETIRED rows (the monotonic
+ * counters of its released enclaves, plus allocation failures no enclave could be charged with) and its CGROUP rows
+ * (e.g. failed SGX_IOC_ENCLAVE_INIT calls on its enclaves, epc_identity.bpf.h). */
 struct epc_cgroup_stats {
-  __u64 evicted_pages;
-  __u64 loaded_back_pages;
-  __u64 page_faults;
-  __u64 page_fault_ns;
-  __u64 alloc_failures;
-  __u64 fault_retries;
-  __u64 init_failures; /* failed SGX_IOC_ENCLAVE_INIT calls on its enclaves (epc_identity.bpf.h) */
+  EPC_WORKLOAD_FIELDS(EPC_CGROUP_MEMBER)
 };
 
 /* The path of a cgroup that created an enclave, recorded from the creating task's cgroup (kernfs names) when the

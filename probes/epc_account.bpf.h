@@ -152,22 +152,24 @@ static __always_inline struct epc_encl_state *epc_encl_for_event(__u64 encl) {
   return e;
 }
 
-/* Deletes the enclave's entry, then adds its monotonic counters to its cgroup. In this order a scrape, which reads
- * the cgroups before the enclaves, can miss the enclave for one scrape but never count it twice (userspace keeps the
- * high-water mark). */
-static __always_inline void epc_encl_retire(__u64 encl) {
+/* Deletes the enclave's entry, then adds its monotonic counters to its cgroup (and, for a release, counts it
+ * released). In this order a scrape, which reads the cgroups before the enclaves, can miss the enclave for one
+ * scrape but never count it twice (userspace keeps the high-water mark). */
+static __always_inline void epc_encl_retire(__u64 encl, int released) {
   struct epc_encl_state *p = bpf_map_lookup_elem(&encls, &encl);
   if (!p) return;
   struct epc_encl_state e = *p;
   bpf_map_delete_elem(&encls, &encl);
   struct epc_cgroup_stats *cg = epc_cgroup(e.cgroup_id);
   if (!cg) return;
-  __sync_fetch_and_add(&cg->evicted_pages, e.evicted_pages);
-  __sync_fetch_and_add(&cg->loaded_back_pages, e.loaded_back_pages);
-  __sync_fetch_and_add(&cg->page_faults, e.page_faults);
-  __sync_fetch_and_add(&cg->page_fault_ns, e.page_fault_ns);
-  __sync_fetch_and_add(&cg->alloc_failures, e.alloc_failures);
-  __sync_fetch_and_add(&cg->fault_retries, e.fault_retries);
+#define EPC_RETIRE_LIVE(field)
+#define EPC_RETIRE_ENCL(field)
+#define EPC_RETIRE_RETIRED(field) __sync_fetch_and_add(&cg->field, e.field);
+#define EPC_RETIRE_CGROUP(field)
+#define EPC_RETIRE(field, kind, where, ...) EPC_RETIRE_##where(field)
+  EPC_WORKLOAD_FIELDS(EPC_RETIRE) /* every RETIRED row of epc_workload.h */
+#undef EPC_RETIRE
+  if (released) __sync_fetch_and_add(&cg->enclaves_released, 1);
 }
 
 /* ---- enclave lifetime ---- */
@@ -176,7 +178,7 @@ static __always_inline void acct_encl_create(__u64 tid, __u64 encl, __u64 cgroup
   if (!encl) return;
   /* An entry at this address is stale (its release was not seen): sgx_encl_create() runs once per struct sgx_encl
    * (SGX_ENCL_CREATED, ioctl.c:160) and a failed one deleted its entry. Keep its counters. */
-  epc_encl_retire(encl);
+  epc_encl_retire(encl, 0);
   struct epc_encl_state st = {.cgroup_id = cgroup_id, .size_bytes = size_bytes, .tgid = tgid};
   if (bpf_map_update_elem(&encls, &encl, &st, BPF_NOEXIST)) {
     epc_drop(EPC_DROP_ENCL_MAP_FULL);
@@ -186,10 +188,18 @@ static __always_inline void acct_encl_create(__u64 tid, __u64 encl, __u64 cgroup
   if_push(tid, IF_CREATE, encl, 0, 0);
 }
 
-/* sgx_encl_create() returned: != 0 undoes the creation (the pages it freed on the way out were subtracted). */
+/* sgx_encl_create() returned: 0 is a creation, counted for the enclave's cgroup; != 0 undoes it (the pages it freed
+ * on the way out were subtracted), and it is neither created nor released. */
 static __always_inline void acct_encl_create_ret(__u64 tid, long ret) {
   struct inflight v;
-  if (if_pop(tid, IF_CREATE, &v) && ret != 0) epc_encl_retire(v.a);
+  if (!if_pop(tid, IF_CREATE, &v)) return; /* its entry was not seen: not a creation we tracked */
+  if (ret != 0) {
+    epc_encl_retire(v.a, 0);
+    return;
+  }
+  struct epc_encl_state *e = bpf_map_lookup_elem(&encls, &v.a);
+  struct epc_cgroup_stats *cg = e ? epc_cgroup(e->cgroup_id) : 0;
+  if (cg) __sync_fetch_and_add(&cg->enclaves_created, 1);
 }
 
 /* Release entry: the enclave's counters move to its cgroup and its entry goes now, while the address cannot be
@@ -198,7 +208,7 @@ static __always_inline void acct_encl_create_ret(__u64 tid, long ret) {
 static __always_inline void acct_encl_release(__u64 tid, __u64 encl) {
   if (!encl) return;
   if_push(tid, IF_RELEASE, encl, 0, 0);
-  epc_encl_retire(encl);
+  epc_encl_retire(encl, 1);
 }
 
 static __always_inline void acct_encl_release_done(__u64 tid) {

@@ -8,38 +8,79 @@
 #include <string>
 #include <vector>
 
+#include "epc_workload.h"
+
 namespace epc::probes {
 
+// One workload's numbers: a member per row of the workload table (epc_workload.h), gauges signed, counters
+// unsigned.
 struct WorkloadCounters {
-  std::int64_t enclaves = 0;
-  std::int64_t size_bytes = 0;
-  std::int64_t resident_pages = 0;
-  std::int64_t swapped_pages = 0;
-  std::uint64_t evicted_pages = 0;
-  std::uint64_t loaded_back_pages = 0;
-  std::uint64_t page_faults = 0;
-  std::uint64_t page_fault_ns = 0;
-  std::uint64_t alloc_failures = 0;
-  std::int64_t va_pages = 0;           // gauge: VA pages (also in resident_pages)
-  std::uint64_t fault_retries = 0;     // faults returned unmapped for want of an EPC page (retried)
-  std::uint64_t init_failures = 0;     // failed SGX_IOC_ENCLAVE_INIT calls
+#define EPC_CXX_TYPE_GAUGE std::int64_t
+#define EPC_CXX_TYPE_COUNTER std::uint64_t
+#define EPC_CXX_MEMBER(field, kind, ...) EPC_CXX_TYPE_##kind field = 0;
+  EPC_WORKLOAD_FIELDS(EPC_CXX_MEMBER)
+#undef EPC_CXX_MEMBER
 
   WorkloadCounters& operator+=(const WorkloadCounters& o) {
-    enclaves += o.enclaves;
-    size_bytes += o.size_bytes;
-    resident_pages += o.resident_pages;
-    swapped_pages += o.swapped_pages;
-    evicted_pages += o.evicted_pages;
-    loaded_back_pages += o.loaded_back_pages;
-    page_faults += o.page_faults;
-    page_fault_ns += o.page_fault_ns;
-    alloc_failures += o.alloc_failures;
-    va_pages += o.va_pages;
-    fault_retries += o.fault_retries;
-    init_failures += o.init_failures;
+#define EPC_CXX_ADD(field, ...) field += o.field;
+    EPC_WORKLOAD_FIELDS(EPC_CXX_ADD)
+#undef EPC_CXX_ADD
     return *this;
   }
 };
+
+// Calls fn(a.f, b.f) for every counter (COUNTER row: monotonic, std::uint64_t), resp. every gauge (GAUGE row,
+// std::int64_t): element-wise max / add / subtract of the counters, sums of the gauges.
+#define EPC_CXX_IF_COUNTER_COUNTER(field) fn(a.field, b.field);
+#define EPC_CXX_IF_COUNTER_GAUGE(field)
+#define EPC_CXX_IF_GAUGE_COUNTER(field)
+#define EPC_CXX_IF_GAUGE_GAUGE(field) fn(a.field, b.field);
+template <class Fn>
+void for_each_counter(WorkloadCounters& a, const WorkloadCounters& b, Fn fn) {
+#define EPC_CXX_EACH(field, kind, ...) EPC_CXX_IF_COUNTER_##kind(field)
+  EPC_WORKLOAD_FIELDS(EPC_CXX_EACH)
+#undef EPC_CXX_EACH
+}
+template <class Fn>
+void for_each_gauge(WorkloadCounters& a, const WorkloadCounters& b, Fn fn) {
+#define EPC_CXX_EACH(field, kind, ...) EPC_CXX_IF_GAUGE_##kind(field)
+  EPC_WORKLOAD_FIELDS(EPC_CXX_EACH)
+#undef EPC_CXX_EACH
+}
+
+// The rows of the workload table as values, for the code that treats every number alike: the replay keys, the
+// metric writes.
+struct WorkloadField {
+  enum class Scale { kAsIs, kPagesToBytes, kNsToSeconds };
+  const char* name;    // the member, and the replay file's key
+  const char* metric;
+  const char* help;
+  Scale scale;
+  const char* probes;  // hooks the metric needs, space-separated
+  std::int64_t WorkloadCounters::*gauge;     // a GAUGE row: its member, else null
+  std::uint64_t WorkloadCounters::*counter;  // a COUNTER row: its member, else null
+  // The metric's value of a workload: scaled; a gauge below 0 (a scrape racing an event) is 0.
+  double value(const WorkloadCounters& c) const {
+    double v = gauge ? static_cast<double>(c.*gauge > 0 ? c.*gauge : 0) : static_cast<double>(c.*counter);
+    switch (scale) {
+      case Scale::kPagesToBytes: return v * 4096.0;
+      case Scale::kNsToSeconds: return v / 1e9;
+      case Scale::kAsIs: break;
+    }
+    return v;
+  }
+};
+#define EPC_CXX_GAUGE_PTR_GAUGE(field) &WorkloadCounters::field
+#define EPC_CXX_GAUGE_PTR_COUNTER(field) nullptr
+#define EPC_CXX_COUNTER_PTR_GAUGE(field) nullptr
+#define EPC_CXX_COUNTER_PTR_COUNTER(field) &WorkloadCounters::field
+#define EPC_CXX_SCALE_AS_IS WorkloadField::Scale::kAsIs
+#define EPC_CXX_SCALE_PAGES_TO_BYTES WorkloadField::Scale::kPagesToBytes
+#define EPC_CXX_SCALE_NS_TO_SECONDS WorkloadField::Scale::kNsToSeconds
+#define EPC_CXX_FIELD(field, kind, where, metric, help, scale, probes) \
+  {#field, metric, help, EPC_CXX_SCALE_##scale, probes, EPC_CXX_GAUGE_PTR_##kind(field), EPC_CXX_COUNTER_PTR_##kind(field)},
+inline constexpr WorkloadField kWorkloadFields[] = {EPC_WORKLOAD_FIELDS(EPC_CXX_FIELD)};
+#undef EPC_CXX_FIELD
 
 // One cgroup that created enclaves: by id (live) or by path (replay).
 struct WorkloadEntry {

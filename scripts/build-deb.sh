@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian package epc-exporter_<version>_<arch>.deb: a Release build of the programs (epc_exporter,
-# epctop; no tests) in build-deb/ (or $BUILD_DIR), stripped as dh_strip does, staged with the systemd unit and
-# defaults of deploy/systemd/, man pages from their --help (help2man) and Depends from dpkg-shlibdeps, packed with
-# dpkg-deb. The debug symbols go apart, as Debian ships them: epc-exporter-dbgsym_<version>_<arch>.deb beside it
+# epctop, epc_bench with its enclave inside the binary: `epc_bench --validate` checks the exporter on an SGX node;
+# no tests) in build-deb/ (or $BUILD_DIR), stripped as dh_strip does, staged with the systemd unit and defaults of
+# deploy/systemd/, man pages from their --help (help2man) and Depends from dpkg-shlibdeps, packed with dpkg-deb. The
+# debug symbols go apart, as Debian ships them: epc-exporter-dbgsym_<version>_<arch>.deb beside it
 # (/usr/lib/debug/.build-id/xx/yyyy.debug, found by gdb through the binaries' build ids). The version is the CMake
 # project version. Build output goes to stderr; stdout has one line, the .deb's absolute path.
 # usage: scripts/build-deb.sh    (BUILD_DIR, JOBS, DEB_MAINTAINER="Name <email>" override the defaults; EPC_REVISION
@@ -28,12 +29,12 @@ revision=${EPC_REVISION:-$(git -C "$top" rev-parse --short=12 HEAD 2>/dev/null |
 log "configuring $build"
 # No -Werror in a package build (Debian practice: a newer compiler's new warning must not break the package),
 # even under CI=true; the main build gates warnings.
-cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DEPC_BUILD_BENCH=OFF -DEPC_WERROR=OFF \
+cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DEPC_BUILD_TESTS=OFF -DEPC_BUILD_BENCH=ON -DEPC_WERROR=OFF \
   -DEPC_REVISION="$revision" \
   -DCMAKE_C_FLAGS="$cppflags $cflags" -DCMAKE_CXX_FLAGS="$cppflags $cxxflags" \
   -DCMAKE_EXE_LINKER_FLAGS="$ldflags" -DCMAKE_SHARED_LINKER_FLAGS="$ldflags" -DCMAKE_MODULE_LINKER_FLAGS="$ldflags" >&2
 # The programs the package ships, and where the build puts them.
-declare -A programs=([epc_exporter]=exporter/epc_exporter [epctop]=epctop/epctop)
+declare -A programs=([epc_exporter]=exporter/epc_exporter [epctop]=epctop/epctop [epc_bench]=bench/epc_bench)
 log "building ${!programs[*]}"
 cmake --build "$build" -j"$jobs" $(printf -- '--target %s ' "${!programs[@]}") >&2
 
@@ -81,6 +82,10 @@ gzip -9n <"$build/deb/epc_exporter.1" >"$stage/usr/share/man/man1/epc_exporter.1
 help2man --no-info --section=1 --source="epc_exporter $version" --version-string="$version" \
   --name="live terminal view of an epc_exporter's EPC usage and paging" "$stage/usr/bin/epctop" >"$build/deb/epctop.1"
 gzip -9n <"$build/deb/epctop.1" >"$stage/usr/share/man/man1/epctop.1.gz"
+help2man --no-info --section=1 --source="epc_exporter $version" --version-string="$version" \
+  --name="check the exporter on an SGX node (--validate); EPC paging cost benchmark" \
+  "$stage/usr/bin/epc_bench" >"$build/deb/epc_bench.1"
+gzip -9n <"$build/deb/epc_bench.1" >"$stage/usr/share/man/man1/epc_bench.1.gz"
 
 changelog_date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 gzip -9n >"$doc/changelog.gz" <<CHANGELOG
@@ -185,6 +190,8 @@ Description: Prometheus exporter for Intel SGX EPC usage and paging, per pod
  The package ships a hardened systemd unit, epc-exporter.service, which is not
  enabled on install; its flags are in /etc/default/epc-exporter. epctop is a
  live terminal view of an exporter's metrics, per pod, container or enclave.
+ epc_bench --validate checks the exporter's numbers on an SGX node against
+ enclaves it creates and pages itself.
 CONTROL
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) \
   >"$stage/DEBIAN/md5sums"

@@ -87,17 +87,20 @@ else
 fi
 flock -u 9
 
-# ---- the image: the cached root plus the packaged binary and its copyright file
+# ---- the image: the cached root plus the packaged binaries and their copyright file
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/epc-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/root"
 tar -C "$work/root" -xf "$base"
+# epc_bench too: deploy/validate/job.yaml runs `epc_bench --validate` from this image.
 dpkg-deb --fsys-tarfile "$deb" |
-  tar -C "$work/root" -x ./usr/bin/epc_exporter ./usr/bin/epctop ./usr/share/doc/epc-exporter/copyright
+  tar -C "$work/root" -x ./usr/bin/epc_exporter ./usr/bin/epctop ./usr/bin/epc_bench \
+    ./usr/share/doc/epc-exporter/copyright
 # The image's own loader and libraries, not the host's: every library the binaries need is in the root. epctop is
 # there for `kubectl exec -it <pod> -- epctop` (it reads the exporter's /metrics on 127.0.0.1:9840).
 chroot "$work/root" /usr/bin/epc_exporter --version >&2 || { log "the exporter does not run in the image root"; exit 1; }
 chroot "$work/root" /usr/bin/epctop --version >&2 || { log "epctop does not run in the image root"; exit 1; }
+chroot "$work/root" /usr/bin/epc_bench --help >/dev/null || { log "epc_bench does not run in the image root"; exit 1; }
 old_id=$(podman image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)
 # uid 0 in the container: deploy/README.md, "Container image" says why.
 id=$(tar -C "$work/root" --sort=name --numeric-owner --owner=0 --group=0 --mtime="$created" -c . |

@@ -239,4 +239,14 @@ Result<Sigstruct> make_sigstruct(const Digest& mrenclave, EVP_PKEY* key, const S
   return ss;
 }
 
+std::string digest_hex(const Digest& d) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string o;
+  for (std::uint8_t b : d) {
+    o += kHex[b >> 4];
+    o += kHex[b & 15];
+  }
+  return o;
+}
+
 }  // namespace epcbench::sgx

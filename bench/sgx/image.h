@@ -41,6 +41,8 @@ Result<Layout> layout_from_elf(std::span<const std::uint8_t> elf, std::uint64_t 
 
 using Digest = std::array<std::uint8_t, 32>;
 Digest compute_mrenclave(const Layout& layout);
+// Lower-case hex, as sgx_enclave_info's mrenclave and mrsigner labels carry it.
+std::string digest_hex(const Digest& d);
 
 struct PkeyDeleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }

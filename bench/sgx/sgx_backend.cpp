@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "host/owned_fd.h"
 #include "sgx/enclave/encl_abi.h"
 #include "sgx/image.h"
 #include "sgx/vdso.h"
@@ -37,7 +38,6 @@ class SgxEnclave final : public Enclave {
       : fd_(fd), base_(base), layout_(std::move(layout)), enter_(enter) {}
   ~SgxEnclave() override {
     if (base_ != nullptr) munmap(base_, layout_.encl_size);
-    if (fd_ >= 0) close(fd_);  // the last reference frees the enclave's EPC pages
   }
   std::size_t heap_pages() const override { return layout_.heap_pages; }
 
@@ -73,7 +73,7 @@ class SgxEnclave final : public Enclave {
     }
     return Status::Ok();
   }
-  int fd_;
+  epc::OwnedFd fd_;  // closed after the unmap: the last reference frees the enclave's EPC pages
   std::uint8_t* base_;
   Layout layout_;
   EnterFn enter_;
@@ -91,7 +91,8 @@ Result<std::unique_ptr<Enclave>> build_enclave(std::size_t heap_pages, EVP_PKEY*
 class SgxBackend final : public Backend {
  public:
   explicit SgxBackend(std::size_t epc_fallback)
-      : why_(sgx_unavailable()), epc_(host_epc_bytes() ? host_epc_bytes() : epc_fallback) {
+      : epc_(host_epc_bytes() ? host_epc_bytes() : epc_fallback) {
+    if (auto why = sgx_unavailable()) why_ = "sgx backend skipped: " + *why + "; use --backend=sim for the software model";
     if (!why_) {
       auto k = load_private_key_pem(embedded_signing_key_pem());
       if (!k)
@@ -143,24 +144,18 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     sig = ss.value();
   }
 
-  int fd = open(kDevice, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return make_error(errno_text(kDevice));
+  epc::OwnedFd fd(open(kDevice, O_RDWR | O_CLOEXEC));
+  if (!fd) return make_error(errno_text(kDevice));
   std::uintptr_t base = 0;
   if (opts.base != 0) {
     void* area = mmap(reinterpret_cast<void*>(opts.base), l.encl_size, PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    if (area == MAP_FAILED) {
-      close(fd);
-      return make_error(errno_text("reserve ELRANGE at the requested base"));
-    }
+    if (area == MAP_FAILED) return make_error(errno_text("reserve ELRANGE at the requested base"));
     base = opts.base;
   } else {
     // ELRANGE must be naturally aligned to its size: reserve twice the size and trim.
     void* area = mmap(nullptr, l.encl_size * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (area == MAP_FAILED) {
-      close(fd);
-      return make_error(errno_text("reserve ELRANGE"));
-    }
+    if (area == MAP_FAILED) return make_error(errno_text("reserve ELRANGE"));
     auto a = reinterpret_cast<std::uintptr_t>(area);
     base = (a + l.encl_size - 1) & ~(l.encl_size - 1);
     if (base > a) munmap(area, base - a);
@@ -168,7 +163,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
   }
   auto fail = [&](std::string msg) {
     munmap(reinterpret_cast<void*>(base), l.encl_size);
-    close(fd);
+    fd.reset();
     return make_error(std::move(msg));
   };
 
@@ -180,7 +175,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
   secs->attributes = attributes;
   secs->xfrm = kXfrmLegacy;
   sgx_enclave_create create{reinterpret_cast<std::uint64_t>(secs.get())};
-  if (ioctl(fd, SGX_IOC_ENCLAVE_CREATE, &create) != 0) return fail(errno_text("SGX_IOC_ENCLAVE_CREATE"));
+  if (ioctl(fd.get(), SGX_IOC_ENCLAVE_CREATE, &create) != 0) return fail(errno_text("SGX_IOC_ENCLAVE_CREATE"));
 
   // Zero source for the heap: untouched anonymous memory reads as the shared zero page.
   void* zeros = nullptr;
@@ -202,7 +197,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
       add.length = s.size - done;
       add.secinfo = reinterpret_cast<std::uint64_t>(&secinfo);
       add.flags = s.measure ? SGX_PAGE_MEASURE : 0;
-      int rc = ioctl(fd, SGX_IOC_ENCLAVE_ADD_PAGES, &add);
+      int rc = ioctl(fd.get(), SGX_IOC_ENCLAVE_ADD_PAGES, &add);
       done += add.count;  // the driver stops early on a pending signal: continue from there
       if ((rc != 0 && errno != EINTR && errno != EAGAIN) || (rc == 0 && add.count == 0)) {
         if (zeros != nullptr) munmap(zeros, s.size);
@@ -215,19 +210,19 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     }
   }
   if (opts.provision_key && opts.grant_provision) {
-    int pfd = open(kProvisionDevice, O_RDONLY | O_CLOEXEC);
-    if (pfd < 0) return fail(errno_text(kProvisionDevice));
+    epc::OwnedFd pfd(open(kProvisionDevice, O_RDONLY | O_CLOEXEC));
+    if (!pfd) return fail(errno_text(kProvisionDevice));
     sgx_enclave_provision prov{};
-    prov.fd = static_cast<std::uint64_t>(pfd);
-    int prc = ioctl(fd, SGX_IOC_ENCLAVE_PROVISION, &prov);
+    prov.fd = static_cast<std::uint64_t>(pfd.get());
+    int prc = ioctl(fd.get(), SGX_IOC_ENCLAVE_PROVISION, &prov);
     int saved = errno;
-    close(pfd);
+    pfd.reset();
     errno = saved;
     if (prc != 0) return fail(errno_text("SGX_IOC_ENCLAVE_PROVISION"));
   }
   auto built = [&](std::string init_error) {
     BuiltEnclave b;
-    b.fd = fd;
+    b.fd = fd.release();  // the caller owns it from here
     b.base = reinterpret_cast<std::uint8_t*>(base);
     b.layout = std::move(l);
     b.mrenclave = mrenclave;
@@ -237,7 +232,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
     return b;
   };
   sgx_enclave_init init{reinterpret_cast<std::uint64_t>(&sig)};
-  int rc = ioctl(fd, SGX_IOC_ENCLAVE_INIT, &init);
+  int rc = ioctl(fd.get(), SGX_IOC_ENCLAVE_INIT, &init);
   if (rc != 0) {
     std::string why = rc > 0 ? "SGX_IOC_ENCLAVE_INIT: EINIT error code " + std::to_string(rc)
                              : errno_text("SGX_IOC_ENCLAVE_INIT");
@@ -247,7 +242,7 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
   }
   // Map after EADD: the pages' SECINFO permissions cap what a VMA may map.
   for (const Segment& s : l.segments) {
-    void* m = mmap(reinterpret_cast<void*>(base + s.offset), s.size, s.prot, MAP_SHARED | MAP_FIXED, fd, 0);
+    void* m = mmap(reinterpret_cast<void*>(base + s.offset), s.size, s.prot, MAP_SHARED | MAP_FIXED, fd.get(), 0);
     if (m == MAP_FAILED) return fail(errno_text("mmap enclave segment"));
   }
   return built("");
@@ -255,21 +250,18 @@ Result<BuiltEnclave> create_enclave(Layout l, EVP_PKEY* key, const CreateOptions
 
 std::optional<std::string> sgx_unavailable() {
   if (access(kDevice, F_OK) != 0)
-    return std::string("sgx backend skipped: ") + kDevice +
-           " does not exist (no SGX on this host, or the in-kernel driver is not loaded); use --backend=sim for the "
-           "software model";
+    return std::string(kDevice) + " does not exist (no SGX on this host, or the in-kernel driver is not loaded)";
   if (vdso_symbol("__vdso_sgx_enter_enclave") == nullptr)
-    return std::string("sgx backend skipped: the vDSO has no __vdso_sgx_enter_enclave (kernel without CONFIG_X86_SGX)");
-  int fd = open(kDevice, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return "sgx backend skipped: " + errno_text(kDevice);
+    return std::string("the vDSO has no __vdso_sgx_enter_enclave (kernel without CONFIG_X86_SGX)");
+  epc::OwnedFd fd(open(kDevice, O_RDWR | O_CLOEXEC));
+  if (!fd) return errno_text(kDevice);
   // Enclave pages are mapped executable: /dev must not be mounted noexec.
-  void* p = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+  void* p = mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_SHARED, fd.get(), 0);
   int saved = errno;
-  close(fd);
+  fd.reset();
   if (p == MAP_FAILED) {
     errno = saved;
-    return "sgx backend skipped: cannot map " + std::string(kDevice) + " executable (" + errno_text("mmap") +
-           "; is /dev mounted noexec?)";
+    return "cannot map " + std::string(kDevice) + " executable (" + errno_text("mmap") + "; is /dev mounted noexec?)";
   }
   munmap(p, 4096);
   return std::nullopt;

@@ -34,10 +34,8 @@ int open_uffd() {
   int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
   if (fd >= 0) return fd;
   int saved = errno;
-  int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-  if (dev >= 0) {
-    fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-    close(dev);
+  if (epc::OwnedFd dev(open("/dev/userfaultfd", O_RDWR | O_CLOEXEC)); dev) {
+    fd = ioctl(dev.get(), USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
     if (fd >= 0) return fd;
   }
   errno = saved;
@@ -76,8 +74,8 @@ void nonce_for(std::uint32_t idx, std::uint64_t version, std::uint8_t out[12]) {
 }  // namespace
 
 std::optional<std::string> sim_unavailable() {
-  int fd = open_uffd();
-  if (fd < 0) {
+  epc::OwnedFd fd(open_uffd());
+  if (!fd) {
     std::string why = errno_text("userfaultfd");
     std::ifstream f("/proc/sys/vm/unprivileged_userfaultfd");
     int v = -1;
@@ -88,9 +86,9 @@ std::optional<std::string> sim_unavailable() {
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-  int rc = ioctl(fd, UFFDIO_API, &api);
+  int rc = ioctl(fd.get(), UFFDIO_API, &api);
   int saved = errno;
-  close(fd);
+  fd.reset();
   if (rc != 0) {
     errno = saved;
     return "sim backend unavailable: userfaultfd without write-protect support for anonymous memory (" +
@@ -244,19 +242,19 @@ Status SimEnclave::init() {
   if (p == MAP_FAILED) return make_error(errno_text("mmap backing store"));
   backing_ = static_cast<std::uint8_t*>(p);
 
-  uffd_ = open_uffd();
-  if (uffd_ < 0) return make_error(errno_text("userfaultfd"));
+  uffd_.reset(open_uffd());
+  if (!uffd_) return make_error(errno_text("userfaultfd"));
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
-  if (ioctl(uffd_, UFFDIO_API, &api) != 0) return make_error(errno_text("UFFDIO_API (write-protect)"));
+  if (ioctl(uffd_.get(), UFFDIO_API, &api) != 0) return make_error(errno_text("UFFDIO_API (write-protect)"));
   uffdio_register reg{};
   reg.range.start = reinterpret_cast<std::uintptr_t>(base_);
   reg.range.len = pages_ * kPageSize;
   reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
-  if (ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) return make_error(errno_text("UFFDIO_REGISTER"));
-  stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (stop_fd_ < 0) return make_error(errno_text("eventfd"));
+  if (ioctl(uffd_.get(), UFFDIO_REGISTER, &reg) != 0) return make_error(errno_text("UFFDIO_REGISTER"));
+  stop_fd_.reset(eventfd(0, EFD_CLOEXEC));
+  if (!stop_fd_) return make_error(errno_text("eventfd"));
   handler_ = std::thread([this] { handler_main(); });
   return Status::Ok();
 }
@@ -264,7 +262,7 @@ Status SimEnclave::init() {
 SimEnclave::~SimEnclave() {
   if (handler_.joinable()) {
     std::uint64_t one = 1;
-    (void)!write(stop_fd_, &one, sizeof one);
+    (void)!write(stop_fd_.get(), &one, sizeof one);
     handler_.join();
   }
   {
@@ -277,15 +275,15 @@ SimEnclave::~SimEnclave() {
     std::erase(epc_->enclaves_, this);
     epc_->idle_cv_.notify_all();
   }
-  if (uffd_ >= 0) close(uffd_);
-  if (stop_fd_ >= 0) close(stop_fd_);
+  uffd_.reset();
+  stop_fd_.reset();
   if (base_ != nullptr) munmap(base_, pages_ * kPageSize);
   if (backing_ != nullptr) munmap(backing_, pages_ * kSlot);
   if (cipher_ctx_ != nullptr) EVP_CIPHER_CTX_free(static_cast<EVP_CIPHER_CTX*>(cipher_ctx_));
 }
 
 void SimEnclave::handler_main() {
-  pollfd fds[2] = {{uffd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  pollfd fds[2] = {{uffd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
   for (;;) {
     int n = poll(fds, 2, -1);
     if (n < 0) {
@@ -294,7 +292,7 @@ void SimEnclave::handler_main() {
     }
     if (fds[1].revents != 0) return;
     uffd_msg msg;
-    ssize_t r = read(uffd_, &msg, sizeof msg);
+    ssize_t r = read(uffd_.get(), &msg, sizeof msg);
     if (r != sizeof msg) continue;  // EAGAIN: another wakeup consumed it
     if (msg.event != UFFD_EVENT_PAGEFAULT) continue;
     std::uintptr_t addr = msg.arg.pagefault.address;
@@ -310,7 +308,7 @@ void SimEnclave::handler_main() {
 
 void SimEnclave::wake(std::uint32_t idx) {
   uffdio_range r{reinterpret_cast<std::uintptr_t>(base_) + std::uintptr_t{idx} * kPageSize, kPageSize};
-  ioctl(uffd_, UFFDIO_WAKE, &r);
+  ioctl(uffd_.get(), UFFDIO_WAKE, &r);
 }
 
 void SimEnclave::handle_wp(std::uint32_t idx) {
@@ -320,7 +318,7 @@ void SimEnclave::handle_wp(std::uint32_t idx) {
     uffdio_writeprotect wp{};
     wp.range = {reinterpret_cast<std::uintptr_t>(base_) + std::uintptr_t{idx} * kPageSize, kPageSize};
     wp.mode = 0;
-    ioctl(uffd_, UFFDIO_WRITEPROTECT, &wp);
+    ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
     return;
   }
   // The writer raced an eviction that has completed since: it retries and takes a missing fault.
@@ -381,7 +379,7 @@ void SimEnclave::handle_missing(std::uint32_t idx) {
   cp.src = reinterpret_cast<std::uintptr_t>(bounce_.data());
   cp.len = kPageSize;
   cp.mode = 0;
-  if (ioctl(uffd_, UFFDIO_COPY, &cp) != 0 && errno == EEXIST) wake(idx);
+  if (ioctl(uffd_.get(), UFFDIO_COPY, &cp) != 0 && errno == EEXIST) wake(idx);
 }
 
 void SimEnclave::evict_locked(std::uint32_t idx) {
@@ -390,7 +388,7 @@ void SimEnclave::evict_locked(std::uint32_t idx) {
   uffdio_writeprotect wp{};
   wp.range = {reinterpret_cast<std::uintptr_t>(page), kPageSize};
   wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-  ioctl(uffd_, UFFDIO_WRITEPROTECT, &wp);
+  ioctl(uffd_.get(), UFFDIO_WRITEPROTECT, &wp);
 
   auto* ctx = static_cast<EVP_CIPHER_CTX*>(cipher_ctx_);
   std::uint64_t version = ++version_[idx];

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "host/owned_fd.h"
 
 namespace epcbench::sim {
 
@@ -125,8 +126,8 @@ class SimEnclave final : public Enclave {
   std::size_t pages_;
   std::uint8_t* base_ = nullptr;
   std::uint8_t* backing_ = nullptr;  // pages_ * (4096 + 16)
-  int uffd_ = -1;
-  int stop_fd_ = -1;
+  epc::OwnedFd uffd_;
+  epc::OwnedFd stop_fd_;
   std::vector<PageState> state_;
   std::vector<std::uint64_t> version_;  // model-trusted (VA slot analogue)
   std::uint8_t key_[16];

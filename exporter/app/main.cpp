@@ -125,11 +125,7 @@ int run(const epc::ParsedFlags& cfg, const epc::WebConfig& web, const Descriptor
   http.keep_alive_timeout_ms = std::min(5000u, cfg.web.request_timeout_ms);
   http.tls = web.tls;
   http.headers = web.headers;
-  std::shared_ptr<epc::BasicAuth> auth;
-  if (!web.basic_auth_users.empty()) {
-    auth = std::make_shared<epc::BasicAuth>(web.basic_auth_users);
-    http.authorize = [auth](std::string_view header) { return auth->check(header); };
-  }
+  if (!web.basic_auth_users.empty()) http.auth = std::make_shared<epc::BasicAuth>(web.basic_auth_users);
   auto server = epc::HttpServer::start(std::move(http), scraper);
   if (!server) {
     spdlog::error("{}", server.error().message);

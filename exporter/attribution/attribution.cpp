@@ -206,7 +206,7 @@ struct Attribution::Impl {
     pods_by_uid.clear();
     containers_by_id.clear();
     by_path.clear();
-    if (auto names = list_dir(paths.pod_logs(), kMaxLogEntries)) {
+    if (auto names = paths.list("/var/log/pods", kMaxLogEntries)) {
       for (const auto& n : *names) {
         auto p = parse_pod_log_dir(n);
         if (!p) {
@@ -220,7 +220,7 @@ struct Attribution::Impl {
       spdlog::warn("{}", log_fields("pod log directories not read",
                                     {{"component", "attribution"}, {"err", names.error().message}}));
     }
-    if (auto names = list_dir(paths.container_logs(), kMaxLogEntries)) {
+    if (auto names = paths.list("/var/log/containers", kMaxLogEntries)) {
       for (const auto& n : *names) {
         auto c = parse_container_log_name(n);
         if (!c) {
@@ -344,7 +344,7 @@ struct Attribution::Impl {
   std::optional<std::string> path_for_pid(int pid) {
     if (pid <= 0) return std::nullopt;
     if (auto it = path_by_pid.find(pid); it != path_by_pid.end()) return it->second;
-    auto text = read_file(paths.proc(std::to_string(pid) + "/cgroup"), 64 * 1024);
+    auto text = paths.read("/proc/" + std::to_string(pid) + "/cgroup", 64 * 1024);
     if (!text) return std::nullopt;
     auto parsed = parse_proc_cgroup(*text);
     if (!parsed) {

@@ -20,6 +20,7 @@
 #include "host/file_reader.h"
 #include "host/log_fields.h"
 #include "host/host_paths.h"
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -30,11 +31,10 @@ constexpr std::size_t kMiscFileLimit = 64 * 1024;  // one line per misc resource
 constexpr std::size_t kMaxCgroups = 100000;
 constexpr int kMaxDepth = 32;
 
-std::string clip(std::string_view s) {
-  std::string out(s.substr(0, 60));
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return out;
+// What a malformed line looks like, never what it says: a misc file may be anything a symlink or a hostile
+// tree puts there, and its content must not reach the log.
+std::string shape_of(std::string_view line) {
+  return std::to_string(split_fields(line).size()) + " fields in " + std::to_string(line.size()) + " bytes";
 }
 
 // A cgroup that disappeared between listing and reading (ENOENT, or ENODEV from kernfs) is not an error.
@@ -49,36 +49,27 @@ class KeptFd {
  public:
   KeptFd() = default;
   KeptFd(int fd, std::size_t* count) : fd_(fd), count_(count) { ++*count_; }
-  KeptFd(KeptFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)), count_(o.count_) {}
+  KeptFd(KeptFd&& o) noexcept = default;  // the moved-from holds no descriptor and counts none
   KeptFd& operator=(KeptFd&& o) noexcept {
     if (this != &o) {
       reset();
-      fd_ = std::exchange(o.fd_, -1);
+      fd_ = std::move(o.fd_);
       count_ = o.count_;
     }
     return *this;
   }
   ~KeptFd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
+  int get() const { return fd_.get(); }
+  explicit operator bool() const { return static_cast<bool>(fd_); }
   void reset() {
-    if (fd_ < 0) return;
-    ::close(fd_);
-    fd_ = -1;
+    if (!fd_) return;
+    fd_.reset();
     --*count_;
   }
 
  private:
-  int fd_ = -1;
+  OwnedFd fd_;
   std::size_t* count_ = nullptr;
-};
-
-// A descriptor opened for this scrape only (beyond the budget): closed at the end of the scope.
-struct TempFd {
-  int fd = -1;
-  ~TempFd() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 // What a directory looked like when its children were last listed. On cgroupfs (kernfs) the link count is
@@ -136,28 +127,29 @@ class CgroupCollector final : public Collector {
     errors_.clear();
     error_count_ = 0;
     visited_ = 0;
+    unreadable_ = 0;
 
     // The misc hierarchy: cgroup v2 at sys/fs/cgroup (or sys/fs/cgroup/unified on hybrid hosts), or the v1
     // misc controller at sys/fs/cgroup/misc. The first whose root lists sgx_epc in misc.capacity is used.
-    std::vector<std::filesystem::path> candidates;
-    std::error_code ec;
-    if (std::filesystem::exists(paths_.cgroup("cgroup.controllers"), ec)) candidates.push_back(paths_.cgroup());
-    if (std::filesystem::exists(paths_.cgroup("unified/cgroup.controllers"), ec))
-      candidates.push_back(paths_.cgroup("unified"));
-    candidates.push_back(paths_.cgroup("misc"));
+    std::vector<std::string> candidates;  // host paths, opened inside --path.rootfs (host/host_paths.h)
+    if (paths_.exists("/sys/fs/cgroup/cgroup.controllers")) candidates.push_back("/sys/fs/cgroup");
+    if (paths_.exists("/sys/fs/cgroup/unified/cgroup.controllers")) candidates.push_back("/sys/fs/cgroup/unified");
+    candidates.push_back("/sys/fs/cgroup/misc");
 
     std::filesystem::path root;
+    std::string root_host;
     std::uint64_t capacity = 0;
     for (const auto& c : candidates) {
-      auto text = read_file(c / "misc.capacity", kMiscFileLimit);
+      auto text = paths_.read(c + "/misc.capacity", kMiscFileLimit);
       if (!text) {
         if (vanished(text.error())) continue;
         return text.error();
       }
       auto entries = parse_misc_file(*text);
-      if (!entries) return make_error((c / "misc.capacity").string() + ": " + entries.error().message);
+      if (!entries) return make_error(paths_.resolve(c + "/misc.capacity").string() + ": " + entries.error().message);
       if (const auto* e = find_misc_entry(*entries, kResource); e && e->value && *e->value > 0) {
-        root = c;
+        root = paths_.resolve(c);
+        root_host = c;
         capacity = *e->value;
         break;
       }
@@ -174,19 +166,19 @@ class CgroupCollector final : public Collector {
       tree_.reset();
       root_ = root;
       auto node = std::make_unique<Node>();
-      int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) {
+      OwnedFd root_fd(paths_.open(root_host, O_RDONLY | O_DIRECTORY));
+      if (!root_fd) {
         int err = errno;
         return make_error("open " + root.string() + ": " + std::strerror(err), err);
       }
       struct stat st {};
-      if (::fstat(fd, &st) != 0) {
+      if (::fstat(root_fd.get(), &st) != 0) {
         int err = errno;
-        ::close(fd);
         return make_error("stat " + root.string() + ": " + std::strerror(err), err);
       }
       node->ino = st.st_ino;
-      node->dir = KeptFd(fd, &kept_);  // the root's descriptor is kept whatever the budget
+      const int fd = root_fd.get();
+      node->dir = KeptFd(root_fd.release(), &kept_);  // the root's descriptor is kept whatever the budget
       struct statfs sfs {};
       // On cgroupfs a removed cgroup's files fail with ENODEV and a new child changes the link count; other
       // file systems (fixture trees) are also checked for files replaced in a container's directory.
@@ -201,6 +193,11 @@ class CgroupCollector final : public Collector {
       for (const auto& e : errors_) msg += "; " + e;
       return make_error(msg);
     }
+    sink.gauge("sgx_exporter_cgroups_unreadable",
+               "Cgroup directories of the misc hierarchy that could not be opened in this scrape (e.g. permission "
+               "denied): their cgroups and everything below them are missing from the sgx_cgroup_* series; the log "
+               "names each once.",
+               {}, static_cast<double>(unreadable_));
     emit(sink);
     return Status::Ok();
   }
@@ -222,10 +219,11 @@ class CgroupCollector final : public Collector {
   // the descriptor or close it. `out` views `buf` or `big`.
   ReadOutcome read_misc(Node& n, int dfd, int which, char (&buf)[4096], std::string& big, std::string_view& out) {
     KeptFd& kept = n.files[which];
-    TempFd tmp;
+    OwnedFd tmp;
     int fd = kept.get();
     if (fd < 0) {
-      fd = ::openat(dfd, kMiscNames[which], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+      // No symlink is followed (cgroupfs has none; one in a tree under --path.rootfs could lead anywhere).
+      fd = ::openat(dfd, kMiscNames[which], O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
       if (fd < 0) {
         int err = errno;
         if (err == ENOENT || err == ENOTDIR) return ReadOutcome::kAbsent;
@@ -236,44 +234,32 @@ class CgroupCollector final : public Collector {
       if (may_keep() && n.dir)  // a file is kept only with its directory (whose stamp guards it)
         kept = KeptFd(fd, &kept_);
       else
-        tmp.fd = fd;
+        tmp.reset(fd);
     }
-    ssize_t got;
-    do got = ::pread(fd, buf, sizeof buf, 0);
-    while (got < 0 && errno == EINTR);
-    if (got < 0) {
-      int err = errno;
+    // A short first read is the whole file and stays in buf; a file longer than any real misc file is gathered in
+    // big, bounded.
+    std::size_t in_buf = 0;
+    bool gathered = false;
+    const int err = pread_bounded(fd, 0, kMiscFileLimit, ReadMode::kSingleRecord, buf, [&](std::string_view block) {
+      if (!gathered && block.size() < sizeof buf) {
+        in_buf = block.size();
+        return;
+      }
+      if (!gathered) big.clear();
+      gathered = true;
+      big.append(block);
+    });
+    if (err == EFBIG) {
+      note_error(detail::read_error("read", shown(n, kMiscNames[which]), err, kMiscFileLimit).message);
+      return ReadOutcome::kError;
+    }
+    if (err) {
       kept.reset();
       if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;  // kernfs: the cgroup was removed
       note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
       return ReadOutcome::kError;
     }
-    if (static_cast<std::size_t>(got) < sizeof buf) {
-      out = std::string_view(buf, static_cast<std::size_t>(got));
-      return ReadOutcome::kOk;
-    }
-    // Longer than any real misc file: read on, bounded.
-    big.assign(buf, sizeof buf);
-    for (;;) {
-      if (big.size() > kMiscFileLimit) {
-        note_error("read " + shown(n, kMiscNames[which]) + ": file larger than the " + std::to_string(kMiscFileLimit) +
-                   " byte limit");
-        return ReadOutcome::kError;
-      }
-      char more[4096];
-      ssize_t m = ::pread(fd, more, sizeof more, static_cast<off_t>(big.size()));
-      if (m < 0 && errno == EINTR) continue;
-      if (m < 0) {
-        int err = errno;
-        kept.reset();
-        if (err == ENODEV || err == ENOENT) return ReadOutcome::kVanished;
-        note_error("read " + shown(n, kMiscNames[which]) + ": " + std::strerror(err));
-        return ReadOutcome::kError;
-      }
-      if (m == 0) break;
-      big.append(more, static_cast<std::size_t>(m));
-    }
-    out = big;
+    out = gathered ? std::string_view(big) : std::string_view(buf, in_buf);
     return ReadOutcome::kOk;
   }
 
@@ -317,13 +303,11 @@ class CgroupCollector final : public Collector {
   // Lists the child directories of dfd (kept or temporary) and merges them into n.children: a child of the same
   // name and inode keeps its descriptors, anything else starts afresh. Returns false when the listing failed.
   bool relist(Node& n, int dfd) {
-    int lfd = ::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);  // its own offset, whatever dfd's use
-    if (lfd < 0) return false;
-    DIR* d = ::fdopendir(lfd);
-    if (!d) {
-      ::close(lfd);
-      return false;
-    }
+    OwnedFd opened(::openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));  // its own offset, whatever dfd's use
+    if (!opened) return false;
+    DIR* d = ::fdopendir(opened.get());
+    if (!d) return false;
+    const int lfd = opened.release();  // closedir closes it
     struct Entry {
       std::string name;
       ino_t ino;
@@ -369,24 +353,31 @@ class CgroupCollector final : public Collector {
     if (++visited_ > kMaxCgroups) return;
     const bool is_root = n.rel.empty();
 
-    TempFd tmp_dir;
+    OwnedFd tmp_dir;
     int dfd = n.dir.get();
     if (dfd < 0) {
-      dfd = ::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-      if (dfd < 0) {
-        n.gone = true;  // removed meanwhile
-        return;
+      OwnedFd opened(::openat(parent_fd, n.name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+      if (!opened) {
+        int err = errno;
+        if (err == ENOENT || err == ENOTDIR || err == ENODEV) {
+          n.gone = true;  // removed meanwhile
+          return;
+        }
+        // There but not readable (EACCES: a directory of another owner once the capabilities are dropped):
+        // not "gone", which would hide it for good; kept in the tree, so the next scrape tries again.
+        return unreadable(n, err);
       }
+      if (!unreadable_logged_.empty()) unreadable_logged_.erase(n.rel);  // readable again: a recurrence is news
       struct stat st {};
-      if (::fstat(dfd, &st) != 0 || st.st_ino != n.ino) {
-        ::close(dfd);
+      if (::fstat(opened.get(), &st) != 0 || st.st_ino != n.ino) {
         n.gone = true;  // replaced by another directory of the same name: its parent lists it afresh
         return;
       }
+      dfd = opened.get();
       if (may_keep())
-        n.dir = KeptFd(dfd, &kept_);
+        n.dir = KeptFd(opened.release(), &kept_);
       else
-        tmp_dir.fd = dfd;
+        tmp_dir = std::move(opened);
     }
 
     // The directory's stamp: where it is listed (to see children come and go) and, on file systems other than
@@ -463,6 +454,16 @@ class CgroupCollector final : public Collector {
     }
     for (auto& c : n.children) c->synced = false;
     std::erase_if(n.children, [](const std::unique_ptr<Node>& c) { return c->gone; });
+  }
+
+  void unreadable(Node& n, int err) {
+    ++unreadable_;
+    forget_children(n);
+    if (unreadable_logged_.size() >= kMaxCgroups) unreadable_logged_.clear();
+    if (unreadable_logged_.insert(n.rel).second)
+      spdlog::warn("{}", log_fields("cgroup directory not readable; its cgroups are not reported",
+                                    {{"collector", "cgroup"}, {"path", (root_ / n.rel).string()},
+                                     {"err", std::strerror(err)}}));
   }
 
   void vanish(Node& n) {
@@ -546,6 +547,8 @@ class CgroupCollector final : public Collector {
   std::filesystem::path root_;  // of the misc hierarchy, for error messages
   std::unordered_set<std::string_view> seen_;
   std::vector<std::string> errors_;
+  std::size_t unreadable_ = 0;                       // cgroup directories not opened in this scrape
+  std::unordered_set<std::string> unreadable_logged_;  // logged once each, until readable again
   std::size_t error_count_ = 0;
   std::size_t visited_ = 0;
 };
@@ -560,7 +563,7 @@ Result<std::vector<MiscEntry>> parse_misc_file(std::string_view text) {
     if (trim(line).empty()) continue;
     auto f = split_fields(line);
     if (f.size() != 2)
-      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got '" + clip(line) + "'");
+      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got " + shape_of(line));
     MiscEntry e;
     e.resource = std::string(f[0]);
     if (f[1] != "max") {
@@ -589,7 +592,7 @@ Result<MiscValue> scan_misc_file(std::string_view text, std::string_view resourc
     auto sp = t.find_first_of(" \t");
     auto rest = sp == std::string_view::npos ? std::string_view{} : trim(t.substr(sp));
     if (sp == std::string_view::npos || rest.empty() || rest.find_first_of(" \t") != std::string_view::npos)
-      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got '" + clip(line) + "'");
+      return make_error("line " + std::to_string(lineno) + ": expected '<resource> <value>', got " + shape_of(line));
     std::optional<std::uint64_t> v;
     if (rest != "max") {
       auto n = parse_u64(rest);

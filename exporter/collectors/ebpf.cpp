@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <map>
 
 #include "attribution/attribution.h"
@@ -182,28 +181,17 @@ class EbpfCollector : public Collector {
 
 using Counters = probes::WorkloadCounters;
 
-// The monotonic fields of WorkloadCounters, for element-wise max / add / subtract.
-template <class Fn>
-void each_counter(Counters& a, const Counters& b, Fn fn) {
-  fn(a.evicted_pages, b.evicted_pages);
-  fn(a.loaded_back_pages, b.loaded_back_pages);
-  fn(a.page_faults, b.page_faults);
-  fn(a.page_fault_ns, b.page_fault_ns);
-  fn(a.alloc_failures, b.alloc_failures);
-  fn(a.fault_retries, b.fault_retries);
-  fn(a.init_failures, b.init_failures);
-}
-
+// The monotonic fields of WorkloadCounters (the COUNTER rows of probes/epc_workload.h), element-wise.
 void max_counters(Counters& a, const Counters& b) {
-  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x = std::max(x, y); });
+  probes::for_each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x = std::max(x, y); });
 }
 void add_counters(Counters& a, const Counters& b) {
-  each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x += y; });
+  probes::for_each_counter(a, b, [](std::uint64_t& x, std::uint64_t y) { x += y; });
 }
 // a - b, element-wise, not below 0.
 Counters sub_counters(const Counters& a, const Counters& b) {
   Counters r = a;
-  each_counter(r, b, [](std::uint64_t& x, std::uint64_t y) { x = x > y ? x - y : 0; });
+  probes::for_each_counter(r, b, [](std::uint64_t& x, std::uint64_t y) { x = x > y ? x - y : 0; });
   return r;
 }
 
@@ -368,12 +356,7 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
     }
     max_counters(cs.high, in->counters);
     Counters& o = out[cs.labels];
-    const Counters& c = in->counters;
-    o.enclaves += c.enclaves;
-    o.size_bytes += c.size_bytes;
-    o.resident_pages += c.resident_pages;
-    o.swapped_pages += c.swapped_pages;
-    o.va_pages += c.va_pages;
+    probes::for_each_gauge(o, in->counters, [](std::int64_t& x, std::int64_t y) { x += y; });
     add_counters(o, sub_counters(cs.high, cs.base));
   }
 
@@ -381,7 +364,7 @@ std::map<Labels, Counters> WorkloadAggregator::update(const std::vector<Input>& 
     auto& ls = labels_[labels];
     add_counters(o, ls.retired);
     max_counters(ls.high, o);
-    each_counter(o, ls.high, [](std::uint64_t& x, std::uint64_t y) { x = y; });
+    probes::for_each_counter(o, ls.high, [](std::uint64_t& x, std::uint64_t y) { x = y; });
     ls.last_reported = now;
   }
 
@@ -433,10 +416,10 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
               {{"probe", p.name}, {"function", p.function}, {"attach_type", p.attach_type}, {"reason", p.reason}});
   if (!s.any_attached()) return;  // no SGX probes: no data, not a failure
 
-  // A metric is written only when the probes behind it are attached: a switched-off probe must not look like
-  // "nothing happened" (0).
-  auto on = [&](std::initializer_list<const char*> names) {
-    for (const char* n : names) {
+  // A metric is written only when the probes behind it (space-separated names) are attached: a switched-off probe
+  // must not look like "nothing happened" (0).
+  auto on = [&](std::string_view names) {
+    for (auto n : split_fields(names, " ")) {
       bool found = false;
       for (const auto& p : s.probes) found = found || (p.name == n && p.attached);
       if (!found) return false;
@@ -465,69 +448,18 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
   }
   WorkloadAggregator fresh;
   const auto per = (aggregator ? *aggregator : fresh).update(inputs, std::chrono::steady_clock::now());
-  using Counters = probes::WorkloadCounters;
-  auto each = [&](bool enabled, auto&& fn) {
-    if (enabled)
-      for (const auto& [labels, c] : per) fn(labels, c);
-  };
-  const bool lifecycle = on({"encl_create", "encl_release"});
-  each(lifecycle, [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_enclaves", "Live enclaves created by the workload.", l, c.enclaves > 0 ? c.enclaves : 0);
-  });
-  each(lifecycle, [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_enclave_size_bytes", "Sum of the declared sizes (SECS size) of the workload's live enclaves.", l,
-               c.size_bytes > 0 ? static_cast<double>(c.size_bytes) : 0);
-  });
-  // Residency needs every place a page comes and goes: allocations, frees, VA pages (owner NULL: only va_grow
-  // sees them) and EWB (5.15-5.18 free evicted pages without sgx_free_epc_page).
-  each(lifecycle && on({"epc_alloc", "epc_free", "va_grow", "ewb"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_resident_bytes", "EPC held by the workload's enclaves now, incl. SECS and VA pages.", l,
-               gauge_pages(c.resident_pages));
-  });
-  each(lifecycle && on({"va_grow", "epc_free"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_va_bytes", "EPC held as Version Array pages by the workload's enclaves now (in resident too).",
-               l, gauge_pages(c.va_pages));
-  });
-  each(lifecycle && on({"ewb", "eldu"}), [&](const Labels& l, const Counters& c) {
-    sink.gauge("sgx_epc_swapped_bytes", "Enclave pages evicted from EPC (EWB) and not loaded back.", l,
-               gauge_pages(c.swapped_pages));
-  });
-  each(on({"ewb"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_evicted_pages_total", "Enclave pages evicted from EPC (EWB).", l,
-                 static_cast<double>(c.evicted_pages));
-  });
-  each(on({"eldu"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_loaded_back_pages_total", "Evicted enclave pages loaded back into EPC (ELDU).", l,
-                 static_cast<double>(c.loaded_back_pages));
-  });
-  each(on({"page_fault"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_faults_total", "Enclave page faults (sgx_vma_fault), retries included.", l,
-                 static_cast<double>(c.page_faults));
-  });
-  // Retries and waits are told by failed allocations and ELDU inside the fault.
-  const bool fault_wait = on({"page_fault", "epc_alloc", "eldu"});
-  each(fault_wait, [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_fault_seconds_total",
-                 "Seconds threads waited for enclave pages that were not resident: from the first fault on the "
-                 "address that could not be served at once to the return of the fault that mapped it.",
-                 l, static_cast<double>(c.page_fault_ns) / 1e9);
-  });
-  each(fault_wait, [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_page_fault_retries_total",
-                 "Enclave page faults that returned unmapped for want of an EPC page and were retried.", l,
-                 static_cast<double>(c.fault_retries));
-  });
-  each(on({"epc_alloc"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_epc_alloc_failures_total", "Failed EPC page allocations for enclaves.", l,
-                 static_cast<double>(c.alloc_failures));
-  });
-  each(on({"encl_init"}), [&](const Labels& l, const Counters& c) {
-    sink.counter("sgx_enclave_init_failures_total",
-                 "SGX_IOC_ENCLAVE_INIT calls on the workload's enclaves that failed (the driver refused, or EINIT "
-                 "rejected the SIGSTRUCT).",
-                 l, static_cast<double>(c.init_failures));
-  });
-  if (lifecycle) write_enclave_metrics(s, attribution, sink, enclaves, on({"encl_init"}));
+  // A family per row of the workload table (probes/epc_workload.h), in its order, while its probes are attached.
+  for (const auto& f : probes::kWorkloadFields) {
+    if (!on(f.probes)) continue;
+    for (const auto& [labels, c] : per) {
+      if (f.gauge)
+        sink.gauge(f.metric, f.help, labels, f.value(c));
+      else
+        sink.counter(f.metric, f.help, labels, f.value(c));
+    }
+  }
+  const bool lifecycle = on(EPC_LIFECYCLE);
+  if (lifecycle) write_enclave_metrics(s, attribution, sink, enclaves, on("encl_init"));
 
   // A driver that did not initialise (no SGX CPU) has no sysfs capacity and 0 free pages: no EPC, not "EPC full".
   if (s.free_pages && (capacity || *s.free_pages > 0)) {
@@ -537,15 +469,15 @@ void write_ebpf_metrics(const probes::Snapshot& s, Attribution& attribution, std
       sink.gauge("sgx_epc_used_bytes", "EPC in use on the node (capacity - free).", {},
                  std::max(0.0, static_cast<double>(*capacity) - free_bytes));
   }
-  if (on({"reclaim"})) {
+  if (on("reclaim")) {
     sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
                  {{"reclaimer", "ksgxd"}}, static_cast<double>(s.reclaim_ksgxd));
     sink.counter("sgx_epc_reclaim_passes_total", "EPC reclaim passes (sgx_reclaim_pages) by reclaimer.",
                  {{"reclaimer", "direct"}}, static_cast<double>(s.reclaim_direct));
   }
-  if (on({"vepc_fault", "vepc_free", "epc_alloc", "epc_free"}))
+  if (on("vepc_fault vepc_free epc_alloc epc_free"))
     sink.gauge("sgx_vepc_bytes", "EPC handed to KVM guests through /dev/sgx_vepc.", {}, gauge_pages(s.vepc_pages));
-  if (on({"vepc_fault", "epc_alloc"}))
+  if (on("vepc_fault epc_alloc"))
     sink.counter("sgx_vepc_alloc_failures_total", "Failed EPC page allocations for KVM guests (vEPC faults).", {},
                  static_cast<double>(s.vepc_alloc_failures));
 

@@ -65,8 +65,8 @@ std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 
 // Replay file format, one record a line ('#' comments, blank lines ignored; key=value fields in any order):
 //   probe <name> <function> <attach_type|-> attached|"off: <reason>"
-//   workload <cgroup path> enclaves=N size_bytes=N resident_pages=N swapped_pages=N va_pages=N evicted_pages=N
-//            loaded_back_pages=N page_faults=N page_fault_ns=N fault_retries=N alloc_failures=N
+//   workload <cgroup path> <field>=N ...   the fields of the workload table (probes/epc_workload.h: enclaves,
+//            size_bytes, resident_pages, swapped_pages, evicted_pages, ...); a field left out is 0
 //   node free_pages=N reclaim_ksgxd=N reclaim_direct=N vepc_pages=N vepc_alloc_failures=N
 //   dropped <reason> N
 //   map <name> entries=N max_entries=N
@@ -75,7 +75,6 @@ std::unique_ptr<EbpfSource> make_replay_ebpf_source(std::string path);
 //           mrenclave=<64 hex> mrsigner=<64 hex> isv_prod_id=N isv_svn=N attributes=0xN xfrm=0xN miscselect=0xN
 //           size_bytes=N created=<unix seconds> resident_pages=N swapped_pages=N init_failures=N
 //           (mrenclave, mrsigner and the isv fields may be left out: unknown)
-//   a workload's init_failures=N counts its failed SGX_IOC_ENCLAVE_INIT calls
 Result<probes::Snapshot> parse_ebpf_replay(std::string_view text);
 
 // Node EPC capacity: sum of sys/devices/system/node/node*/x86/sgx_total_bytes; nullopt when there is none.

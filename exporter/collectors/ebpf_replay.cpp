@@ -98,34 +98,19 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
       if (f.size() < 2 || f[1].front() != '/') return err("workload needs an absolute cgroup path");
       probes::WorkloadEntry w;
       w.cgroup_path = f[1];
-      auto& c = w.counters;
-      std::int64_t enclaves = 0, size = 0, resident = 0, swapped = 0, va = 0;
-      // Gauges are signed, counters unsigned: split the fields by key.
-      std::vector<std::string_view> unsigned_fields{f[0], f[1]}, signed_fields{f[0], f[1]};
+      // The keys are the workload table's fields (probes/epc_workload.h): gauges signed, counters unsigned.
       for (std::size_t i = 2; i < f.size(); ++i) {
-        auto key = f[i].substr(0, f[i].find('='));
-        bool is_signed = key == "enclaves" || key == "size_bytes" || key == "resident_pages" ||
-                         key == "swapped_pages" || key == "va_pages";
-        (is_signed ? signed_fields : unsigned_fields).push_back(f[i]);
+        auto eq = f[i].find('=');
+        if (eq == std::string_view::npos) return err("expected key=value, got '" + std::string(f[i]) + "'");
+        const std::string_view key = f[i].substr(0, eq), value = f[i].substr(eq + 1);
+        const probes::WorkloadField* field = nullptr;
+        for (const auto& wf : probes::kWorkloadFields)
+          if (key == wf.name) field = &wf;
+        if (!field) return err("unknown field '" + std::string(key) + "'");
+        auto& c = w.counters;
+        if (!(field->gauge ? parse_num(value, c.*field->gauge) : parse_num(value, c.*field->counter)))
+          return err("bad number for '" + std::string(key) + "'");
       }
-      std::string m = kv_fields<std::int64_t>(signed_fields, 2, {{"enclaves", &enclaves}, {"size_bytes", &size},
-                                                     {"resident_pages", &resident}, {"swapped_pages", &swapped},
-                                                     {"va_pages", &va}});
-      if (!m.empty()) return err(m);
-      m = kv_fields<std::uint64_t>(unsigned_fields, 2,
-                                   {{"evicted_pages", &c.evicted_pages},
-                                    {"loaded_back_pages", &c.loaded_back_pages},
-                                    {"page_faults", &c.page_faults},
-                                    {"page_fault_ns", &c.page_fault_ns},
-                                    {"fault_retries", &c.fault_retries},
-                                    {"alloc_failures", &c.alloc_failures},
-                                    {"init_failures", &c.init_failures}});
-      if (!m.empty()) return err(m);
-      c.enclaves = enclaves;
-      c.size_bytes = size;
-      c.resident_pages = resident;
-      c.swapped_pages = swapped;
-      c.va_pages = va;
       s.workloads.push_back(std::move(w));
     } else if (kind == "enclave") {
       if (f.size() < 2 || f[1].front() != '/') return err("enclave needs an absolute cgroup path");

@@ -64,26 +64,25 @@ class DumpCpuidReader final : public CpuidReader {
 
 std::string bit(bool b) { return b ? "1" : "0"; }
 
-bool exists_no_follow(const std::filesystem::path& p) {
-  std::error_code ec;
-  return std::filesystem::exists(std::filesystem::symlink_status(p, ec));
-}
-
 class PlatformCollector final : public Collector {
  public:
   PlatformCollector(const HostPaths& paths, std::unique_ptr<CpuidReader> cpuid, std::string cpuid_file)
       : paths_(paths), cpuid_(std::move(cpuid)), cpuid_file_(std::move(cpuid_file)) {}
 
   Status collect(MetricSink& sink) override {
-    // cpuinfo: absent (odd rootfs) means "no flags seen"; unreadable or garbage is a failure.
+    // cpuinfo: every Linux host has it, so absent means the host's /proc is not under --path.rootfs, and "no SGX
+    // flag" would be a wrong answer; unreadable or garbage is a failure too.
     CpuFlags flags;
-    if (auto text = read_file(paths_.proc("cpuinfo"), 4 << 20)) {
-      auto f = parse_cpuinfo_flags(*text);
-      if (!f) return make_error(paths_.proc("cpuinfo").string() + ": " + f.error().message);
-      flags = *f;
-    } else if (!text.error().not_found()) {
+    auto text = paths_.read("/proc/cpuinfo", 4 << 20);
+    if (!text) {
+      if (text.error().not_found())
+        return make_error(text.error().message + " (every host has it: is the host's /proc mounted under --path.rootfs?)",
+                          ENOENT);
       return text.error();
     }
+    auto parsed_flags = parse_cpuinfo_flags(*text);
+    if (!parsed_flags) return make_error(paths_.proc("cpuinfo").string() + ": " + parsed_flags.error().message);
+    flags = *parsed_flags;
 
     std::optional<SgxCpuid> sgx;
     if (!cpuid_file_.empty()) {
@@ -123,15 +122,15 @@ class PlatformCollector final : public Collector {
     const char* cap_help = "EPC capacity: sysfs sgx_total_bytes per NUMA node, or the sum of CPUID's EPC sections "
                            "(numa_node=\"\") where sysfs does not say.";
     std::vector<std::pair<unsigned long long, unsigned long long>> per_node;
-    auto node_dir = paths_.sys("devices/system/node");
-    auto names = list_dir(node_dir, 4096);
+    const std::string node_dir = "/sys/devices/system/node/";
+    auto names = paths_.list(node_dir, 4096);
     if (!names && !names.error().not_found()) return names.error();
     if (names) {
       for (const auto& n : *names) {
         if (n.size() < 5 || n.compare(0, 4, "node") != 0) continue;
         auto num = parse_u64(std::string_view(n).substr(4));
         if (!num) continue;  // "node", "nodeX": not a NUMA node directory
-        auto bytes = read_u64_file(node_dir / n / "x86" / "sgx_total_bytes");
+        auto bytes = paths_.read_u64(node_dir + n + "/x86/sgx_total_bytes");
         if (!bytes) {
           if (bytes.error().not_found() || bytes.error().errno_value == ENOTDIR) continue;
           return bytes.error();
@@ -246,9 +245,9 @@ std::optional<SgxCpuid> read_sgx_cpuid(CpuidReader& reader) {
 }
 
 std::string detect_sgx_driver(const HostPaths& paths) {
-  if (exists_no_follow(paths.dev("sgx_enclave"))) return "in-kernel";  // upstream driver, Linux 5.11+
-  if (exists_no_follow(paths.dev("sgx/enclave"))) return "dcap";       // out-of-tree DCAP driver (intel_sgx)
-  if (exists_no_follow(paths.dev("isgx"))) return "isgx";              // legacy out-of-tree driver
+  if (paths.exists("/dev/sgx_enclave")) return "in-kernel";  // upstream driver, Linux 5.11+
+  if (paths.exists("/dev/sgx/enclave")) return "dcap";       // out-of-tree DCAP driver (intel_sgx)
+  if (paths.exists("/dev/isgx")) return "isgx";              // legacy out-of-tree driver
   return "none";
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "host/owned_fd.h"
 #include "host/parse.h"
 
 namespace epc {
@@ -20,30 +21,42 @@ Error sys_error(const std::string& what, const std::filesystem::path& path, int 
 
 namespace detail {
 
+int read_fd(int fd, std::size_t limit, ReadMode mode, std::string& out) {
+  char buf[8192];
+  return pread_bounded(fd, 0, limit, mode, buf, [&](std::string_view block) { out.append(block); });
+}
+
 int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::string& out, const char** op) {
   *op = "open";
-  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return errno;
+  OwnedFd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return errno;
   *op = "read";
   char buf[8192];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return err;
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<std::size_t>(n) > limit) {
-      ::close(fd);
-      return EFBIG;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-    if (mode == ReadMode::kSingleRecord && static_cast<std::size_t>(n) < sizeof buf) break;
+  return pread_bounded(fd.get(), 0, limit, mode, buf, [&](std::string_view block) { out.append(block); });
+}
+
+Result<std::vector<std::string>> list_fd(int fd, const std::string& shown, std::size_t max_entries) {
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    ::close(fd);
+    return make_error("opendir " + shown + ": " + std::strerror(err), err);
   }
-  ::close(fd);
-  return 0;
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (names.size() >= max_entries) {
+      ::closedir(d);
+      return make_error("readdir " + shown + ": more than " + std::to_string(max_entries) + " entries", E2BIG);
+    }
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return make_error("readdir " + shown + ": " + std::strerror(err), err);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 Error read_error(const char* op, const std::string& shown, int err, std::size_t limit) {
@@ -61,26 +74,11 @@ Result<std::string> read_file(const std::filesystem::path& path, std::size_t lim
 
 Status for_each_line(const std::filesystem::path& path, std::size_t limit,
                      const std::function<void(std::string_view)>& line) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return detail::read_error("open", path.string(), errno, limit);
+  OwnedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (!fd) return detail::read_error("open", path.string(), errno, limit);
   std::string pending;  // the part of a line that a block ended in
-  std::size_t total = 0;
   char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return detail::read_error("read", path.string(), err, limit);
-    }
-    if (n == 0) break;
-    total += static_cast<std::size_t>(n);
-    if (total > limit) {
-      ::close(fd);
-      return detail::read_error("read", path.string(), EFBIG, limit);
-    }
-    std::string_view block(buf, static_cast<std::size_t>(n));
+  const int err = pread_bounded(fd.get(), 0, limit, ReadMode::kUntilEof, buf, [&](std::string_view block) {
     for (auto nl = block.find('\n'); nl != std::string_view::npos; nl = block.find('\n')) {
       if (pending.empty()) {
         line(block.substr(0, nl));
@@ -92,10 +90,16 @@ Status for_each_line(const std::filesystem::path& path, std::size_t limit,
       block.remove_prefix(nl + 1);
     }
     pending.append(block);
-  }
-  ::close(fd);
+  });
+  if (err) return detail::read_error("read", path.string(), err, limit);
   if (!pending.empty()) line(pending);
   return Status::Ok();
+}
+
+std::string read_first_line(const std::filesystem::path& path) {
+  auto text = read_file(path, 4096);
+  if (!text) return {};
+  return text->substr(0, text->find('\n'));
 }
 
 Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
@@ -107,23 +111,9 @@ Result<unsigned long long> read_u64_file(const std::filesystem::path& path) {
 }
 
 Result<std::vector<std::string>> list_dir(const std::filesystem::path& path, std::size_t max_entries) {
-  DIR* d = ::opendir(path.c_str());
-  if (!d) return sys_error("opendir", path, errno);
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    if (names.size() >= max_entries) {
-      ::closedir(d);
-      return make_error("readdir " + path.string() + ": more than " + std::to_string(max_entries) + " entries", E2BIG);
-    }
-    names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(d);
-  if (err != 0) return sys_error("readdir", path, err);
-  std::sort(names.begin(), names.end());
-  return names;
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return sys_error("opendir", path, errno);
+  return detail::list_fd(fd, path.string(), max_entries);
 }
 
 }  // namespace epc

@@ -16,9 +16,11 @@ Result<unsigned long long> parse_u64(std::string_view s) {
   if (s.empty()) return make_error("empty number");
   unsigned long long v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
-  if (ec == std::errc::result_out_of_range) return make_error("number out of range: '" + std::string(s.substr(0, 32)) + "'");
+  // The text itself is not quoted: it may come from any file (a symlink's target), and files' contents stay out
+  // of messages and logs.
+  if (ec == std::errc::result_out_of_range) return make_error("number out of range (" + std::to_string(s.size()) + " digits)");
   if (ec != std::errc() || ptr != s.data() + s.size())
-    return make_error("not an unsigned integer: '" + std::string(s.substr(0, 32)) + "'");
+    return make_error("not an unsigned integer (" + std::to_string(s.size()) + " characters)");
   return v;
 }
 

@@ -3,12 +3,14 @@
 #include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 namespace epc {
 namespace {
@@ -84,62 +86,72 @@ bool bcrypt_matches(std::string_view password, const std::string& hash) {
 }
 
 BasicAuth::BasicAuth(std::map<std::string, std::string> users) : users_(std::move(users)) {
-  unsigned char salt[16];
-  if (RAND_bytes(salt, sizeof salt) != 1)
-    for (auto& b : salt) b = static_cast<unsigned char>(std::rand());
-  salt_.assign(reinterpret_cast<char*>(salt), sizeof salt);
+  if (RAND_bytes(hmac_key_.data(), static_cast<int>(hmac_key_.size())) != 1)
+    throw std::runtime_error("basic auth: no random bytes for the cache key");
 }
 
-std::string BasicAuth::cache_key(std::string_view user, std::string_view password) const {
-  unsigned char md[EVP_MAX_MD_SIZE];
+bool BasicAuth::Ring::contains(const Digest& d) const {
+  int found = 0;
+  for (std::size_t i = 0; i < used; ++i) found |= CRYPTO_memcmp(entries[i].data(), d.data(), d.size()) == 0;
+  return found != 0;
+}
+
+void BasicAuth::Ring::insert(const Digest& d) {
+  if (contains(d)) return;
+  entries[next] = d;
+  next = (next + 1) % entries.size();
+  used = std::min(used + 1, entries.size());
+}
+
+std::optional<BasicAuth::Digest> BasicAuth::digest(std::string_view header) const {
+  Digest d{};
   unsigned int len = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  if (!ctx) return {};
-  const unsigned char zero = 0;
-  bool ok = EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, salt_.data(), salt_.size()) == 1 &&
-            EVP_DigestUpdate(ctx, user.data(), user.size()) == 1 && EVP_DigestUpdate(ctx, &zero, 1) == 1 &&
-            EVP_DigestUpdate(ctx, password.data(), password.size()) == 1 &&
-            EVP_DigestFinal_ex(ctx, md, &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return {};
-  return std::string(reinterpret_cast<char*>(md), len);
+  if (!HMAC(EVP_sha256(), hmac_key_.data(), static_cast<int>(hmac_key_.size()),
+            reinterpret_cast<const unsigned char*>(header.data()), header.size(), d.data(), &len) ||
+      len != d.size())
+    return std::nullopt;
+  return d;
 }
 
-bool BasicAuth::check(std::string_view header) {
+BasicAuth::Lookup BasicAuth::lookup(std::string_view header) const {
+  if (!parse_basic_authorization(header)) return {};  // missing, another scheme, malformed: no hash needed
+  auto d = digest(header);
+  if (!d) return {};  // no HMAC (out of memory): refused, never verified under a key another header could share
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool allowed = allowed_.contains(*d), denied = denied_.contains(*d);  // both scanned whatever the answer
+  return {allowed ? Verdict::kAllowed : denied ? Verdict::kDenied : Verdict::kUnverified, as_key(*d)};
+}
+
+bool BasicAuth::verify(std::string_view header, const std::string& key) {
   auto creds = parse_basic_authorization(header);
   if (!creds) return false;
   const auto& [user, password] = *creds;
-  std::string key = cache_key(user, password);
-  if (!key.empty()) {
+  ++hashes_;
+  bool ok = false;
+  if (auto it = users_.find(user); it != users_.end())
+    ok = bcrypt_matches(password, it->second);
+  else
+    (void)bcrypt_matches(password, kDummyHash);  // an unknown user costs what a known one costs
+  if (key.size() == sizeof(Digest)) {
+    Digest d;
+    std::copy(key.begin(), key.end(), d.begin());
     std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.count(key)) return true;
+    (ok ? allowed_ : denied_).insert(d);
   }
-  // One bcrypt run at a time: concurrent first requests with the same credentials (every scraper connection
-  // after a restart) wait for the first and then hit the cache, and a flood of wrong passwords costs at most
-  // one core.
-  std::lock_guard<std::mutex> slow(bcrypt_mu_);
-  if (!key.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.count(key)) return true;
-  }
-  auto it = users_.find(user);
-  if (it == users_.end()) {
-    (void)bcrypt_matches(password, kDummyHash);
-    return false;
-  }
-  if (!bcrypt_matches(password, it->second)) return false;
-  if (!key.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.size() >= kCacheEntries) cache_.clear();  // bounded; refilled by the next successful checks
-    cache_.insert(std::move(key));
-  }
-  return true;
+  return ok;
 }
 
-std::size_t BasicAuth::cache_size() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return cache_.size();
+bool BasicAuth::check(std::string_view header) {
+  auto found = lookup(header);
+  if (found.verdict != Verdict::kUnverified) return found.verdict == Verdict::kAllowed;
+  return verify(header, found.key);
 }
+
+std::size_t BasicAuth::cache_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return allowed_.used;
+}
+
+std::uint64_t BasicAuth::hashes_run() const { return hashes_.load(); }
 
 }  // namespace epc

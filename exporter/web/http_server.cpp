@@ -1,5 +1,6 @@
 #include "web/http_server.h"
 
+#include <malloc.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <zlib.h>
@@ -10,23 +11,27 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <cctype>
 #include <chrono>
+#include <functional>
 #include <list>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 
 #include "host/log_fields.h"
+#include "host/memory_limit.h"
 #include "host/parse.h"
 #include "scrape/scraper.h"
+#include "web/basic_auth.h"
 #include "web/tls.h"
+#include "web/tls_stream.h"
 
 namespace epc {
 
@@ -46,8 +51,13 @@ constexpr const char* kLanding = R"(<!DOCTYPE html>
 </body></html>
 )";
 constexpr const char* kTextPlain = "text/plain; charset=utf-8";
-// Time a TLS peer gets to answer our close_notify before the socket is closed anyway.
+// Time a TLS peer gets to take our close_notify before the socket is closed anyway.
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(1);
+// After a flood of TLS connections (at least this many at once), each time the open ones have halved again (down
+// to a few), the heap's free pages go back to the system (malloc_trim): with one arena (app/main.cpp) the closed
+// connections' memory lies between live blocks, and glibc returns only the top of the heap by itself.
+constexpr unsigned kTrimAfterTlsSessions = 256;
+constexpr unsigned kTrimDownTo = 16;
 
 // What a request is answered with, built on a worker (or inline for /healthz and refusals).
 struct Reply {
@@ -64,6 +74,10 @@ Reply text(unsigned status, std::string body, std::vector<std::pair<std::string,
   r.body = std::move(body);
   r.headers = std::move(headers);
   return r;
+}
+
+Reply unauthorized() {
+  return text(401, "unauthorized\n", {{"WWW-Authenticate", "Basic realm=\"epc_exporter\", charset=\"UTF-8\""}});
 }
 
 std::string_view trim_ows(std::string_view s) {  // RFC 9110 optional white space
@@ -118,6 +132,11 @@ bool accepts_gzip(std::string_view header) {
   return star;
 }
 
+unsigned tls_connection_cap(std::uint64_t memory_limit, unsigned max_connections) {
+  const std::uint64_t fit = memory_limit / 2 / kTlsConnectionBytes;
+  return static_cast<unsigned>(std::min<std::uint64_t>(max_connections, std::max<std::uint64_t>(64, fit)));
+}
+
 Result<std::string> gzip_compress(std::string_view data) {
   z_stream zs{};
   // 15 window bits + 16: a gzip header and trailer instead of zlib's.
@@ -145,7 +164,15 @@ struct HttpServer::Impl {
     for (const auto& [name, value] : options.headers) common_headers.emplace_back(name, value);
     unsigned n = options.workers ? options.workers : std::min(options.max_requests, 4u);
     workers.emplace(std::max(1u, n));
+    if (options.auth && options.auth->enabled()) verifier.emplace(1);
   }
+
+  // What a header never seen came to; kBusy: the budget of headers being verified was full.
+  enum class Verified { kAllowed, kDenied, kBusy };
+  using VerifiedFn = std::function<void(Verified)>;
+  // On the I/O thread: verifies a header (key: its keyed hash) on the verifier thread and calls done there
+  // afterwards, back on the I/O thread; requests with a header already being verified wait for that one run.
+  void verify(const std::string& key, std::string header, VerifiedFn done);
 
   Status listen();
   struct Listener {
@@ -155,14 +182,24 @@ struct HttpServer::Impl {
   };
   void accept(Listener& listener);
   void admit(tcp::socket socket);
-  bool evict_one();
+  bool evict_one(bool tls_only = false);
   Reply handle(const http::request<http::string_body>& req, const std::string& path, bool head) const;
   Reply serve_metrics(const http::request<http::string_body>& req) const;
 
   HttpOptions options;
   const Scraper& scraper;
   std::vector<std::pair<std::string, std::string>> common_headers;
-  std::optional<asio::ssl::context> tls;
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+  };
+  std::unique_ptr<SSL_CTX, CtxFree> tls;
+  // TLS connections that started a handshake (each holds an SSL object) and the cap on them; I/O thread only.
+  unsigned tls_sessions = 0, max_tls_sessions = 0;
+  unsigned trim_at = 0;  // the next malloc_trim when the open TLS connections fall to this; 0: none due
+  void tls_session_opened() {
+    if (++tls_sessions >= kTrimAfterTlsSessions) trim_at = std::max(trim_at, tls_sessions / 2);
+  }
+  void tls_session_closed();
 
   // Open connections in accept order; touched only on the I/O thread (and, after it stopped, by the destructor).
   std::list<Connection*> connections;
@@ -173,32 +210,60 @@ struct HttpServer::Impl {
   asio::io_context io{1};
   std::list<Listener> listeners;  // a list: accept handlers hold references to its elements
   std::optional<asio::thread_pool> workers;
+  std::optional<asio::thread_pool> verifier;  // bcrypt runs, one at a time, off the workers
+  // Headers being verified (keyed hash -> the requests waiting for the verdict); I/O thread only. Declared after
+  // `io`, so the connections its callbacks hold close while the I/O context still exists.
+  std::unordered_map<std::string, std::vector<VerifiedFn>> unverified;
   std::thread io_thread;
 };
 
-// One client connection: Plain or TLS stream, the state the connection cap needs, its place in the server's list.
+void HttpServer::Impl::verify(const std::string& key, std::string header, VerifiedFn done) {
+  auto [it, first] = unverified.try_emplace(key);
+  if (first && unverified.size() > options.max_unverified) {
+    unverified.erase(it);
+    return done(Verified::kBusy);
+  }
+  it->second.push_back(std::move(done));
+  if (!first) return;
+  asio::post(*verifier, [this, key, header = std::move(header)]() mutable {
+    bool ok = false;
+    try {
+      ok = options.auth->verify(header, key);
+    } catch (const std::exception& e) {  // out of memory in crypt: refused, the server goes on
+      spdlog::warn("{}", log_fields("credential check failed", {{"component", "http"}, {"err", e.what()}}));
+    }
+    asio::post(io, [this, key = std::move(key), ok] {
+      auto node = unverified.extract(key);
+      if (node.empty()) return;
+      for (auto& waiter : node.mapped()) waiter(ok ? Verified::kAllowed : Verified::kDenied);
+    });
+  });
+}
+
+// One client connection: Plain or TLS stream, the state the connection caps need, its place in the server's list.
 class Connection {
  public:
   enum class State { kFresh, kIdle, kBusy };
-  explicit Connection(HttpServer::Impl& server) : server_(server) {
+  Connection(HttpServer::Impl& server, bool tls_session) : server_(server), tls_session_(tls_session) {
     it_ = server_.connections.insert(server_.connections.end(), this);
+    if (tls_session_) server_.tls_session_opened();
   }
-  virtual ~Connection() {
-    if (listed_) server_.connections.erase(it_);
-  }
+  virtual ~Connection() { leave(); }
   // Closes the socket (pending operations end with an error and the connection goes away) and leaves the list.
   void evict() {
-    if (listed_) server_.connections.erase(it_);
-    listed_ = false;
+    leave();
     close_socket();
   }
   State state() const { return state_; }
+  bool tls_session() const { return tls_session_; }
 
  protected:
-  // Leaves the list without closing (the socket moves on to another connection object).
+  // Leaves the list (and the TLS count) without closing (the socket may move on to another connection object).
   void leave() {
-    if (listed_) server_.connections.erase(it_);
+    if (!listed_) return;
+    server_.connections.erase(it_);
     listed_ = false;
+    if (tls_session_) server_.tls_session_closed();
   }
   virtual void close_socket() = 0;
   HttpServer::Impl& server_;
@@ -207,43 +272,48 @@ class Connection {
  private:
   std::list<Connection*>::iterator it_;
   bool listed_ = true;
+  const bool tls_session_;
 };
+
+void HttpServer::Impl::tls_session_closed() {
+  if (--tls_sessions > trim_at || trim_at == 0) return;
+  trim_at = trim_at / 2 >= kTrimDownTo ? trim_at / 2 : 0;
+  asio::post(*workers, [] { ::malloc_trim(0); });  // can take milliseconds on a large heap: not on the I/O thread
+}
 
 template <class Stream>
 class Session : public Connection, public std::enable_shared_from_this<Session<Stream>> {
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
   template <class... Args>
   Session(HttpServer::Impl& server, Args&&... args)
-      : Connection(server),
+      : Connection(server, kTls),
         stream_(std::forward<Args>(args)...),
         // Room for the header and body limits; a client that sends more is refused, not buffered.
         buffer_(2 * static_cast<std::size_t>(server.options.max_request_bytes) + 4096) {}
 
   void start() {
     if constexpr (kTls) {
-      lowest().expires_after(request_timeout());
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](error_code ec) {
-                                if (ec) return self->close_now();
-                                self->read();
-                              });
+      stream_.expires_after(request_timeout());
+      stream_.async_handshake([self = this->shared_from_this()](error_code ec) {
+        if (ec) return self->close_now();
+        self->read();
+      });
     } else {
       read();
     }
   }
 
  private:
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
   std::chrono::milliseconds request_timeout() const {
     return std::chrono::milliseconds(server_.options.request_timeout_ms);
   }
 
   void close_socket() override {
     error_code ec;
-    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
-    lowest().socket().close(ec);
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
   }
   void close_now() { close_socket(); }
 
@@ -253,10 +323,29 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     parser_.emplace();
     parser_->header_limit(server_.options.max_request_bytes);
     parser_->body_limit(server_.options.max_request_bytes);
-    lowest().expires_after(state_ == State::kFresh ? request_timeout()
+    stream_.expires_after(state_ == State::kFresh ? request_timeout()
                                                    : std::chrono::milliseconds(server_.options.keep_alive_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  // A client that sent "Expect: 100-continue" waits for it before sending the body (RFC 9110 10.1.1): answered at
+  // once, or both sides would wait for the other until the request timeout. The body, if any, follows.
+  void on_header(error_code ec) {
+    if (ec) return on_read(ec);
+    auto read_rest = [self = this->shared_from_this()](error_code ec2 = {}, std::size_t = 0) {
+      if (ec2) return self->close_now();
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](error_code ec3, std::size_t) { self->on_read(ec3); });
+    };
+    const auto& req = parser_->get();
+    auto expect = req.find(http::field::expect);
+    if (expect != req.end() && req.version() >= 11 && !parser_->is_done() &&
+        iequals(trim_ows(std::string_view(expect->value().data(), expect->value().size())), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()), std::move(read_rest));
+    }
+    read_rest();
   }
 
   void on_read(error_code ec) {
@@ -283,6 +372,29 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       if (!get_or_head) return respond(text(405, "method not allowed\n", {{"Allow", "GET, HEAD"}}), false, version);
       return respond(text(200, "ok\n"), head, version);
     }
+    if (const auto& auth = server_.options.auth; auth && auth->enabled()) {
+      auto it = req.find(http::field::authorization);
+      std::string_view header = it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
+      auto found = auth->lookup(header);
+      if (found.verdict == BasicAuth::Verdict::kDenied) return respond(unauthorized(), head, version);
+      if (found.verdict == BasicAuth::Verdict::kUnverified) {
+        return server_.verify(found.key, std::string(header),
+                              [self = this->shared_from_this(), path = std::move(path), head,
+                               version](HttpServer::Impl::Verified v) mutable {
+                                using V = HttpServer::Impl::Verified;
+                                if (v == V::kAllowed) return self->dispatch(std::move(path), head, version);
+                                if (v == V::kDenied) return self->respond(unauthorized(), head, version);
+                                self->respond(with_close(text(429, "too many unverified credentials\n",
+                                                              {{"Retry-After", "1"}})),
+                                              head, version);
+                              });
+      }
+    }
+    dispatch(std::move(path), head, version);
+  }
+
+  // An authorized request (or any, without basic auth) within --web.max-requests, handled on a worker.
+  void dispatch(std::string path, bool head, unsigned version) {
     if (server_.in_flight >= server_.options.max_requests)
       return respond(text(503, "too many concurrent requests\n", {{"Retry-After", "1"}}), head, version);
     ++server_.in_flight;
@@ -331,7 +443,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     res.content_length(reply.body.size());
     res.body() = std::move(reply.body);
     serializer_.emplace(res);
-    lowest().expires_after(request_timeout());
+    stream_.expires_after(request_timeout());
     auto done = [self = this->shared_from_this()](error_code ec, std::size_t) { self->on_write(ec); };
     if (head)
       http::async_write_header(stream_, *serializer_, std::move(done));
@@ -350,7 +462,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
 
   void shut_down() {
     if constexpr (kTls) {
-      lowest().expires_after(kTlsShutdownTimeout);
+      stream_.expires_after(kTlsShutdownTimeout);
       stream_.async_shutdown([self = this->shared_from_this()](error_code) { self->close_now(); });
     } else {
       close_now();
@@ -366,15 +478,15 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
 };
 
 using PlainSession = Session<beast::tcp_stream>;
-using TlsSession = Session<beast::ssl_stream<beast::tcp_stream>>;
+using TlsSession = Session<TlsStream>;
 
-// A TLS connection before its first byte: only the socket and a timer. The TLS stream (OpenSSL's SSL object and
-// asio's record buffers, about 100 KiB together) is made once the client starts its handshake, so clients that
-// connect and send nothing cost what they cost on a plain port.
+// A TLS connection before its first byte: only the socket and a timer. The TLS stream (OpenSSL's SSL object,
+// web/tls_stream.h) is made once the client starts its handshake, so clients that connect and send nothing cost
+// what they cost on a plain port; from there the TLS cap applies (HttpOptions::max_tls_connections).
 class TlsWaiter : public Connection, public std::enable_shared_from_this<TlsWaiter> {
  public:
   TlsWaiter(HttpServer::Impl& server, tcp::socket socket)
-      : Connection(server), socket_(std::move(socket)), timer_(server.io) {}
+      : Connection(server, false), socket_(std::move(socket)), timer_(server.io) {}
 
   void start() {
     timer_.expires_after(std::chrono::milliseconds(server_.options.request_timeout_ms));
@@ -385,8 +497,16 @@ class TlsWaiter : public Connection, public std::enable_shared_from_this<TlsWait
       self->timer_.cancel();
       if (ec || !self->socket_.is_open()) return;
       auto& server = self->server_;
+      // At the TLS cap the oldest TLS connection without a request (failing that, the oldest idle one) makes
+      // room; when every one is busy this one is closed.
+      if (server.tls_sessions >= server.max_tls_sessions && !server.evict_one(/*tls_only=*/true)) {
+        spdlog::debug("{}", log_fields("TLS connection cap reached with every TLS connection busy; refusing one",
+                                       {{"component", "http"},
+                                        {"max_tls_connections", std::to_string(server.max_tls_sessions)}}));
+        return self->close_socket();
+      }
       self->leave();
-      std::make_shared<TlsSession>(server, std::move(self->socket_), *server.tls)->start();
+      std::make_shared<TlsSession>(server, std::move(self->socket_), server.tls.get())->start();
     });
   }
 
@@ -458,10 +578,10 @@ void HttpServer::Impl::accept(Listener& listener) {
   });
 }
 
-bool HttpServer::Impl::evict_one() {
+bool HttpServer::Impl::evict_one(bool tls_only) {
   for (auto state : {Connection::State::kFresh, Connection::State::kIdle}) {
     for (Connection* c : connections) {
-      if (c->state() == state) {
+      if (c->state() == state && (!tls_only || c->tls_session())) {
         c->evict();
         return true;
       }
@@ -488,12 +608,6 @@ void HttpServer::Impl::admit(tcp::socket socket) {
 
 Reply HttpServer::Impl::handle(const http::request<http::string_body>& req, const std::string& path, bool head) const {
   const bool get_or_head = head || req.method() == http::verb::get;
-  if (options.authorize) {
-    auto it = req.find(http::field::authorization);
-    std::string_view authz = it == req.end() ? std::string_view() : std::string_view(it->value().data(), it->value().size());
-    if (!options.authorize(authz))
-      return text(401, "unauthorized\n", {{"WWW-Authenticate", "Basic realm=\"epc_exporter\", charset=\"UTF-8\""}});
-  }
   if (path != options.telemetry_path && path != "/") return text(404, "not found\n");
   if (!get_or_head) return text(405, "method not allowed\n", {{"Allow", "GET, HEAD"}});
   if (path == "/") {
@@ -542,20 +656,37 @@ HttpServer::~HttpServer() {
   // are posted to the stopped I/O context and destroyed with it, which closes every connection.
   s.workers->stop();
   s.workers->join();
+  if (s.verifier) {
+    s.verifier->stop();
+    s.verifier->join();
+  }
+  s.unverified.clear();  // the connections waiting for a verdict close while the I/O context exists
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpOptions options, const Scraper& scraper) {
   auto impl = std::make_unique<Impl>(std::move(options), scraper);
   if (impl->options.tls) {
-    try {
-      impl->tls.emplace(asio::ssl::context::tls_server);
-    } catch (const std::exception& e) {
-      return make_error(std::string("TLS: cannot create a context: ") + e.what());
+    impl->tls.reset(SSL_CTX_new(TLS_server_method()));
+    if (!impl->tls) return make_error("TLS: cannot create a context");
+    if (Status s = configure_tls_ctx(impl->tls.get(), *impl->options.tls); !s) return make_error("TLS: " + s.error().message);
+    // Idle TLS connections keep no record buffers; writes may be partial and resume from a moved buffer (Beast
+    // hands over whatever is left of a response).
+    SSL_CTX_set_mode(impl->tls.get(),
+                     SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // No server-side session cache: every full TLS 1.2 handshake would leave a session in it for minutes (a flood
+    // of handshakes, megabytes that stay). Resumption still works through tickets, which the client keeps.
+    SSL_CTX_set_session_cache_mode(impl->tls.get(), SSL_SESS_CACHE_OFF);
+    auto& o = impl->options;
+    impl->max_tls_sessions = std::min(o.max_tls_connections, o.max_connections);
+    if (o.max_tls_connections == 0) {
+      auto limit = process_memory_limit();
+      impl->max_tls_sessions = limit ? tls_connection_cap(limit->bytes, o.max_connections) : o.max_connections;
+      spdlog::info("{}", log_fields("TLS connection cap", {{"component", "http"},
+                                                           {"max_tls_connections", std::to_string(impl->max_tls_sessions)},
+                                                           {"memory_limit_bytes", limit ? std::to_string(limit->bytes) : "unknown"},
+                                                           {"memory_limit_from", limit ? limit->source : "none"},
+                                                           {"bytes_per_connection", std::to_string(kTlsConnectionBytes)}}));
     }
-    if (Status s = configure_tls_ctx(impl->tls->native_handle(), *impl->options.tls); !s)
-      return make_error("TLS: " + s.error().message);
-    // Idle TLS connections keep no record buffers.
-    SSL_CTX_set_mode(impl->tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   }
   if (Status s = impl->listen(); !s) return s.error();
   for (auto& l : impl->listeners) impl->accept(l);

@@ -2,9 +2,14 @@
 //
 // Event-driven (Boost.Asio + Boost.Beast): one I/O thread accepts and runs every connection, so a client that
 // connects and sends nothing, or sends its request a byte at a time, costs a socket and a few hundred bytes, never
-// a thread. Requests other than /healthz (authentication, scrape, serialisation, compression) run on a small fixed
-// worker pool and the response is handed back to the I/O thread. TLS is OpenSSL through asio::ssl, its context
-// configured by configure_tls_ctx() (web/tls.h).
+// a thread. Requests other than /healthz (scrape, serialisation, compression) run on a small fixed worker pool and
+// the response is handed back to the I/O thread. With basic auth, a request is admitted there only once its
+// Authorization header is known good (web/basic_auth.h, a cache lookup); a header never seen is verified (bcrypt)
+// on a pool of its own within a budget of its own, so clients without the password never take a request slot and
+// never delay a scrape whose credentials were verified before. TLS is OpenSSL on the socket itself
+// (web/tls_stream.h: about 20 KiB per open connection, not asio::ssl's 100), its context configured by
+// configure_tls_ctx() (web/tls.h); connections past their first TLS byte are capped by the memory the process
+// may use (max_tls_connections), and the heap is trimmed as a flood of them ends.
 //
 // A thin adapter over the scrape pipeline: the telemetry path asks Scraper::render_within() for the exposition
 // text (collectors, self metrics, workload cap, serialisation all happen there) and only compresses and sends it.
@@ -14,7 +19,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,12 +31,13 @@
 
 namespace epc {
 
+class BasicAuth;
 class Scraper;
 
 struct HttpOptions {
   std::string listen_address = ":9840";
   std::string telemetry_path = "/metrics";
-  // Requests (other than /healthz) being served at once; one more is answered 503 with Retry-After.
+  // Authorized requests (other than /healthz) being served at once; one more is answered 503 with Retry-After.
   unsigned max_requests = 40;
   // Time a connection has to send a complete request (TLS handshake included) and to take its response; also the
   // longest a scrape waits for another one to finish.
@@ -44,16 +49,23 @@ struct HttpOptions {
   // Open connections. At the cap the oldest connection that has not yet sent a complete request is closed to make
   // room (failing that, the oldest idle kept-alive one), so clients that send nothing cannot lock scrapers out.
   unsigned max_connections = 4096;
+  // TLS connections that started a handshake (each holds OpenSSL's state, up to kTlsConnectionBytes); at the cap
+  // the oldest one without a request is closed to make room (failing that, the oldest idle one). 0: derived from
+  // the memory the process may use (tls_connection_cap()), logged at start.
+  unsigned max_tls_connections = 0;
   // Threads that serve requests off the I/O thread; 0: min(max_requests, 4). Scrapes are serialised by the
-  // scraper, so more threads only help authentication (bcrypt) and the landing page.
+  // scraper, so more threads only help the landing page and requests that wait for a running scrape.
   unsigned workers = 0;
+  // Authorization headers being verified at once (distinct headers: requests with the same header wait for one
+  // bcrypt run); one more is answered 429 with Retry-After at once and its connection closed. They run on one
+  // thread of their own: a flood of wrong passwords costs at most one core.
+  unsigned max_unverified = 4;
   // TLS from the web config: the port then speaks only TLS.
   std::optional<TlsConfig> tls;
   // Extra response headers (web config http_server_config.headers).
   std::vector<std::pair<std::string, std::string>> headers;
-  // Called with the Authorization header ("" when absent) for every request except /healthz; false: 401.
-  // Runs on a worker thread, never on the I/O thread.
-  std::function<bool(std::string_view authorization)> authorize;
+  // Basic auth for every request except /healthz (absent: none); wrong or missing credentials get 401.
+  std::shared_ptr<BasicAuth> auth;
 };
 
 class HttpServer {
@@ -72,6 +84,16 @@ class HttpServer {
   explicit HttpServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// What one open TLS connection may hold at most: OpenSSL's SSL object and handshake state, a record buffer while a
+// record is in flight, the request and response of the connection (tests/load/tls_flood_test.py measures it and
+// fails when a connection costs more).
+inline constexpr std::uint64_t kTlsConnectionBytes = 32 * 1024;
+
+// The TLS connection cap for a process that may use memory_limit bytes (host/memory_limit.h): half of it for TLS
+// connections (the other half for the process itself and its scrapes) at kTlsConnectionBytes each, at least 64,
+// at most max_connections. A 128 MiB DaemonSet limit gives 2048.
+unsigned tls_connection_cap(std::uint64_t memory_limit, unsigned max_connections);
 
 // "[host]:port" as --web.listen-address takes it: ":9840" (every address, IPv6 and IPv4), "127.0.0.1:9840",
 // "[::1]:9840", "localhost:9840". The host comes back without brackets, "" for every address.

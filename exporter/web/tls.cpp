@@ -65,6 +65,17 @@ Status configure_tls_ctx(void* raw, const TlsConfig& tls) {
                         asn1_time(X509_get0_notBefore(cert)));
   }
 
+  // TLS 1.0 and 1.1 sign their handshake with MD5 and SHA-1, which OpenSSL 3 refuses from security level 1 on
+  // (SSL_CTX_set_security_level(3): fewer than 80 bits); Debian builds it with level 2 as the default. OpenSSL
+  // accepts the protocol bounds anyway and then fails every such handshake with an internal-error alert, so a
+  // config asking for them is refused here (a max_version below TLS12 needs such a min_version: the web config
+  // refuses max < min); serving them would need level 0 for every connection.
+  if (tls.min_version != 0 && tls.min_version < TLS1_2_VERSION && SSL_CTX_get_security_level(ctx) >= 1)
+    return make_error(std::string("tls_server_config: min_version: ") +
+                      (tls.min_version == TLS1_VERSION ? "TLS10" : "TLS11") + " cannot be served: " +
+                      OpenSSL_version(OPENSSL_VERSION) + " refuses TLS 1.0 and 1.1 handshakes at its security level " +
+                      std::to_string(SSL_CTX_get_security_level(ctx)) +
+                      " (they sign with MD5 and SHA-1); use TLS12 (the default) or TLS13");
   if (SSL_CTX_set_min_proto_version(ctx, tls.min_version) != 1 ||
       SSL_CTX_set_max_proto_version(ctx, tls.max_version) != 1)
     return make_error(ssl_error("cannot set the TLS protocol versions"));

@@ -1,4 +1,4 @@
-// TLS for the HTTP server, set up with OpenSSL on the SSL_CTX of the server's asio::ssl::context, so the
+// TLS for the HTTP server, set up with OpenSSL on the server's SSL_CTX (web/tls_stream.h runs the connections), so the
 // web config's separate cert_file and key_file, client CA, verification mode and protocol bounds are applied
 // exactly, and every problem is reported with the file it concerns.
 #pragma once

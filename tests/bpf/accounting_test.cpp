@@ -15,6 +15,8 @@
 
 #include "epc.h"
 #include "epc_probes.h"
+#include "probes_testing.h"
+#include "tracefs_kretprobes.h"
 
 using epc::probes::Mode;
 using epc::probes::Options;
@@ -41,7 +43,7 @@ class Accounting : public ::testing::Test {
 
   int run(epc_test_event e) {
     if (e.tgid == 0) e.tgid = 4242;
-    int rc = p_->run_event(e);
+    int rc = epc::probes::testing::run_event(*p_, e);
     EXPECT_EQ(rc, 0) << "event " << e.type;
     return rc;
   }
@@ -293,6 +295,42 @@ TEST_F(Accounting, VaPagesAndFailedCreation) {
   EXPECT_EQ(by_cgroup(p_->read())[kPodA].enclaves, 1);
 }
 
+// Churn (sgx_enclaves_created_total, sgx_enclaves_released_total): a creation counts when sgx_encl_create() returns
+// 0, a release when sgx_encl_release() starts on a tracked enclave, both charged to the creating cgroup whoever runs
+// them; an undone creation counts neither. Enclaves that live and end between two reads still count.
+TEST_F(Accounting, EnclavesCreatedAndReleasedPerCreatingCgroup) {
+  auto a1 = build_enclave(kEnclA, kPodA, 1 << 20, 2);
+  build_enclave(kEnclA + 0x1000, kPodA, 1 << 20, 2, /*tid=*/201);
+  build_enclave(kEnclB, kPodB, 1 << 20, 1);
+  // A creation undone: its entry seen, then sgx_encl_create() returns -ENOMEM.
+  ev(EPC_EV_ENCL_CREATE, kEnclA + 0x2000, kPodA, 1 << 20);
+  ev(EPC_EV_ENCL_CREATE_RET, 0, 0, static_cast<std::uint64_t>(-12));
+  // A return whose entry was not seen (the probes attached mid-call): not a creation they tracked.
+  ev(EPC_EV_ENCL_CREATE_RET, 0, 0, 0, 0, /*tid=*/202);
+  auto m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].enclaves, 2);
+  EXPECT_EQ(m[kPodA].enclaves_created, 2u);
+  EXPECT_EQ(m[kPodA].enclaves_released, 0u);
+  EXPECT_EQ(m[kPodB].enclaves_created, 1u);
+  // A's first enclave released by another process that received its fd: charged to A, the creator.
+  release(kEnclA, a1, /*tid=*/300);
+  release(kEnclA, {}, 300);  // the address again, nothing tracked there: nothing
+  // Created and released between two reads: no gauge ever shows it, both counters do.
+  auto a3 = build_enclave(kEnclA + 0x3000, kPodA, 1 << 20, 1);
+  release(kEnclA + 0x3000, a3);
+  m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodA].enclaves, 1);
+  EXPECT_EQ(m[kPodA].enclaves_created, 3u);
+  EXPECT_EQ(m[kPodA].enclaves_released, 2u);
+  EXPECT_EQ(m[kPodB].enclaves_released, 0u);
+  // An entry whose release was not seen, replaced by a new enclave at its address: only seen releases count.
+  build_enclave(kEnclB, kPodB, 1 << 20, 1, /*tid=*/203);
+  m = by_cgroup(p_->read());
+  EXPECT_EQ(m[kPodB].enclaves, 1);
+  EXPECT_EQ(m[kPodB].enclaves_created, 2u);
+  EXPECT_EQ(m[kPodB].enclaves_released, 0u);
+}
+
 // A missed release return leaves only a per-thread mark (LRU); a new enclave at the same address is tracked afresh.
 TEST_F(Accounting, ReusedAddressAfterMissedReleaseReturn) {
   build_enclave(kEnclA, kPodA, 1 << 20, 5);
@@ -344,9 +382,9 @@ TEST_F(Accounting, FreePagesUnknownUntilRead) {
   EXPECT_FALSE(p_->read().free_pages.has_value());
   epc_test_event e{};
   e.type = EPC_EV_READ_FREE_PAGES;  // no address in test mode
-  EXPECT_EQ(p_->run_event(e), -2);
+  EXPECT_EQ(epc::probes::testing::run_event(*p_, e), -2);
   e.type = 999;
-  EXPECT_EQ(p_->run_event(e), -22);
+  EXPECT_EQ(epc::probes::testing::run_event(*p_, e), -22);
 }
 
 TEST_F(Accounting, GoneCgroupsAreForgottenOnlyWhenEmpty) {
@@ -372,7 +410,7 @@ TEST_F(Accounting, ACgroupThatEndsBetweenReadAndForgetIsReportedOnceMore) {
   ewb.type = EPC_EV_EWB;
   ewb.encl = kEnclA;
   ewb.page = a.front();
-  ASSERT_EQ(p_->run_event(ewb), 0);
+  ASSERT_EQ(epc::probes::testing::run_event(*p_, ewb), 0);
   release(kEnclA, a);
   EXPECT_EQ(p_->forget_gone_cgroups([](std::uint64_t) { return false; }), 0u);
   auto m = by_cgroup(p_->read());
@@ -574,7 +612,7 @@ TEST(FreePagesReader, ReadsTheKernelCounter) {
   ASSERT_TRUE(p->loaded()) << p->load_error();
   epc_test_event e{};
   e.type = EPC_EV_READ_FREE_PAGES;
-  ASSERT_EQ(p->run_event(e), 0);
+  ASSERT_EQ(epc::probes::testing::run_event(*p, e), 0);
   auto s = p->read();
   ASSERT_TRUE(s.free_pages.has_value());
   EXPECT_GE(*s.free_pages, 0);
@@ -841,7 +879,7 @@ TEST_F(Accounting, BatchAndKeyByKeyReadsAgreeAtTwoThousandEnclaves) {
   for (int i = 0; i < kEnclaves; i += 4) release(kEnclA + 0x1000ull * i, pages[i]);  // counters move to the cgroup
 
   auto read = [&](bool batch, double* ms) {
-    Probes::set_batch_reads(batch);
+    epc::probes::testing::set_batch_reads(batch);
     auto t0 = std::chrono::steady_clock::now();
     Snapshot s = p_->read();
     *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -850,7 +888,7 @@ TEST_F(Accounting, BatchAndKeyByKeyReadsAgreeAtTwoThousandEnclaves) {
   double batch_ms = 0, key_ms = 0;
   Snapshot a = read(true, &batch_ms);
   Snapshot b = read(false, &key_ms);
-  Probes::set_batch_reads(true);
+  epc::probes::testing::set_batch_reads(true);
   auto ma = by_cgroup(a), mb = by_cgroup(b);
   ASSERT_EQ(ma.size(), static_cast<std::size_t>(kCgroups));
   EXPECT_EQ(a.enclaves_created, kEnclaves - kEnclaves / 4);

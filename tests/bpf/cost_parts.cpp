@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "attach_cost.skel.h"
+#include "probes_testing.h"
 
 namespace epc::costbench {
 
@@ -48,7 +49,7 @@ void track_enclave(epc::probes::Probes& p) {
   create.tid = ids::kFaulter;
   create.tgid = 4242;
   create.arg = 1 << 30;
-  p.run_event(create);
+  epc::probes::testing::run_event(p, create);
 }
 
 std::vector<Step> swap_sequence(int retries) {
@@ -84,7 +85,7 @@ std::vector<Step> other_steps() {
 }
 
 StepBench::StepBench(epc::probes::Probes& p, long events, int reps) : p_(p), events_(events), reps_(reps) {
-  prog_fd_ = p.bench_program_fd();
+  prog_fd_ = epc::probes::testing::bench_program_fd(p);
   if (prog_fd_ < 0) {
     error_ = "the batch runner (epc_event_repeat, bpf_loop: 5.17+) is not loaded";
     return;
@@ -140,7 +141,7 @@ double StepBench::per_iteration(const epc_test_event& event, long iterations) {
   };
   const auto before = stats();
   const long runs = std::max(1L, iterations / kBatch);
-  for (long i = 0; i < runs; ++i) p_.run_event(ev);
+  for (long i = 0; i < runs; ++i) epc::probes::testing::run_event(p_, ev);
   const auto after = stats();
   ::close(stats_fd);
   const double n = static_cast<double>(after.first - before.first) * kBatch;
@@ -200,7 +201,7 @@ std::string StepBench::verify_swap(int retries, int times) {
   epc_test_event ev{};
   ev.type = EPC_EV_SEQUENCE;
   ev.repeat = static_cast<std::uint64_t>(times);
-  if (int rc = p_.run_event(ev); rc != 0) return "the batch runner returned " + std::to_string(rc);
+  if (int rc = epc::probes::testing::run_event(p_, ev); rc != 0) return "the batch runner returned " + std::to_string(rc);
   const auto after = counters();
   const std::uint64_t n = static_cast<std::uint64_t>(times), r = n * static_cast<std::uint64_t>(retries);
   std::string diff;

@@ -14,6 +14,7 @@
 #include "cost_parts.h"
 #include "epc.h"
 #include "epc_probes.h"
+#include "probes_testing.h"
 
 using epc::probes::Probes;
 namespace cb = epc::costbench;
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   std::printf("worst step: %.1f ns/event (goal <= 100 ns)\n", worst);
   std::printf("map memory at bounds (kernel fdinfo memlock):\n");
   std::uint64_t total = 0;
-  for (const auto& [name, bytes] : p->map_memory_bytes()) {
+  for (const auto& [name, bytes] : epc::probes::testing::map_memory_bytes(*p)) {
     std::printf("  %-10s %10llu bytes\n", name.c_str(), static_cast<unsigned long long>(bytes));
     total += bytes;
   }

@@ -19,6 +19,7 @@
 #include <linux/btf.h>
 
 #include "epc_probes.h"
+#include "probes_testing.h"
 
 namespace fs = std::filesystem;
 using epc::probes::Mode;
@@ -75,7 +76,7 @@ void expect_kprobe_flavor_loads(const fs::path& btf) {
   o.btf_custom_path = btf.string();
   auto p = Probes::start(o);
   ASSERT_TRUE(p->loaded()) << p->load_error();
-  auto progs = p->loaded_programs();
+  auto progs = epc::probes::testing::loaded_programs(*p);
   std::size_t expected = 0;
   for (const auto& h : epc::probes::hook_specs()) {
     expected += h.has_return ? 2 : 1;
@@ -115,6 +116,14 @@ struct btf* synthetic_grow_btf(int args) {
 }
 
 }  // namespace
+
+// The workload table (probes/epc_workload.h) and the compiled object agree: every row's field is in the encls and
+// cgroups maps' value types, at the offset and size this build's epc.h gives it (the BTF of the embedded object;
+// nothing is loaded, no root needed).
+TEST(ObjectLayout, TheTableFieldsAreTheMapValues) {
+  const epc::Status st = epc::probes::check_object_layout();
+  EXPECT_TRUE(st.ok()) << st.error().message;
+}
 
 // Audit point 2: sgx_encl_grow() has (encl, reclaim) on 6.x and (encl) on 5.15; the fexit reading its return must
 // use ctx[2] resp. ctx[1]. The variant comes from the FUNC_PROTO in the kernel's BTF.

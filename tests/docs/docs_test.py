@@ -86,10 +86,6 @@ def check_flags(src, exporter_flags, epctop_flags, f):
 
 
 # ---------------------------------------------------------------------------------------------------- metrics
-def families(text):
-    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
-
-
 def scrape_families(src, exporter, work):
     """Families of a replay scrape with every collector, and of a live-probe scrape; the hooks' count."""
     fixture = os.path.join(src, "tests/fixtures/aks-dcsv3")
@@ -99,11 +95,11 @@ def scrape_families(src, exporter, work):
     live_args = ["--no-collector.platform", "--no-collector.cgroup", "--collector.ebpf.pin-path=",
                  "--collector.ebpf.discover=false"]
     with tl.Exporter(exporter, replay_args, work, name="replay") as e:
-        replay = tl.http_get(e.url + "/metrics")[1]
+        replay = e.scrape()[2]  # parsed and through the exposition check
     with tl.Exporter(exporter, live_args, work, name="live") as e:
-        live = tl.http_get(e.url + "/metrics")[1]
-    hooks = len(re.findall(r"^sgx_exporter_probe_attached\{", live, re.M))
-    served = families(replay) | families(live)
+        live = e.scrape()[2]
+    hooks = sum(1 for s in live.samples if s.name == "sgx_exporter_probe_attached")
+    served = set(replay.families) | set(live.families)
     # The live probes' own families, which neither scrape here can show: they must be in the collector's source.
     with open(os.path.join(src, "exporter/collectors/ebpf.cpp")) as fh:
         source = fh.read()

@@ -2,13 +2,15 @@
 """Golden end-to-end test (after node_exporter's end-to-end-test.sh).
 
 Starts the real epc_exporter on a free loopback port with --path.rootfs=<fixture>, scrapes /metrics, checks the
-raw output with `promtool check metrics`, drops the series that differ from run to run (build info, durations),
+raw output with `promtool check metrics` and tests/lib's exposition check (no duplicate series, one set of label
+names per family), drops the series that differ from run to run (build info, durations),
 replaces the values of the exporter's own process_* series with <value> (after checking they are sane) and diffs
 the rest against a golden file; a second run with --web.disable-exporter-metrics must serve the same minus
 process_*. UPDATE_GOLDEN=1 (or --update) rewrites the golden file instead.
 
-  e2e.py BINARY --fixture DIR --golden FILE [--flag=F ...]
-                                                   golden test of one fixture node (F: further exporter flags)
+  e2e.py BINARY --fixture DIR --golden FILE [--ebpf-replay FILE] [--flag=F ...]
+                                                   golden test of one fixture node (F: further exporter flags;
+                                                   FILE: the ebpf collector on, its numbers from a replay snapshot)
   e2e.py BINARY --bad-input --workdir DIR           garbage/enormous/unreadable files: HTTP 200, success 0, reasons logged
 """
 import argparse
@@ -23,16 +25,27 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, http_get  # noqa: E402
+from epc_testlib import ExpositionError, Exporter, ParseError, http_get  # noqa: E402
 
 # Series that change from run to run or build to build.
 VOLATILE = re.compile(r"^(sgx_exporter_build_info|sgx_exporter_collector_duration_seconds)\{")
-# The ebpf collector depends on the host kernel, not on the fixture; it has its own replay tests.
+# The ebpf collector depends on the host kernel, not on the fixture: off, unless the test serves it from a replay
+# snapshot (--ebpf-replay), which stands in for the BPF maps.
 COMMON_FLAGS = ["--no-collector.ebpf", "--log.level=debug"]
+
+
+def exporter_flags(fixture, ebpf_replay, extra):
+    """The flags of a golden run: the fixture node, the ebpf collector off or fed by the replay file, then extra."""
+    common = COMMON_FLAGS
+    if ebpf_replay:
+        common = [f for f in COMMON_FLAGS if f != "--no-collector.ebpf"]
+        common.append(f"--collector.ebpf.replay-file={os.path.abspath(ebpf_replay)}")
+    return [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + common + extra
 # The exporter's own process_* series: present in every scrape, values of this run. Their sample lines are kept
 # with the value replaced by <value> after a sanity check (process_checks), so a series that goes missing, is
 # renamed or gains a label still fails the diff.
 PROCESS_SAMPLE = re.compile(r"^(process_[a-z_]+) (\S+)$")
+SECRET = "hunter2-outside-the-root"  # e2e --bad-input: behind symlinks that lead out of the fixture
 
 
 def process_checks(values):
@@ -109,7 +122,12 @@ def promtool_check(text):
 
 
 def scrape(exp):
-    status, body = http_get(exp.url + "/metrics")
+    """One /metrics page, through the exposition check; any failure ends the test with the log."""
+    try:
+        status, body, _ = exp.scrape()
+    except (ExpositionError, ParseError) as e:
+        print(f"{e}\n--- log ---\n{exp.log_text()[-4000:]}")
+        raise SystemExit(1)
     if status != 200:
         print(f"/metrics answered HTTP {status}:\n{body[:2000]}\n--- log ---\n{exp.log_text()}")
         raise SystemExit(1)
@@ -119,8 +137,7 @@ def scrape(exp):
 def golden_test(args):
     update = args.update or os.environ.get("UPDATE_GOLDEN") == "1"
     fixture = os.path.abspath(args.fixture)
-    flags = [f"--path.rootfs={fixture}", f"--collector.platform.cpuid-file={fixture}/cpuid.txt"] + COMMON_FLAGS
-    flags += args.flag
+    flags = exporter_flags(fixture, args.ebpf_replay, args.flag)
     with tempfile.TemporaryDirectory(prefix="epc_e2e_") as tmp, running_exporter(args.binary, flags, tmp) as exp:
         body = scrape(exp)
         log = exp.log_text()
@@ -187,6 +204,17 @@ def make_bad_fixture(src, dst):
     os.mkfifo(os.path.join(scopes[2], "misc.peak"))  # a FIFO without writer must not hang the scrape
     events = os.path.join(scopes[3], "misc.events")
     os.chmod(events, 0)  # unreadable for non-root
+    # Symlinks out of the root, with content that must never be read nor quoted: an absolute one (resolved inside
+    # the root, where it names nothing) and one that climbs out with "..".
+    outside = os.path.join(os.path.dirname(dst), "outside-secret")
+    with open(outside, "w") as f:
+        f.write(f"sgx_epc {SECRET}\n")
+    node1 = os.path.join(dst, "sys/devices/system/node/node0/x86/sgx_total_bytes")
+    os.remove(node1)
+    os.symlink(outside, node1)
+    peak = os.path.join(scopes[4], "misc.peak")
+    os.remove(peak)
+    os.symlink(os.path.relpath(outside, os.path.dirname(peak)), peak)
     return dst
 
 
@@ -236,9 +264,13 @@ def bad_input_test(args):
         if not re.search(rf'msg="collector failed" collector={c} err=', log):
             print(f"no logged reason for collector {c}")
             ok = False
-    for reason in ("binary data in cpuinfo", "banana", "Is a directory"):
+    for reason in ("binary data in cpuinfo", "not an unsigned integer", "Is a directory"):
         if reason not in log:
             print(f"log does not name the reason '{reason}'")
+            ok = False
+    for content in ("banana", SECRET):  # what files say stays out of the log
+        if content in log:
+            print(f"the log quotes a file's content: '{content}'")
             ok = False
     if any(l.startswith(("sgx_platform_info", "sgx_cgroup_")) for l in bodies[-1].splitlines()):
         print("a failed collector's partial metrics were served")
@@ -259,6 +291,7 @@ def main():
     p.add_argument("--golden")
     p.add_argument("--update", action="store_true")
     p.add_argument("--flag", action="append", default=[], help="a further exporter flag (repeatable)")
+    p.add_argument("--ebpf-replay", help="serve the ebpf collector from this replay file (instead of leaving it off)")
     p.add_argument("--bad-input", action="store_true")
     p.add_argument("--workdir", default=tempfile.gettempdir())
     args = p.parse_args()

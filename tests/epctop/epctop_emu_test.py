@@ -16,7 +16,6 @@ import argparse
 import http.server
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,27 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import epctop_tmux_test as tt  # noqa: E402  (Tmux, wait_screen, table, num, Results)
-
-
-def parse_prom(text):
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)', line)
-        if not m:
-            continue
-        # Empty labels dropped, as Prometheus does at ingestion.
-        labels = {k: v for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or "") if v}
-        out.setdefault(m.group(1), []).append((labels, float(m.group(4))))
-    return out
-
-
-def value(prom, name, **labels):
-    for l, v in prom.get(name, []):
-        if all(l.get(k, "") == want for k, want in labels.items()) and set(l) == set(labels):
-            return v
-    return None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import ExpositionError, ParseError, read_scrape  # noqa: E402
 
 
 def fmt_bytes(v):
@@ -106,9 +86,15 @@ def main():
         if r.returncode != 0:
             print(f"FAIL: run-scenario exit {r.returncode}; console: {outdir}/console.log")
             return 1
-    steady_text = open(os.path.join(outdir, "metrics.txt")).read()
-    released_text = open(os.path.join(outdir, "metrics-released.txt")).read()
-    steady, released = parse_prom(steady_text), parse_prom(released_text)
+    try:  # both pages through the exposition check
+        steady_text, steady = read_scrape(os.path.join(outdir, "metrics.txt"))
+        released_text, released = read_scrape(os.path.join(outdir, "metrics-released.txt"))
+    except (ExpositionError, ParseError) as e:
+        print(f"FAIL: {e}")
+        return 1
+    if steady is None or released is None:
+        print(f"FAIL: {outdir}: metrics.txt or metrics-released.txt missing or empty")
+        return 1
 
     res = tt.Results()
     tm = tt.Tmux(tmp)
@@ -125,27 +111,28 @@ def main():
         rows, order = tt.table(scr)
         for (ns, pod, c, n_encl), name in zip(pods, names):
             lab = dict(namespace=ns, pod=pod, container=c)
-            want = [str(int(value(steady, "sgx_enclaves", **lab))), fmt_bytes(value(steady, "sgx_epc_resident_bytes", **lab)),
-                    fmt_bytes(value(steady, "sgx_epc_swapped_bytes", **lab))]
-            res.check(rows[name][:3] == want and want[0] == str(n_encl),
+            want = [str(int(steady.value("sgx_enclaves", **lab))), fmt_bytes(steady.value("sgx_epc_resident_bytes", **lab)),
+                    fmt_bytes(steady.value("sgx_epc_swapped_bytes", **lab))]
+            got = [rows[name].get(c) for c in ("ENCL", "RESIDENT", "SWAPPED")]
+            res.check(got == want and want[0] == str(n_encl),
                       f"emu: {name}: enclaves, resident, swapped {want} (scenario: {n_encl} enclaves)", scr)
         # The guest's exporter may know no capacity (no sysfs sgx_total_bytes, no CPUID sections under QEMU): then
         # the header says "?" and still shows the free EPC the kernel counts.
-        caps = steady.get("sgx_epc_capacity_bytes", [])
-        free = value(steady, "sgx_epc_free_bytes")
+        caps = steady.series("sgx_epc_capacity_bytes")
+        free = steady.value("sgx_epc_free_bytes")
         want = f"EPC {fmt_bytes(sum(v for _, v in caps)) if caps else '?'}"
         if free is not None:
-            want += ("  used " + fmt_bytes(value(steady, "sgx_epc_used_bytes")) if caps else "") + "  free " + fmt_bytes(free)
+            want += ("  used " + fmt_bytes(steady.value("sgx_epc_used_bytes")) if caps else "") + "  free " + fmt_bytes(free)
         line1 = scr.splitlines()[1]
         res.check(line1.startswith(want), f"emu: EPC line starts '{want}'", scr)
-        swapped_total = sum(value(steady, "sgx_epc_swapped_bytes", namespace=ns, pod=pod, container=c) or 0
+        swapped_total = sum(steady.value("sgx_epc_swapped_bytes", namespace=ns, pod=pod, container=c) or 0
                             for ns, pod, c, _ in pods)
         res.check(swapped_total > 0, f"emu: the scenario oversubscribes EPC (swapped {swapped_total:.0f} bytes)")
         # Sort by SWAPPED: the screen's order is the scrape's order (ties by name).
         tm.keys(s, "w")
         scr = tt.wait_screen(tm, s, lambda x: "sort SWAPPED desc" in x, "emu: key w sorts by swapped", res)
         _, order = tt.table(scr)
-        want_order = sorted(names, key=lambda n: (-(value(steady, "sgx_epc_swapped_bytes",
+        want_order = sorted(names, key=lambda n: (-(steady.value("sgx_epc_swapped_bytes",
                                                               **dict(zip(("namespace", "pod", "container"),
                                                                          n.split("/")))) or 0), n))
         res.check([n for n in order if n in names] == want_order, "emu: rows in swapped order", scr)
@@ -154,15 +141,15 @@ def main():
         Serve.body = released_text.encode()
         first = names[0]
         lab0 = dict(zip(("namespace", "pod", "container"), first.split("/")))
-        want_encl = str(int(value(released, "sgx_enclaves", **lab0) or 0))
-        scr = tt.wait_screen(tm, s, lambda x: tt.table(x)[0][first][0] == want_encl and tt.table(x)[0][first][3] != "-",
+        want_encl = str(int(released.value("sgx_enclaves", **lab0) or 0))
+        scr = tt.wait_screen(tm, s, lambda x: tt.table(x)[0][first].get("ENCL") == want_encl and tt.table(x)[0][first].get("EVICT/s", "-") != "-",
                              f"emu: after release {first} shows {want_encl} enclaves and a rate", res)
         rows, _ = tt.table(scr)
         for name in names:
             lab = dict(zip(("namespace", "pod", "container"), name.split("/")))
-            d = (value(released, "sgx_epc_evicted_pages_total", **lab) or 0) - \
-                (value(steady, "sgx_epc_evicted_pages_total", **lab) or 0)
-            shown = rows[name][3]
+            d = (released.value("sgx_epc_evicted_pages_total", **lab) or 0) - \
+                (steady.value("sgx_epc_evicted_pages_total", **lab) or 0)
+            shown = rows[name]["EVICT/s"]
             ok = (shown == "0") if d == 0 else (tt.num(shown) > 0)
             res.check(ok, f"emu: {name}: EVICT/s {shown} for a delta of {d:.0f} pages", scr)
         tm.keys(s, "q")

@@ -30,7 +30,7 @@ import threading
 import time
 import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port, stop_process  # noqa: E402
+from epc_testlib import ExpositionError, ParseError, free_port, scrape, stop_process  # noqa: E402
 
 DEADLINE = float(os.environ.get("EPCTOP_TEST_DEADLINE", "20"))
 
@@ -149,7 +149,19 @@ class BadServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, upstream):
         self.mode, self.requests, self.upstream, self.release = "html", 0, upstream, threading.Event()
+        self.broken = []  # upstream pages that failed the exposition check (main() fails on any)
         super().__init__(("127.0.0.1", 0), BadHandler)
+
+    def upstream_page(self):
+        """The exporter's page as bytes, taken through the exposition check like every scrape of the tests."""
+        try:
+            status, text, _ = scrape(self.upstream, timeout=5)
+        except (ExpositionError, ParseError) as e:
+            self.broken.append(str(e))
+            raise
+        if status != 200:
+            raise OSError(f"upstream answered {status}")
+        return text.encode()
 
 
 class BadHandler(http.server.BaseHTTPRequestHandler):
@@ -176,11 +188,11 @@ class BadHandler(http.server.BaseHTTPRequestHandler):
             elif m == "not-exporter":
                 self.send(b"# TYPE node_load1 gauge\nnode_load1 0.5\nnode_load5 0.4\n")
             elif m == "truncated-length":  # Content-Length promises more than is sent
-                body = urllib.request.urlopen(srv.upstream, timeout=5).read()
+                body = srv.upstream_page()
                 self.send(body[: len(body) // 2], length=len(body))
                 self.close_connection = True
             elif m == "truncated-close":  # no Content-Length, connection closed in the middle of a sample line
-                body = urllib.request.urlopen(srv.upstream, timeout=5).read()
+                body = srv.upstream_page()
                 cut = body.index(b"\nsgx_epc_resident_bytes{") + 12
                 self.send(body[:cut])
                 self.close_connection = True
@@ -194,14 +206,14 @@ class BadHandler(http.server.BaseHTTPRequestHandler):
             elif m == "hang":
                 srv.release.wait(60)
             elif m == "proxy":
-                self.send(urllib.request.urlopen(srv.upstream, timeout=5).read())
+                self.send(srv.upstream_page())
             elif m == "long-names":  # the exporter's page with a long namespace and long pod names
-                body = urllib.request.urlopen(srv.upstream, timeout=5).read()
+                body = srv.upstream_page()
                 for old, new in LONG_NAMES.items():
                     body = body.replace(old.encode(), new.encode())
                 self.send(body)
             elif m == "identity":  # the exporter's page plus enclave identity and a per-enclave series
-                body = urllib.request.urlopen(srv.upstream, timeout=5).read()
+                body = srv.upstream_page()
                 body += (b'sgx_enclave_info{namespace="sgx-apps",pod="enclave-db-0",container="db",'
                          b'mrenclave="c0ffee0123456789abcdef",mrsigner="5151515151515151aa",isv_svn="7",debug="false"} 1\n'
                          b'sgx_enclave_info{namespace="sgx-apps",pod="attest-web-7d9f8c6b5-xk2lp",container="web",'
@@ -209,8 +221,8 @@ class BadHandler(http.server.BaseHTTPRequestHandler):
                          b'sgx_epc_resident_bytes{namespace="sgx-apps",pod="enclave-db-0",container="db",'
                          b'mrenclave="c0ffee0123456789abcdef"} 1073741824\n')
                 self.send(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, ValueError, OSError):
+            pass  # ValueError: a page that failed the check, recorded in srv.broken
 
 
 LONG_NAMES = {'namespace="sgx-apps"': 'namespace="confidential-computing-prod"',
@@ -381,6 +393,13 @@ def main():
         run_batch(res, top, url)
         run_bad_input(tm, res, top, bad, bad_url)
         run_tls(tm, res, top, args.exporter, fixture, ticking.dst, tmp)
+        # What epctop read, as the tests read it: one more page through the exposition check.
+        try:
+            res.check(scrape(url)[0] == 200, "the exporter's page passes the exposition check")
+        except (ExpositionError, ParseError) as e:
+            res.check(False, "the exporter's page passes the exposition check", str(e))
+        res.check(not bad.broken, "every upstream page the test server relayed passes the exposition check",
+                  "\n".join(bad.broken[:3]))
     except Exception as e:  # a harness failure is a test failure, with the reason
         import traceback
         traceback.print_exc()

@@ -2,7 +2,8 @@
 # Proof 2: the kernel matrix. Boots Debian's 6.1 and 6.12 kernels (CONFIG_X86_SGX=y, BTF) under QEMU/TCG with an
 # initramfs holding busybox and the real epc_exporter (plus the shared libraries it links), starts the exporter,
 # scrapes /metrics inside the guest and prints it on the serial console. The host checks that every SGX probe
-# reports sgx_exporter_probe_attached 1 and that `promtool check metrics` accepts the scrape, once with fentry/fexit
+# reports sgx_exporter_probe_attached 1 and that `promtool check metrics` and tests/lib's exposition check (no
+# duplicate series, one set of label names per family) accept the scrape, once with fentry/fexit
 # (the default) and once with --collector.ebpf.prefer-fentry=false (kprobe/kretprobe).
 # No CPU here or in QEMU has SGX: the probes attach to the driver's functions, which never fire.
 #
@@ -10,6 +11,7 @@
 # kernel's verifier and BPF runtime execute the accounting, and the kernel's sgx_nr_free_pages is read.
 #
 # Usage: run.sh EXPORTER CACHE_DIR [OUT_DIR [GUEST_TEST]]   exit 0 pass, 1 fail, 77 skip (tools/packages unavailable)
+TESTLIB=$(cd "$(dirname "$0")/../lib" && pwd)
 # Env:   EPC_KERNELS="6.1 6.12" (which series), EPC_QEMU_TIMEOUT=180 (seconds per boot)
 set -uo pipefail
 
@@ -179,6 +181,11 @@ for s in $series; do
       { echo "kernel $s:   FAIL ($flavor) ebpf collector not successful"; ok=0; }
     grep -q '^sgx_exporter_bpf_map_max_entries{map="encls"} ' "$m" ||
       { echo "kernel $s:   FAIL ($flavor) maps not readable after the capability drop"; ok=0; }
+    if python3 "$TESTLIB/prom_text.py" "$m" > "$out/exposition-$s-$flavor.txt" 2>&1; then
+      echo "kernel $s:   $flavor: exposition check ok (no duplicate series, one set of label names per family)"
+    else
+      echo "kernel $s:   FAIL ($flavor) exposition check:"; cat "$out/exposition-$s-$flavor.txt"; ok=0
+    fi
     if [ -n "$promtool" ]; then
       if promtool check metrics < "$m" > "$out/promtool-$s-$flavor.txt" 2>&1; then
         echo "kernel $s:   $flavor: promtool check metrics ok"

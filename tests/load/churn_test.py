@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Pod churn: pods and containers appear and vanish in a copy of a fixture node while the exporter is scraped
-continuously. Fails on a crash, a non-200 scrape, a pod that is missing after the scrape following its creation,
+continuously. Fails on a crash, a non-200 scrape, a scrape that fails the exposition check (tests/lib/prom_text.py:
+a duplicate series, label names that differ within a family), a pod that is missing after the scrape following its creation,
 a stale series of a removed pod after the next scrape, or RSS growth after warm-up. Prints what it measured.
 
 usage: churn_test.py <epc_exporter> <fixture rootfs> [seconds=20]
@@ -8,16 +9,14 @@ usage: churn_test.py <epc_exporter> <fixture rootfs> [seconds=20]
 import atexit
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, fail  # noqa: E402
+from epc_testlib import Exporter, fail, scrape as checked_scrape  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -98,14 +97,15 @@ url = exp.url + "/metrics"
 
 
 def scrape():
-    with urllib.request.urlopen(url, timeout=15) as r:
-        if r.status != 200:
-            fail(f"scrape answered {r.status}")
-        return r.read().decode()
+    """(text, Exposition) of one checked scrape; a non-200 answer or a broken page raises."""
+    status, text, expo = checked_scrape(url, timeout=15)
+    if status != 200:
+        raise RuntimeError(f"scrape answered {status}")
+    return text, expo
 
 
-def churn_pods(text):
-    return set(re.findall(r'namespace="churn",pod="(churn-\d+)"', text))
+def churn_pods(expo):
+    return {s.get("pod") for s in expo.samples if s.get("namespace") == "churn" and s.get("pod").startswith("churn-")}
 
 
 # A background scraper races with the file changes: every answer must be a 200.
@@ -118,8 +118,6 @@ def hammer():
         try:
             scrape()
             background["scrapes"] += 1
-        except SystemExit:
-            raise
         except Exception as e:  # noqa: BLE001 - any failure is a finding
             background["errors"].append(repr(e))
 
@@ -144,9 +142,12 @@ try:
             p = live.pop(random.randrange(len(live)))
             p.remove()
             removed += 1
-        text = scrape()
-        max_series = max(max_series, sum(1 for line in text.splitlines() if line and line[0] != "#"))
-        seen = churn_pods(text)
+        try:
+            _, expo = scrape()
+        except (RuntimeError, ValueError) as e:  # ValueError: ExpositionError, ParseError
+            fail(str(e))
+        max_series = max(max_series, len(expo.samples))
+        seen = churn_pods(expo)
         want = {p.name for p in live}
         if seen != want:
             fail(f"after scrape: missing {sorted(want - seen)[:5]}, stale {sorted(seen - want)[:5]}")
@@ -159,9 +160,12 @@ try:
         p.remove()
         removed += 1
     live = []
-    text = scrape()
-    if churn_pods(text):
-        fail(f"stale series after removing every pod: {sorted(churn_pods(text))[:5]}")
+    try:
+        _, expo = scrape()
+    except (RuntimeError, ValueError) as e:
+        fail(str(e))
+    if churn_pods(expo):
+        fail(f"stale series after removing every pod: {sorted(churn_pods(expo))[:5]}")
 finally:
     stop.set()
     t.join(timeout=20)

@@ -12,13 +12,12 @@ A connection the server closes is opened again at once, so the pressure stays at
 exporter closes each of them after --web.request-timeout).
 
 Fails when fewer than 99 % of the exporter's scrapes (a new connection each, Accept-Encoding: gzip) complete with
-200 within 1 s, or when its thread count or RSS goes beyond the bounds below. node_exporter's figures are printed
+200 within 1 s, when any page fails the exposition check (tests/lib/prom_text.py; node_exporter's pages too), or when its thread count or RSS goes beyond the bounds below. node_exporter's figures are printed
 beside for comparison; they are not asserted. Exits 77 (skip) when node_exporter, openssl or the descriptors for
 the connections are missing.
 
 usage: slow_clients_test.py <epc_exporter> <fixture rootfs> [seconds per phase=20] [connections=1000]
 """
-import http.client
 import os
 import resource
 import selectors
@@ -31,7 +30,8 @@ import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, fail, skip  # noqa: E402
+from epc_testlib import (ExpositionError, Exporter, NodeExporter, ParseError, fail,  # noqa: E402
+                         node_exporter_binary, percentile as pct, proc_status, skip, timed_scrape)
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 PHASE_S = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
@@ -46,7 +46,7 @@ MAX_RSS_KIB = {"plain": 48 * 1024, "tls": 128 * 1024}
 SKIP = 77
 
 
-node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+node_exporter = node_exporter_binary()
 if not node_exporter:
     skip("prometheus-node-exporter not installed (scripts/install-deps.sh test installs it)")
 if not shutil.which("openssl"):
@@ -65,20 +65,6 @@ with open(f"{work}/web.yml", "w") as f:
     f.write(f"tls_server_config:\n  cert_file: {work}/c.pem\n  key_file: {work}/k.pem\n")
 
 
-def proc_status(pid):
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Threads", "VmRSS"):
-                    out[k] = int(v.split()[0])
-        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        pass
-    return out
-
-
 class Server:
     """A server under test, ready when start() returns: the exporter once it answers /healthz, node_exporter at once
     (socket activation)."""
@@ -86,44 +72,23 @@ class Server:
     def __init__(self, name, tls):
         self.name, self.tls, self.proc, self.port = name, tls, None, None
         self.label = f"{name}-{'tls' if tls else 'plain'}"
-        self.log = f"{work}/{self.label}.log"
 
     def start(self):
+        args = [f"--web.config.file={work}/web.yml"] if self.tls else []
         if self.name == "epc_exporter":
-            args = [f"--path.rootfs={fixture}", "--no-collector.ebpf"]
-            if self.tls:
-                args.append(f"--web.config.file={work}/web.yml")
-            exp = Exporter(exporter, args, work, name=self.label, tls=self.tls)
-            try:
-                exp.start()  # ready: /healthz answers (generous deadline)
-            except RuntimeError as e:
-                fail(f"{self.name}: {e}")
-            self.proc, self.port = exp.proc, exp.port
+            self.server = Exporter(exporter, [f"--path.rootfs={fixture}", "--no-collector.ebpf"] + args, work,
+                                   name=self.label, tls=self.tls)
         else:
-            # Socket activation: the socket listens before node_exporter starts, so it is ready at once.
-            lsock = socket.socket()
-            lsock.bind(("127.0.0.1", 0))
-            lsock.listen(4096)
-            self.port = lsock.getsockname()[1]
-            fd = lsock.fileno()
-            args = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", node_exporter, "--web.systemd-socket",
-                    "--log.level=warn"]
-            if self.tls:
-                args.append(f"--web.config.file={work}/web.yml")
-            with open(self.log, "w") as log:
-                self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, pass_fds=(3,),
-                                             preexec_fn=lambda: os.dup2(fd, 3) and None)
-            lsock.close()
+            self.server = NodeExporter(node_exporter, args, work, name=self.label, tls=self.tls)
+        try:
+            self.server.start()  # the exporter: /healthz answers (generous deadline); node_exporter: at once
+        except RuntimeError as e:
+            fail(f"{self.name}: {e}")
+        self.proc, self.port, self.log = self.server.proc, self.server.port, self.server.log_path
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.server.stop(15)
 
 
 CLIENT_TLS = ssl.create_default_context()
@@ -265,28 +230,17 @@ class SlowPool:
             return dict(self.established)
 
 
+BROKEN_PAGES = []  # every page that failed the exposition check, whichever thread scraped it
+
+
 def scrape(server):
-    """One scrape on a new connection, as Prometheus asks for it; (ok, seconds)."""
-    t0 = time.monotonic()
+    """One scrape on a new connection, as Prometheus asks for it: (ok, seconds, why); a page that fails the
+    exposition check counts as a failed scrape and is kept in BROKEN_PAGES."""
     try:
-        if server.tls:
-            conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=5, context=CLIENT_TLS)
-        else:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
-        r = conn.getresponse()
-        body = r.read()
-        conn.close()
-        ok = r.status == 200 and len(body) > 0
-        why = "" if ok else f"status {r.status}, {len(body)} bytes"
-    except (OSError, http.client.HTTPException) as e:
-        ok, why = False, f"{type(e).__name__}: {e}"
-    return ok, time.monotonic() - t0, why
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+        return timed_scrape(server.port, CLIENT_TLS if server.tls else None, timeout=5)
+    except (ExpositionError, ParseError) as e:
+        BROKEN_PAGES.append(str(e))
+        return False, 0.0, str(e)
 
 
 def phase(tls):
@@ -363,6 +317,8 @@ for tls in (False, True):
     if r["rss"] > MAX_RSS_KIB[mode]:
         failures.append(f"{mode}: RSS {r['rss']} KiB > {MAX_RSS_KIB[mode]} KiB")
 shutil.rmtree(work, ignore_errors=True)
+if BROKEN_PAGES:
+    failures.append(f"{len(BROKEN_PAGES)} pages failed the exposition check; the first: {BROKEN_PAGES[0]}")
 if failures:
     fail("; ".join(failures))
 print("slow_clients_test: passed")

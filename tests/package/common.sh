@@ -3,6 +3,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 skip() { echo "SKIP: $*"; exit 77; }
 
+# check_exposition <file>: a scraped page through tests/lib's exposition check (prom_text.py: parses, no duplicate
+# series, one set of label names per family).
+EPC_TESTLIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+check_exposition() {
+  python3 "$EPC_TESTLIB_DIR/prom_text.py" "$@" || fail "exposition check failed: $*"
+}
+
 # need_tools HINT TOOL...: skip unless every TOOL is on PATH ("<tool> not found (HINT)").
 need_tools() {
   local hint=$1 tool

@@ -124,6 +124,7 @@ pass "without credentials: 401"
 curl -sf --max-time 10 --cacert "$WORK/etc/server.crt" -u prometheus:s3cret "$url/metrics" -o "$WORK/metrics.prom" ||
   { dump; fail "HTTPS scrape with basic auth failed"; }
 promtool check metrics <"$WORK/metrics.prom" || fail "promtool check metrics"
+check_exposition "$WORK/metrics.prom"
 pass "promtool check metrics: clean ($(grep -vc '^#' "$WORK/metrics.prom") series)"
 # Series of the fixture node: EPC capacity from /host/sys, a container's misc sgx_epc usage from /host/sys/fs/cgroup
 # named through /host/var/log/pods, and the replayed eBPF numbers of a pod; every collector succeeded.

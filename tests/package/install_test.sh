@@ -4,7 +4,8 @@
 # cached under $EPC_DEBROOT_CACHE (default /var/cache/epc-exporter) as debroot-<hash of how it was made>, and
 # used through an overlay in a private mount namespace, so the cache stays clean. `apt-get install ./x.deb`
 # resolves the Depends from Debian's archive (the .debs it fetches are cached beside the root): the binary
-# running afterwards proves the Depends complete. Then: `epc_exporter --version`; a run on the fixture node
+# running afterwards proves the Depends complete. Then: `epc_exporter --version`; `epc_bench --validate` (no SGX
+# in the root: exit 77 with one line); a run on the fixture node
 # scraped once (a known metric must be there); SIGTERM, exit status 0. No systemd in the root: the unit is
 # installed, never started (unit_verify_test.sh checks it).
 # usage: install_test.sh <deb dir> <fixture rootfs> <work dir>
@@ -44,6 +45,11 @@ ls -l "$root/usr/bin/epc_exporter" "$root/lib/systemd/system/epc-exporter.servic
 echo "== version"
 chroot "$root" /usr/bin/epc_exporter --version
 chroot "$root" /usr/bin/epctop --version
+echo "== validate"
+ls -l "$root/usr/bin/epc_bench" "$root/usr/share/man/man1/epc_bench.1.gz"
+rc=0
+chroot "$root" /usr/bin/epc_bench --validate --validate-out=/tmp 2>&1 || rc=$?
+echo "validate exit $rc"
 echo "== run"
 exec chroot "$root" /usr/bin/epc_exporter --path.rootfs="$fixture" --collector.platform.cpuid-file="$fixture/cpuid.txt" \
   --no-collector.ebpf --web.listen-address=127.0.0.1:0
@@ -71,9 +77,17 @@ sed -n '/^== installed/,/^== run/p' "$log"
 grep -qF "version $version " "$log" || { dump; fail "--version does not say $version"; }
 grep -qx "epctop $version" "$log" || { dump; fail "epctop is not installed or does not run with the package's Depends"; }
 pass "installed with its Depends from $SUITE, --version says $version, epctop runs"
+# No SGX in the root (no /dev/sgx_enclave): the one clear line and exit 77, nothing else.
+sed -n '/^== validate/,/^== run/p' "$log" | grep -qx 'validate exit 77' || { dump; fail "epc_bench --validate: exit not 77"; }
+[ "$(sed -n '/^== validate/,/^== run/p' "$log" | grep -c '^epc_bench --validate: no SGX on this node: ')" = 1 ] ||
+  { dump; fail "epc_bench --validate: not the one 'no SGX on this node' line"; }
+[ "$(sed -n '/^== validate/,/^validate exit/p' "$log" | grep -vc -e '^== validate' -e '^validate exit' -e '^-rwx' -e '^-rw-')" = 1 ] ||
+  { dump; fail "epc_bench --validate printed more than one line without SGX"; }
+pass "epc_bench installed; --validate without SGX: exit 77 with one line"
 
 curl -sf --max-time 10 "http://127.0.0.1:$PORT/metrics" -o "$WORK/metrics.prom" || { dump; fail "scrape failed"; }
 grep -q '^sgx_epc_capacity_bytes{' "$WORK/metrics.prom" || { dump; fail "no sgx_epc_capacity_bytes in the scrape"; }
+check_exposition "$WORK/metrics.prom"
 grep -q '^sgx_exporter_collector_success{collector="platform"} 1' "$WORK/metrics.prom" ||
   { dump; fail "platform collector did not succeed"; }
 pass "scraped $(grep -c '^sgx_' "$WORK/metrics.prom") sgx_ samples on port $PORT"

@@ -103,6 +103,7 @@ pass "uid $uid, capabilities dropped ($(grep -o 'bounding=[^ ]*' "$log" | head -
 curl -sf --max-time 10 --cacert "$WORK/etc/server.crt" "https://127.0.0.1:$port/metrics" -o "$WORK/metrics.prom" ||
   { dump; fail "HTTPS scrape failed"; }
 grep -q '^sgx_epc_capacity_bytes{' "$WORK/metrics.prom" || { dump; fail "no sgx_epc_capacity_bytes in the scrape"; }
+check_exposition "$WORK/metrics.prom"
 bad=$(awk '$2 ~ /x/ && (NF < 6 || $6 ~ /^\/memfd:/ || $NF == "(deleted)")' "/proc/$pid/maps")
 [ -z "$bad" ] || fail "executable mapping of anonymous or memfd origin: $bad"
 pass "HTTPS scrape under MemoryDenyWriteExecute=yes, key by LoadCredential="

@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -38,26 +37,9 @@ RUN_SCENARIO = os.path.join(REPO, "tests", "sgx_emu", "run-scenario")
 DEFAULT_SCENARIO = os.path.join(REPO, "tests", "sgx_emu", "scenarios", "scale_1000.json")
 PAGE = 4096
 LABEL = "emulated EPC, QEMU TCG guest: ratios only"
-
-
-def parse_prom(text):
-    """{name: [(labels, value)]}."""
-    out = {}
-    lab_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-    for line in text.splitlines():
-        if not line or line[0] == "#":
-            continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)$", line)
-        if not m:
-            continue
-        try:
-            v = float(m.group(3))
-        except ValueError:
-            continue
-        # Empty labels dropped, as Prometheus does at ingestion.
-        labels = {k: lv for k, lv in lab_re.findall(m.group(2) or "") if lv}
-        out.setdefault(m.group(1), []).append((labels, v))
-    return out
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import prom_text  # noqa: E402
+from epc_testlib import read_scrape  # noqa: E402
 
 
 def wkey(labels):
@@ -74,10 +56,10 @@ def expected(sc):
     return n, n * k, n * k * (add + 1 + va) * PAGE
 
 
-def check_scrape(text, sc):
-    """Problems with the scrape of every enclave alive (empty: it holds the scenario)."""
+def check_scrape(expo, sc):
+    """Problems with the scrape of every enclave alive (empty: it holds the scenario); expo: prom_text.Exposition."""
     n, encls, resident = expected(sc)
-    m = parse_prom(text)
+    m = expo.by_name()
     problems = []
     enclaves = {}
     for labels, v in m.get("sgx_enclaves", []):
@@ -158,12 +140,14 @@ def run_one(a, sc, name, timeout):
     if r.returncode != 0:
         return None, f"run-scenario exit {r.returncode} ({outdir}):\n{r.stdout.strip()[-3000:]}"
     try:
-        text = open(os.path.join(outdir, "metrics.txt")).read()
+        text, expo = read_scrape(os.path.join(outdir, "metrics.txt"))  # through the exposition check
+        if not text:
+            return None, f"{outdir}: no metrics.txt or an empty one"
         bench = json.load(open(os.path.join(outdir, "scrape-bench.json")))
         wl = json.load(open(os.path.join(outdir, "workload.json")))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # ValueError: JSON, or ExpositionError / ParseError
         return None, f"{outdir}: {e}"
-    problems, got = check_scrape(text, sc)
+    problems, got = check_scrape(expo, sc)
     if problems:
         return None, f"{outdir}: the scrape does not hold the scenario:\n  " + "\n  ".join(problems)
     t = bench["targets"]
@@ -184,9 +168,8 @@ def row_of(res, workloads):
         "ne_rss_mib": n["vm_rss_kib"] / 1024, "ne_hwm_mib": n["vm_hwm_kib"] / 1024, "ne_series": n["series"],
         "rounds": res["bench"]["rounds"], "clk_tck": res["bench"]["clk_tck"],
         # the last timed scrape's own account of its collectors (sgx_exporter_collector_duration_seconds), ms
-        "epc_collector_ms": {m.group(1): float(m.group(2)) * 1e3 for m in
-                             (re.match(r'.*collector="([^"]+)"\}\s+(\S+)', x) for x in e.get("collector_durations", []))
-                             if m},
+        "epc_collector_ms": {x.get("collector"): x.value * 1e3 for x in
+                             prom_text.parse("\n".join(e.get("collector_durations", []))).samples},
     }
 
 

@@ -12,8 +12,8 @@ the exporter process: less sensitive to a loaded machine than wall time), RSS af
 Then, with --exposition-bench, the serialisation alone (prometheus-cpp's TextSerializer against scrape/exposition),
 and the cost growth: scrape time, CPU and RSS at 10, 100, 1,000 and 4,000 workloads next to node_exporter's,
 with each step's growth against linear (--growth-json writes them for plot_growth.py).
-Fails only when something does not run or a series count is wrong; timing never fails the test (shared CI
-machines are noisy)."""
+Fails only when something does not run, a series count is wrong or a page fails the exposition check
+(tests/lib/prom_text.py, after the timed request); timing never fails the test (shared CI machines are noisy)."""
 import argparse
 import contextlib
 import os
@@ -28,12 +28,28 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gen_fixture  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import free_port, stop_process  # noqa: E402
+from epc_testlib import ExpositionError, ParseError, checked_page, free_port, stop_process  # noqa: E402
+import prom_text  # noqa: E402  (tests/lib)
 
 
 def get(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
+
+
+def pod_usage_series(text):
+    """The sgx_cgroup_epc_usage_bytes series of pods and their containers (a pod label that is not empty)."""
+    return sum(1 for x in prom_text.parse(text).samples if x.name == "sgx_cgroup_epc_usage_bytes" and x.get("pod"))
+
+
+def check_page(name, body):
+    """The exposition check on one scrape (outside the timed part); False with the problems printed."""
+    try:
+        checked_page(body, f"{name} /metrics")
+        return True
+    except (ExpositionError, ParseError) as e:
+        print(e)
+        return False
 
 
 class Server:
@@ -136,9 +152,11 @@ def main():
                 if st != 200:
                     print(f"{s.name} /metrics answered {st}")
                     return 1
+                if not check_page(s.name, body):
+                    return 1
                 size[s.name] = body
         text = size["epc_misc"].decode()
-        pods_series = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+        pods_series = pod_usage_series(text)
         want = a.pods * (a.containers + 1)
         if pods_series < want:
             print(f"epc_exporter reported {pods_series} pod/container usage series, expected {want}")
@@ -196,6 +214,8 @@ def scrape_round(servers, lat):
         if st != 200:
             print(f"{s.name} /metrics answered {st}")
             return None
+        if not check_page(s.name, body):
+            return None
     return body
 
 
@@ -215,7 +235,7 @@ def growth(a, sizes, ours_cmd, ne_cmd, extra_env):
                     if body is None:
                         return 1
                 text = body.decode()
-                got = sum(1 for l in text.splitlines() if l.startswith("sgx_cgroup_epc_usage_bytes{namespace="))
+                got = pod_usage_series(text)
                 if got != pods * (a.containers + 1):
                     print(f"growth {n}: {got} pod/container usage series, expected {pods * (a.containers + 1)}")
                     return 1

@@ -13,7 +13,8 @@ Prometheus scrapes both every 1 s; when it holds enough samples (polled, not sle
     and the capped exporter's total rate equals the twin's, at several instants, within a tolerance;
   - membership is stable: every workload with series of its own in the capped exporter has as many samples as in
     the twin (it never lost its slot while it lived);
-  - the churn did cross the cap: workloads were folded, and folded ones left (aggregated went down).
+  - the churn did cross the cap: workloads were folded, and folded ones left (aggregated went down);
+  - every page Prometheus scraped passes the exposition check (it scrapes through tests/lib's ScrapeRelay).
 Exit 0 passed, 1 failed (the logs' paths printed), 77 skipped (prometheus not installed).
 
 usage: cap_churn_test.py --exporter BIN [--prometheus BIN] --source-dir DIR [--keep]
@@ -30,7 +31,7 @@ import threading
 import time
 import urllib.error
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, PromApi, free_port  # noqa: E402
+from epc_testlib import Exporter, PromApi, ScrapeRelay, free_port  # noqa: E402
 
 CAP = 4
 GRACE = "3s"
@@ -126,7 +127,7 @@ def main():
         probes = [line for line in fh.read().splitlines() if line.startswith("probe ")]
 
     tmp = tempfile.mkdtemp(prefix="cap-churn-")
-    procs, exporters, failed = [], [], []
+    procs, exporters, relays, failed = [], [], [], []
     logs = []
     churn = None
     try:
@@ -142,7 +143,9 @@ def main():
             exp = Exporter(args.exporter, common + extra, tmp, name=f"exporter-{name}")
             exporters.append(exp)
             logs.append(exp.log_path)
-            ports[name] = exp.start().port
+            exp.start()
+            relays.append(ScrapeRelay(exp.url).start())  # Prometheus scrapes through the exposition check
+            ports[name] = relays[-1].port
 
         prom_port = free_port()
         cfg = os.path.join(tmp, "prometheus.yml")
@@ -263,6 +266,9 @@ def main():
                 lost.append((key, r["value"][1], twin.get(key)))
         check(len(own) >= CAP and not lost,
               f"{len(own)} workloads with their own series kept them for their whole life", f"{lost[:3]}")
+        for name, relay in zip(ports, relays):
+            ok, why = relay.verdict()
+            check(ok, f"{name}: every page Prometheus scraped passes the exposition check ({why})", why)
     except Exception as e:  # noqa: BLE001 - any failure is a finding
         failed.append(repr(e))
         print(f"FAIL  {e}")
@@ -273,6 +279,8 @@ def main():
             p.terminate()
         for e in exporters:
             e.stop()
+        for r in relays:
+            r.stop()
         for p in procs:
             try:
                 p.wait(timeout=10)

@@ -28,6 +28,7 @@ const MODELS = {
   "networking.k8s.io/v1/NetworkPolicy": ["kubernetes-models/networking.k8s.io/v1/NetworkPolicy", "NetworkPolicy"],
   "apps/v1/DaemonSet": ["kubernetes-models/apps/v1/DaemonSet", "DaemonSet"],
   "apps/v1/Deployment": ["kubernetes-models/apps/v1/Deployment", "Deployment"],
+  "batch/v1/Job": ["kubernetes-models/batch/v1/Job", "Job"],
   "autoscaling/v2/HorizontalPodAutoscaler": ["kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler",
     "HorizontalPodAutoscaler"],
   "monitoring.coreos.com/v1/ServiceMonitor": [

@@ -24,7 +24,8 @@ fi
 # Every manifest file on its own (kustomization files are rendered below instead), then the plain set and every
 # overlay rendered (kustomize subset of validate_manifests.mjs) and each rendered object validated.
 manifests=()
-for f in "$src"/deploy/base/*.yaml "$src"/deploy/uninstall/*.yaml "$src"/deploy/hpa/*.yaml "$src"/deploy/overlays/*/*.yaml; do
+for f in "$src"/deploy/base/*.yaml "$src"/deploy/uninstall/*.yaml "$src"/deploy/hpa/*.yaml "$src"/deploy/overlays/*/*.yaml \
+    "$src"/deploy/validate/*.yaml; do
   case $(basename "$f") in kustomization.yaml) ;; *patch*.yaml|*-ports.yaml) ;; *) manifests+=("$f") ;; esac
 done
 kustomizations=("$src/deploy" "$src/deploy/base")
@@ -82,6 +83,8 @@ mutate "$src/deploy/base/daemonset.yaml" 's/mountPropagation:/mountPropogation:/
 mutate "$src/deploy/base/daemonset.yaml" 's/containerPort: 9840/containerPort: "9840x"/' wrong-type.yaml
 mutate "$src/deploy/base/servicemonitor.yaml" 's/honorLabels: true/honorLabels: "yes"/' crd-wrong-type.yaml
 mutate "$src/deploy/hpa/hpa.yaml" 's/maxReplicas: 6/maxReplica: 6/' missing-required.yaml
+mutate "$src/deploy/validate/job.yaml" 's/backoffLimit: 0/backoffLimit: none/' job-wrong-type.yaml
+mutate "$src/deploy/validate/job.yaml" 's/internalTrafficPolicy: Local/internalTrafficPolicy: Node/' service-bad-enum.yaml
 # Broken overlays: a missing resource file, a misspelt field in a patch (caught after rendering), a patch of an
 # object that does not exist, a JSON 6902 path that does not exist.
 overlay_defect() {  # NAME FILE SED_EXPR: a copy of deploy/ with one overlay file changed

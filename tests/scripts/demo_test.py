@@ -14,14 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import epc_testlib as tl  # noqa: E402
 
 DEADLINE = float(os.environ.get("EPC_DEMO_TEST_DEADLINE", "60"))
 # db's evicted pages: the series of that family with these labels (others, such as cgroup="", may be there too).
-DB = ("sgx_epc_evicted_pages_total", ('namespace="sgx-apps"', 'pod="enclave-db-0"', 'container="db"'))
+DB = ("sgx_epc_evicted_pages_total", {"namespace": "sgx-apps", "pod": "enclave-db-0", "container": "db"})
 
 
 def wait_for(what, pred):
@@ -35,15 +34,19 @@ def wait_for(what, pred):
 
 
 def scrape(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return r.read().decode()
+    """The page, parsed and through the exposition check (tests/lib)."""
+    status, _, page = tl.scrape(url)
+    if status != 200:
+        raise AssertionError(f"{url} answered {status}")
+    return page
 
 
-def sample(text, series):
+def sample(page, series):
+    """The value of the first series called name whose labels include these (whatever others it carries)."""
     name, labels = series
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(label in line.split("}")[0] for label in labels):
-            return float(line.split()[-1])
+    for s in page.samples:
+        if s.name == name and all(s.get(k) == v for k, v in labels.items()):
+            return s.value
     return None
 
 
@@ -80,7 +83,7 @@ def main():
         check("replaying a file instead of probing the kernel" in log_text, "the exporter's log says replay", log_text)
 
         first = scrape(url)
-        families = set(re.findall(r"^# TYPE (\S+) ", first, re.M))
+        families = set(first.families)
         want = tl.documented_families(src) - tl.LIVE_PROBE_FAMILIES
         check(len(want) > 40 and not want - families, f"every documented family served ({len(families)} families)",
               f"missing: {sorted(want - families)}")

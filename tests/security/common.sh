@@ -4,6 +4,13 @@
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# check_exposition <file>...: each scraped page through tests/lib's exposition check (prom_text.py: parses, no
+# duplicate series, one set of label names per family); fails the test naming the problems.
+EPC_TESTLIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../lib" && pwd)
+check_exposition() {
+  python3 "$EPC_TESTLIB_DIR/prom_text.py" "$@" || fail "exposition check failed: $*"
+}
+
 # listening_port <log>: the port from the exporter's "listening" line, "" while there is none (or no log yet).
 listening_port() {
   [ -f "$1" ] || return 0

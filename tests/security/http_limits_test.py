@@ -2,7 +2,7 @@
 """HTTP robustness against the real binary: slow clients (slowloris) are cut off after --web.request-timeout and
 never block other clients for longer; oversized headers and URIs are refused; concurrent requests beyond
 --web.max-requests get 503, never a hang; 405 for non-GET on /metrics, 404 elsewhere; idle keep-alive
-connections are closed.
+connections are closed. Every page of metrics it gets goes through the exposition check (tests/lib/prom_text.py).
 
 usage: http_limits_test.py <epc_exporter> <fixture rootfs>
 """
@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from epc_testlib import Exporter, fail  # noqa: E402
+from epc_testlib import ExpositionError, Exporter, ParseError, checked_page, fail  # noqa: E402
 
 exporter, fixture = sys.argv[1], sys.argv[2]
 TIMEOUT_S = 2  # --web.request-timeout
@@ -63,8 +63,18 @@ def request(raw, timeout=15.0):
         s.close()
 
 
+BROKEN_PAGES = []  # pages of metrics that failed the exposition check (scrapes run on threads too)
+
+
 def get(path, method="GET", extra=b""):
-    return request(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + extra + b"\r\n")
+    st, took, data = request(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + extra +
+                             b"\r\n")
+    if st == 200 and method == "GET" and path.split("?")[0] == "/metrics":
+        try:
+            checked_page(data.partition(b"\r\n\r\n")[2], f"GET {path}")
+        except (ExpositionError, ParseError) as e:
+            BROKEN_PAGES.append(str(e))
+    return st, took, data
 
 
 try:
@@ -163,6 +173,8 @@ try:
 
     if proc.poll() is not None:
         fail("exporter died")
+    if BROKEN_PAGES:
+        fail(f"{len(BROKEN_PAGES)} pages failed the exposition check; the first: {BROKEN_PAGES[0]}")
     print("http_limits_test: all checks passed")
 finally:
     exp.stop()

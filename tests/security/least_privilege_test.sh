@@ -18,7 +18,8 @@ fi
 
 # 1. capabilities of every thread after start-up
 start_exporter "$WORK/log" --path.rootfs="$ROOTFS"
-curl -sf -o /dev/null "http://127.0.0.1:$PORT/metrics" || fail "scrape failed"
+curl -sf -o "$WORK/first.prom" "http://127.0.0.1:$PORT/metrics" || fail "scrape failed"
+check_exposition "$WORK/first.prom"
 threads=0
 for st in /proc/"$PID"/task/*/status; do
   threads=$((threads + 1))
@@ -41,6 +42,7 @@ PID=$!
 wait_listening "$WORK/rolog" "$PID"
 for i in 1 2 3; do
   curl -sf "http://127.0.0.1:$PORT/metrics" -o "$WORK/ro.prom" || fail "scrape $i failed on a read-only root"
+  check_exposition "$WORK/ro.prom" >/dev/null
 done
 grep -q '^sgx_exporter_collector_success' "$WORK/ro.prom" || fail "no collector metrics on a read-only root"
 # Read-only must be real inside: the exporter's mount namespace has / read-only.

@@ -2,7 +2,8 @@
 # TLS and basic auth end to end, against the real binary: right credentials 200, wrong or missing 401, /healthz
 # open for liveness probes, plain HTTP to the TLS port refused, client certificates enforced, protocol floor
 # enforced, and bad setups (expired or mismatched certificate, missing file, plain-text password, unknown key)
-# stop start-up with exit 2 and a message naming the problem.
+# stop start-up with exit 2 and a message naming the problem, as does a protocol floor or ceiling of TLS 1.0/1.1,
+# which OpenSSL 3 at its default security level cannot serve.
 # The TLS-serving exporter must have no executable mapping of anonymous or memfd origin (/proc/PID/maps), and
 # everything runs with vm.memfd_noexec=2 where the kernel has it (6.3+), in a pid namespace of the test's own: the
 # setting is per pid namespace, so nothing else on the machine sees it.
@@ -72,14 +73,24 @@ basic_auth_users:
 YML
 
 ARGS=(--path.rootfs="$ROOTFS" --no-collector.ebpf)
-code() { curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "$@" || true; }
+# code <curl args>: the HTTP status; a 200 from /metrics goes through the exposition check ("bad-page" when it fails).
+code() {
+  local c
+  c=$(curl -s -o page.out -w '%{http_code}' --cacert ca.crt "$@" || true)
+  if [ "$c" = 200 ] && [[ " $* " == */metrics\ * ]] && ! python3 "$EPC_TESTLIB_DIR/prom_text.py" page.out >/dev/null; then
+    c=bad-page
+  fi
+  echo "$c"
+}
 
 # --- TLS + basic auth
 start_exporter log1 "${ARGS[@]}" --web.config.file=web.yml
 URL=https://localhost:$PORT
 [ "$(code -u prometheus:s3cret "$URL/metrics")" = 200 ] || fail "right credentials not 200"
 pass "right credentials: 200"
-curl -s --cacert ca.crt -u prometheus:s3cret "$URL/metrics" | grep -q '^sgx_exporter_build_info' || fail "no metrics body"
+curl -s --cacert ca.crt -u prometheus:s3cret "$URL/metrics" -o body.prom
+grep -q '^sgx_exporter_build_info' body.prom || fail "no metrics body"
+check_exposition body.prom
 [ "$(code -u prometheus:wrong "$URL/metrics")" = 401 ] || fail "wrong password not 401"
 [ "$(code -u nobody:s3cret "$URL/metrics")" = 401 ] || fail "unknown user not 401"
 [ "$(code "$URL/metrics")" = 401 ] || fail "missing credentials not 401"
@@ -169,6 +180,9 @@ expect_start_error missing "nothere.crt" "tls_server_config: {cert_file: nothere
 expect_start_error notacert "cannot load certificate" "tls_server_config: {cert_file: web.yml, key_file: server.key}"
 expect_start_error badca "client_ca_file" "tls_server_config: {cert_file: server.crt, key_file: server.key, client_ca_file: web.yml}"
 expect_start_error plainpw "not a bcrypt hash" "basic_auth_users: {prometheus: s3cret}"
+# TLS 1.0 and 1.1: accepted by OpenSSL's version bounds, then every such handshake failed (internal-error alert).
+expect_start_error tls10 "min_version: TLS10 cannot be served" "tls_server_config: {cert_file: server.crt, key_file: server.key, min_version: TLS10}"
+expect_start_error tls11 "min_version: TLS11 cannot be served" "tls_server_config: {cert_file: server.crt, key_file: server.key, min_version: TLS11, max_version: TLS11}"
 expect_start_error typo "unknown key" "tls_server_confg: {cert_file: server.crt, key_file: server.key}"
 expect_start_error yaml "YAML" "tls_server_config: [cert_file"
 set +e

@@ -8,15 +8,20 @@ Inputs (all written by run-scenario): metrics.txt (every enclave alive, ksgxd id
 pages from /sys/kernel/debug/sgx_emu/stats), workload.json (what the workload did), console.log.
 
 Every assertion prints one line, PASS or FAIL, with the numbers on both sides; check.json gets the same. Exit 1
-when any assertion fails. Attribution rule checked: an enclave and everything its pages do (EADD, EAUG, faults,
+when any assertion fails. Every scrape the guest saved (metrics*.txt, scrapes/*.prom) goes through tests/lib's
+exposition check first (no duplicate series, one set of label names per family). Attribution rule checked: an enclave and everything its pages do (EADD, EAUG, faults,
 evictions, load-backs) belong to the workload that created it (SGX_IOC_ENCLAVE_CREATE), whoever touches it.
 """
 import argparse
+import glob
 import json
 import math
 import os
 import re
 import sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import prom_text  # noqa: E402
+from epc_testlib import ExpositionError, ParseError, read_scrape  # noqa: E402
 
 PAGE = 4096
 VA_SLOTS = 512
@@ -25,25 +30,34 @@ VA_SLOTS = 512
 # ------------------------------------------------------------------ inputs
 
 def parse_prom(path):
-    """{name: [(labels dict, value)]}; None when the file is missing."""
+    """{name: [(labels dict, value)]}; None when the file is missing or is not the text format (check_scrapes()
+    reports that)."""
     if not os.path.exists(path):
         return None
-    out = {}
-    lab_re = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-    for line in open(path):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)", line)
-        if not m:
-            continue
-        labels = {k: lv for k, lv in lab_re.findall(m.group(2) or "") if lv}  # empty = absent, as in Prometheus
-        try:
-            v = float(m.group(3))
-        except ValueError:
-            continue
-        out.setdefault(m.group(1), []).append((labels, v))
-    return out
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return prom_text.parse(f.read()).by_name()
+    except ParseError:
+        return None
+
+
+def check_scrapes(c, d):
+    """Every scrape saved in OUTDIR through the exposition check: a line per metrics*.txt, one for scrapes/*.prom."""
+    groups = [(os.path.basename(p), [p]) for p in sorted(glob.glob(os.path.join(d, "metrics*.txt")))]
+    periodic = sorted(glob.glob(os.path.join(d, "scrapes", "*.prom")))
+    if periodic:
+        groups.append((f"scrapes/*.prom ({len(periodic)} files)", periodic))
+    for name, paths in groups:
+        bad, series = [], 0
+        for p in paths:
+            try:
+                _, expo = read_scrape(p)
+                series = max(series, len(expo.samples) if expo else 0)
+            except (ExpositionError, ParseError) as e:
+                bad.append(str(e))
+        c.check(f"exposition.{name}", not bad,
+                f"{len(bad)} of {len(paths)} failed; the first: {bad[0]}" if bad else
+                f"no duplicate series, label names consistent per family (up to {series} series)")
 
 
 def read_text(d, name):
@@ -155,6 +169,7 @@ def main():
     console = open(os.path.join(d, "console.log"), errors="replace").read() if os.path.exists(
         os.path.join(d, "console.log")) else ""
     c = Checker()
+    check_scrapes(c, d)
     encls = wl["enclaves"]
     alive = [e for e in encls if e["alive_at_scrape"]]
     lc_s, lc_r = emu["leaf_counts"]["steady"], emu["leaf_counts"]["released"]
@@ -252,7 +267,8 @@ def main():
             # first scrape had, per label set.
             back = []
             for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total",
-                       "sgx_enclave_page_faults_total", "sgx_enclave_page_fault_seconds_total"):
+                       "sgx_enclave_page_faults_total", "sgx_enclave_page_fault_seconds_total",
+                       "sgx_enclaves_created_total", "sgx_enclaves_released_total"):
                 a1, a2 = by_workload(starts[n - 1], nm), by_workload(m, nm)
                 back += [f"{nm}{{{show(k)}}} {fmt(v)} -> {fmt(a2.get(k))}" for k, v in a1.items()
                          if a2.get(k, 0.0) < v - 1e-9]
@@ -300,6 +316,22 @@ def main():
             ev, lb = s_ev.get(k), s_lb.get(k)
             c.eq(f"steady.{show(k)}.swapped=evicted-loaded_back", None if swp is None else swp / PAGE,
                  None if ev is None or lb is None else ev - lb, f"(evicted {fmt(ev)}, loaded back {fmt(lb)})")
+    # --- churn: every enclave's creation and release, per workload, against the workload's own enclaves and the
+    # emulation's ECREATE (enclaves released before the scrape, e.g. a container that lived between two scrapes,
+    # are in no gauge but in these counters)
+    churn_checked = base_from == "boot"
+    if churn_checked:
+        s_cr = by_workload(steady, "sgx_enclaves_created_total")
+        s_rl = by_workload(steady, "sgx_enclaves_released_total")
+        for k in keys:
+            mine = [e for e in encls if enclave_key(e) == k]
+            c.eq(f"steady.{show(k)}.sgx_enclaves_created_total", s_cr.get(k), len(mine))
+            c.eq(f"steady.{show(k)}.sgx_enclaves_released_total", s_rl.get(k),
+                 len([e for e in mine if not e["alive_at_scrape"]]))
+        c.eq("steady.sum_created = ECREATE", total(steady, "sgx_enclaves_created_total"), lc_s["ECREATE"])
+    else:
+        print(f"# created/released not checked: the exporter counts from {base_from}, and enclaves it found at start "
+              f"were not seen created")
     unknown = [f"{nm} {fmt(v)}" for nm, series in steady.items() for l, v in series
                if l.get("cgroup") == "unknown" and v and nm.startswith("sgx_e")]
     c.check("steady.nothing_attributed_to_unknown", not unknown,
@@ -384,6 +416,10 @@ def main():
     if scenario.get("bench"):
         check_bench(c, d, scenario["bench"], bench_txt, emu)
 
+    # --- epc_bench --validate in the guest (scenario key "validate"): its verdict, and its figures labelled emulated
+    if "validate" in scenario:
+        check_validate(c, d, scenario, emu)
+
     # --- enclave identity (sgx_enclave_info): what the workload built and signed, per live enclave
     check_identity(c, steady, released, alive, emu, encls)
 
@@ -419,10 +455,17 @@ def main():
          f"(since {base_from})")
     c.eq("released.sum_loaded_back = ELDU", total(released, "sgx_epc_loaded_back_pages_total"),
          lc_r["ELDU"] - base["ELDU"], f"(since {base_from})")
+    if churn_checked:
+        r_cr = by_workload(released, "sgx_enclaves_created_total")
+        r_rl = by_workload(released, "sgx_enclaves_released_total")
+        for k in keys:
+            mine = len([e for e in encls if enclave_key(e) == k])
+            c.eq(f"released.{show(k)}.sgx_enclaves_created_total", r_cr.get(k), mine)
+            c.eq(f"released.{show(k)}.sgx_enclaves_released_total", r_rl.get(k), mine)
     # Counters never go backwards per label set across the release.
     back = []
     for nm in ("sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total", "sgx_enclave_page_faults_total",
-               "sgx_enclave_page_fault_seconds_total"):
+               "sgx_enclave_page_fault_seconds_total", "sgx_enclaves_created_total", "sgx_enclaves_released_total"):
         a1, a2 = by_workload(steady, nm), by_workload(released, nm)
         for k, v in a1.items():
             if a2.get(k, 0.0) < v - 1e-9:
@@ -458,6 +501,61 @@ def check_bench(c, d, spec, text, emu):
     lb = by_workload(m, "sgx_epc_loaded_back_pages_total").get(key, 0) - by_workload(before, "sgx_epc_loaded_back_pages_total").get(key, 0)
     c.eq(f"bench.{spec['cgroup']}.evicted = EWB during the bench", ev, ewb)
     c.eq(f"bench.{spec['cgroup']}.loaded_back = ELDU during the bench", lb, eldu)
+
+
+VALIDATE_KEYS = ("verdict", "checks", "overhead_ratio", "swap_ns", "kernel", "cpu", "exporter_version")
+
+
+def check_validate(c, d, scenario, emu):
+    """epc_bench --validate's outputs: the fixed keys, the verdict the scenario expects (assert.validate_verdict,
+    default pass; assert.validate_failed_checks: checks that must be among the failed ones), the emulated label in
+    every output, and, where the exporter runs with every probe, its counts for the validate cgroup against the
+    emulation's EWB/ELDU during the run."""
+    want = scenario.get("assert", {})
+    want_verdict = want.get("validate_verdict", ["pass"])
+    rc = (read_text(d, "validate.rc") or "").strip()
+    try:
+        v = json.loads(read_text(d, "validate.json") or "")
+    except ValueError:
+        c.check("validate.json", False, f"validate.json missing or not JSON; validate.log tail: "
+                f"{(read_text(d, 'validate.log') or '')[-600:]!r}")
+        return
+    missing = [k for k in VALIDATE_KEYS if k not in v]
+    bad_checks = [x for x in v.get("checks", []) if set(x) < {"name", "ok", "expected", "got"}]
+    c.check("validate.fixed_keys", not missing and not bad_checks and v.get("verdict") in ("pass", "fail", "incomplete"),
+            f"missing {missing or 'none'}; checks without name/ok/expected/got: {bad_checks or 'none'}; "
+            f"verdict {v.get('verdict')!r}")
+    failed = [x["name"] for x in v.get("checks", []) if x.get("ok") is False]
+    unchecked = [f"{x['name']} ({x.get('note')})" for x in v.get("checks", []) if x.get("ok") is None]
+    for x in v.get("checks", []):
+        print(f"#   validate {x['name']}: ok={x.get('ok')} expected {x.get('expected')!r} got {x.get('got')!r}")
+    c.check("validate.verdict", v.get("verdict") in want_verdict,
+            f"verdict {v.get('verdict')!r}, expected one of {want_verdict}; failed {failed or 'none'}; not checked "
+            f"{unchecked or 'none'}")
+    c.check("validate.exit_status", rc == ("0" if v.get("verdict") == "pass" else "1"),
+            f"exit {rc or 'missing'} for verdict {v.get('verdict')!r} (0 pass, 1 otherwise)")
+    for name in want.get("validate_failed_checks", []):
+        c.check(f"validate.failed.{name}", name in failed, f"failed checks {failed}")
+    md = read_text(d, "validate.md") or ""
+    c.check("validate.labelled_emulated", v.get("emulated") is True and "sgx_emu_epc=" in (v.get("emulation_detected_by") or "")
+            and "EMULATED" in md and "EMULATED" in (v.get("figures_note") or "")
+            and "EMULATED" in (read_text(d, "validate.log") or ""),
+            f"emulated {v.get('emulated')!r}, detected by {v.get('emulation_detected_by')!r}; summary says EMULATED: "
+            f"{'EMULATED' in md}")
+    print(f"# emulated EPC (QEMU/TCG, not hardware): overhead_ratio {v.get('overhead_ratio')}, swap_ns "
+          f"{v.get('swap_ns')}, {v.get('swap', {}).get('sim_model')}")
+    if v.get("verdict") == "pass":
+        c.check("validate.figures", isinstance(v.get("overhead_ratio"), (int, float)) and v["overhead_ratio"] > 0
+                and isinstance(v.get("swap_ns"), (int, float)) and v["swap_ns"] > 0,
+                f"overhead_ratio {v.get('overhead_ratio')}, swap_ns {v.get('swap_ns')}")
+    if want.get("validate_exact_counts", True):
+        counts = emu.get("leaf_counts_validate", {})
+        start, after = counts.get("start", {}), counts.get("after", {})
+        key = ("cgroup", "system.slice/epc-validate.service")
+        before, m = parse_prom(os.path.join(d, "metrics-released.txt")), parse_prom(os.path.join(d, "metrics-validate.txt"))
+        for nm, leaf in (("sgx_epc_evicted_pages_total", "EWB"), ("sgx_epc_loaded_back_pages_total", "ELDU")):
+            got = by_workload(m, nm).get(key, 0) - by_workload(before, nm).get(key, 0) if m else None
+            c.eq(f"validate.{nm} = {leaf} during the run", got, after.get(leaf, 0) - start.get(leaf, 0))
 
 
 def identity_of(e):

@@ -19,21 +19,21 @@ Exit 0 on success, 1 on a failed run or check, 77 when the kernel is not availab
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERIES = re.compile(r'^sgx_exporter_bpf_program_(runs|run_seconds)_total\{program="([a-z0-9_]+)"\} (\S+)$')
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from epc_testlib import ExpositionError, ParseError, read_scrape  # noqa: E402
 
 
-def program_stats(metrics_text):
-    """{program: {"runs": n, "run_seconds": s}} from the exposition text."""
+def program_stats(expo):
+    """{program: {"runs": n, "run_seconds": s}} from a parsed scrape (prom_text.Exposition)."""
     out = {}
-    for line in metrics_text.splitlines():
-        m = SERIES.match(line)
-        if m:
-            out.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    for kind in ("runs", "run_seconds"):
+        for s in expo.samples:
+            if s.name == f"sgx_exporter_bpf_program_{kind}_total":
+                out.setdefault(s.get("program"), {})[kind] = s.value
     return out
 
 
@@ -66,7 +66,12 @@ def main():
         sigstruct_enabled = not any("disable-probes" in f and "encl_sigstruct" in f
                                     for f in sc.get("exporter_flags", []))
         inits = len(json.load(open(os.path.join(out, "workload.json")))["enclaves"])  # one INIT call each
-        stats = program_stats(open(os.path.join(out, "metrics.txt")).read())
+        try:  # through the exposition check, as every scrape of the tests
+            _, expo = read_scrape(os.path.join(out, "metrics.txt"))
+        except (ExpositionError, ParseError) as e:
+            failures.append(f"{name}: {e}")
+            continue
+        stats = program_stats(expo) if expo else {}
         got = {p: stats.get(p, {}) for p in (entry, ret, "kp_encl_sigstruct")}
         if not stats:
             failures.append(f"{name}: no sgx_exporter_bpf_program_* series in {out}/metrics.txt")

@@ -12,7 +12,7 @@ state (a fresh start, then the restarts that took it over):
   - resets(counter[segment]) is 0 for every series: no counter went backwards across a SIGKILL/SIGTERM restart;
   - increase(counter[segment]) equals the last minus the first sample of the segment: rate() sees no jump;
 and over the whole run, a fresh start after counting (the upgrade) shows as a reset, so the first check can fail.
-Each assertion prints PASS or FAIL; exit 1 when any fails, 77 when prometheus/promtool are missing or there are
+Every scrape read goes through tests/lib's exposition check first. Each assertion prints PASS or FAIL; exit 1 when any fails, 77 when prometheus/promtool are missing or there are
 no scrapes to read.
 """
 import argparse
@@ -21,22 +21,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from epc_testlib import ExpositionError, ParseError, free_port, read_scrape  # noqa: E402
 
 FAMILIES = ["sgx_epc_evicted_pages_total", "sgx_epc_loaded_back_pages_total", "sgx_enclave_page_faults_total",
             "sgx_enclave_page_fault_seconds_total"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def query(port, q, t):
@@ -48,7 +43,10 @@ def query(port, q, t):
     return [(m["metric"], float(m["value"][1])) for m in body["data"]["result"]]
 
 
-LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+def render(labels):
+    """{k="v",...} of a (name, value) tuple, escaped as the text formats want it."""
+    esc = lambda v: v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in labels) + "}" if labels else ""
 
 
 def series_key(metric):
@@ -88,23 +86,26 @@ def main():
     base = time.time() - 7200
     samples = {fam: {} for fam in FAMILIES}
     times = []
-    line_re = re.compile(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)")
     for p in files:
         t = float(os.path.basename(p)[:-5])
-        text = open(p).read()
-        if not text.strip():
+        try:  # every kept scrape through the exposition check
+            _, expo = read_scrape(p)
+        except (ExpositionError, ParseError) as e:
+            print(f"FAIL exposition: {e}")
+            return 1
+        if expo is None:
             continue  # the exporter was down (restart) or the scrape failed
         times.append(t)
-        for line in text.splitlines():
-            m = line_re.match(line.strip())
-            if m and m.group(1) in samples:
-                samples[m.group(1)].setdefault(m.group(2) or "", []).append((t, float(m.group(3))))
+        for smp in expo.samples:
+            if smp.name in samples:  # keyed as Prometheus stores the series: empty labels dropped
+                key = tuple(sorted((k, v) for k, v in smp.labels if v != ""))
+                samples[smp.name].setdefault(key, []).append((t, smp.value))
     om = []
     for fam, series in samples.items():
         om.append(f"# TYPE {fam[:-len('_total')]} counter")
         for labels, pts in series.items():
             for t, v in pts:
-                om.append(f"{fam}{labels} {v!r} {base + t:.3f}")
+                om.append(f"{fam}{render(labels)} {v!r} {base + t:.3f}")
     om.append("# EOF")
 
     # Segments: from each instance that did not take over state to the next such instance.
@@ -176,7 +177,7 @@ def main():
                     if len(seg) < 2:
                         continue
                     want = seg[-1] - seg[0]
-                    got_inc = inc.get(tuple(sorted(LABEL_RE.findall(labels))))
+                    got_inc = inc.get(labels)
                     if got_inc is None or abs(got_inc - want) > 0.02 * want + 1e-6 + (1 if "seconds" not in fam else 0):
                         off.append((labels, got_inc, want))
                 check(f"segment{idx}.{fam}.increase = last - first", not off,

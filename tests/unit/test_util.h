@@ -1,4 +1,4 @@
-// A temporary directory tree for tests; removed on destruction.
+// What the unit tests share: a temporary directory tree (removed on destruction), a basic-auth header.
 #pragma once
 
 #include <unistd.h>
@@ -10,6 +10,26 @@
 #include <string_view>
 
 namespace epc::test {
+
+// The Authorization header value of HTTP basic auth for "user:password" (standard base64 with padding).
+inline std::string basic_authorization(std::string_view user_pass) {
+  static const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(user_pass[k])); };
+  for (; i + 2 < user_pass.size(); i += 3) {
+    unsigned n = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    out += {a[n >> 18 & 63], a[n >> 12 & 63], a[n >> 6 & 63], a[n & 63]};
+  }
+  if (user_pass.size() - i == 1) {
+    unsigned n = byte(i) << 16;
+    out += {a[n >> 18 & 63], a[n >> 12 & 63], '=', '='};
+  } else if (user_pass.size() - i == 2) {
+    unsigned n = byte(i) << 16 | byte(i + 1) << 8;
+    out += {a[n >> 18 & 63], a[n >> 12 & 63], a[n >> 6 & 63], '='};
+  }
+  return "Basic " + out;
+}
 
 class TempTree {
  public:

@@ -7,7 +7,7 @@
 #   /setup.sh       the cgroup and kubelet log layout (sourced)
 #   /pause-fifos.sh the exporter-restart pause FIFOs, opened on fds 4-9 of this shell (sourced)
 #   /pauses.sh      what happens at each pause: stop/start the exporter (sourced)
-# EXPORTER_FLAGS, WORKLOAD_FLAGS and BENCH_ARGS are shell-quoted word lists, expanded with eval.
+# EXPORTER_FLAGS, WORKLOAD_FLAGS, BENCH_ARGS and VALIDATE_ARGS are shell-quoted word lists, expanded with eval.
 export PATH=/bin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -29,7 +29,9 @@ finish() {
            metrics-released.txt workload.json workload.log exporter.log workload.rc timeline.txt clocksource dmesg.txt \
            exporter.rc kprobe-events-after-exit.txt unpin.rc unpin.log bpffs-after-unpin.txt \
            bench.txt bench.log bench.rc emu-bench-start.txt emu-bench.txt metrics-bench.txt \
-           node-exporter.log scrape-bench.json scrape-bench.log; do
+           node-exporter.log scrape-bench.json scrape-bench.log \
+           validate.json validate.md validate.log validate.rc validate-exporter.log emu-validate-start.txt \
+           emu-validate.txt metrics-validate.txt; do
     [ -f /tmp/$f ] && emit $f /tmp/$f
   done
   [ -n "$scraper" ] && kill $scraper 2>/dev/null
@@ -162,6 +164,19 @@ if [ "$BENCH" = 1 ]; then
   /usr/bin/sgx_emu_workload idle --stable-ms $STABLE_MS --timeout-s 120 > /tmp/emu-bench.txt
   [ "$EXPORTER" = 1 ] && wget -q -O /tmp/metrics-bench.txt http://127.0.0.1:$PORT/metrics
   mark scraped-bench
+fi
+if [ "$VALIDATE" = 1 ]; then
+  # epc_bench --validate in its own cgroup against this guest's exporter (its workload found by that cgroup);
+  # validate.json and validate.md land in /tmp. Then one more scrape.
+  mkdir -p /sys/fs/cgroup/$VALIDATE_CGROUP
+  cat /sys/kernel/debug/sgx_emu/stats > /tmp/emu-validate-start.txt
+  ( echo 0 > /sys/fs/cgroup/$VALIDATE_CGROUP/cgroup.procs && eval "exec /usr/bin/epc_bench $VALIDATE_ARGS" ) \
+    > /tmp/validate.log 2>&1 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+  echo $? > /tmp/validate.rc
+  mark validate-done
+  /usr/bin/sgx_emu_workload idle --stable-ms $STABLE_MS --timeout-s 120 > /tmp/emu-validate.txt
+  [ "$EXPORTER" = 1 ] && wget -q -O /tmp/metrics-validate.txt http://127.0.0.1:$PORT/metrics
+  mark scraped-validate
 fi
 if [ "$EXPORTER" = 1 ]; then
   # SIGTERM: the exporter must exit 0 (its pinned state stays, for the next instance); then --collector.ebpf.unpin

@@ -40,13 +40,10 @@
 // creation) stops there: it opens the FIFO (the guest's /init holds it open for writing from the start, so the
 // open does not block), creates <marks>/<k>.<enclave>, and reads the FIFO until /init closes it (EOF).
 //
-// Blocked time: every access (read + check + write of one page) is timed with CLOCK_MONOTONIC and classified as
-// faulted or not by the thread's minor-fault count (getrusage RUSAGE_THREAD; every enclave fault, including
-// -EBUSY retries, is one); baseline = median latency of the accesses that did not fault (64 back-to-back accesses
-// to one heap page before and after the sweeps guarantee some); blocked_seconds = sum over faulted accesses of
-// (latency - baseline - trap_ns - descheduled), descheduled = time off the CPU before the access's first fault or
-// after its last (SchedWatch), trap_ns = the fault round trip outside the driver (read faults on anonymous
-// memory). The calibration accesses count like the others (accesses, faults, blocked time).
+// Blocked time: every access (read + check + write of one page) is timed and classified as bench/access_timing.h
+// says (shared with `epc_bench --validate`); 64 back-to-back accesses to one heap page before and after the sweeps
+// guarantee accesses that did not fault, for the baseline. The calibration accesses count like the others
+// (accesses, faults, blocked time).
 #include <asm/sgx.h>
 #include <linux/perf_event.h>
 #include <fcntl.h>
@@ -82,6 +79,8 @@
 #include <thread>
 #include <vector>
 
+#include "access_timing.h"
+#include "json_text.h"
 #include "sgx/enclave/encl_abi.h"
 #include "sgx/image.h"
 #include "sgx/sgx_backend.h"
@@ -91,6 +90,11 @@ extern "C" const char epc_emu_second_key[], epc_emu_second_key_end[];  // second
 
 namespace {
 
+using epcbench::AccessLog;
+using epcbench::BlockedTime;
+using epcbench::measure_trap_ns;
+using epcbench::SchedWatch;
+using epcbench::summarize;
 using epcbench::sgx::BuiltEnclave;
 using epcbench::sgx::CreateOptions;
 using epcbench::sgx::Layout;
@@ -100,30 +104,11 @@ constexpr std::uint32_t kPageTypeTrim = 4;  // SGX_PAGE_TYPE_TRIM (arch/x86/incl
 constexpr std::uintptr_t kBaseStart = 0x100000000000ull;  // ELRANGE e at kBaseStart + e * kBaseSlot, in every
 constexpr std::uintptr_t kBaseSlot = 0x100000000ull;      // process, so a received fd maps at the same address
 
-std::uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return std::uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
+std::uint64_t now_ns() { return epcbench::monotonic_ns(); }
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-std::string json_str(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += c;
-    }
-  }
-  return o + "\"";
-}
+std::string json_str(const std::string& s) { return epcbench::json_quote(s); }
 
 bool write_all(int fd, const void* p, std::size_t n) {
   auto* c = static_cast<const char*>(p);
@@ -317,182 +302,6 @@ std::uint64_t tag_of(std::uint64_t id, std::uint64_t page, std::uint64_t generat
   return ((id + 1) << 48) ^ (page << 16) ^ (generation + 1);
 }
 
-// Off-CPU time of this thread that is not a wait for an enclave page, per access, from the kernel's own records
-// (perf, this thread only, CLOCK_MONOTONIC): sched_switch samples (time and prev_state), page-fault samples (time,
-// at fault entry) and context-switch records (time back on the CPU), in one ring drained after each access.
-// The test kernels are PREEMPT_NONE with one CPU: a thread switched out inside the fault handler is preempted there
-// (cond_resched: state R with the preempt mark) or blocks (D/S), both inside the wait. A plain R switch-out is at
-// a return to user mode: between -EBUSY retries (a fault follows: waiting), or after the fault that mapped the page
-// or before the first fault (none follows / none yet: the page is mapped or not yet asked for; typically ksgxd,
-// woken by the fault's own allocation below SGX_NR_LOW_PAGES, runs on the only CPU). Those intervals are
-// `descheduled`, and not blocked time.
-class SchedWatch {
- public:
-  SchedWatch() {
-    int state_off = -1;
-    std::uint64_t tp_id = 0;
-    for (const char* dir :
-         {"/sys/kernel/tracing/events/sched/sched_switch/", "/sys/kernel/debug/tracing/events/sched/sched_switch/"}) {
-      std::ifstream idf(std::string(dir) + "id");
-      if (!(idf >> tp_id)) continue;
-      std::ifstream ff(std::string(dir) + "format");
-      std::string line;
-      while (std::getline(ff, line)) {
-        auto f = line.find(" prev_state;");
-        auto o = line.find("offset:"), z = line.find("size:");
-        if (f != std::string::npos && o != std::string::npos && z != std::string::npos) {
-          state_off = std::atoi(line.c_str() + o + 7);
-          state_size_ = std::atoi(line.c_str() + z + 5);
-        }
-      }
-      break;
-    }
-    if (tp_id == 0 || state_off < 0 || state_size_ < 1 || state_size_ > 8) return;
-    state_off_ = state_off;
-    perf_event_attr a{};
-    a.size = sizeof a;
-    a.type = PERF_TYPE_TRACEPOINT;
-    a.config = tp_id;
-    a.sample_period = 1;
-    a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
-    a.use_clockid = 1;
-    a.clockid = CLOCK_MONOTONIC;
-    a.wakeup_events = 1u << 30;
-    fd_sw_ = open_event(a, -1);
-    if (fd_sw_ < 0) return;
-    ring_ = mmap(nullptr, (1 + kRingPages) * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd_sw_, 0);
-    if (ring_ == MAP_FAILED) {
-      ring_ = nullptr;
-      return;
-    }
-    perf_event_attr pf{};
-    pf.size = sizeof pf;
-    pf.type = PERF_TYPE_SOFTWARE;
-    pf.config = PERF_COUNT_SW_PAGE_FAULTS;
-    pf.sample_period = 1;
-    pf.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TIME;
-    pf.use_clockid = 1;
-    pf.clockid = CLOCK_MONOTONIC;
-    fd_pf_ = open_event(pf, fd_sw_);
-    perf_event_attr cs{};
-    cs.size = sizeof cs;
-    cs.type = PERF_TYPE_SOFTWARE;
-    cs.config = PERF_COUNT_SW_DUMMY;
-    cs.context_switch = 1;
-    cs.sample_id_all = 1;
-    cs.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TIME;
-    cs.use_clockid = 1;
-    cs.clockid = CLOCK_MONOTONIC;
-    fd_cs_ = open_event(cs, fd_sw_);
-    if (fd_pf_ < 0 || fd_cs_ < 0 || ioctl(fd_sw_, PERF_EVENT_IOC_ID, &id_sw_) != 0 ||
-        ioctl(fd_pf_, PERF_EVENT_IOC_ID, &id_pf_) != 0)
-      return;
-    ok_ = true;
-  }
-  ~SchedWatch() {
-    if (ring_) munmap(ring_, (1 + kRingPages) * 4096);
-    for (int fd : {fd_sw_, fd_pf_, fd_cs_})
-      if (fd >= 0) close(fd);
-  }
-  bool ok() const { return ok_; }
-  void skip() { drain(nullptr); }
-  // Descheduled ns within [t0, t1] (records of earlier accesses are dropped by the caller's skip()).
-  std::uint64_t descheduled(std::uint64_t t0, std::uint64_t t1) {
-    evs_.clear();
-    if (!drain(&evs_)) return 0;  // lost records: claim nothing
-    std::uint64_t first_fault = 0, last_fault = 0;
-    for (const Ev& e : evs_)
-      if (e.kind == 'F' && e.t >= t0 && e.t <= t1) {
-        if (first_fault == 0) first_fault = e.t;
-        last_fault = e.t;
-      }
-    std::uint64_t sum = 0, out = 0;
-    bool plain = false;
-    for (const Ev& e : evs_) {
-      if (e.kind == 'O') {
-        out = e.t;
-        plain = e.state == 0;
-      } else if (e.kind == 'I' && out != 0) {
-        const std::uint64_t a = std::max(out, t0), b = std::min(e.t, t1);
-        if (plain && b > a && (first_fault == 0 || out < first_fault || out > last_fault)) sum += b - a;
-        out = 0;
-      }
-    }
-    return sum;
-  }
-
- private:
-  static constexpr std::size_t kRingPages = 64;
-  struct Ev {
-    char kind;  // F fault entry, O switched out (state: prev_state, 0 = plain R), I back on the CPU
-    std::uint64_t t;
-    std::uint64_t state;
-  };
-  static int open_event(perf_event_attr& a, int group_out) {
-    int fd = int(syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
-    if (fd >= 0 && group_out >= 0 && ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, group_out) != 0) {
-      close(fd);
-      return -1;
-    }
-    return fd;
-  }
-  bool drain(std::vector<Ev>* out) {
-    auto* meta = static_cast<perf_event_mmap_page*>(ring_);
-    if (!meta) return false;
-    const std::uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
-    std::uint64_t tail = meta->data_tail;
-    const auto* data = static_cast<const std::uint8_t*>(ring_) + 4096;
-    const std::uint64_t size = kRingPages * 4096;
-    bool good = true;
-    std::uint8_t buf[512];
-    while (tail < head) {
-      perf_event_header h;
-      copy(data, size, tail, &h, sizeof h);
-      if (h.size < sizeof h) break;
-      if (out != nullptr && h.size <= sizeof buf) {
-        copy(data, size, tail, buf, h.size);
-        const std::uint8_t* p = buf + sizeof h;
-        auto u64 = [&](std::size_t off) {
-          std::uint64_t v;
-          std::memcpy(&v, p + off, 8);
-          return v;
-        };
-        if (h.type == PERF_RECORD_LOST) {
-          good = false;
-        } else if (h.type == PERF_RECORD_SAMPLE) {
-          const std::uint64_t id = u64(0), t = u64(8);
-          if (id == id_pf_) {
-            out->push_back({'F', t, 0});
-          } else if (id == id_sw_) {
-            std::uint32_t raw_size;
-            std::memcpy(&raw_size, p + 16, 4);
-            std::uint64_t st = 0;
-            if (std::size_t(state_off_ + state_size_) <= raw_size) std::memcpy(&st, p + 20 + state_off_, state_size_);
-            out->push_back({'O', t, st});
-          }
-        } else if (h.type == PERF_RECORD_SWITCH && !(h.misc & PERF_RECORD_MISC_SWITCH_OUT)) {
-          std::uint64_t t;
-          std::memcpy(&t, buf + h.size - 16, 8);  // sample_id: time, identifier
-          out->push_back({'I', t, 0});
-        }
-      }
-      tail += h.size;
-    }
-    __atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
-    return good;
-  }
-  static void copy(const std::uint8_t* data, std::uint64_t size, std::uint64_t pos, void* dst, std::size_t n) {
-    auto* d = static_cast<std::uint8_t*>(dst);
-    for (std::size_t i = 0; i < n; ++i) d[i] = data[(pos + i) % size];
-  }
-  void* ring_ = nullptr;
-  int fd_sw_ = -1, fd_pf_ = -1, fd_cs_ = -1;
-  std::uint64_t id_sw_ = 0, id_pf_ = 0;
-  int state_off_ = -1, state_size_ = 0;
-  bool ok_ = false;
-  std::vector<Ev> evs_;
-};
-
 // EAUG growth (first touches of unadded ELRANGE pages), `passes` sweeps over every page (image pages read and
 // compared with the image, heap and EAUG pages read, checked and rewritten), then removal of the last `remove`
 // heap pages (MODIFY_TYPES to TRIM, REMOVE_PAGES). Runs in whichever task the scenario says touches.
@@ -529,18 +338,11 @@ TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
   constexpr std::size_t kCalib = 64;
   std::vector<Access> calib(kCalib, Access{std::uint32_t(l.heap_offset / kPage), 1});
   const std::size_t total = growth.size() + in.passes * sweep.size() + 2 * kCalib;
-  std::vector<std::uint32_t> lat(total, 0);  // zero-filled: resident before the timed loop
-  std::vector<std::uint8_t> faulted(total, 0);
-  std::vector<std::uint32_t> desched(total, 0);
   SchedWatch watch;
+  AccessLog log(watch);
+  log.prepare(total);
   r.sched_watch = watch.ok();
   std::vector<std::uint64_t> generation(l.encl_size / kPage, 0);  // writes so far per page
-  std::size_t k = 0;
-  auto minflt = [] {
-    rusage ru;
-    getrusage(RUSAGE_THREAD, &ru);
-    return std::uint64_t(ru.ru_minflt) + std::uint64_t(ru.ru_majflt);
-  };
   auto image_word = [&](std::uint32_t page) -> std::uint64_t {
     for (const auto& s : l.segments)
       if (s.src != nullptr && page * kPage >= s.offset && page * kPage < s.offset + s.size) {
@@ -551,29 +353,21 @@ TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
     return 0;
   };
   auto run = [&](const std::vector<Access>& list) {
-    std::uint64_t f0 = minflt();
+    log.resync();
     for (const Access& a : list) {
       volatile std::uint64_t* w0 = reinterpret_cast<volatile std::uint64_t*>(base + std::uint64_t(a.page) * kPage);
       volatile std::uint64_t* w1 = w0 + (kPage / 8 - 1);
       std::uint64_t g = generation[a.page];
-      if (watch.ok()) watch.skip();
-      std::uint64_t t0 = now_ns();
-      std::uint64_t v0 = *w0;
-      std::uint64_t v1 = a.writable ? *w1 : 0;
-      if (a.writable) {
-        std::uint64_t t = tag_of(in.id, a.page, g);
-        *w0 = t;
-        *w1 = t;
-      }
-      std::uint64_t t1 = now_ns();
-      std::uint64_t f1 = minflt();
-      lat[k] = std::uint32_t(std::min<std::uint64_t>(t1 - t0, UINT32_MAX));
-      faulted[k] = f1 != f0;
-      if (watch.ok() && f1 != f0)
-        desched[k] = std::uint32_t(std::min<std::uint64_t>(watch.descheduled(t0, t1), UINT32_MAX));
-      r.faults += f1 - f0;
-      ++k;
-      f0 = f1;
+      std::uint64_t v0 = 0, v1 = 0;
+      log.time([&] {
+        v0 = *w0;
+        v1 = a.writable ? *w1 : 0;
+        if (a.writable) {
+          std::uint64_t t = tag_of(in.id, a.page, g);
+          *w0 = t;
+          *w1 = t;
+        }
+      });
       if (a.writable) {
         std::uint64_t want = g == 0 ? 0 : tag_of(in.id, a.page, g - 1);
         if (v0 != want || v1 != want) {
@@ -591,28 +385,8 @@ TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
       }
     }
   };
-  // The fault round trip outside the driver (exception entry, the generic fault path, return to user; ~20-40 us
-  // under TCG): the median latency of read faults on untouched anonymous memory (the zero page is mapped; the
-  // same trap and perf records as an enclave fault, a trivial handler), less the baseline below.
-  std::vector<std::uint32_t> trap;
-  {
-    constexpr std::size_t kTrap = 64;
-    void* m = mmap(nullptr, kTrap * kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m != MAP_FAILED) {
-      auto* p = static_cast<std::uint8_t*>(m);
-      for (std::size_t i = 0; i < kTrap; ++i) {
-        volatile std::uint64_t* w = reinterpret_cast<volatile std::uint64_t*>(p + i * kPage);
-        const std::uint64_t f0 = minflt();
-        if (watch.ok()) watch.skip();
-        const std::uint64_t t0 = now_ns();
-        (void)*w;
-        const std::uint64_t t1 = now_ns();
-        const std::uint64_t d = watch.ok() ? watch.descheduled(t0, t1) : 0;
-        if (minflt() == f0 + 1 && d == 0) trap.push_back(std::uint32_t(std::min<std::uint64_t>(t1 - t0, UINT32_MAX)));
-      }
-      munmap(m, kTrap * kPage);
-    }
-  }
+  // The fault round trip outside the driver, taken off every faulted access (access_timing.h).
+  const std::uint64_t trap_raw = measure_trap_ns(watch);
   std::string pause_err;
   if (!pause_after(in, 0, pause_err)) set_error(r, pause_err);
   r.touch_start_ns = now_ns();
@@ -627,39 +401,17 @@ TouchResult touch_enclave(int fd, const Layout& l, const EnclInfo& in) {
   r.touch_end_ns = now_ns();
   r.touch_seconds = double(r.touch_end_ns - r.touch_start_ns) / 1e9;
 
-  std::vector<std::uint32_t> resident;
-  std::vector<std::uint32_t> slow;
-  std::uint64_t sum_all = 0;
-  for (std::size_t i = 0; i < k; ++i) {
-    sum_all += lat[i];
-    (faulted[i] ? slow : resident).push_back(lat[i]);
-  }
-  r.accesses = k;
-  r.faulted_accesses = slow.size();
-  r.access_seconds = double(sum_all) / 1e9;
-  if (!resident.empty()) {
-    std::nth_element(resident.begin(), resident.begin() + resident.size() / 2, resident.end());
-    r.baseline_ns = resident[resident.size() / 2];
-  }
-  if (!trap.empty()) {
-    std::nth_element(trap.begin(), trap.begin() + trap.size() / 2, trap.end());
-    r.trap_ns = trap[trap.size() / 2] > r.baseline_ns ? trap[trap.size() / 2] - r.baseline_ns : 0;
-  }
-  double blocked = 0, descheduled = 0;
-  for (std::size_t i = 0; i < k; ++i) {
-    if (!faulted[i]) continue;
-    const std::uint64_t d = std::min<std::uint64_t>(desched[i], lat[i]);
-    const std::uint64_t v = lat[i] - d > r.trap_ns ? lat[i] - d - r.trap_ns : 0;
-    descheduled += double(d);
-    blocked += v > r.baseline_ns ? double(v - r.baseline_ns) : 0.0;
-  }
-  r.blocked_seconds = blocked / 1e9;
-  r.descheduled_seconds = descheduled / 1e9;
-  if (!slow.empty()) {
-    std::nth_element(slow.begin(), slow.begin() + slow.size() / 2, slow.end());
-    r.faulted_p50_ns = slow[slow.size() / 2];
-    r.faulted_max_ns = *std::max_element(slow.begin(), slow.end());
-  }
+  const BlockedTime bt = summarize(log, trap_raw);
+  r.accesses = bt.accesses;
+  r.faulted_accesses = bt.faulted_accesses;
+  r.faults = log.faults();
+  r.access_seconds = bt.access_seconds;
+  r.baseline_ns = bt.baseline_ns;
+  r.trap_ns = bt.trap_ns;
+  r.blocked_seconds = bt.blocked_seconds;
+  r.descheduled_seconds = bt.descheduled_seconds;
+  r.faulted_p50_ns = bt.faulted_p50_ns;
+  r.faulted_max_ns = bt.faulted_max_ns;
 
   if (in.remove > 0) {
     if (in.remove > in.heap_pages) {
@@ -836,15 +588,7 @@ void touch_inside(const BuiltEnclave& be, std::uint64_t passes, Identity& id) {
     }
 }
 
-std::string hex_of(const epcbench::sgx::Digest& d) {
-  static const char* k = "0123456789abcdef";
-  std::string o;
-  for (auto b : d) {
-    o += k[b >> 4];
-    o += k[b & 15];
-  }
-  return o;
-}
+std::string hex_of(const epcbench::sgx::Digest& d) { return epcbench::sgx::digest_hex(d); }
 
 std::string result_json(const Plan& plan, const Encl& e, const TouchResult& r, const std::string& create_error,
                         std::uint64_t create_ns, std::uint64_t image_pages, bool alive, const Identity& id) {

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/magic.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -13,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 
 #include "attribution/attribution.h"
 #include "host/host_paths.h"
@@ -176,6 +181,33 @@ TEST(CgroupCollector, HybridUnifiedHierarchy) {
   EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_limit_bytes", {{"cgroup", "a.service"}}), 4096);
 }
 
+// A misc file longer than one read (4 KiB) is read whole, across reads, up to the 64 KiB bound; beyond it the
+// collector fails with the bound named, never with a part of the file.
+TEST(CgroupCollector, LongMiscFilesAreReadWholeUpToTheirBound) {
+  std::string lines;
+  for (int i = 0; lines.size() < 3 * 4096 + 100; ++i) lines += "other_resource_" + std::to_string(i) + " 0\n";
+  for (const bool over : {false, true}) {
+    std::string text = lines;
+    if (over)
+      while (text.size() <= 64 * 1024) text += lines;
+    test::TempTree t;
+    t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
+    t.write("sys/fs/cgroup/misc.capacity", "sgx_epc 8192\n");
+    t.write("sys/fs/cgroup/a.service/misc.current", text + "sgx_epc 4096\n");
+    Harness h(t.root().string());
+    MetricSink sink;
+    auto s = h.collect(sink);
+    if (over) {
+      ASSERT_FALSE(s.ok());
+      EXPECT_NE(s.error().message.find("file larger than the 65536 byte limit"), std::string::npos)
+          << s.error().message;
+    } else {
+      ASSERT_TRUE(s.ok()) << s.error().message;
+      EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "a.service"}}), 4096);
+    }
+  }
+}
+
 TEST(CgroupCollector, CgroupsWithoutMiscFilesAndOddNames) {
   test::TempTree t;
   t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
@@ -209,6 +241,75 @@ TEST(CgroupCollector, CgroupsWithoutMiscFilesAndOddNames) {
   EXPECT_EQ(family(sink, "sgx_cgroup_epc_usage_bytes")->metric.size(), 5u);  // root, deny, weird, pod, mystery
 }
 
+// Root opens any directory (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH); the exporter does not, once it has dropped its
+// capabilities (app/privileges.h). This takes both out of the calling thread's effective set while it lives.
+class WithoutDacOverride {
+ public:
+  WithoutDacOverride() {
+    if (::syscall(SYS_capget, &hdr_, saved_) != 0) return;
+    __user_cap_data_struct less[2] = {saved_[0], saved_[1]};
+    less[0].effective &= ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+    active_ = ::syscall(SYS_capset, &hdr_, less) == 0;
+  }
+  ~WithoutDacOverride() {
+    if (active_) ::syscall(SYS_capset, &hdr_, saved_);
+  }
+
+ private:
+  __user_cap_header_struct hdr_{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct saved_[2]{};
+  bool active_ = false;
+};
+
+// Issue 23: a cgroup directory the exporter may not open (EACCES) was dropped as if removed, with success 1 and
+// nothing said. Now it is counted in every scrape it stays unreadable, logged once, and read again once it can be.
+TEST(CgroupCollector, UnreadableCgroupDirectoryIsCountedAndLoggedOnce) {
+  test::TempTree t;
+  t.write("sys/fs/cgroup/cgroup.controllers", "misc\n");
+  t.write("sys/fs/cgroup/misc.capacity", "sgx_epc 8192\n");
+  t.write("sys/fs/cgroup/misc.current", "sgx_epc 8192\n");
+  t.write("sys/fs/cgroup/open.service/misc.current", "sgx_epc 4096\n");
+  t.write("sys/fs/cgroup/locked.slice/misc.current", "sgx_epc 4096\n");
+  t.write("sys/fs/cgroup/locked.slice/app.service/misc.current", "sgx_epc 4096\n");
+  const auto locked = t.path("sys/fs/cgroup/locked.slice");
+  std::filesystem::permissions(locked, std::filesystem::perms::none);
+
+  std::ostringstream log;
+  auto old_logger = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+  Harness h(t.root().string());
+  auto c = h.make();
+  std::vector<std::optional<double>> counted;
+  {
+    WithoutDacOverride as_the_exporter;
+    for (int i = 0; i < 2; ++i) {
+      h.attribution.refresh();
+      MetricSink sink;
+      auto st = c->collect(sink);
+      ASSERT_TRUE(st.ok()) << st.error().message;
+      counted.push_back(value_of(sink, "sgx_exporter_cgroups_unreadable", {}));
+      EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "open.service"}}), 4096);
+      EXPECT_EQ(value_of(sink, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "locked.slice/app.service"}}), std::nullopt);
+    }
+  }
+  std::filesystem::permissions(locked, std::filesystem::perms::owner_all);
+  h.attribution.refresh();
+  MetricSink after;
+  ASSERT_TRUE(c->collect(after).ok());
+  spdlog::set_default_logger(old_logger);
+
+  EXPECT_EQ(counted[0], 1);
+  EXPECT_EQ(counted[1], 1);
+  EXPECT_EQ(value_of(after, "sgx_exporter_cgroups_unreadable", {}), 0);
+  EXPECT_EQ(value_of(after, "sgx_cgroup_epc_usage_bytes", {{"cgroup", "locked.slice/app.service"}}), 4096);
+  std::string text = log.str();
+  const std::string line = "cgroup directory not readable";
+  ASSERT_NE(text.find(line), std::string::npos) << text;
+  EXPECT_EQ(text.find(line, text.find(line) + 1), std::string::npos) << "logged more than once:\n" << text;
+  EXPECT_NE(text.find("locked.slice"), std::string::npos);
+  EXPECT_NE(text.find("Permission denied"), std::string::npos);
+}
+
 TEST(CgroupCollector, BadInputsFailTheCollector) {
   struct Bad {
     const char* what;
@@ -231,6 +332,12 @@ TEST(CgroupCollector, BadInputsFailTheCollector) {
          t.write(c + "misc.current", "sgx_epc 1\n");
          t.write(c + "misc.events", "sgx_epc.max -3\n");
        }},
+      // Issue 23: a symlinked misc file was followed wherever it led and its content quoted in the error.
+      {"current is a symlink",
+       [&](test::TempTree& t) {
+         t.write("outside", "sgx_epc hunter2\n");
+         t.symlink(t.path("outside").string(), c + "misc.current");
+       }},
   };
   for (auto& b : bads) {
     test::TempTree t;
@@ -243,6 +350,9 @@ TEST(CgroupCollector, BadInputsFailTheCollector) {
     EXPECT_FALSE(s.ok()) << b.what;
     if (!s.ok()) {
       EXPECT_NE(s.error().message.find("/"), std::string::npos) << b.what << ": " << s.error().message;
+      // Which file and what is wrong, never what the file says.
+      for (const char* content : {"lots", "hunter2", "unlimited", "-3"})
+        EXPECT_EQ(s.error().message.find(content), std::string::npos) << b.what << ": " << s.error().message;
     }
   }
 }

@@ -12,6 +12,8 @@
 #include "attribution/attribution.h"
 #include "collectors/ebpf.h"
 #include "host/host_paths.h"
+#include "host/parse.h"
+#include "hooks.h"
 #include "scrape/metric_sink.h"
 
 namespace epc {
@@ -325,6 +327,36 @@ const char* kAllProbes =
     "probe va_shrink f kprobe attached\nprobe vepc_fault f kprobe attached\nprobe vepc_free f kprobe attached\n";
 
 std::string kAllProbesForward() { return kAllProbes; }
+
+// Every row of the workload table (probes/epc_workload.h) is a replay key and a family: a value given for that key
+// alone comes out in the row's metric, as a gauge or a counter, in the metric's unit; switching off any probe the row
+// names removes the family.
+TEST(EbpfReplay, EveryTableRowIsAReplayKeyAndAFamily) {
+  std::string all;
+  for (const auto& h : probes::hook_specs()) all += std::string("probe ") + h.name + " f kprobe attached\n";
+  const Labels a = {{"cgroup", "system.slice/a.service"}};
+  for (const auto& row : probes::kWorkloadFields) {
+    SCOPED_TRACE(row.name);
+    const std::string workload = std::string("workload /system.slice/a.service ") + row.name + "=7\n";
+    auto f = replayed_metrics(all + workload);
+    const double want = row.scale == probes::WorkloadField::Scale::kPagesToBytes  ? 7.0 * 4096
+                        : row.scale == probes::WorkloadField::Scale::kNsToSeconds ? 7e-9
+                                                                                   : 7.0;
+    EXPECT_DOUBLE_EQ(value(f, row.metric, a), want);
+    for (const auto& fam : f) {
+      if (fam.name == row.metric) {
+        EXPECT_EQ(fam.type, row.gauge ? prometheus::MetricType::Gauge : prometheus::MetricType::Counter);
+      }
+    }
+    for (auto probe : split_fields(row.probes, " ")) {
+      std::string text = all;
+      const std::string line = "probe " + std::string(probe) + " f kprobe attached";
+      text.replace(text.find(line), line.size(), "probe " + std::string(probe) + " f - \"off: not in kallsyms\"");
+      auto without = replayed_metrics(text + workload);
+      EXPECT_FALSE(has_family(without, row.metric)) << probe << " off";
+    }
+  }
+}
 
 // A probe that is off removes the metrics it feeds (not zeros); the others stay.
 TEST(EbpfMetrics, MetricsOfAnOffProbeAreAbsent) {

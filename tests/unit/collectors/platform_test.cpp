@@ -199,14 +199,59 @@ TEST(PlatformCollector, NoSgxHostIsNotAFailure) {
   EXPECT_EQ(count_of(sink, "sgx_epc_section_bytes"), 0u);
 }
 
-TEST(PlatformCollector, EmptyRootAndHardwareCpuid) {
+TEST(PlatformCollector, HardwareCpuid) {
   // The real CPU of this machine through the real reader: whatever it says, it must not fail.
   test::TempTree t;
+  t.write("proc/cpuinfo", "processor : 0\nflags : fpu\n");
   Harness h(t.root().string());
   auto c = make_platform_collector(h.services(), h.options);
   MetricSink sink;
   ASSERT_TRUE(c->collect(sink).ok());
   EXPECT_EQ(count_of(sink, "sgx_platform_info"), 1u);
+}
+
+// Issue 23: without the host's /proc under --path.rootfs the collector said cpu_sgx="0" (no SGX flag seen),
+// succeeded and logged nothing. Every host has /proc/cpuinfo: its absence is a failure that says what to fix.
+TEST(PlatformCollector, MissingCpuinfoFailsTheCollectorAndSaysWhy) {
+  test::TempTree t;
+  t.write("sys/devices/system/node/node0/x86/sgx_total_bytes", "4096\n");
+  Harness h(t.root().string());
+  auto c = make_platform_collector_for_test(h.paths, nullptr);
+  MetricSink sink;
+  auto s = c->collect(sink);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("/proc/cpuinfo"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("--path.rootfs"), std::string::npos) << s.error().message;
+}
+
+// Issue 23: a symlink under --path.rootfs was followed out of it, and what it pointed to was read (and, on a parse
+// error, quoted in the log). Now links resolve inside the root and no file's content reaches a message.
+TEST(PlatformCollector, SymlinksOutOfTheRootAreNotFollowed) {
+  test::TempTree t;
+  t.write("outside/cpuinfo", "processor : 0\nflags : sgx sgx_lc\n");
+  t.write("outside/secret", "hunter2-is-not-a-number\n");
+  t.write("node/etc/cpuinfo", "processor : 0\nflags : fpu\n");
+  t.symlink(t.path("outside/cpuinfo").string(), "node/proc/cpuinfo");  // absolute, out of the root
+  t.symlink("../../../../../../../outside/secret", "node/sys/devices/system/node/node0/x86/sgx_total_bytes");
+  Harness h((t.root() / "node").string());
+  auto c = make_platform_collector_for_test(h.paths, nullptr);
+  MetricSink sink;
+  auto s = c->collect(sink);
+  ASSERT_FALSE(s.ok()) << "the outside cpuinfo was read";  // <root>/work/.../outside/cpuinfo does not exist
+  EXPECT_EQ(s.error().message.find("sgx"), std::string::npos) << s.error().message;
+  // A host's own absolute link, inside the root, works: /proc/cpuinfo -> /etc/cpuinfo of the node.
+  t.remove("node/proc/cpuinfo");
+  t.symlink("/etc/cpuinfo", "node/proc/cpuinfo");
+  MetricSink sink2;
+  ASSERT_TRUE(c->collect(sink2).ok());  // the climbing link resolves to <root>/outside/secret: absent, skipped
+  EXPECT_EQ(count_of(sink2, "sgx_epc_capacity_bytes"), 0u);
+  EXPECT_EQ(count_of(sink2, "sgx_platform_info"), 1u);
+  // And with that file there (inside the root), its content is refused without being quoted.
+  t.write("node/outside/secret", "hunter2-is-not-a-number\n");
+  MetricSink sink3;
+  auto bad = c->collect(sink3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.find("hunter2"), std::string::npos) << bad.error().message;
 }
 
 TEST(PlatformCollector, BadInputsFailTheCollector) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "attribution/attribution.h"
@@ -15,6 +16,7 @@
 #include "host/file_reader.h"
 #include "host/host_paths.h"
 #include "scrape/scraper.h"
+#include "exposition_check.h"
 #include "test_util.h"
 
 namespace epc {
@@ -22,8 +24,11 @@ namespace {
 
 std::string reference(const std::vector<prometheus::MetricFamily>& f) { return prometheus::TextSerializer().Serialize(f); }
 
-// What the product's collectors write on a fixture node (the families the golden files are made from).
-std::vector<prometheus::MetricFamily> fixture_families(const std::string& root) {
+// What the product's collectors write on a fixture node (the families the golden files are made from); with
+// max_workloads the scrape as the exporter renders it with --metrics.max-workloads.
+std::vector<prometheus::MetricFamily> fixture_families(const std::string& root,
+                                                       std::optional<std::size_t> max_workloads = std::nullopt,
+                                                       std::string* rendered = nullptr) {
   HostPaths paths(root);
   Attribution attribution(paths);
   std::vector<Scraper::Named> collectors;
@@ -33,7 +38,10 @@ std::vector<prometheus::MetricFamily> fixture_families(const std::string& root) 
     if (parsed) collectors.push_back({"platform", make_platform_collector_for_test(paths, make_dump_cpuid_reader(*parsed))});
   }
   collectors.push_back({"cgroup", make_cgroup_collector({paths, attribution})});
-  Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); });
+  Scraper::Options options;
+  if (max_workloads) options.max_workloads = *max_workloads;
+  Scraper scraper(std::move(collectors), [&attribution] { attribution.refresh(); }, options);
+  if (rendered) *rendered = scraper.render_within(std::chrono::seconds(10)).value_or("");
   return scraper.Collect();
 }
 
@@ -44,6 +52,20 @@ TEST(Exposition, SameBytesAsTextSerializerOnTheFixtureNodes) {
     std::string want = reference(fams);
     EXPECT_EQ(text_exposition(fams), want) << node;
     EXPECT_NE(want.find("sgx_exporter_collector_success"), std::string::npos) << node;
+    EXPECT_TRUE(test::exposition_is_clean(want)) << node;
+  }
+}
+
+// The whole scrape of every fixture node, uncapped and with the workload cap folding all but two workloads (issue
+// 23: the cap wrote every node-level series without labels, so families became duplicates), passes the check.
+TEST(Exposition, FixtureScrapesWithAndWithoutTheCapPassTheExpositionCheck) {
+  for (const char* node : {"aks-dcsv3", "v1-docker", "no-sgx"}) {
+    for (std::size_t cap : {std::size_t{0}, std::size_t{2}}) {
+      std::string page;
+      fixture_families(std::string(EPC_FIXTURES) + "/" + node, cap, &page);
+      ASSERT_NE(page.find("sgx_exporter_collector_success"), std::string::npos) << node;
+      EXPECT_TRUE(test::exposition_is_clean(page)) << node << " --metrics.max-workloads=" << cap << "\n" << page;
+    }
   }
 }
 
@@ -65,6 +87,7 @@ TEST(Exposition, SameBytesAsTextSerializerOnAThousandSeries) {
   for (const auto& f : fams) series += f.metric.size();
   EXPECT_GT(series, 1000u);
   EXPECT_EQ(text_exposition(fams), reference(fams));
+  EXPECT_TRUE(test::exposition_is_clean(text_exposition(fams)));
 }
 
 prometheus::ClientMetric with_labels(std::vector<std::pair<std::string, std::string>> labels) {

@@ -8,6 +8,7 @@
 
 #include <ctime>
 
+#include "exposition_check.h"
 #include "scrape/scraper.h"
 #include "test_util.h"
 
@@ -229,6 +230,7 @@ TEST(ProcessMetrics, InThePipelineUnlessDisabled) {
   EXPECT_NE(with->find("process_open_fds 4\n"), std::string::npos);
   EXPECT_NE(with->find("process_virtual_memory_max_bytes -1\n"), std::string::npos);
   EXPECT_NE(with->find("sgx_exporter_build_info{"), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(*with));
 
   Scraper::Options off = on;
   off.exporter_metrics = false;
@@ -238,6 +240,7 @@ TEST(ProcessMetrics, InThePipelineUnlessDisabled) {
   // The product's own health stays.
   EXPECT_NE(without->find("sgx_exporter_build_info{"), std::string::npos);
   EXPECT_NE(without->find("sgx_exporter_workloads "), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(*without));
 }
 
 // The count follows the descriptors the process really holds, whichever way it is read (stat() of the procfs

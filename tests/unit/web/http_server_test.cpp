@@ -1,19 +1,33 @@
 #include "web/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <zlib.h>
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
+#include <map>
+#include <memory>
 #include <thread>
+#include <vector>
 
+#include "exposition_check.h"
 #include "scrape/scraper.h"
+#include "test_util.h"
+#include "web/basic_auth.h"
 
 namespace epc {
 namespace {
@@ -40,8 +54,9 @@ std::string raw_request(int port, const std::string& request) {
   return out;
 }
 
-std::string get(int port, const std::string& method, const std::string& path) {
-  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+std::string get(int port, const std::string& method, const std::string& path, const std::string& authorization = "") {
+  return raw_request(port, method + " " + path + " HTTP/1.0\r\nHost: localhost\r\n" +
+                               (authorization.empty() ? "" : "Authorization: " + authorization + "\r\n") + "\r\n");
 }
 
 int status_of(const std::string& response) {
@@ -72,7 +87,8 @@ struct Fixture {
   std::unique_ptr<HttpServer> server;
   int port = 0;
 
-  explicit Fixture(unsigned timeout_ms = 2000, unsigned max_requests = 4) {
+  explicit Fixture(unsigned timeout_ms = 2000, unsigned max_requests = 4,
+                   const std::function<void(HttpOptions&)>& tweak = nullptr) {
     auto c = std::make_unique<GateCollector>();
     gate = c.get();
     std::vector<Scraper::Named> cs;
@@ -82,6 +98,7 @@ struct Fixture {
     o.listen_address = "127.0.0.1:0";
     o.request_timeout_ms = timeout_ms;
     o.max_requests = max_requests;
+    if (tweak) tweak(o);
     auto s = HttpServer::start(o, *scraper);
     if (!s) throw std::runtime_error(s.error().message);
     server = std::move(*s);
@@ -98,6 +115,7 @@ TEST(HttpServer, Endpoints) {
   EXPECT_NE(metrics.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
   EXPECT_NE(body_of(metrics).find("sgx_epc_free_bytes 4096"), std::string::npos);
   EXPECT_NE(body_of(metrics).find("sgx_exporter_collector_success{collector=\"gate\"} 1"), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(body_of(metrics)));
 
   auto head = get(f.port, "HEAD", "/metrics");
   EXPECT_EQ(status_of(head), 200);
@@ -139,6 +157,270 @@ TEST(HttpServer, StuckScrapeYields503NotAHang) {
   EXPECT_EQ(status_of(get(f.port, "GET", "/healthz")), 200);
   f.gate->blocked = false;
   EXPECT_EQ(status_of(first.get()), 200);
+}
+
+// Issue 23: a client that sends "Expect: 100-continue" waits for the interim answer before its body; the server
+// waited for the body, so both sat until the request timeout. Now 100 Continue comes at once, then the answer.
+TEST(HttpServer, Expect100ContinueIsAnsweredAtOnce) {
+  Fixture f(/*timeout_ms=*/20000);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(f.port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{3, 0};  // far below the request timeout: a server that waits for the body fails here
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto send = [&](const std::string& d) { ::send(fd, d.data(), d.size(), MSG_NOSIGNAL); };
+  auto recv_some = [&] {
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  send("POST /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(recv_some(), "HTTP/1.1 100 Continue\r\n\r\n");
+  send("hello");
+  auto answer = recv_some();
+  EXPECT_EQ(status_of(answer), 405) << answer;
+  // On the same connection, a GET that announces a body it then sends: 100, then the scrape.
+  send("GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(recv_some(), "HTTP/1.1 100 Continue\r\n\r\n");
+  send("{}");
+  EXPECT_EQ(status_of(recv_some()), 200);
+  ::close(fd);
+  // Expect without a body to wait for: no interim answer, the final one.
+  auto r = raw_request(f.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(r), 200) << r.substr(0, 40);
+}
+
+// bcrypt("s3cret") at cost 10 (tens of milliseconds) and 12 (four times that: long enough to act while it runs).
+constexpr const char* kHash10 = "$2b$10$06ZyxmUVYTJR6wp42Pnbiu/GJorEB8CsrHeeU7hTGEbzqjF6KVb1y";
+constexpr const char* kHash12 = "$2b$12$bHltBWPqJlcilP7oJwzuV.NrewOxqZJJcW1x7RWbCg7v1OmLCkykq";
+
+std::shared_ptr<BasicAuth> prometheus_user(const char* hash) {
+  return std::make_shared<BasicAuth>(std::map<std::string, std::string>{{"prometheus", hash}});
+}
+
+// Issue 23: credentials were checked on the request workers, within --web.max-requests, so requests without the
+// password took the slots authorized scrapes needed (503). Now they are refused before any slot is taken.
+TEST(HttpServer, RequestsWithoutThePasswordTakeNoRequestSlot) {
+  auto auth = prometheus_user(kHash10);
+  Fixture f(/*timeout_ms=*/5000, /*max_requests=*/1, [&](HttpOptions& o) { o.auth = auth; });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  ASSERT_EQ(status_of(get(f.port, "GET", "/metrics", good)), 200);
+  f.gate->entered = false;
+  f.gate->blocked = true;
+  auto first = std::async(std::launch::async, [&] { return get(f.port, "GET", "/metrics", good); });
+  while (!f.gate->entered) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The one request slot is taken by a running scrape; what has no password is still answered 401, not 503.
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics")), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics", "Basic !!!")), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong"))), 401);
+  EXPECT_EQ(status_of(get(f.port, "GET", "/", test::basic_authorization("mallory:s3cret"))), 401);
+  // An authorized request beyond the cap: 503 as before.
+  EXPECT_EQ(status_of(get(f.port, "GET", "/", good)), 503);
+  f.gate->blocked = false;
+  EXPECT_EQ(status_of(first.get()), 200);
+  EXPECT_EQ(auth->hashes_run(), 3u);  // the good header once, then wrong and mallory; nothing twice
+}
+
+TEST(HttpServer, ConcurrentFirstRequestsWithOneHeaderRunBcryptOnce) {
+  auto auth = prometheus_user(kHash10);
+  Fixture f(2000, 40, [&](HttpOptions& o) { o.auth = auth; });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  std::vector<std::future<std::string>> all;
+  for (int i = 0; i < 12; ++i)
+    all.push_back(std::async(std::launch::async, [&] { return get(f.port, "GET", "/metrics", good); }));
+  for (auto& r : all) EXPECT_EQ(status_of(r.get()), 200);
+  // Every scraper connection after a restart brings the same header: it is verified once, the others wait for
+  // that verdict instead of running bcrypt each (12 runs would take 12 times as long on the one verifier thread).
+  EXPECT_EQ(auth->hashes_run(), 1u);
+}
+
+TEST(HttpServer, UnverifiedHeadersBeyondTheBudgetGet429AtOnceAndVerifiedOnesPass) {
+  auto auth = prometheus_user(kHash12);
+  Fixture f(10000, 4, [&](HttpOptions& o) {
+    o.auth = auth;
+    o.max_unverified = 1;
+  });
+  const auto good = test::basic_authorization("prometheus:s3cret");
+  ASSERT_EQ(status_of(get(f.port, "GET", "/metrics", good)), 200);
+  ASSERT_EQ(auth->hashes_run(), 1u);
+  auto slow = std::async(std::launch::async,
+                         [&] { return get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong1")); });
+  while (auth->hashes_run() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // wrong1 is being verified (cost 12) and fills the budget of one: another header never seen is refused at once,
+  // and the verified one is served without waiting for bcrypt.
+  auto busy = get(f.port, "GET", "/metrics", test::basic_authorization("prometheus:wrong2"));
+  auto scrape = get(f.port, "GET", "/metrics", good);
+  EXPECT_EQ(status_of(busy), 429) << busy;
+  EXPECT_NE(busy.find("Retry-After: 1"), std::string::npos);
+  EXPECT_EQ(status_of(scrape), 200);
+  EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "wrong1's bcrypt run ended before the checks above: they proved nothing (machine too fast for cost 12?)";
+  EXPECT_EQ(status_of(slow.get()), 401);
+  EXPECT_EQ(auth->hashes_run(), 2u);
+}
+
+// ---- TLS
+
+// A self-signed P-256 certificate for localhost, valid for an hour, and its key, as PEM files in t.
+TlsConfig self_signed(const test::TempTree& t) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* cert = X509_new();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(cert, X509_get_subject_name(cert));
+  X509_sign(cert, key, EVP_sha256());
+  TlsConfig tls;
+  tls.cert_file = t.path("cert.pem").string();
+  tls.key_file = t.path("key.pem").string();
+  FILE* f = std::fopen(tls.cert_file.c_str(), "w");
+  PEM_write_X509(f, cert);
+  std::fclose(f);
+  f = std::fopen(tls.key_file.c_str(), "w");
+  PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return tls;
+}
+
+// A blocking TLS client connection (no certificate check: the server's is self-signed).
+class TlsClient {
+ public:
+  explicit TlsClient(int port) : ctx_(SSL_CTX_new(TLS_client_method())) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    handshaken_ = SSL_connect(ssl_) == 1;
+  }
+  ~TlsClient() {
+    if (ssl_) SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  bool handshaken() const { return handshaken_; }
+  // Sends a request and reads until the server closes (HTTP/1.0) or the connection fails; what came back.
+  std::string request(const std::string& raw) {
+    if (SSL_write(ssl_, raw.data(), static_cast<int>(raw.size())) <= 0) return "write failed";
+    std::string out;
+    char buf[16384];
+    int n;
+    while ((n = SSL_read(ssl_, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    return out;
+  }
+  // True when the server closes the connection within ms (session tickets it sends meanwhile are read and
+  // ignored); false when it is still open then.
+  bool closed_by_server(int ms) {
+    const int flags = ::fcntl(fd_, F_GETFL);
+    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    bool closed = false;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char c;
+      int n = SSL_read(ssl_, &c, 1);
+      if (n > 0) break;  // data: not closed
+      if (SSL_get_error(ssl_, n) != SSL_ERROR_WANT_READ) {
+        closed = true;
+        break;
+      }
+    }
+    ::fcntl(fd_, F_SETFL, flags);
+    return closed;
+  }
+
+ private:
+  SSL_CTX* ctx_;
+  SSL* ssl_ = nullptr;
+  int fd_ = -1;
+  bool handshaken_ = false;
+};
+
+// Issue 23: every TLS connection that completes a handshake holds memory, and clients need no credentials for
+// that. At the TLS cap the oldest such connection without a request makes room; the newcomer is served.
+TEST(HttpServer, TlsCapClosesTheOldestTlsConnectionWithoutARequest) {
+  test::TempTree t;
+  auto tls = self_signed(t);
+  Fixture f(/*timeout_ms=*/60000, 4, [&](HttpOptions& o) {  // no request timeout closes anything here
+    o.tls = tls;
+    o.max_tls_connections = 3;
+  });
+  std::vector<std::unique_ptr<TlsClient>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<TlsClient>(f.port));
+    ASSERT_TRUE(idle.back()->handshaken());
+  }
+  TlsClient fourth(f.port);
+  ASSERT_TRUE(fourth.handshaken());
+  auto r = fourth.request("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(r), 200) << r;
+  EXPECT_TRUE(test::exposition_is_clean(body_of(r)));
+  EXPECT_TRUE(idle[0]->closed_by_server(2000)) << "the oldest connection without a request was not closed";
+  EXPECT_FALSE(idle[1]->closed_by_server(100));
+  // The other two were left alone: they can still be served.
+  EXPECT_EQ(status_of(idle[1]->request("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")), 200);
+  EXPECT_EQ(status_of(idle[2]->request("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")), 200);
+}
+
+TEST(HttpServer, TlsCapFollowsTheMemoryLimit) {
+  EXPECT_EQ(tls_connection_cap(128u << 20, 4096), 2048u);       // the DaemonSet's limit: half of it at 32 KiB each
+  EXPECT_EQ(tls_connection_cap(1ull << 34, 4096), 4096u);       // 16 GiB: the connection cap decides
+  EXPECT_EQ(tls_connection_cap(1u << 20, 4096), 64u);           // tiny: still room for scrapers
+  EXPECT_EQ(tls_connection_cap(128u << 20, 1000), 1000u);
+}
+
+// A response far larger than one TLS record (16 KiB), so that writes are partial and resume: byte for byte.
+class BigCollector : public Collector {
+ public:
+  Status collect(MetricSink& sink) override {
+    for (int i = 0; i < 20000; ++i)
+      sink.gauge("sgx_test_series_bytes", "A series of a large page.", {{"cgroup", "c" + std::to_string(i)}}, i);
+    return {};
+  }
+};
+
+TEST(HttpServer, TlsCarriesLargePagesWhole) {
+  test::TempTree t;
+  auto tls = self_signed(t);
+  std::vector<Scraper::Named> cs;
+  cs.push_back({"big", std::make_unique<BigCollector>()});
+  Scraper scraper(std::move(cs), nullptr);
+  HttpOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.tls = tls;
+  auto server = HttpServer::start(o, scraper);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  int port = (*server)->ports().at(0);
+  auto plain = scraper.render_within(std::chrono::seconds(5));
+  ASSERT_TRUE(plain);
+  TlsClient c(port);
+  ASSERT_TRUE(c.handshaken());
+  auto r = c.request("GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(status_of(r), 200);
+  auto body = body_of(r);
+  EXPECT_GT(body.size(), 500000u);
+  EXPECT_NE(body.find("sgx_test_series_bytes{cgroup=\"c19999\"} 19999\n"), std::string::npos);
+  EXPECT_TRUE(test::exposition_is_clean(body));
+  // The same page as the scraper renders, apart from the self metrics that change between scrapes.
+  auto series = [](const std::string& page) { return page.substr(0, page.find("# HELP sgx_exporter_")); };
+  EXPECT_GT(series(body).size(), 500000u);
+  EXPECT_EQ(series(body), series(*plain));
 }
 
 TEST(HttpServer, PortInUseIsAnError) {

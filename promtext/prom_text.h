@@ -1,6 +1,8 @@
-// Prometheus text exposition format (0.0.4) parser: string in, samples or an error out. No I/O.
-// Bounded: the caller caps the body (fetch.h); lines, labels and samples are capped here so that a hostile or
-// broken page costs at most the cap, and the first problem is reported with its line number.
+// Prometheus text exposition format (0.0.4) parser: string in, samples or an error out. No I/O, the standard
+// library only. The one parser of the project's C++ clients (epctop, epc_bench) and their tests.
+// Bounded: the caller caps the body (epctop/fetch.h, bench/exporter_client.h); lines, labels and samples are
+// capped here so that a hostile or broken page costs at most the cap, and the first problem is reported with its
+// line number.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +12,7 @@
 #include <variant>
 #include <vector>
 
-namespace epctop {
+namespace promtext {
 
 struct Sample {
   std::string name;
@@ -37,4 +39,4 @@ using ParseResult = std::variant<std::vector<Sample>, ParseError>;
 
 ParseResult parse_prometheus_text(std::string_view body, const ParseLimits& limits = {});
 
-}  // namespace epctop
+}  // namespace promtext

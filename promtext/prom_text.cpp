@@ -1,4 +1,4 @@
-#include "prom_text.h"
+#include "promtext/prom_text.h"
 
 #include <cctype>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
-namespace epctop {
+namespace promtext {
 
 std::string_view Sample::label(std::string_view key) const {
   for (const auto& [k, v] : labels)
@@ -138,7 +138,7 @@ ParseResult parse_prometheus_text(std::string_view body, const ParseLimits& limi
     std::size_t b = 0;
     while (b < line.size() && (line[b] == ' ' || line[b] == '\t')) ++b;
     line.remove_prefix(b);
-    if (line.empty() || line[0] == '#') continue;  // HELP, TYPE and comments carry nothing epctop shows
+    if (line.empty() || line[0] == '#') continue;  // HELP, TYPE and comments: the clients need the samples only
     if (out.size() >= limits.max_samples)
       return ParseError{lineno, "more than " + std::to_string(limits.max_samples) + " samples"};
     Sample s;
@@ -148,4 +148,4 @@ ParseResult parse_prometheus_text(std::string_view body, const ParseLimits& limi
   return out;
 }
 
-}  // namespace epctop
+}  // namespace promtext
