@@ -52,25 +52,35 @@ void track_enclave(epc::probes::Probes& p) {
   epc::probes::testing::run_event(p, create);
 }
 
-std::vector<Step> swap_sequence(int retries) {
+std::vector<Step> swap_sequence(int retries, bool fexit_alone) {
   using namespace ids;
   std::vector<Step> s = {
       step("ewb", "ewb", false, EPC_EV_EWB, kReclaimer, kEvictedPage),
       step("page free (evicted page)", "epc_free", false, EPC_EV_PAGE_FREE, kReclaimer, kEvictedPage),
   };
-  for (int r = 0; r < retries; ++r) {
-    s.push_back(step("fault entry", "page_fault", false, EPC_EV_FAULT, kFaulter, 0, 1000));
+  // ELDU and its allocation: the fexit alone (fentry flavor, hooks.h FEXIT), or entry and kretprobe.
+  auto load = [&](bool ok) {
+    if (fexit_alone) {
+      s.push_back(ok ? step("alloc exit (fexit alone)", "epc_alloc", true, EPC_EV_PAGE_ALLOC_EXIT, kFaulter, kLoadPage)
+                     : step("alloc exit (fexit alone, -EBUSY)", "epc_alloc", true, EPC_EV_PAGE_ALLOC_EXIT, kFaulter, 0));
+      s.push_back(step(ok ? "eldu exit (fexit alone)" : "eldu exit (fexit alone, failed)", "eldu", true,
+                       EPC_EV_ELDU_EXIT, kFaulter, 0, ok ? 1 : 0));
+      return;
+    }
     s.push_back(step("eldu entry", "eldu", false, EPC_EV_ELDU, kFaulter));
     s.push_back(step("alloc entry", "epc_alloc", false, EPC_EV_PAGE_ALLOC, kFaulter));
-    s.push_back(step("alloc return (-EBUSY)", "epc_alloc", true, EPC_EV_PAGE_ALLOC_RET, kFaulter, 0));
-    s.push_back(step("eldu return (failed)", "eldu", true, EPC_EV_ELDU_RET, kFaulter, 0, 0));
+    s.push_back(ok ? step("alloc return", "epc_alloc", true, EPC_EV_PAGE_ALLOC_RET, kFaulter, kLoadPage)
+                   : step("alloc return (-EBUSY)", "epc_alloc", true, EPC_EV_PAGE_ALLOC_RET, kFaulter, 0));
+    s.push_back(ok ? step("eldu return", "eldu", true, EPC_EV_ELDU_RET, kFaulter, 0, 1)
+                   : step("eldu return (failed)", "eldu", true, EPC_EV_ELDU_RET, kFaulter, 0, 0));
+  };
+  for (int r = 0; r < retries; ++r) {
+    s.push_back(step("fault entry", "page_fault", false, EPC_EV_FAULT, kFaulter, 0, 1000));
+    load(false);
     s.push_back(step("fault return (retry)", "page_fault", true, EPC_EV_FAULT_RET, kFaulter, 0, 2000));
   }
   s.push_back(step("fault entry", "page_fault", false, EPC_EV_FAULT, kFaulter, 0, 3000));
-  s.push_back(step("eldu entry", "eldu", false, EPC_EV_ELDU, kFaulter));
-  s.push_back(step("alloc entry", "epc_alloc", false, EPC_EV_PAGE_ALLOC, kFaulter));
-  s.push_back(step("alloc return", "epc_alloc", true, EPC_EV_PAGE_ALLOC_RET, kFaulter, kLoadPage));
-  s.push_back(step("eldu return", "eldu", true, EPC_EV_ELDU_RET, kFaulter, 0, 1));
+  load(true);
   s.push_back(step("fault return", "page_fault", true, EPC_EV_FAULT_RET, kFaulter, 0, 5000));
   return s;
 }
@@ -190,14 +200,14 @@ double StepBench::sequence_ns(const std::vector<Step>& seq) {
   return fastest(all) - fastest(zero) - step_overhead_ * static_cast<double>(n);
 }
 
-std::string StepBench::verify_swap(int retries, int times) {
+std::string StepBench::verify_swap(int retries, int times, bool fexit_alone) {
   auto counters = [this] {
     for (const auto& w : p_.read().workloads)
       if (w.cgroup_id == ids::kCgroup) return w.counters;
     return epc::probes::WorkloadCounters{};
   };
   const auto before = counters();
-  if (!write_sequence(swap_sequence(retries), EPC_TEST_SEQ_MAX)) return "cannot write bench_seq";
+  if (!write_sequence(swap_sequence(retries, fexit_alone), EPC_TEST_SEQ_MAX)) return "cannot write bench_seq";
   epc_test_event ev{};
   ev.type = EPC_EV_SEQUENCE;
   ev.repeat = static_cast<std::uint64_t>(times);
@@ -268,12 +278,13 @@ int start_bench(long events, int reps, BenchSetup* out, std::string* msg) {
     return 77;
   }
   track_enclave(*out->probes);
-  for (int retries : {0, 1})
-    if (std::string diff = out->bench->verify_swap(retries, 3); !diff.empty()) {
-      *msg = "the swap sequence with " + std::to_string(retries) +
-             " retries is not one swapped page's accounting: " + diff;
-      return 1;
-    }
+  for (bool fexit_alone : {false, true})
+    for (int retries : {0, 1})
+      if (std::string diff = out->bench->verify_swap(retries, 3, fexit_alone); !diff.empty()) {
+        *msg = std::string("the swap sequence ") + (fexit_alone ? "(fexit alone) " : "") + "with " +
+               std::to_string(retries) + " retries is not one swapped page's accounting: " + diff;
+        return 1;
+      }
   return 0;
 }
 

@@ -39,8 +39,9 @@ struct Step {
 
 // One swapped page as the paging path runs it: EWB and the free of its page (ksgxd), then the fault that loads it
 // back. retries > 0: that many -EBUSY attempts before (fault, ELDU, allocation failing with reclaim=false, the
-// fault returning unmapped).
-std::vector<Step> swap_sequence(int retries);
+// fault returning unmapped). fexit_alone: ELDU and the allocation as the fentry flavor runs them (their fexit
+// alone, hooks.h FEXIT), else as the kprobe flavor does (entry and kretprobe).
+std::vector<Step> swap_sequence(int retries, bool fexit_alone = false);
 // Steps outside a swap's sequence that still run on the paging path: reclaim passes, VA-page grows.
 std::vector<Step> other_steps();
 
@@ -68,7 +69,7 @@ class StepBench {
   // Runs swap_sequence(retries) `times` times and checks that the enclave's counters moved as one swapped page each
   // (evicted, loaded back, faults, retries, failed allocations, residency and swapped pages back where they were):
   // what is timed is the accounting of a swap, not steps that return early. "" when they did, else what differed.
-  std::string verify_swap(int retries, int times);
+  std::string verify_swap(int retries, int times, bool fexit_alone = false);
 
  private:
   double per_iteration(const epc_test_event& ev, long iterations);

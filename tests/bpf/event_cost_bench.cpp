@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   };
   show("one swapped page, loaded back at the first attempt (in order):", bench.sequence_costs(cb::swap_sequence(0)));
   show("one swapped page after one -EBUSY retry (in order):", bench.sequence_costs(cb::swap_sequence(1)));
+  show("the same, ELDU and allocation by their fexit alone (fentry flavor), first attempt (in order):",
+       bench.sequence_costs(cb::swap_sequence(0, true)));
+  show("the same after one -EBUSY retry (in order):", bench.sequence_costs(cb::swap_sequence(1, true)));
   show("outside the swap sequence (each alone):", bench.alone_costs(cb::other_steps()));
   std::printf("helpers the handlers call before their step (one call each):\n");
   for (const auto& [h, ns] : bench.helper_costs()) std::printf("  %-28s %8.1f ns\n", cb::helper_name(h), ns);

@@ -167,6 +167,8 @@ struct Model {
 std::vector<std::pair<std::string, double>> paths(const std::string& hook, bool ret, double runs, const Record& r,
                                                   bool one_attempt) {
   auto n = [&](const char* k) { return r.n.count(k) ? r.n.at(k) : 0.0; };
+  // A fexit that ran without its fentry (hooks.h FEXIT): the fexit alone does the entry's work too.
+  const bool alone = ret && r.flavor == "fentry" && !(r.programs.count("fe_" + hook) && r.programs.at("fe_" + hook) > 0);
   const double retries = one_attempt ? 0 : std::min(runs, n("fault_retries"));
   if (hook == "ewb") return {{"ewb", runs}};
   if (hook == "epc_free") return {{"page free (evicted page)", runs}};
@@ -181,11 +183,13 @@ std::vector<std::pair<std::string, double>> paths(const std::string& hook, bool 
   if (hook == "eldu") {
     if (!ret) return {{"eldu entry", runs}};
     const double failed = one_attempt ? 0 : std::max(0.0, runs - n("ELDU"));
+    if (alone) return {{"eldu exit (fexit alone, failed)", failed}, {"eldu exit (fexit alone)", runs - failed}};
     return {{"eldu return (failed)", failed}, {"eldu return", runs - failed}};
   }
   if (hook == "epc_alloc") {
     if (!ret) return {{"alloc entry", runs}};
     const double failed = one_attempt ? 0 : std::min(runs, n("alloc_failures"));
+    if (alone) return {{"alloc exit (fexit alone, -EBUSY)", failed}, {"alloc exit (fexit alone)", runs - failed}};
     return {{"alloc return (-EBUSY)", failed}, {"alloc return", runs - failed}};
   }
   return {{"", runs}};  // not on the paging path: no test step (bounded)
@@ -314,6 +318,15 @@ int main(int argc, char** argv) {
   auto retry = bench.sequence_costs(cb::swap_sequence(1));
   retry.back().step.name = "fault return (after retries)";  // ends the wait the retry began
   keep(retry, "a swapped page loaded back after one -EBUSY attempt");
+  // The fentry flavor's ELDU and allocation: their fexit alone (hooks.h FEXIT); the other steps as above.
+  auto only_alone = [](std::vector<cb::StepCost> costs) {
+    std::erase_if(costs, [](const cb::StepCost& c) { return c.step.name.find("fexit alone") == std::string::npos; });
+    return costs;
+  };
+  keep(only_alone(bench.sequence_costs(cb::swap_sequence(0, true))),
+       "fentry flavor, ELDU and allocation by their fexit alone, first attempt");
+  keep(only_alone(bench.sequence_costs(cb::swap_sequence(1, true))),
+       "fentry flavor, ELDU and allocation by their fexit alone, after one -EBUSY attempt");
   keep(bench.alone_costs(cb::other_steps()), "outside a swap's sequence, each alone");
   for (const auto& [name, ns] : m.step) m.unmeasured_bound = std::max(m.unmeasured_bound, ns);
   m.helper = bench.helper_costs();
