@@ -278,7 +278,7 @@ def check_depends(src, build, f):
     real = {re.sub(r"\s*\(.*", "", d).strip() for d in m.group(1).split(",")}
     with open(os.path.join(src, "deploy/README.md")) as fh:
         text = fh.read()
-    listed = re.search(r"`Depends` \(([^)]*?) and their dependencies", text, re.S)
+    listed = re.search(r"`Depends`\s+\(([^)]*?)\s+and\s+their\s+dependencies", text, re.S)  # however wrapped
     if not listed:
         f.add("deploy/README.md", "no \"`Depends` (a, b, ... and their dependencies\" list to compare")
         return

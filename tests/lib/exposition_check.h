@@ -5,7 +5,7 @@
 //   - every series of a family carries the same label names (`le` of histogram buckets and `quantile` of summary
 //     quantiles are structure, not labels);
 //   - no label name twice in one series, no family typed twice, a family's samples together.
-// Parsed with epctop's text-format parser (epctop/prom_text.h), so a page that does not parse fails too.
+// Parsed with the project's C++ text-format parser (promtext/prom_text.h), so a page that does not parse fails too.
 #pragma once
 
 #include <gtest/gtest.h>
