@@ -129,10 +129,6 @@ static __always_inline void on_eldu(void *encl_page) { acct_eldu_enter(cur_tid()
 
 static __always_inline void on_eldu_ret(__u64 ret) { acct_eldu_ret(cur_tid(), ret && !is_err(ret)); }
 
-/* fexit alone: encl_page is the caller's (held under encl->lock across the call). */
-static __always_inline void on_eldu_exit(void *encl_page, __u64 ret) {
-  acct_eldu_done(cur_tid(), epc_owner_encl(encl_page), ret && !is_err(ret));
-}
 
 static __always_inline void on_fault(struct vm_fault *vmf) {
   acct_fault_enter(cur_tid(), epc_encl_of_vmf(vmf), epc_fault_addr(vmf), bpf_ktime_get_ns());
@@ -257,10 +253,20 @@ SEC("fentry/sgx_encl_ewb")
 int BPF_PROG(fe_ewb, void *page) { on_ewb(page); return 0; }
 
 SEC("fexit/sgx_encl_eldu")
-int BPF_PROG(fx_eldu, void *encl_page, void *secs_page, void *ret) { on_eldu_exit(encl_page, (__u64)ret); return 0; }
+int BPF_PROG(fx_eldu, struct sgx_encl_page___epc *encl_page, void *secs_page, void *ret) {
+  /* encl_page is a BTF pointer here (read directly, see fe_page_fault): &encl->secs or an xarray entry, never NULL
+   * (6.1 encl.c:248, 270). */
+  acct_eldu_done(cur_tid(), (__u64)encl_page->encl, ret && !is_err((__u64)ret));
+  return 0;
+}
 
+/* fentry arguments are BTF pointers: the fault entry (every attempt of the -EBUSY loop) reads them directly, with no
+ * bpf_probe_read_kernel per field; CO-RE relocates the offsets as for BPF_CORE_READ. */
 SEC("fentry/sgx_vma_fault")
-int BPF_PROG(fe_page_fault, struct vm_fault *vmf) { on_fault(vmf); return 0; }
+int BPF_PROG(fe_page_fault, struct vm_fault *vmf) {
+  acct_fault_enter(cur_tid(), (__u64)vmf->vma->vm_private_data, vmf->address, bpf_ktime_get_ns());
+  return 0;
+}
 SEC("fexit/sgx_vma_fault")
 int BPF_PROG(fx_page_fault, struct vm_fault *vmf) { on_fault_ret(); return 0; }
 
