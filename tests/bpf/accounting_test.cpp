@@ -48,7 +48,7 @@ class Accounting : public ::testing::Test {
     return rc;
   }
   int ev(std::uint32_t type, std::uint64_t encl = 0, std::uint64_t cgroup = 0, std::uint64_t arg = 0,
-         std::uint64_t secs_candidate = 0, std::uint64_t tid = kTid) {
+         std::uint64_t secs_candidate = 0, std::uint64_t tid = kTid, std::uint64_t page = 0) {
     epc_test_event e{};
     e.type = type;
     e.encl = encl;
@@ -56,6 +56,7 @@ class Accounting : public ::testing::Test {
     e.arg = arg;
     e.secs_candidate = secs_candidate;
     e.tid = tid;
+    e.page = page;
     return run(e);
   }
 
@@ -506,13 +507,7 @@ TEST_F(Accounting, FexitAloneCountsAsEntryAndReturn) {
     auto load = [&](bool ok) {
       if (!alone) return eldu(encl, ok, tid);
       const std::uint64_t page = ok ? next_page() : 0;
-      epc_test_event a{};
-      a.type = EPC_EV_PAGE_ALLOC_EXIT;
-      a.tid = tid;
-      a.encl = encl;
-      a.cgroup_id = kOther;
-      a.page = page;
-      run(a);
+      ev(EPC_EV_PAGE_ALLOC_EXIT, encl, kOther, 0, 0, tid, page);
       ev(EPC_EV_ELDU_EXIT, encl, 0, ok ? 1 : 0, 0, tid);
       return page;
     };
