@@ -93,7 +93,7 @@ static __always_inline void on_release_ret(void) { acct_encl_release_done(cur_ti
 
 static __always_inline void on_alloc(void *owner) {
   __u64 tid = cur_tid();
-  if (acct_in_vepc(tid)) /* owner is a struct sgx_vepc (virt.c:49): not read as an sgx_encl_page */
+  if (acct_in_vepc(thread_find(tid))) /* owner is a struct sgx_vepc (virt.c:49): not read as an sgx_encl_page */
     acct_alloc_enter(tid, 1, 0, 0);
   else
     acct_alloc_enter(tid, 0, epc_owner_encl(owner), epc_secs_candidate(owner));
@@ -101,6 +101,17 @@ static __always_inline void on_alloc(void *owner) {
 
 static __always_inline void on_alloc_ret(__u64 ret) {
   acct_alloc_ret(cur_tid(), bpf_get_current_cgroup_id(), is_err(ret) ? 0 : ret);
+}
+
+/* fexit alone: the owner is still the caller's (an encl_page it holds, &encl->secs, NULL for a VA page, or the
+ * sgx_vepc), so it reads as the entry would have. */
+static __always_inline void on_alloc_exit(void *owner, __u64 ret) {
+  struct thread_state *t = thread_find(cur_tid());
+  __u64 page = is_err(ret) ? 0 : ret;
+  if (acct_in_vepc(t))
+    acct_alloc_done(t, 1, 0, 0, bpf_get_current_cgroup_id(), page);
+  else
+    acct_alloc_done(t, 0, epc_owner_encl(owner), epc_secs_candidate(owner), bpf_get_current_cgroup_id(), page);
 }
 
 static __always_inline void on_free(void *page) {
@@ -111,12 +122,13 @@ static __always_inline void on_free(void *page) {
 }
 
 static __always_inline void on_ewb(void *page) {
-  acct_ewb((__u64)page, epc_owner_encl((void *)epc_page_owner(page)));
+  acct_ewb(cur_tid(), (__u64)page, epc_owner_encl((void *)epc_page_owner(page)));
 }
 
 static __always_inline void on_eldu(void *encl_page) { acct_eldu_enter(cur_tid(), epc_owner_encl(encl_page)); }
 
 static __always_inline void on_eldu_ret(__u64 ret) { acct_eldu_ret(cur_tid(), ret && !is_err(ret)); }
+
 
 static __always_inline void on_fault(struct vm_fault *vmf) {
   acct_fault_enter(cur_tid(), epc_encl_of_vmf(vmf), epc_fault_addr(vmf), bpf_ktime_get_ns());
@@ -218,7 +230,8 @@ int BPF_KRETPROBE(kr_encl_init, long ret) { on_init_ret(ret); return 0; }
 SEC("kprobe/__sgx_get_key_hash")
 int BPF_KPROBE(kp_encl_sigstruct, void *tfm, const void *modulus) { on_sigstruct(modulus); return 0; }
 
-/* ---- fentry / fexit (same handlers; arguments as BTF gives them) ---- */
+/* ---- fentry / fexit (same handlers; arguments as BTF gives them). Where the entry program would only keep the
+ * arguments for the return (hooks.h, FEXIT), the fexit alone does both: one program per call instead of two. ---- */
 
 SEC("fentry/sgx_encl_create")
 int BPF_PROG(fe_encl_create, void *encl, void *secs) { on_create(encl, secs); return 0; }
@@ -230,10 +243,8 @@ int BPF_PROG(fe_encl_release, void *ref) { on_release(ref); return 0; }
 SEC("fexit/sgx_encl_release")
 int BPF_PROG(fx_encl_release, void *ref) { on_release_ret(); return 0; }
 
-SEC("fentry/sgx_alloc_epc_page")
-int BPF_PROG(fe_epc_alloc, void *owner, bool reclaim) { on_alloc(owner); return 0; }
 SEC("fexit/sgx_alloc_epc_page")
-int BPF_PROG(fx_epc_alloc, void *owner, bool reclaim, void *ret) { on_alloc_ret((__u64)ret); return 0; }
+int BPF_PROG(fx_epc_alloc, void *owner, bool reclaim, void *ret) { on_alloc_exit(owner, (__u64)ret); return 0; }
 
 SEC("fentry/sgx_free_epc_page")
 int BPF_PROG(fe_epc_free, void *page) { on_free(page); return 0; }
@@ -241,13 +252,21 @@ int BPF_PROG(fe_epc_free, void *page) { on_free(page); return 0; }
 SEC("fentry/sgx_encl_ewb")
 int BPF_PROG(fe_ewb, void *page) { on_ewb(page); return 0; }
 
-SEC("fentry/sgx_encl_eldu")
-int BPF_PROG(fe_eldu, void *encl_page) { on_eldu(encl_page); return 0; }
 SEC("fexit/sgx_encl_eldu")
-int BPF_PROG(fx_eldu, void *encl_page, void *secs_page, void *ret) { on_eldu_ret((__u64)ret); return 0; }
+int BPF_PROG(fx_eldu, struct sgx_encl_page___epc *encl_page, void *secs_page, void *ret) {
+  /* encl_page is a BTF pointer here (read directly, see fe_page_fault): &encl->secs or an xarray entry, never NULL
+   * (6.1 encl.c:248, 270). */
+  acct_eldu_done(cur_tid(), (__u64)encl_page->encl, ret && !is_err((__u64)ret));
+  return 0;
+}
 
+/* fentry arguments are BTF pointers: the fault entry (every attempt of the -EBUSY loop) reads them directly, with no
+ * bpf_probe_read_kernel per field; CO-RE relocates the offsets as for BPF_CORE_READ. */
 SEC("fentry/sgx_vma_fault")
-int BPF_PROG(fe_page_fault, struct vm_fault *vmf) { on_fault(vmf); return 0; }
+int BPF_PROG(fe_page_fault, struct vm_fault *vmf) {
+  acct_fault_enter(cur_tid(), (__u64)vmf->vma->vm_private_data, vmf->address, bpf_ktime_get_ns());
+  return 0;
+}
 SEC("fexit/sgx_vma_fault")
 int BPF_PROG(fx_page_fault, struct vm_fault *vmf) { on_fault_ret(); return 0; }
 
@@ -437,18 +456,27 @@ static __always_inline int dispatch(const struct epc_test_event *ev) {
     case EPC_EV_ENCL_RELEASE: acct_encl_release(tid, ev->encl); break;
     case EPC_EV_ENCL_RELEASE_DONE: acct_encl_release_done(tid); break;
     case EPC_EV_PAGE_ALLOC:
-      if (acct_in_vepc(tid))
+      if (acct_in_vepc(thread_find(tid)))
         acct_alloc_enter(tid, 1, 0, 0);
       else
         acct_alloc_enter(tid, 0, ev->encl, ev->secs_candidate);
       break;
     case EPC_EV_PAGE_ALLOC_RET: acct_alloc_ret(tid, ev->cgroup_id, ev->page); break;
+    case EPC_EV_PAGE_ALLOC_EXIT: {
+      struct thread_state *t = thread_find(tid);
+      if (acct_in_vepc(t))
+        acct_alloc_done(t, 1, 0, 0, ev->cgroup_id, ev->page);
+      else
+        acct_alloc_done(t, 0, ev->encl, ev->secs_candidate, ev->cgroup_id, ev->page);
+      break;
+    }
     case EPC_EV_PAGE_FREE:
       if (!acct_free_claimed(tid, ev->page)) acct_page_free(tid, ev->encl, ev->secs_candidate);
       break;
-    case EPC_EV_EWB: acct_ewb(ev->page, ev->encl); break;
+    case EPC_EV_EWB: acct_ewb(tid, ev->page, ev->encl); break;
     case EPC_EV_ELDU: acct_eldu_enter(tid, ev->encl); break;
     case EPC_EV_ELDU_RET: acct_eldu_ret(tid, ev->arg != 0); break;
+    case EPC_EV_ELDU_EXIT: acct_eldu_done(tid, ev->encl, ev->arg != 0); break;
     case EPC_EV_FAULT: acct_fault_enter(tid, ev->encl, ev->addr, ev->arg); break;
     case EPC_EV_FAULT_RET: acct_fault_exit(tid, ev->arg); break;
     case EPC_EV_RECLAIM: acct_reclaim(ev->arg != 0); break;
@@ -472,8 +500,51 @@ int epc_event(struct epc_test_event *ctx) {
   return dispatch(&ev);
 }
 
+/* ---- the cost benchmark only (tests/bpf/cost_parts.cpp; loaded with Options::load_bench_program) ---- */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct epc_test_sequence);
+} bench_seq SEC(".maps");
+
+/* One step of a sequence: a global function, verified once rather than inlined per step. */
+__noinline int bench_step(const struct epc_test_event *ev) {
+  if (!ev) return 0;
+  return dispatch(ev);
+}
+
+/* One call of the helper a handler makes before its accounting step (the test events give those values). */
+static __always_inline void bench_helper(__u64 which) {
+  __u64 src = which, dst = 0;
+  char comm[16];
+  switch (which) {
+    case EPC_BH_PID_TGID: dst = bpf_get_current_pid_tgid(); break;
+    case EPC_BH_CGROUP_ID: dst = bpf_get_current_cgroup_id(); break;
+    case EPC_BH_KTIME: dst = bpf_ktime_get_ns(); break;
+    case EPC_BH_PROBE_READ: bpf_probe_read_kernel(&dst, sizeof(dst), &src); break;
+    case EPC_BH_COMM: bpf_get_current_comm(comm, sizeof(comm)); break;
+    case EPC_BH_TASK: dst = bpf_get_current_task(); break;
+    default: break;
+  }
+  asm volatile("" : : "r"(dst) : "memory"); /* keep the call */
+}
+
 static long repeat_one(__u32 i, void *ctx) {
-  dispatch((const struct epc_test_event *)ctx);
+  const struct epc_test_event *ev = ctx;
+  if (ev->type == EPC_EV_HELPER) {
+    bench_helper(ev->arg);
+    return 0;
+  }
+  if (ev->type != EPC_EV_SEQUENCE) {
+    bench_step(ev); /* not inlined here: three frames of dispatch() would not fit the BPF stack */
+    return 0;
+  }
+  __u32 zero = 0;
+  struct epc_test_sequence *s = bpf_map_lookup_elem(&bench_seq, &zero);
+  if (!s) return 1;
+  for (__u32 k = 0; k < EPC_TEST_SEQ_MAX && k < s->n; k++) bench_step(&s->ev[k]);
   return 0;
 }
 

@@ -12,10 +12,8 @@
 /* Map bounds (docs/probes.md states the memory they cost). */
 #define EPC_MAX_ENCLAVES 8192 /* live enclaves on one node */
 #define EPC_MAX_CGROUPS 4096  /* cgroups that ever created an enclave and still exist */
-#define EPC_MAX_INFLIGHT 8192 /* entry->return pairs in flight (per thread and hook); LRU */
+#define EPC_MAX_INFLIGHT 8192 /* threads with entry->return state or a fault wait; LRU */
 #define EPC_MAX_VA_PAGES 32768 /* live VA pages of tracked enclaves (1 per 512 enclave pages) */
-#define EPC_MAX_EVICTED 4096  /* EPC pages evicted (EWB) and not yet freed or re-allocated; LRU */
-#define EPC_MAX_FAULT_WAITS 8192 /* threads waiting for an enclave page (fault retry loop); LRU */
 
 #define EPC_PAGE_SIZE 4096
 
@@ -163,7 +161,7 @@ enum epc_event_type {
   EPC_EV_PAGE_ALLOC,          /* tid, encl (owner->encl), secs_candidate: sgx_alloc_epc_page() entry */
   EPC_EV_PAGE_ALLOC_RET,      /* tid, page (0 = ERR_PTR), cgroup_id = current task's */
   EPC_EV_PAGE_FREE,           /* tid, page, encl (owner->encl as it would read), secs_candidate */
-  EPC_EV_EWB,                 /* page, encl */
+  EPC_EV_EWB,                 /* tid, page, encl */
   EPC_EV_ELDU,                /* tid, encl: sgx_encl_eldu() entry */
   EPC_EV_ELDU_RET,            /* tid, arg = 1 on success, 0 on ERR_PTR */
   EPC_EV_FAULT,               /* tid, encl, addr (vmf->address), arg = now ns: sgx_vma_fault() entry */
@@ -177,6 +175,23 @@ enum epc_event_type {
   EPC_EV_VEPC_FREE_RET,       /* tid */
   EPC_EV_FREE_PAGES,          /* arg = sgx_nr_free_pages */
   EPC_EV_READ_FREE_PAGES,     /* read sgx_nr_free_pages at the rodata address (on-demand reader) */
+  EPC_EV_PAGE_ALLOC_EXIT,     /* tid, encl, secs_candidate, cgroup_id, page: sgx_alloc_epc_page() fexit alone */
+  EPC_EV_ELDU_EXIT,           /* tid, encl, arg = 1 on success: sgx_encl_eldu() fexit alone */
+  /* The cost benchmark's batch runner only (epc_event_repeat, tests/bpf/cost_parts.cpp): */
+  EPC_EV_SEQUENCE,            /* the events of bench_seq's element, in order, each as its own step */
+  EPC_EV_HELPER,              /* arg = enum epc_bench_helper: one call of a helper the handlers make */
+};
+
+/* The helpers the handlers call to read the kernel before the accounting (epc.bpf.c), timed one by one. */
+enum epc_bench_helper {
+  EPC_BH_NONE = 0,
+  EPC_BH_PID_TGID,      /* bpf_get_current_pid_tgid */
+  EPC_BH_CGROUP_ID,     /* bpf_get_current_cgroup_id */
+  EPC_BH_KTIME,         /* bpf_ktime_get_ns */
+  EPC_BH_PROBE_READ,    /* bpf_probe_read_kernel of 8 bytes (what one BPF_CORE_READ of a pointer or u64 is) */
+  EPC_BH_COMM,          /* bpf_get_current_comm, 16 bytes */
+  EPC_BH_TASK,          /* bpf_get_current_task */
+  EPC_BH_NR,
 };
 
 struct epc_test_event {
@@ -190,6 +205,15 @@ struct epc_test_event {
   __u64 tid;
   __u64 page;
   __u64 addr;
+};
+
+/* bench_seq's element: up to EPC_TEST_SEQ_MAX events, run in order by EPC_EV_SEQUENCE (a page swap's handler steps
+ * in the state they meet on the paging path). */
+#define EPC_TEST_SEQ_MAX 32
+struct epc_test_sequence {
+  __u32 n;
+  __u32 pad;
+  struct epc_test_event ev[EPC_TEST_SEQ_MAX];
 };
 
 #endif

@@ -41,54 +41,47 @@ struct {
   __type(value, __u64);
 } va_pages SEC(".maps");
 
-/* EPC pages whose residency was dropped at EWB: their next sgx_free_epc_page() is not an event (6.x), or never
- * comes (5.15-5.18 put the page on the free list themselves); cleared when the page is allocated again. LRU: a
- * stale entry of 5.15 ages out harmlessly. */
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, EPC_MAX_EVICTED);
-  __type(key, __u64);
-  __type(value, __u8);
-} evicted SEC(".maps");
-
-/* Entry -> return state, per thread and hook. LRU: a missed kretprobe (maxactive) leaves an entry that ages out
- * instead of filling the map. */
+/* Entry -> return state, one entry per thread (all its hooks, and its pending fault wait): each handler step finds
+ * its thread's state with one lookup and writes it in place; the entry is created at the thread's first step and
+ * stays (no update or delete per call: on the paging path those cost more than the rest of a step). LRU: the state
+ * of threads gone (or of missed kretprobes) ages out instead of filling the map. */
 struct inflight {
   __u64 a;
   __u64 b;
   __u64 c;
-  __u64 d;
+};
+
+enum inflight_kind {
+  IF_CREATE = 1,
+  IF_RELEASE, /* a: the enclave being released by this thread */
+  IF_ALLOC,   /* a: owner->encl, b: SECS candidate, c: 1 for a vEPC page (kprobe flavor only) */
+  IF_ELDU,    /* a: enclave (kprobe flavor only) */
+  IF_FAULT,   /* a: enclave, b: entry ns, c: page-aligned address; FAULT_* flags in fault_flags */
+  IF_GROW,    /* a: enclave */
+  IF_VEPC,    /* inside sgx_vepc_fault() or sgx_vepc_free_page() */
+  IF_NR,
+};
+
+struct thread_state {
+  __u32 live;        /* bit (1 << kind): the kind's entry step ran and its return has not */
+  __u32 fault_flags; /* FAULT_* of the fault in flight */
+  /* A thread waiting for an enclave page: the page-aligned fault address (0: no wait) and when the wait began. */
+  __u64 wait_addr;
+  __u64 wait_start_ns;
+  /* EPC pages this thread evicted (EWB) whose residency dropped there, newest first, 0 once freed: their
+   * sgx_free_epc_page() is not an event. The reclaimer frees each page right after its EWB, in the same thread
+   * (6.1 main.c:371-374), with at most one EWB between: the SECS's, freed at once (sgx_reclaimer_write, main.c:263-
+   * 276), so two are enough. 5.15-5.18 free no evicted page (5.15 main.c:413-417): the next EWBs overwrite it. */
+  __u64 ewb_page[2];
+  struct inflight slot[IF_NR];
 };
 
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, EPC_MAX_INFLIGHT);
-  __type(key, __u64);
-  __type(value, struct inflight);
-} inflight SEC(".maps");
-
-/* A thread waiting for an enclave page: the page-aligned fault address and when the wait began. */
-struct fault_wait {
-  __u64 addr;
-  __u64 start_ns;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, EPC_MAX_FAULT_WAITS);
   __type(key, __u64); /* tid */
-  __type(value, struct fault_wait);
-} fault_waits SEC(".maps");
-
-enum inflight_kind {
-  IF_CREATE = 1,
-  IF_RELEASE, /* a: the enclave being released by this thread */
-  IF_ALLOC,   /* a: owner->encl, b: SECS candidate, c: 1 for a vEPC page */
-  IF_ELDU,    /* a: enclave */
-  IF_FAULT,   /* a: enclave, b: entry ns, c: page-aligned address, d: FAULT_* flags */
-  IF_GROW,    /* a: enclave */
-  IF_VEPC,    /* inside sgx_vepc_fault() or sgx_vepc_free_page() */
-};
+  __type(value, struct thread_state);
+} inflight SEC(".maps");
 
 #define FAULT_RETRY 1    /* an allocation or ELDU failed inside the fault: it returns unmapped and is retried */
 #define FAULT_LOADBACK 2 /* the fault ran ELDU: the page was not resident */
@@ -103,26 +96,62 @@ static __always_inline void epc_drop(__u32 reason) {
   if (n && reason < EPC_DROP_NR) __sync_fetch_and_add(&n->dropped[reason], 1);
 }
 
-static __always_inline __u64 if_key(__u64 tid, __u32 kind) { return ((__u64)(__u32)tid << 8) | kind; }
+/* The thread's state; NULL when it has none (no entry step seen since it aged out). */
+static __always_inline struct thread_state *thread_find(__u64 tid) { return bpf_map_lookup_elem(&inflight, &tid); }
 
-static __always_inline void if_push(__u64 tid, __u32 kind, __u64 a, __u64 b, __u64 c) {
-  __u64 key = if_key(tid, kind);
-  struct inflight v = {.a = a, .b = b, .c = c};
-  if (bpf_map_update_elem(&inflight, &key, &v, BPF_ANY)) epc_drop(EPC_DROP_INFLIGHT_MAP_FULL);
+/* A new thread's state, from global data: too large for the BPF stack of the test programs' call chain. */
+static const struct thread_state thread_state_zero = {};
+
+/* The thread's state, created at its first step. */
+static __always_inline struct thread_state *thread_get(__u64 tid) {
+  struct thread_state *t = bpf_map_lookup_elem(&inflight, &tid);
+  if (t) return t;
+  /* -EEXIST cannot happen (only this thread creates its key); a failure shows as a failed lookup below. */
+  bpf_map_update_elem(&inflight, &tid, &thread_state_zero, BPF_NOEXIST);
+  t = bpf_map_lookup_elem(&inflight, &tid);
+  if (!t) epc_drop(EPC_DROP_INFLIGHT_MAP_FULL);
+  return t;
 }
 
-static __always_inline struct inflight *if_get(__u64 tid, __u32 kind) {
-  __u64 key = if_key(tid, kind);
-  return bpf_map_lookup_elem(&inflight, &key);
+/* kind is a constant at every call site (always inlined), so slot[kind] is a fixed offset for the verifier. */
+static __always_inline void if_push(__u64 tid, __u32 kind, __u64 a, __u64 b, __u64 c) {
+  struct thread_state *t = thread_get(tid);
+  if (!t || kind >= IF_NR) return;
+  t->slot[kind].a = a;
+  t->slot[kind].b = b;
+  t->slot[kind].c = c;
+  if (kind == IF_FAULT) t->fault_flags = 0;
+  t->live |= 1u << kind;
+}
+
+static __always_inline struct inflight *if_get_in(struct thread_state *t, __u32 kind) {
+  if (!t || kind >= IF_NR || !(t->live & (1u << kind))) return 0;
+  return &t->slot[kind];
+}
+
+static __always_inline struct inflight *if_get(__u64 tid, __u32 kind) { return if_get_in(thread_find(tid), kind); }
+
+/* Whether page is one the thread evicted and has not freed; forgets it. */
+static __always_inline int ewb_page_take(struct thread_state *t, __u64 page) {
+  if (!t || !page) return 0;
+  if (t->ewb_page[0] == page) {
+    t->ewb_page[0] = 0;
+    return 1;
+  }
+  if (t->ewb_page[1] == page) {
+    t->ewb_page[1] = 0;
+    return 1;
+  }
+  return 0;
 }
 
 /* Pops the entry state; 0 when the entry step did not run (attached mid-call, or the entry was dropped). */
 static __always_inline int if_pop(__u64 tid, __u32 kind, struct inflight *out) {
-  __u64 key = if_key(tid, kind);
-  struct inflight *v = bpf_map_lookup_elem(&inflight, &key);
+  struct thread_state *t = thread_find(tid);
+  struct inflight *v = if_get_in(t, kind);
   if (!v) return 0;
   *out = *v;
-  bpf_map_delete_elem(&inflight, &key);
+  t->live &= ~(1u << kind);
   return 1;
 }
 
@@ -218,10 +247,11 @@ static __always_inline void acct_encl_release_done(__u64 tid) {
 
 /* ---- fault wait (see acct_fault_exit) ---- */
 
-static __always_inline void fault_mark(__u64 tid, __u64 flag) {
-  struct inflight *f = if_get(tid, IF_FAULT);
-  if (f) f->d |= flag; /* per thread: no other CPU writes it */
+static __always_inline void fault_mark_in(struct thread_state *t, __u32 flag) {
+  if (t && (t->live & (1u << IF_FAULT))) t->fault_flags |= flag; /* per thread: no other CPU writes it */
 }
+
+static __always_inline void fault_mark(__u64 tid, __u32 flag) { fault_mark_in(thread_find(tid), flag); }
 
 /* ---- EPC pages ---- */
 
@@ -231,7 +261,7 @@ static __always_inline void epc_add_resident(__u64 encl, __s64 delta) {
 }
 
 /* Inside sgx_vepc_fault() / sgx_vepc_free_page(): EPC pages of KVM guests, whose owner is a struct sgx_vepc. */
-static __always_inline int acct_in_vepc(__u64 tid) { return if_get(tid, IF_VEPC) != 0; }
+static __always_inline int acct_in_vepc(struct thread_state *t) { return if_get_in(t, IF_VEPC) != 0; }
 
 static __always_inline void acct_vepc_enter(__u64 tid) { if_push(tid, IF_VEPC, 0, 0, 0); }
 static __always_inline void acct_vepc_exit(__u64 tid) {
@@ -239,7 +269,8 @@ static __always_inline void acct_vepc_exit(__u64 tid) {
   if_pop(tid, IF_VEPC, &v);
 }
 
-/* sgx_alloc_epc_page() entry. vepc: the owner is not a struct sgx_encl_page (the caller did not read it). */
+/* sgx_alloc_epc_page() entry (kprobe flavor: the kretprobe cannot see the arguments). vepc: the owner is not a
+ * struct sgx_encl_page (the caller did not read it). */
 static __always_inline void acct_alloc_enter(__u64 tid, int vepc, __u64 owner_encl, __u64 secs_candidate) {
   if_push(tid, IF_ALLOC, owner_encl, secs_candidate, vepc);
 }
@@ -256,12 +287,13 @@ static __always_inline void acct_alloc_fail(__u64 owner_encl, __u64 secs_candida
   if (cg) __sync_fetch_and_add(&cg->alloc_failures, 1);
 }
 
-/* sgx_alloc_epc_page() return; page 0 for ERR_PTR. */
-static __always_inline void acct_alloc_ret(__u64 tid, __u64 current_cgroup_id, __u64 page) {
-  struct inflight v;
-  if (!if_pop(tid, IF_ALLOC, &v)) return;
-  if (page) bpf_map_delete_elem(&evicted, &page); /* allocated again: a new life */
-  if (v.c) { /* vEPC: node-level only, never an enclave's */
+/* sgx_alloc_epc_page() done, with its arguments as the entry read them and its result (page 0 for ERR_PTR): the
+ * fexit alone (it sees both), or the kretprobe with its entry's state. */
+static __always_inline void acct_alloc_done(struct thread_state *t, int vepc, __u64 owner_encl,
+                                            __u64 secs_candidate, __u64 current_cgroup_id, __u64 page) {
+  /* Allocated again (5.15: a page this thread evicted went back to the free list without a free): a new life. */
+  ewb_page_take(t, page);
+  if (vepc) { /* vEPC: node-level only, never an enclave's */
     struct epc_node_stats *n = epc_node();
     if (!n) return;
     if (page)
@@ -271,12 +303,21 @@ static __always_inline void acct_alloc_ret(__u64 tid, __u64 current_cgroup_id, _
     return;
   }
   if (!page) {
-    acct_alloc_fail(v.a, v.b, current_cgroup_id);
-    fault_mark(tid, FAULT_RETRY); /* reclaim=false under sgx_vma_fault: -EBUSY, VM_FAULT_NOPAGE, retried */
+    acct_alloc_fail(owner_encl, secs_candidate, current_cgroup_id);
+    fault_mark_in(t, FAULT_RETRY); /* reclaim=false under sgx_vma_fault: -EBUSY, VM_FAULT_NOPAGE, retried */
     return;
   }
-  __u64 encl = epc_resolve(v.a, v.b);
+  __u64 encl = epc_resolve(owner_encl, secs_candidate);
   if (encl) epc_add_resident(encl, 1); /* owner NULL: a VA page, counted at sgx_encl_grow() return */
+}
+
+/* sgx_alloc_epc_page() kretprobe; page 0 for ERR_PTR. */
+static __always_inline void acct_alloc_ret(__u64 tid, __u64 current_cgroup_id, __u64 page) {
+  struct thread_state *t = thread_find(tid);
+  struct inflight *v = if_get_in(t, IF_ALLOC);
+  if (!t || !v) return;
+  t->live &= ~(1u << IF_ALLOC);
+  acct_alloc_done(t, v->c, v->a, v->b, current_cgroup_id, page);
 }
 
 /* sgx_free_epc_page() entry, before anything reads page->owner: frees that are decided by the page alone. Returns
@@ -288,10 +329,8 @@ static __always_inline void acct_alloc_ret(__u64 tid, __u64 current_cgroup_id, _
  * - a vEPC page (owner is a struct sgx_vepc): node-level vEPC, incl. the error path of __sgx_vepc_fault (virt.c:70),
  *   which runs inside sgx_vepc_fault(). */
 static __always_inline int acct_free_claimed(__u64 tid, __u64 page) {
-  if (page && bpf_map_lookup_elem(&evicted, &page)) {
-    bpf_map_delete_elem(&evicted, &page);
-    return 1;
-  }
+  struct thread_state *t = thread_find(tid);
+  if (ewb_page_take(t, page)) return 1;
   __u64 *va = page ? bpf_map_lookup_elem(&va_pages, &page) : 0;
   if (va) {
     __u64 encl = *va;
@@ -303,7 +342,7 @@ static __always_inline int acct_free_claimed(__u64 tid, __u64 page) {
     }
     return 1;
   }
-  if (acct_in_vepc(tid)) {
+  if (acct_in_vepc(t)) {
     struct epc_node_stats *n = epc_node();
     if (n) __sync_fetch_and_add(&n->vepc_pages, -1);
     return 1;
@@ -341,9 +380,12 @@ static __always_inline void acct_va_grow_ret(__u64 tid, __u64 page) {
  * the free list inside sgx_reclaim_pages() without sgx_free_epc_page() (5.15 main.c:413-417), 5.19+ free it with
  * sgx_free_epc_page(), which acct_free_claimed() then skips. Counted even when EWB fails (main.c:239-243): the page is
  * freed and its contents lost either way. */
-static __always_inline void acct_ewb(__u64 page, __u64 encl) {
-  __u8 one = 1;
-  if (page) bpf_map_update_elem(&evicted, &page, &one, BPF_ANY);
+static __always_inline void acct_ewb(__u64 tid, __u64 page, __u64 encl) {
+  struct thread_state *t = page ? thread_get(tid) : 0;
+  if (t) {
+    t->ewb_page[1] = t->ewb_page[0];
+    t->ewb_page[0] = page;
+  }
   struct epc_encl_state *e = epc_encl_for_event(encl);
   if (!e) return;
   __sync_fetch_and_add(&e->resident_pages, -1);
@@ -351,25 +393,25 @@ static __always_inline void acct_ewb(__u64 page, __u64 encl) {
   __sync_fetch_and_add(&e->evicted_pages, 1);
 }
 
-/* ELDU: an evicted page is loaded back (its new EPC page is counted by acct_alloc_ret). Inside a fault it marks the
+/* ELDU: an evicted page is loaded back (its new EPC page is counted by the allocation). Inside a fault it marks the
  * fault as one that waited for a non-resident page; a failed ELDU (e.g. -EBUSY from its reclaim=false allocation,
- * encl.c:220) makes the fault a retry. */
-static __always_inline void acct_eldu_enter(__u64 tid, __u64 encl) {
-  if_push(tid, IF_ELDU, encl, 0, 0);
-  fault_mark(tid, FAULT_LOADBACK);
+ * encl.c:220) makes the fault a retry. Both marks are made when ELDU returns, still inside the fault: the fexit alone
+ * sees the enclave page and the result; the kprobe flavor's entry keeps the enclave for its kretprobe. */
+static __always_inline void acct_eldu_enter(__u64 tid, __u64 encl) { if_push(tid, IF_ELDU, encl, 0, 0); }
+
+static __always_inline void acct_eldu_done(__u64 tid, __u64 encl, int ok) {
+  fault_mark(tid, ok ? FAULT_LOADBACK : FAULT_LOADBACK | FAULT_RETRY);
+  if (!ok) return;
+  struct epc_encl_state *e = epc_encl_for_event(encl);
+  if (!e) return;
+  __sync_fetch_and_add(&e->loaded_back_pages, 1);
+  if (e->swapped_pages > 0) __sync_fetch_and_add(&e->swapped_pages, -1); /* else evicted before the probes ran */
 }
 
 static __always_inline void acct_eldu_ret(__u64 tid, int ok) {
   struct inflight v;
   if (!if_pop(tid, IF_ELDU, &v)) return;
-  if (!ok) {
-    fault_mark(tid, FAULT_RETRY);
-    return;
-  }
-  struct epc_encl_state *e = epc_encl_for_event(v.a);
-  if (!e) return;
-  __sync_fetch_and_add(&e->loaded_back_pages, 1);
-  if (e->swapped_pages > 0) __sync_fetch_and_add(&e->swapped_pages, -1); /* else evicted before the probes ran */
+  acct_eldu_done(tid, v.a, ok);
 }
 
 /* ---- enclave page faults ---- */
@@ -385,23 +427,25 @@ static __always_inline void acct_fault_enter(__u64 tid, __u64 encl, __u64 addr, 
  * retries (outside any hooked function) and the final load-back. A served fault on another address abandons a
  * pending wait (not charged). */
 static __always_inline void acct_fault_exit(__u64 tid, __u64 now_ns) {
-  struct inflight v;
-  if (!if_pop(tid, IF_FAULT, &v)) return;
-  struct epc_encl_state *e = epc_encl_for_event(v.a);
+  struct thread_state *t = thread_find(tid);
+  struct inflight *f = if_get_in(t, IF_FAULT);
+  if (!t || !f) return;
+  t->live &= ~(1u << IF_FAULT);
+  const __u32 flags = t->fault_flags;
+  struct epc_encl_state *e = epc_encl_for_event(f->a);
   if (e) __sync_fetch_and_add(&e->page_faults, 1);
-  struct fault_wait *w = bpf_map_lookup_elem(&fault_waits, &tid);
-  const int pending = w && w->addr == v.c;
-  if (v.d & FAULT_RETRY) {
+  const int pending = t->wait_addr && t->wait_addr == f->c;
+  if (flags & FAULT_RETRY) {
     if (e) __sync_fetch_and_add(&e->fault_retries, 1);
     if (!pending) {
-      struct fault_wait nw = {.addr = v.c, .start_ns = v.b};
-      bpf_map_update_elem(&fault_waits, &tid, &nw, BPF_ANY);
+      t->wait_addr = f->c;
+      t->wait_start_ns = f->b;
     }
     return;
   }
-  const int waited = pending || (v.d & FAULT_LOADBACK);
-  const __u64 start = pending ? w->start_ns : v.b;
-  if (w) bpf_map_delete_elem(&fault_waits, &tid);
+  const int waited = pending || (flags & FAULT_LOADBACK);
+  const __u64 start = pending ? t->wait_start_ns : f->b;
+  t->wait_addr = 0;
   if (e && waited && now_ns > start) __sync_fetch_and_add(&e->page_fault_ns, now_ns - start);
 }
 

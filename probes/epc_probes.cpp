@@ -161,7 +161,7 @@ std::unique_ptr<Probes> Probes::start_once(const Options& options, bool allow_re
     if (plan.choice[i] == Choice::kOff) continue;
     const bool f = plan.choice[i] == Choice::kFentry;
     const std::string n = specs[i].name;
-    plan.want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
+    if (!f || specs[i].fentry_entry) plan.want_links.emplace_back(i, (f ? "fe_" : "kp_") + n);
     if (specs[i].has_return)
       plan.want_links.emplace_back(i, f && i == hook::va_grow ? plan.host.grow_fexit : (f ? "fx_" : "kr_") + n);
   }

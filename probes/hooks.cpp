@@ -11,6 +11,11 @@ namespace {
 #define EPC_HAS_FENTRY_BOTH true
 #define EPC_HAS_FENTRY_FEXIT2 true
 #define EPC_HAS_FENTRY_KPROBE false
+#define EPC_HAS_FENTRY_FEXIT true
+#define EPC_FENTRY_ENTRY_BOTH true
+#define EPC_FENTRY_ENTRY_FEXIT2 true
+#define EPC_FENTRY_ENTRY_KPROBE false
+#define EPC_FENTRY_ENTRY_FEXIT false
 
 // Skeleton members per column: a program that does not exist for a hook is null, one that should exist is named
 // and so checked by the compiler.
@@ -19,15 +24,17 @@ namespace {
 #define EPC_FE_BOTH(p, n) p.fe_##n
 #define EPC_FE_FEXIT2(p, n) p.fe_##n
 #define EPC_FE_KPROBE(p, n) nullptr
+#define EPC_FE_FEXIT(p, n) nullptr
 #define EPC_FX_RET_BOTH(p, n) p.fx_##n
 #define EPC_FX_RET_FEXIT2(p, n) p.fx_##n
 #define EPC_FX_RET_KPROBE(p, n) nullptr
+#define EPC_FX_RET_FEXIT(p, n) p.fx_##n
 #define EPC_FX_NORET_BOTH(p, n) nullptr
-#define EPC_FX_NORET_FEXIT2(p, n) nullptr
 #define EPC_FX_NORET_KPROBE(p, n) nullptr
 #define EPC_FXALT_BOTH(p, n) nullptr
 #define EPC_FXALT_FEXIT2(p, n) p.fx_##n##1
 #define EPC_FXALT_KPROBE(p, n) nullptr
+#define EPC_FXALT_FEXIT(p, n) nullptr
 
 // Every hook in the workload table's `probes` column exists (a renamed hook breaks the build there too).
 #define EPC_CHECK_PROBES(field, kind, where, metric, help, unit, scale, probes, doc) \
@@ -39,7 +46,7 @@ EPC_WORKLOAD_FIELDS(EPC_CHECK_PROBES)
 const std::vector<HookSpec>& hook_specs() {
   static const std::vector<HookSpec> specs = {
 #define EPC_HOOK_SPEC(name, function, ret, flavors) \
-  {#name, function, EPC_HAS_RET_##ret, EPC_HAS_FENTRY_##flavors},
+  {#name, function, EPC_HAS_RET_##ret, EPC_HAS_FENTRY_##flavors, EPC_FENTRY_ENTRY_##flavors},
       EPC_HOOKS(EPC_HOOK_SPEC)
 #undef EPC_HOOK_SPEC
   };

@@ -14,15 +14,17 @@ struct bpf_program;
 //   name      programs are kp_<name> / kr_<name> (kprobe, kretprobe) and fe_<name> / fx_<name> (fentry, fexit)
 //   ret       RET: a return program too; NORET: entry only
 //   flavors   BOTH: kprobe and fentry; KPROBE: kprobe only (fentry cannot read the function's argument);
-//             FEXIT2: both, the fexit in two signatures fx_<name> and fx_<name>1 (encl_grow_fexit_variant)
+//             FEXIT2: both, the fexit in two signatures fx_<name> and fx_<name>1 (encl_grow_fexit_variant);
+//             FEXIT: both, the fentry flavor being the fexit alone (it sees the arguments and the return value, so
+//             no fentry only to keep them: one program per call on the paging path instead of two)
 // clang-format off
 #define EPC_HOOKS(X)                                                                                           \
   X(encl_create,    "sgx_encl_create",    RET,   BOTH)                                                          \
   X(encl_release,   "sgx_encl_release",   RET,   BOTH)                                                          \
-  X(epc_alloc,      "sgx_alloc_epc_page", RET,   BOTH)                                                          \
+  X(epc_alloc,      "sgx_alloc_epc_page", RET,   FEXIT)                                                         \
   X(epc_free,       "sgx_free_epc_page",  NORET, BOTH)                                                          \
   X(ewb,            "sgx_encl_ewb",       NORET, BOTH)                                                          \
-  X(eldu,           "sgx_encl_eldu",      RET,   BOTH)                                                          \
+  X(eldu,           "sgx_encl_eldu",      RET,   FEXIT)                                                         \
   X(page_fault,     "sgx_vma_fault",      RET,   BOTH)                                                          \
   X(reclaim,        "sgx_reclaim_pages",  NORET, BOTH)                                                          \
   X(va_grow,        "sgx_encl_grow",      RET,   FEXIT2)                                                        \
@@ -52,6 +54,8 @@ struct HookSpec {
   // false: always a kprobe (no fentry program). fentry cannot read an argument whose BTF type is a pointer to
   // const void (the verifier, 6.1: "func '__sgx_get_key_hash' arg1 type UNKNOWN is not a struct").
   bool fentry = true;
+  // false: the fentry flavor has no entry program (FEXIT: the fexit alone).
+  bool fentry_entry = true;
 };
 const std::vector<HookSpec>& hook_specs();
 
@@ -59,7 +63,7 @@ const std::vector<HookSpec>& hook_specs();
 struct HookPrograms {
   bpf_program* kp;
   bpf_program* kr;  // null without return program
-  bpf_program* fe;  // null for a kprobe-only hook
+  bpf_program* fe;  // null for a kprobe-only hook and for a FEXIT hook
   bpf_program* fx;
   bpf_program* fx_alt = nullptr;  // another signature of the same fexit (see encl_grow_fexit_variant)
 };

@@ -39,7 +39,7 @@ std::vector<std::pair<std::string, std::uint64_t>> map_memory_bytes(const Probes
   auto* skel = ProbesTestAccess::skel(probes);
   if (!skel) return out;
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.node,
-                     skel->maps.inflight, skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits}) {
+                     skel->maps.inflight, skel->maps.va_pages}) {
     std::uint64_t bytes = 0;
     if (auto text = read_file("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)), 64 << 10))
       for (std::string_view line : split_lines(*text))

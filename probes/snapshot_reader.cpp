@@ -284,7 +284,7 @@ Snapshot Probes::read(const std::function<void()>& between_walks) {
     s.discovery_skipped = n.seed_skipped;
   }
   for (bpf_map* m : {skel->maps.encls, skel->maps.cgroups, skel->maps.cgroup_paths, skel->maps.inflight,
-                     skel->maps.va_pages, skel->maps.evicted, skel->maps.fault_waits, skel->maps.identities,
+                     skel->maps.va_pages, skel->maps.identities,
                      skel->maps.init_pending}) {
     s.maps.push_back(MapFill{bpf_map__name(m), count_entries(m), bpf_map__max_entries(m)});
   }

@@ -158,7 +158,7 @@ constexpr MetricDef kMapEntries{
     .type = MetricType::kGauge,
     .help = "Entries in the BPF map now.",
     .labels = {"map"},
-    .doc = "entries now; map = encls, cgroups, inflight, va_pages, evicted, fault_waits"};
+    .doc = "entries now; map = encls, cgroups, cgroup_paths, inflight, va_pages, identities, init_pending"};
 constexpr MetricDef kMapMaxEntries{.name = "sgx_exporter_bpf_map_max_entries",
                                    .type = MetricType::kGauge,
                                    .help = "Bound of the BPF map.",

@@ -157,7 +157,7 @@ if [ "$BENCH" = 1 ]; then
   # epc_bench in its own cgroup (as a service would run), the exporter watching; then one more scrape.
   mkdir -p /sys/fs/cgroup/$BENCH_CGROUP
   cat /sys/kernel/debug/sgx_emu/stats > /tmp/emu-bench-start.txt
-  ( echo 0 > /sys/fs/cgroup/$BENCH_CGROUP/cgroup.procs && eval "exec /usr/bin/epc_bench $BENCH_ARGS" ) \
+  ( echo 0 > /sys/fs/cgroup/$BENCH_CGROUP/cgroup.procs && eval "exec /usr/bin/$BENCH_BIN $BENCH_ARGS" ) \
     > /tmp/bench.txt 2> /tmp/bench.log 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
   echo $? > /tmp/bench.rc
   mark bench-done
