@@ -177,7 +177,7 @@ Result<probes::Snapshot> parse_ebpf_replay(std::string_view text) {
                                                                         {"swapped_pages", &e.swapped_pages}};
       for (const auto& [key, v] : kv) {
         bool ok = false;
-        auto is = [&](const auto& k) { return k.first == key; };
+        auto is = [&key = key](const auto& k) { return k.first == key; };  // clang 14 cannot capture a binding
         if (auto u = std::find_if(std::begin(unsigned_keys), std::end(unsigned_keys), is); u != std::end(unsigned_keys))
           ok = parse_num(v, *u->second);
         else if (auto sg = std::find_if(std::begin(signed_keys), std::end(signed_keys), is); sg != std::end(signed_keys))
