@@ -31,8 +31,7 @@ int read_at(int dirfd, const char* name, std::size_t limit, ReadMode mode, std::
   OwnedFd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd) return errno;
   *op = "read";
-  char buf[8192];
-  return pread_bounded(fd.get(), 0, limit, mode, buf, [&](std::string_view block) { out.append(block); });
+  return read_fd(fd.get(), limit, mode, out);
 }
 
 Result<std::vector<std::string>> list_fd(int fd, const std::string& shown, std::size_t max_entries) {

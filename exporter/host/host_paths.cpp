@@ -134,12 +134,11 @@ int HostPaths::open(std::string_view host_path, int flags) const {
 }
 
 Result<std::string> HostPaths::read(std::string_view host_path, std::size_t limit) const {
-  int fd = open(host_path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  OwnedFd fd(open(host_path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
   auto shown = [&] { return resolve(host_path).string(); };
-  if (fd < 0) return detail::read_error("open", shown(), errno, limit);
+  if (!fd) return detail::read_error("open", shown(), errno, limit);
   std::string out;
-  int err = detail::read_fd(fd, limit, ReadMode::kUntilEof, out);
-  ::close(fd);
+  int err = detail::read_fd(fd.get(), limit, ReadMode::kUntilEof, out);
   if (err) return detail::read_error("read", shown(), err, limit);
   return out;
 }
@@ -164,10 +163,7 @@ Result<std::vector<std::string>> HostPaths::list(std::string_view host_path, std
 bool HostPaths::exists(std::string_view host_path) const {
   // The last component is not followed: open_in_root and openat2 both fail on a final symlink with O_NOFOLLOW,
   // and O_PATH | O_NOFOLLOW opens the link itself.
-  int fd = open(host_path, O_PATH | O_NOFOLLOW);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
+  return static_cast<bool>(OwnedFd(open(host_path, O_PATH | O_NOFOLLOW)));
 }
 
 std::filesystem::path HostPaths::resolve(std::string_view host_path) const {
